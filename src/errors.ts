@@ -1,0 +1,81 @@
+/**
+ * The one error type users can reach, and the one table that maps its codes to the exit
+ * statuses of SPEC.md §5 (Fussy's documented codes). Anything that is not a FussyError is a bug
+ * and exits 1 with "internal error, please report".
+ */
+
+export const EXIT_CODES = {
+  // 2: usage errors and generic fussy errors
+  USAGE: 2,
+  BAD_SOURCE: 2,
+  BAD_OUTPUT: 2,
+  KEY_AMBIGUOUS: 2,
+  NOT_IMPLEMENTED: 2,
+  // 3 / 4: install outcome after a failure
+  INSTALL_FAILED_RECOVERED: 3,
+  INSTALL_FAILED_UNRECOVERED: 4,
+  // 20: package rejected, signature or decryption
+  BAD_SIGNATURE: 20,
+  DECRYPT_FAILED: 20,
+  // 21: package rejected, archive content (also refused at pack time: same rule, same code)
+  UNSAFE_PATH: 21,
+  BAD_RELEASE_NAME: 21,
+  BAD_ARCHIVE: 21,
+  INCOMPATIBLE: 21,
+  DOWNGRADE: 21,
+  // 40: system setup
+  SETUP: 40,
+  KEY_NOT_FOUND: 40,
+  KEY_UNUSABLE: 40,
+  BAD_PASSPHRASE: 40,
+  GPG_MISSING: 40,
+  GPG_FAILED: 40,
+  NO_SPACE: 40,
+  // 75 / 124: locks
+  LOCKED: 75,
+  LOCK_TIMEOUT: 124,
+} as const;
+
+export type ErrorCode = keyof typeof EXIT_CODES;
+
+export interface FussyErrorOptions {
+  /** What the user should do about it. */
+  hint?: string;
+  cause?: unknown;
+  /** Machine-readable extras for --json output (candidates, paths, ...). */
+  details?: Record<string, unknown>;
+}
+
+export class FussyError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: FussyErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FussyError';
+    this.code = code;
+    this.hint = options.hint;
+    this.details = options.details;
+  }
+
+  get exitCode(): number {
+    return EXIT_CODES[this.code];
+  }
+}
+
+export const INTERNAL_ERROR_EXIT = 1;
+
+export function exitCodeOf(err: unknown): number {
+  return err instanceof FussyError ? err.exitCode : INTERNAL_ERROR_EXIT;
+}
+
+/** True when `err` is a Node system error with the given errno code (ENOENT, EEXIST, ...). */
+export function isErrno(err: unknown, ...codes: string[]): err is NodeJS.ErrnoException {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as NodeJS.ErrnoException).code === 'string' &&
+    codes.includes((err as NodeJS.ErrnoException).code as string)
+  );
+}

@@ -1,0 +1,94 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as openpgp from 'openpgp';
+import { FussyError, isErrno } from '../errors.js';
+import { run } from '../util/run.js';
+import { isKeybox, keyboxKeyblocks } from './keybox.js';
+
+export interface LoadedKey {
+  key: openpgp.Key;
+  /** Where it came from, for messages ("pubring.kbx", "device.asc", "gpg --export"). */
+  source: string;
+}
+
+export interface KeyLoad {
+  keys: LoadedKey[];
+  /** Keyblocks that could not be parsed, with the reason: shown when a lookup fails. */
+  skipped: { source: string; reason: string }[];
+}
+
+const ARMOR = '-----BEGIN PGP';
+
+/** Parse one key file: armored, binary (concatenated transferable keys), or a keybox. */
+export async function readKeyFile(file: string): Promise<KeyLoad> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(file);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'EACCES', 'EISDIR')) {
+      throw new FussyError('KEY_NOT_FOUND', `cannot read key file ${file}: ${err.code}`, { cause: err, hint: 'check the path' });
+    }
+    throw err;
+  }
+  return parseKeys(buf, file);
+}
+
+export async function parseKeys(buf: Buffer, source: string): Promise<KeyLoad> {
+  const load: KeyLoad = { keys: [], skipped: [] };
+  const blocks = isKeybox(buf) ? keyboxKeyblocks(buf, source) : [buf];
+  for (const block of blocks) {
+    try {
+      const text = block.subarray(0, 64).toString('latin1');
+      const keys = text.includes(ARMOR)
+        ? await openpgp.readKeys({ armoredKeys: block.toString('utf8') })
+        : await openpgp.readKeys({ binaryKeys: block });
+      for (const key of keys) load.keys.push({ key, source });
+    } catch (err) {
+      // openpgp.js rejects keyblocks it cannot parse (unknown algorithms, v3 keys): report, go on.
+      load.skipped.push({ source, reason: (err as Error).message });
+    }
+  }
+  return load;
+}
+
+/**
+ * Public keys of a GnuPG home: `pubring.kbx` and `pubring.gpg` are read natively; when neither
+ * exists (gpg 2.4 homes using keyboxd keep keys in an SQLite `public-keys.d/pubring.db`), ask gpg.
+ */
+export async function readGnupgHome(home: string, files = ['pubring.kbx', 'pubring.gpg']): Promise<KeyLoad> {
+  const load: KeyLoad = { keys: [], skipped: [] };
+  let found = false;
+  for (const name of files) {
+    let buf: Buffer;
+    try {
+      buf = await readFile(join(home, name));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ENOTDIR')) continue;
+      throw err;
+    }
+    found = true;
+    const part = await parseKeys(buf, join(home, name));
+    load.keys.push(...part.keys);
+    load.skipped.push(...part.skipped);
+  }
+  if (!found && (await exists(join(home, 'public-keys.d')))) {
+    const r = await run('gpg', ['--homedir', home, '--batch', '--no-tty', '--export'], { env: { GNUPGHOME: home } });
+    if (r.exitCode !== 0) {
+      throw new FussyError('GPG_FAILED', `gpg --export failed for ${home}: ${r.stderr.trim()}`, { hint: 'check that gpg can read that home' });
+    }
+    const part = await parseKeys(r.stdout, `gpg --export (${home})`);
+    load.keys.push(...part.keys);
+    load.skipped.push(...part.skipped);
+  }
+  return load;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
+    throw err;
+  }
+}

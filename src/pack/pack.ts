@@ -1,0 +1,145 @@
+import { createWriteStream } from 'node:fs';
+import { realpath, rm, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type * as openpgp from 'openpgp';
+import { FussyError, isErrno } from '../errors.js';
+import { checkReleaseName } from '../archive/release-name.js';
+import type { PassphraseSource } from '../keyring/signing-keys.js';
+import { loadSigningKeys } from '../keyring/signing-keys.js';
+import { resolveRecipients } from '../keyring/recipients.js';
+import { commitFile, unlinkIfExists } from '../util/fs-atomic.js';
+import { digestFiles } from './digest-files.js';
+import { buildManifest } from './build-manifest.js';
+import { planOutput } from './output-path.js';
+import { parallelGzip } from './parallel-gzip.js';
+import { tarStream } from './tar-stream.js';
+import { signWithGpg, signWithOpenpgp } from './sign-stream.js';
+import { walkTree } from './walk.js';
+
+export type PackPhase = 'keys' | 'scan' | 'hash' | 'write';
+
+export interface PackEvent {
+  type: 'phase' | 'progress';
+  phase: PackPhase;
+  done?: number;
+  total?: number;
+}
+
+export interface PackOptions {
+  /** The firmware directory; its basename is the release name. */
+  source: string;
+  /** File, or directory (existing, or ending in "/"); default: a fresh temp dir. */
+  output?: string;
+  excludes?: string[];
+  /** openpgp secret key files; every one signs (m-of-n). */
+  signingKeyFiles?: string[];
+  passphrase?: PassphraseSource;
+  /** Sign through the system gpg (agent, smartcard) instead of key files. */
+  gpg?: { localUsers: string[]; home?: string; passphraseFile?: string };
+  /** Fussy's `fussy-pack -u`: write the plain .tar.gz, unsigned. */
+  unsigned?: boolean;
+  /** Key ids, fingerprints or emails to encrypt for. */
+  recipients?: string[];
+  recipientKeyFiles?: string[];
+  /** GnuPG home searched for recipients. */
+  gnupgHome?: string;
+  compatible?: string[];
+  sequence?: number;
+  minSequence?: number;
+  /** Seconds; fixes manifest time, signature time and clamps mtimes (reproducible-builds.org). */
+  sourceDateEpoch?: number;
+  now?: Date;
+  /** gzip level for compressible data. */
+  level?: number;
+  tmpDir: string;
+  onEvent?: (e: PackEvent) => void;
+}
+
+export interface PackResult {
+  path: string;
+  release: string;
+  bytes: number;
+  files: number;
+  treeBytes: number;
+  signedBy: string[];
+  encryptedFor: string[];
+  durationMs: number;
+}
+
+export async function pack(opts: PackOptions): Promise<PackResult> {
+  const started = Date.now();
+  const emit = opts.onEvent ?? (() => {});
+  const source = resolve(opts.source.replace(/\/+$/, '') || '/');
+  const release = checkReleaseName(basename(source), `from ${opts.source}`);
+  await assertDirectory(source, opts.source);
+  const date = opts.sourceDateEpoch !== undefined ? new Date(opts.sourceDateEpoch * 1000) : (opts.now ?? new Date());
+
+  // Keys first: a wrong passphrase or unknown recipient should fail before minutes of hashing.
+  emit({ type: 'phase', phase: 'keys' });
+  const encryptionKeys: openpgp.Key[] = opts.unsigned
+    ? []
+    : await resolveRecipients(opts.recipients ?? [], opts.recipientKeyFiles ?? [], opts.gnupgHome, date);
+  if (opts.unsigned && (opts.recipients?.length ?? 0) > 0) {
+    throw new FussyError('USAGE', 'an unsigned package cannot be encrypted', { hint: 'drop -u, or drop -e' });
+  }
+  const signingKeys = opts.unsigned || opts.gpg !== undefined ? [] : await loadSigningKeys(opts.signingKeyFiles ?? [], opts.passphrase, date);
+  if (!opts.unsigned && opts.gpg === undefined && signingKeys.length === 0) {
+    throw new FussyError('USAGE', 'no signing key given', { hint: 'pass --signing-key FILE, or --gpg to sign with the system gpg' });
+  }
+
+  emit({ type: 'phase', phase: 'scan' });
+  const walk = await walkTree(await realpath(source), opts.excludes ?? []);
+  const treeBytes = walk.reduce((n, e) => n + (e.type === 'file' ? e.stat.size : 0), 0);
+  emit({ type: 'phase', phase: 'hash' });
+  let hashed = 0;
+  const digests = digestFiles(walk, (n) => emit({ type: 'progress', phase: 'hash', done: (hashed += n), total: treeBytes }));
+  const manifest = buildManifest({ release, walk, digests, date, sourceDateEpoch: opts.sourceDateEpoch, sequence: opts.sequence, minSequence: opts.minSequence, compatible: opts.compatible });
+  const incompressible = new Set([...digests].filter(([, d]) => d.incompressible).map(([p]) => p));
+
+  const suffix = opts.unsigned ? '.tar.gz' : '.tar.gz.gpg';
+  const plan = await planOutput(opts.output, release + suffix, opts.tmpDir);
+  const tmp = join(dirname(plan.file), `.${basename(plan.file)}.${process.pid}.tmp`);
+  emit({ type: 'phase', phase: 'write' });
+  let written = 0;
+  try {
+    const gz = parallelGzip(
+      tarStream({ release, manifest, walk, incompressible }, (n) => emit({ type: 'progress', phase: 'write', done: (written += n), total: treeBytes })),
+      { level: opts.level, parallel: availableParallelism() * 4 },
+    );
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+    if (opts.unsigned) await pipeline(Readable.from(gz), out);
+    else if (opts.gpg !== undefined) await signWithGpg(gz, out, { ...opts.gpg, filename: `${release}.tar.gz`, encryptionKeys, date });
+    else await signWithOpenpgp(gz, out, { signingKeys, encryptionKeys, filename: `${release}.tar.gz`, date, reproducible: opts.sourceDateEpoch !== undefined });
+    await commitFile(tmp, plan.file);
+  } catch (err) {
+    await unlinkIfExists(tmp);
+    if (plan.createdDir !== undefined) await rm(plan.createdDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    path: plan.file,
+    release,
+    bytes: (await stat(plan.file)).size,
+    files: manifest.fileCount,
+    treeBytes: manifest.totalBytes,
+    signedBy: signingKeys.map((k) => k.getFingerprint().toUpperCase()),
+    encryptedFor: encryptionKeys.map((k) => k.getFingerprint().toUpperCase()),
+    durationMs: Date.now() - started,
+  };
+}
+
+async function assertDirectory(abs: string, given: string): Promise<void> {
+  try {
+    const st = await stat(abs);
+    if (st.isDirectory()) return;
+    throw new FussyError('BAD_SOURCE', `${given} is not a directory`, { hint: 'pass the firmware directory to pack' });
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) {
+      throw new FussyError('BAD_SOURCE', `${given} does not exist`, { cause: err, hint: 'pass the firmware directory to pack' });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,91 @@
+import { readSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+
+const gzipAsync = promisify(gzip);
+
+/** Archive bytes in memory (headers, padding, the manifest). */
+export interface DataSegment {
+  data: Buffer;
+  store: boolean;
+}
+
+/**
+ * `length` bytes to be read from `fd` straight into the compressor's chunk buffer (no
+ * intermediate copies or garbage); the compressor adds what it read to `read`, so the producer
+ * can check the file was as long as it said once the segment has been consumed.
+ */
+export interface FileSegment {
+  fd: number;
+  length: number;
+  store: boolean;
+  read: number;
+}
+
+export type Segment = DataSegment | FileSegment;
+
+export interface ParallelGzipOptions {
+  /** zlib level for compressible data. */
+  level?: number;
+  /** Uncompressed bytes per gzip member. */
+  chunkSize?: number;
+  /** Members queued at once; zlib runs them on the libuv thread pool. */
+  parallel?: number;
+}
+
+/** zlib level 5: on the benchmark trees 0.3% larger than level 6 for ~40% less CPU (README). */
+export const DEFAULT_LEVEL = 5;
+/** A stored run shorter than this is compressed with its neighbours instead of getting a member. */
+const MIN_STORED_RUN = 4096;
+
+/**
+ * Compress a segment stream as a series of independent gzip members, several at a time.
+ * RFC 1952 §2.2: a gzip file is a series of members; gunzip, GNU tar and node's zlib read them as
+ * one stream. Segments tagged `store` (data that looked random) go into members of stored
+ * deflate blocks, which cost nothing to make and ~0.01% in size. Output order is input order;
+ * at most `parallel` chunks are held, so memory does not grow with the input.
+ */
+export async function* parallelGzip(input: AsyncIterable<Segment>, opts: ParallelGzipOptions = {}): AsyncGenerator<Buffer> {
+  const level = opts.level ?? DEFAULT_LEVEL;
+  const chunkSize = opts.chunkSize ?? 1024 * 1024;
+  const parallel = Math.max(1, opts.parallel ?? 8);
+  const inflight: Promise<Buffer>[] = [];
+  let cur = Buffer.allocUnsafe(chunkSize);
+  let filled = 0;
+  let store = false;
+
+  const flush = (): void => {
+    if (filled === 0) return;
+    // One output buffer past deflate's worst case: one trip to the thread pool per member
+    // instead of one main-thread callback per 16 KiB of output (zlib's default chunkSize).
+    const outSize = Math.max(64 * 1024, filled + (filled >> 8) + 1024);
+    inflight.push(gzipAsync(cur.subarray(0, filled), { level: store ? 0 : level, chunkSize: outSize }));
+    cur = Buffer.allocUnsafe(chunkSize);
+    filled = 0;
+  };
+
+  for await (const seg of input) {
+    const length = 'data' in seg ? seg.data.length : seg.length;
+    const segStore = seg.store && length >= MIN_STORED_RUN;
+    if (segStore !== store && filled > 0) flush();
+    store = segStore;
+    let done = 0;
+    while (done < length) {
+      const room = Math.min(chunkSize - filled, length - done);
+      let n: number;
+      if ('data' in seg) {
+        n = seg.data.copy(cur, filled, done, done + room);
+      } else {
+        n = readSync(seg.fd, cur, filled, room, null);
+        if (n === 0) break; // short file: the producer sees seg.read < length and fails
+        seg.read += n;
+      }
+      filled += n;
+      done += n;
+      if (filled === chunkSize) flush();
+      while (inflight.length >= parallel) yield await (inflight.shift() as Promise<Buffer>);
+    }
+  }
+  flush();
+  while (inflight.length > 0) yield await (inflight.shift() as Promise<Buffer>);
+}

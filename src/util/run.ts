@@ -1,0 +1,64 @@
+/**
+ * The one module that starts processes (STYLE: one place for spawning, timeouts and
+ * process-group kills). Everything else receives a `Runner` so tests can hand in their own
+ * environment (GNUPGHOME, PATH) without mocking child_process.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { FussyError } from '../errors.js';
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  input?: string | Uint8Array;
+  /** Milliseconds; the whole process group is killed when it passes. */
+  timeout?: number;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Run to completion, capturing output; a missing program is a setup error naming it. */
+export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const child = execa(cmd, args, {
+    env: opts.env,
+    extendEnv: true,
+    cwd: opts.cwd,
+    input: opts.input,
+    stdin: opts.input === undefined ? 'ignore' : undefined,
+    encoding: 'buffer',
+    reject: false,
+    timeout: opts.timeout,
+    detached: opts.timeout !== undefined,
+    killSignal: 'SIGKILL',
+  });
+  const r = await child;
+  if (r.failed && r.exitCode === undefined && !r.timedOut && r.signal === undefined) missingProgram(cmd, r.cause);
+  return { exitCode: r.exitCode ?? 128, stdout: Buffer.from(r.stdout as Uint8Array), stderr: Buffer.from(r.stderr as Uint8Array).toString('utf8') };
+}
+
+export type Subprocess = ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; buffer: { stdout: false; stderr: true }; encoding: 'buffer'; reject: false }>;
+
+/** Start a filter process whose stdin and stdout the caller streams; stderr is collected. */
+export function spawnFilter(cmd: string, args: string[], opts: Pick<RunOptions, 'env' | 'cwd'> = {}): Subprocess {
+  return execa(cmd, args, {
+    env: opts.env,
+    extendEnv: true,
+    cwd: opts.cwd,
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: { stdout: false, stderr: true },
+    encoding: 'buffer',
+    reject: false,
+  });
+}
+
+export function missingProgram(cmd: string, cause: unknown): never {
+  throw new FussyError(cmd === 'gpg' ? 'GPG_MISSING' : 'SETUP', `cannot run ${cmd}: ${String((cause as Error | undefined)?.message ?? cause)}`, {
+    cause,
+    hint: cmd === 'gpg' ? 'install GnuPG (apt-get install gnupg) or use --signing-key FILE instead of gpg' : `install ${cmd}`,
+  });
+}
