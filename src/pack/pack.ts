@@ -39,6 +39,8 @@ export interface PackOptions {
   passphrase?: PassphraseSource;
   /** Sign through the system gpg (agent, smartcard) instead of key files. */
   gpg?: { localUsers: string[]; home?: string; passphraseFile?: string };
+  /** Package file name inside an output directory (default `<release>.tar.gz.gpg`). */
+  fileName?: string;
   /** Fussy's `fussy-pack -u`: write the plain .tar.gz, unsigned. */
   unsigned?: boolean;
   /** Key ids, fingerprints or emails to encrypt for. */
@@ -75,17 +77,19 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   const source = resolve(opts.source.replace(/\/+$/, '') || '/');
   const release = checkReleaseName(basename(source), `from ${opts.source}`);
   await assertDirectory(source, opts.source);
-  const date = opts.sourceDateEpoch !== undefined ? new Date(opts.sourceDateEpoch * 1000) : (opts.now ?? new Date());
+  const now = opts.now ?? new Date();
+  const date = opts.sourceDateEpoch !== undefined ? new Date(opts.sourceDateEpoch * 1000) : now;
 
   // Keys first: a wrong passphrase or unknown recipient should fail before minutes of hashing.
   emit({ type: 'phase', phase: 'keys' });
   const encryptionKeys: openpgp.Key[] = opts.unsigned
     ? []
-    : await resolveRecipients(opts.recipients ?? [], opts.recipientKeyFiles ?? [], opts.gnupgHome, date);
+    : await resolveRecipients(opts.recipients ?? [], opts.recipientKeyFiles ?? [], opts.gnupgHome, now);
   if (opts.unsigned && (opts.recipients?.length ?? 0) > 0) {
     throw new FussyError('USAGE', 'an unsigned package cannot be encrypted', { hint: 'drop -u, or drop -e' });
   }
-  const signingKeys = opts.unsigned || opts.gpg !== undefined ? [] : await loadSigningKeys(opts.signingKeyFiles ?? [], opts.passphrase, date);
+  const signingKeys = opts.unsigned || opts.gpg !== undefined ? [] : await loadSigningKeys(opts.signingKeyFiles ?? [], opts.passphrase, now);
+  const signatureDate = notBeforeKeys(date, [...signingKeys, ...encryptionKeys]);
   if (!opts.unsigned && opts.gpg === undefined && signingKeys.length === 0) {
     throw new FussyError('USAGE', 'no signing key given', { hint: 'pass --signing-key FILE, or --gpg to sign with the system gpg' });
   }
@@ -100,7 +104,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   const incompressible = new Set([...digests].filter(([, d]) => d.incompressible).map(([p]) => p));
 
   const suffix = opts.unsigned ? '.tar.gz' : '.tar.gz.gpg';
-  const plan = await planOutput(opts.output, release + suffix, opts.tmpDir);
+  const plan = await planOutput(opts.output, opts.fileName ?? release + suffix, opts.tmpDir);
   const tmp = join(dirname(plan.file), `.${basename(plan.file)}.${process.pid}.tmp`);
   emit({ type: 'phase', phase: 'write' });
   let written = 0;
@@ -111,8 +115,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     );
     const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
     if (opts.unsigned) await pipeline(Readable.from(gz), out);
-    else if (opts.gpg !== undefined) await signWithGpg(gz, out, { ...opts.gpg, filename: `${release}.tar.gz`, encryptionKeys, date });
-    else await signWithOpenpgp(gz, out, { signingKeys, encryptionKeys, filename: `${release}.tar.gz`, date, reproducible: opts.sourceDateEpoch !== undefined });
+    else if (opts.gpg !== undefined) await signWithGpg(gz, out, { ...opts.gpg, filename: `${release}.tar.gz`, encryptionKeys, tmpDir: opts.tmpDir });
+    else await signWithOpenpgp(gz, out, { signingKeys, encryptionKeys, filename: `${release}.tar.gz`, date: signatureDate, reproducible: opts.sourceDateEpoch !== undefined });
     await commitFile(tmp, plan.file);
   } catch (err) {
     await unlinkIfExists(tmp);
@@ -129,6 +133,21 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     encryptedFor: encryptionKeys.map((k) => k.getFingerprint().toUpperCase()),
     durationMs: Date.now() - started,
   };
+}
+
+/**
+ * The time written into signatures and the literal packet: SOURCE_DATE_EPOCH (or now), but never
+ * before the newest self-signature of a key used, since a key cannot act before it exists and
+ * OpenPGP implementations reject that. Both inputs are fixed, so the result stays reproducible.
+ */
+export function notBeforeKeys(date: Date, keys: openpgp.Key[]): Date {
+  let t = date.getTime();
+  for (const k of keys) {
+    const sigs = [...k.users.flatMap((u) => u.selfCertifications), ...k.getSubkeys().flatMap((s) => s.bindingSignatures)];
+    for (const s of sigs) if (s.created !== null && s.created.getTime() > t) t = s.created.getTime();
+    if (k.getCreationTime().getTime() > t) t = k.getCreationTime().getTime();
+  }
+  return new Date(t);
 }
 
 async function assertDirectory(abs: string, given: string): Promise<void> {

@@ -1,3 +1,5 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as openpgp from 'openpgp';
@@ -47,30 +49,39 @@ export interface GpgSignOptions {
   passphraseFile?: string;
   filename: string;
   encryptionKeys: openpgp.Key[];
-  date: Date;
+  tmpDir: string;
 }
 
 /**
  * Sign through the system gpg (keys in gpg-agent or on a smartcard) with the same packet layout
- * as signWithOpenpgp: `gpg --sign -z 0` gives one-pass signature + literal data + signature.
- * Encryption, when asked for, wraps gpg's signed message with openpgp.js (`gpg -se` order),
- * so recipients are resolved the same way whichever signer is used.
+ * as signWithOpenpgp: `gpg --sign -z 0` gives one-pass signature + literal data + signature, and
+ * with recipients `gpg -se` order. Recipients are resolved by fussy (same rules whichever signer)
+ * and handed over with --recipient-file, which gpg uses without keyring lookup or trust prompts.
  */
 export async function signWithGpg(data: AsyncIterable<Buffer>, out: Writable, o: GpgSignOptions): Promise<void> {
   const args = ['--batch', '--no-tty', '--sign', '--compress-algo', 'none', '--set-filename', o.filename, '--output', '-'];
   for (const u of o.localUsers) args.push('--local-user', u);
   if (o.home !== undefined) args.unshift('--homedir', o.home);
   if (o.passphraseFile !== undefined) args.unshift('--pinentry-mode', 'loopback', '--passphrase-file', o.passphraseFile);
+  const keyDir = o.encryptionKeys.length > 0 ? await mkdtemp(join(o.tmpDir, 'fussy-recipients-')) : undefined;
+  try {
+    if (keyDir !== undefined) {
+      args.push('--encrypt');
+      for (const [i, key] of o.encryptionKeys.entries()) {
+        const file = join(keyDir, `recipient-${i}.gpg`);
+        await writeFile(file, key.toPublic().write(), { mode: 0o600 });
+        args.push('--recipient-file', file);
+      }
+    }
+    await runGpgFilter(args, data, out, o.localUsers);
+  } finally {
+    if (keyDir !== undefined) await rm(keyDir, { recursive: true, force: true });
+  }
+}
+
+async function runGpgFilter(args: string[], data: AsyncIterable<Buffer>, out: Writable, localUsers: string[]): Promise<void> {
   const gpg = spawnFilter('gpg', args);
-  const feed = pipeline(Readable.from(data), gpg.stdin);
-  const drain = (async () => {
-    if (o.encryptionKeys.length === 0) return pipeline(gpg.stdout, out);
-    const binaryMessage = Readable.toWeb(gpg.stdout) as unknown as ReadableStream<Uint8Array>;
-    const message = await openpgp.readMessage({ binaryMessage });
-    const encrypted = await openpgp.encrypt({ message, encryptionKeys: o.encryptionKeys, date: o.date, format: 'binary', config: packConfig(false) });
-    return pipeline(Readable.fromWeb(encrypted as import('node:stream/web').ReadableStream<Uint8Array>), out);
-  })();
-  const [fed, drained, result] = await Promise.allSettled([feed, drain, gpg]);
+  const [fed, drained, result] = await Promise.allSettled([pipeline(Readable.from(data), gpg.stdin), pipeline(gpg.stdout, out), gpg]);
   const r = result.status === 'fulfilled' ? result.value : undefined;
   if (r === undefined || r.exitCode !== 0) {
     if (r?.exitCode === undefined && r?.signal === undefined && r?.failed) {
@@ -80,7 +91,7 @@ export async function signWithGpg(data: AsyncIterable<Buffer>, out: Writable, o:
     if (fed.status === 'rejected' && fed.reason instanceof FussyError) throw fed.reason;
     const stderr = Buffer.from((r?.stderr as Uint8Array | undefined) ?? new Uint8Array()).toString('utf8').trim();
     throw new FussyError('GPG_FAILED', `gpg --sign failed (exit ${r?.exitCode ?? '?'}): ${stderr.split('\n').slice(-3).join(' / ')}`, {
-      hint: o.localUsers.length > 0 ? `check that gpg has the secret key for ${o.localUsers.join(', ')}` : 'check that gpg has a default secret key (gpg -K), or pass --local-user ID',
+      hint: localUsers.length > 0 ? `check that gpg has the secret key for ${localUsers.join(', ')}` : 'check that gpg has a default secret key (gpg -K), or pass --local-user ID',
     });
   }
   if (fed.status === 'rejected') throw fed.reason;

@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+import { runLauncher } from '../dist/src/cli/main.js';
+
+await runLauncher('fussy-clean');

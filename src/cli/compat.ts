@@ -1,0 +1,63 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { FussyError } from '../errors.js';
+import type { Io } from './io.js';
+import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
+import { configure, notImplemented, VERSION } from './program.js';
+import type { CommandResult } from './render.js';
+import { collect } from './parse.js';
+
+interface FussyPackFlags extends PackFlags {
+  root: string;
+  unsigned?: boolean;
+  tarname?: string;
+  key?: string;
+  fussyExclude: string[];
+}
+
+/**
+ * `fussy-pack` with the original's flags (reference/fussy-viri-source.md §1.1): -r ROOT
+ * (default "firmware"), -x EXCLUDE, -e RECIPIENT, -k KEY (gpg -u), -u (unsigned .tar.gz),
+ * -t TARNAME. Like the original it signs with the system gpg unless --signing-key is given,
+ * so build scripts keep working unchanged; fussy's own options are accepted too.
+ */
+export function fussyPackProgram(io: Io, done: (r: CommandResult) => void): Command {
+  return configure(addPackOptions(new Command('fussy-pack')), io)
+    .version(VERSION, '-V, --version')
+    .description('pack a firmware directory (Fussy-compatible launcher of fussy pack)')
+    .option('-r, --root <dir>', 'firmware directory to pack', 'firmware')
+    .option('-x, --fussy-exclude <pattern>', 'exclude pattern (tar --exclude); repeatable', collect, [])
+    .option('-k, --key <id>', 'gpg key to sign with (gpg -u)')
+    .option('-u, --unsigned', 'write the unsigned .tar.gz only')
+    .option('-t, --tarname <name>', 'archive file name (default <root>.tar.gz)')
+    .option('--json', 'print one JSON object')
+    .option('-q, --quiet', 'print only the package path')
+    .action(async (f: FussyPackFlags) => {
+      const useGpg = f.signingKey.length === 0;
+      const flags: PackFlags = {
+        ...f,
+        exclude: [...f.fussyExclude, ...f.exclude],
+        gpg: useGpg || f.gpg,
+        localUser: f.key !== undefined ? [f.key, ...f.localUser] : f.localUser,
+      };
+      let output = f.output;
+      let fileName: string | undefined;
+      if (f.tarname !== undefined) {
+        if (f.tarname.includes('/')) throw new FussyError('USAGE', `--tarname "${f.tarname}" must be a file name, not a path`, { hint: 'use -o for the directory' });
+        fileName = f.unsigned ? f.tarname : `${f.tarname}.gpg`;
+        output ??= (await mkdtemp(join(io.env.TMPDIR ?? tmpdir(), 'fussy-pack-'))) + '/';
+      }
+      done(await runPack(io, f.root, { ...flags, output }, { unsigned: f.unsigned === true, fileName }));
+    });
+}
+
+/** fussy-install / fussy-clean / fussy-link-tree until their issues land. */
+export function plannedProgram(io: Io, name: string): Command {
+  return configure(new Command(name), io)
+    .version(VERSION, '-V, --version')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(() => notImplemented(name));
+}

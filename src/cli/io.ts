@@ -1,0 +1,85 @@
+import type { Writable } from 'node:stream';
+
+/** Everything a command may touch of the process; main() builds it from the real process. */
+export interface Io {
+  stdout: Writable;
+  stderr: Writable;
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
+  env: Record<string, string | undefined>;
+  cwd: string;
+  stderrIsTTY: boolean;
+  /** Seconds; the process start time used by commands (tests pass their own). */
+  now: () => Date;
+}
+
+export interface OutputFlags {
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export interface ProgressEvent {
+  type: string;
+  phase?: string;
+  done?: number;
+  total?: number;
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * What a command says while it runs: NDJSON events on stderr with --json, a one-line progress
+ * bar on a TTY otherwise, nothing with --quiet. Throttled so a fast stream is not slowed by it.
+ */
+export class Reporter {
+  readonly #io: Io;
+  readonly #flags: OutputFlags;
+  #lastDraw = 0;
+  #barShown = false;
+
+  constructor(io: Io, flags: OutputFlags) {
+    this.#io = io;
+    this.#flags = flags;
+  }
+
+  event(e: ProgressEvent): void {
+    const isProgress = e.type === 'progress';
+    if (isProgress && !this.#due(e)) return;
+    if (this.#flags.json) {
+      this.#io.stderr.write(JSON.stringify({ ...e, time: new Date().toISOString() }) + '\n');
+    } else if (!this.#flags.quiet && this.#io.stderrIsTTY && isProgress && e.total !== undefined && e.done !== undefined) {
+      const width = 30;
+      const frac = e.total > 0 ? Math.min(1, e.done / e.total) : 1;
+      const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
+      this.#io.stderr.write(`\r${(e.phase ?? '').padEnd(6)} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${(e.done / MB).toFixed(0)}/${(e.total / MB).toFixed(0)} MiB`);
+      this.#barShown = true;
+    }
+  }
+
+  /** A line for humans on stderr (not with --quiet or --json). */
+  info(line: string): void {
+    this.clearBar();
+    if (!this.#flags.quiet && !this.#flags.json) this.#io.stderr.write(line + '\n');
+  }
+
+  clearBar(): void {
+    if (this.#barShown) {
+      this.#io.stderr.write('\r\x1b[K');
+      this.#barShown = false;
+    }
+  }
+
+  #due(e: ProgressEvent): boolean {
+    const now = Date.now();
+    const last = e.done !== undefined && e.total !== undefined && e.done >= e.total;
+    if (!last && now - this.#lastDraw < 200) return false;
+    this.#lastDraw = now;
+    return true;
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 10 * MB) return `${(n / MB).toFixed(0)} MiB`;
+  if (n >= MB) return `${(n / MB).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}

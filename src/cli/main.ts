@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { fussyPackProgram, plannedProgram } from './compat.js';
+import type { Io, OutputFlags } from './io.js';
+import { buildProgram } from './program.js';
+import { renderError, renderResult, type CommandResult } from './render.js';
+
+export type Launcher = 'fussy' | 'fussy-pack' | 'fussy-install' | 'fussy-clean' | 'fussy-link-tree';
+
+/** Run one command line; returns the exit status (SPEC §5). Never calls process.exit. */
+export async function main(launcher: Launcher, argv: string[], io: Io): Promise<number> {
+  const flags: OutputFlags = { json: argv.includes('--json'), quiet: argv.includes('--quiet') || argv.includes('-q') };
+  let result: CommandResult | undefined;
+  const done = (r: CommandResult): void => {
+    result = r;
+  };
+  let program: Command;
+  if (launcher === 'fussy') program = buildProgram(io, done);
+  else if (launcher === 'fussy-pack') program = fussyPackProgram(io, done);
+  else program = plannedProgram(io, launcher);
+  const prog = launcher === 'fussy' && argv[0] !== undefined && !argv[0].startsWith('-') ? `fussy ${argv[0]}` : launcher;
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    return renderError(io, flags, prog, err);
+  }
+  return result === undefined ? 0 : renderResult(io, flags, result);
+}
+
+/** Io for the real process: the only place process.* is read (bin/ calls this). */
+export function processIo(): Io {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env: process.env,
+    cwd: process.cwd(),
+    stderrIsTTY: process.stderr.isTTY === true,
+    now: () => new Date(),
+  };
+}
+
+export async function runLauncher(launcher: Launcher): Promise<void> {
+  process.exitCode = await main(launcher, process.argv.slice(2), processIo());
+}

@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { FussyError } from '../errors.js';
+import type { Io } from './io.js';
+import { keygenCommand } from './keygen-command.js';
+import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
+import type { CommandResult } from './render.js';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Commands whose issues have not landed yet: they exist, say so, and exit 2. */
+const PLANNED: Record<string, string> = {
+  install: 'verify and install a package',
+  clean: 'remove old releases',
+  'link-tree': 'link every file of SOURCE from DEST',
+  status: 'show current, failsafe and retained releases',
+  rollback: 're-enable the previous release',
+  verify: 'check an installed release against its manifest',
+  lock: 'run a command under a named lock (cronlock)',
+};
+
+export function notImplemented(name: string): never {
+  throw new FussyError('NOT_IMPLEMENTED', `${name} is not implemented yet in this version of fussy`, {
+    hint: 'use the original Fussy tool for this step until fussy provides it',
+  });
+}
+
+/** Wire commander's output through Io and make it throw instead of exiting (one exit point). */
+export function configure(cmd: Command, io: Io): Command {
+  return cmd
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
+    .showHelpAfterError('(run with --help for usage)');
+}
+
+export function buildProgram(io: Io, done: (r: CommandResult) => void): Command {
+  const program = configure(new Command('fussy'), io)
+    .description('signed, deduplicated, crash-safe firmware upgrades')
+    .version(VERSION, '-V, --version')
+    .enablePositionalOptions();
+
+  program.addCommand(
+    configure(
+      addPackOptions(new Command('pack'))
+        .description('pack DIR into a signed (optionally encrypted) <release>.tar.gz.gpg; prints its path last')
+        .argument('<dir>', 'firmware directory; its name is the release name')
+        .option('--json', 'print one JSON object; progress as NDJSON on stderr')
+        .option('-q, --quiet', 'print only the package path')
+        .action(async (dir: string, f: PackFlags) => done(await runPack(io, dir, f))),
+      io,
+    ),
+  );
+  program.addCommand(configure(keygenCommand(io, done), io));
+  for (const [name, description] of Object.entries(PLANNED)) {
+    program.addCommand(
+      configure(
+        new Command(name)
+          .description(`${description} (not yet implemented)`)
+          .allowUnknownOption()
+          .allowExcessArguments()
+          .option('--json', 'print one JSON object')
+          .option('-q, --quiet', 'less output')
+          .action(() => notImplemented(`fussy ${name}`)),
+        io,
+      ),
+    );
+  }
+  return program;
+}

@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto';
+import { chmod, lstat, mkdir, readdir, readFile, readlink, symlink, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+export interface TreeNode {
+  path: string;
+  type: 'dir' | 'file' | 'symlink';
+  mode: number;
+  mtime: number;
+  size?: number;
+  sha256?: string;
+  target?: string;
+  ino?: number;
+}
+
+/** Everything about a tree that an install must reproduce, sorted by path. */
+export async function snapshotTree(root: string, opts: { inodes?: boolean } = {}): Promise<TreeNode[]> {
+  const out: TreeNode[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    const abs = rel === '' ? root : join(root, rel);
+    const st = await lstat(abs);
+    const base = { path: rel || '.', mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000) };
+    if (st.isDirectory()) {
+      out.push({ ...base, type: 'dir' });
+      for (const name of (await readdir(abs)).sort()) await walk(rel === '' ? name : `${rel}/${name}`);
+    } else if (st.isSymbolicLink()) {
+      out.push({ path: base.path, type: 'symlink', mode: 0, mtime: 0, target: await readlink(abs) });
+    } else {
+      const data = await readFile(abs);
+      const node: TreeNode = { ...base, type: 'file', size: st.size, sha256: createHash('sha256').update(data).digest('hex') };
+      if (opts.inodes) node.ino = st.ino;
+      out.push(node);
+    }
+  };
+  await walk('');
+  return out;
+}
+
+export interface SampleFile {
+  path: string;
+  content?: string | Buffer;
+  mode?: number;
+  symlink?: string;
+  dir?: boolean;
+}
+
+export const MTIME = 1_700_000_000;
+
+/** Write a small firmware tree; every entry gets MTIME unless it is a symlink. */
+export async function writeTree(root: string, files: SampleFile[]): Promise<string> {
+  await mkdir(root, { recursive: true });
+  for (const f of files) {
+    const abs = join(root, f.path);
+    await mkdir(f.dir ? abs : dirname(abs), { recursive: true });
+    if (f.symlink !== undefined) await symlink(f.symlink, abs);
+    else if (!f.dir) {
+      await writeFile(abs, f.content ?? `content of ${f.path}\n`);
+      await chmod(abs, f.mode ?? 0o644);
+    } else if (f.mode !== undefined) await chmod(abs, f.mode);
+  }
+  // mtimes last, deepest first, so creating children does not bump their parents again.
+  const paths = [...files.filter((f) => f.symlink === undefined).map((f) => f.path), ...new Set(files.map((f) => dirname(f.path)))].sort((a, b) => b.length - a.length);
+  for (const p of paths) await utimes(join(root, p), MTIME, MTIME);
+  await utimes(root, MTIME, MTIME);
+  return root;
+}
+
+/** A firmware-like sample: binaries, libraries with a .so symlink chain, config, random data, hooks. */
+export function sampleFirmware(): SampleFile[] {
+  const random = Buffer.alloc(300 * 1024);
+  for (let i = 0; i < random.length; i++) random[i] = (i * 2654435761) >>> 13 & 0xff;
+  return [
+    { path: 'bin/app', content: '#!/bin/sh\necho app\n', mode: 0o755 },
+    { path: 'bin/helper', content: '#!/bin/sh\necho helper\n', mode: 0o750 },
+    { path: 'lib/libfoo.so.1.2', content: Buffer.from('ELF' + 'x'.repeat(5000)) },
+    { path: 'lib/libfoo.so.1', symlink: 'libfoo.so.1.2' },
+    { path: 'lib/libfoo.so', symlink: 'libfoo.so.1' },
+    { path: 'etc/app/app.conf', content: 'level = 3\n'.repeat(50), mode: 0o640 },
+    { path: 'etc/fussy/policy', content: 'threshold = 1\n' },
+    { path: 'share/blob.bin', content: random },
+    { path: 'share/empty', content: '' },
+    { path: 'var/empty', dir: true },
+    { path: 'opt/link-to-etc', symlink: '../etc/app' },
+    { path: '.pre-install', content: '#!/bin/sh\necho pre "$@"\n', mode: 0o755 },
+    { path: '.post-install', content: '#!/bin/sh\necho post "$@"\n', mode: 0o755 },
+  ];
+}
