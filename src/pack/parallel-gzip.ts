@@ -50,7 +50,11 @@ export async function* parallelGzip(input: AsyncIterable<Segment>, opts: Paralle
   const chunkSize = opts.chunkSize ?? 1024 * 1024;
   const parallel = Math.max(1, opts.parallel ?? 8);
   const inflight: Promise<Buffer>[] = [];
-  let cur = Buffer.allocUnsafe(chunkSize);
+  // Input buffers are recycled once their member is compressed: a fixed set of parallel + 1
+  // buffers instead of a fresh MiB per chunk, so peak memory does not depend on GC timing.
+  const free: Buffer[] = [];
+  const take = (): Buffer => free.pop() ?? Buffer.allocUnsafe(chunkSize);
+  let cur = take();
   let filled = 0;
   let store = false;
 
@@ -59,8 +63,14 @@ export async function* parallelGzip(input: AsyncIterable<Segment>, opts: Paralle
     // One output buffer past deflate's worst case: one trip to the thread pool per member
     // instead of one main-thread callback per 16 KiB of output (zlib's default chunkSize).
     const outSize = Math.max(64 * 1024, filled + (filled >> 8) + 1024);
-    inflight.push(gzipAsync(cur.subarray(0, filled), { level: store ? 0 : level, chunkSize: outSize }));
-    cur = Buffer.allocUnsafe(chunkSize);
+    const input = cur;
+    inflight.push(
+      gzipAsync(input.subarray(0, filled), { level: store ? 0 : level, chunkSize: outSize }).then((out) => {
+        free.push(input);
+        return out;
+      }),
+    );
+    cur = take();
     filled = 0;
   };
 

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import * as openpgp from 'openpgp';
 import { FussyError } from '../errors.js';
 import { spawnFilter } from '../util/run.js';
+import { webStreamOf } from '../util/web-stream.js';
 
 /**
  * Output GnuPG 2.2 reads (security-perf.md §1.3-1.4): v4 signatures, SEIPDv1 with MDC, no AEAD,
@@ -34,7 +35,7 @@ export interface OpenpgpSignOptions {
 /** Sign (every key signs the same literal data), optionally encrypt, streaming into `out`. */
 export async function signWithOpenpgp(data: AsyncIterable<Buffer>, out: Writable, o: OpenpgpSignOptions): Promise<void> {
   const config = packConfig(o.reproducible);
-  const binary = Readable.toWeb(Readable.from(data)) as unknown as ReadableStream<Uint8Array>;
+  const binary = webStreamOf(data);
   const message = await openpgp.createMessage({ binary, filename: o.filename, date: o.date, format: 'binary' });
   const encrypted =
     o.encryptionKeys.length > 0

@@ -10,12 +10,23 @@ import { resolveLink, type NodeKind } from '../archive/resolve-link.js';
 /** Version-control metadata never belongs in firmware (Fussy's DEFAULT_EXCLUDES). */
 export const DEFAULT_EXCLUDES = ['.git', '.svn', '.bzr'];
 
+/** The part of lstat(2) a package records; kept instead of Stats so big trees stay small in memory. */
+export interface FileMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeMs: number;
+}
+
+const meta = (s: Stats): FileMeta => ({ mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, mtimeMs: s.mtimeMs });
+
 export interface WalkEntry {
   /** Release-relative POSIX path; "." for the root. */
   path: string;
   abs: string;
   type: EntryType;
-  stat: Stats;
+  stat: FileMeta;
   /** Symlink target, or the earlier release path a hard link shares its inode with. */
   target?: string;
 }
@@ -49,7 +60,7 @@ export async function walkTree(root: string, excludes: string[] = []): Promise<W
   const visit = async (rel: string, abs: string): Promise<void> => {
     const stat = await lstatInTree(abs);
     if (stat.isDirectory()) {
-      entries.push({ path: rel, abs, type: 'directory', stat });
+      entries.push({ path: rel, abs, type: 'directory', stat: meta(stat) });
       const names = (await readdir(abs)).sort(byBytes);
       for (const name of names) {
         if (rel === '.' && name === MANIFEST_NAME) continue; // fussy writes its own
@@ -62,13 +73,13 @@ export async function walkTree(root: string, excludes: string[] = []): Promise<W
       const group = inodes.get(key);
       if (group !== undefined) {
         group.seen += 1;
-        entries.push({ path: rel, abs, type: 'hardlink', stat, target: group.first });
+        entries.push({ path: rel, abs, type: 'hardlink', stat: meta(stat), target: group.first });
       } else {
         if (stat.nlink > 1) inodes.set(key, { first: rel, seen: 1, nlink: stat.nlink });
-        entries.push({ path: rel, abs, type: 'file', stat });
+        entries.push({ path: rel, abs, type: 'file', stat: meta(stat) });
       }
     } else if (stat.isSymbolicLink()) {
-      entries.push({ path: rel, abs, type: 'symlink', stat, target: await readlink(abs) });
+      entries.push({ path: rel, abs, type: 'symlink', stat: meta(stat), target: await readlink(abs) });
     } else {
       throw new FussyError('UNSAFE_PATH', `${abs} is a ${kindOf(stat)}; firmware may only hold files, directories and links`, {
         hint: 'remove it from the tree or exclude it with --exclude; device nodes are created by the device at boot',
