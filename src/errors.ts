@@ -14,6 +14,7 @@ export const EXIT_CODES = {
   // 3 / 4: install outcome after a failure
   INSTALL_FAILED_RECOVERED: 3,
   INSTALL_FAILED_UNRECOVERED: 4,
+  HOOK_FAILED: 3,
   // 20: package rejected, signature or decryption
   BAD_SIGNATURE: 20,
   DECRYPT_FAILED: 20,

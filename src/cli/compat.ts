@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { FussyError } from '../errors.js';
 import type { Io } from './io.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
+import { addInstallOptions, runInstall, type InstallFlags } from './install-command.js';
 import { configure, notImplemented, VERSION } from './program.js';
 import type { CommandResult } from './render.js';
 import { collect } from './parse.js';
@@ -53,7 +54,28 @@ export function fussyPackProgram(io: Io, done: (r: CommandResult) => void): Comm
     });
 }
 
-/** fussy-install / fussy-clean / fussy-link-tree until their issues land. */
+/**
+ * `fussy-install [-f FILE | FILE] [-k KEYRING] [-t TARGET] [-u] [-l LOGFILE]` (Fussy 2.6). -u was
+ * parsed and ignored by the original and is accepted the same way; -l appends the log to a file.
+ */
+export function fussyInstallProgram(io: Io, done: (r: CommandResult) => void): Command {
+  return configure(addInstallOptions(new Command('fussy-install')), io)
+    .version(VERSION, '-V, --version')
+    .description('verify and install a firmware package (Fussy-compatible launcher of fussy install)')
+    .argument('[package]', '.tar.gz.gpg or .tar.gz.asc')
+    .option('-f, --file <package>', 'the package (as the original\'s -f)')
+    .option('-u, --unpacked', 'accepted and ignored, as by the original')
+    .option('-l, --log <file>', 'also append the log to this file')
+    .option('--json', 'print one JSON object')
+    .option('-q, --quiet', 'print only the release path')
+    .action(async (pkg: string | undefined, f: InstallFlags & { file?: string }) => {
+      const file = f.file ?? pkg;
+      if (file === undefined) throw new FussyError('USAGE', 'need a package to install', { hint: 'fussy-install FILE.tar.gz.gpg' });
+      done(await runInstall(io, file, f));
+    });
+}
+
+/** fussy-clean / fussy-link-tree until their issues land. */
 export function plannedProgram(io: Io, name: string): Command {
   return configure(new Command(name), io)
     .version(VERSION, '-V, --version')

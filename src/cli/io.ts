@@ -8,8 +8,9 @@ export interface Io {
   env: Record<string, string | undefined>;
   cwd: string;
   stderrIsTTY: boolean;
-  /** Seconds; the process start time used by commands (tests pass their own). */
   now: () => Date;
+  /** Who runs fussy: as root, install keeps archive owners and setuid bits. */
+  owner: { asRoot: boolean; uid: number; gid: number };
 }
 
 export interface OutputFlags {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { fussyPackProgram, plannedProgram } from './compat.js';
+import { fussyInstallProgram, fussyPackProgram, plannedProgram } from './compat.js';
 import type { Io, OutputFlags } from './io.js';
 import { buildProgram } from './program.js';
 import { renderError, renderResult, type CommandResult } from './render.js';
@@ -16,6 +16,7 @@ export async function main(launcher: Launcher, argv: string[], io: Io): Promise<
   let program: Command;
   if (launcher === 'fussy') program = buildProgram(io, done);
   else if (launcher === 'fussy-pack') program = fussyPackProgram(io, done);
+  else if (launcher === 'fussy-install') program = fussyInstallProgram(io, done);
   else program = plannedProgram(io, launcher);
   const prog = launcher === 'fussy' && argv[0] !== undefined && !argv[0].startsWith('-') ? `fussy ${argv[0]}` : launcher;
   try {
@@ -36,6 +37,7 @@ export function processIo(): Io {
     cwd: process.cwd(),
     stderrIsTTY: process.stderr.isTTY === true,
     now: () => new Date(),
+    owner: { asRoot: process.getuid?.() === 0, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
   };
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { FussyError } from '../errors.js';
 import type { Io } from './io.js';
+import { installCommand } from './install-command.js';
 import { keygenCommand } from './keygen-command.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
 import type { CommandResult } from './render.js';
@@ -10,7 +11,6 @@ export const VERSION: string = (JSON.parse(readFileSync(new URL('../../../packag
 
 /** Commands whose issues have not landed yet: they exist, say so, and exit 2. */
 const PLANNED: Record<string, string> = {
-  install: 'verify and install a package',
   clean: 'remove old releases',
   'link-tree': 'link every file of SOURCE from DEST',
   status: 'show current, failsafe and retained releases',
@@ -50,6 +50,7 @@ export function buildProgram(io: Io, done: (r: CommandResult) => void): Command 
       io,
     ),
   );
+  program.addCommand(configure(installCommand(io, done), io));
   program.addCommand(configure(keygenCommand(io, done), io));
   for (const [name, description] of Object.entries(PLANNED)) {
     program.addCommand(

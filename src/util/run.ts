@@ -62,3 +62,64 @@ export function missingProgram(cmd: string, cause: unknown): never {
     hint: cmd === 'gpg' ? 'install GnuPG (apt-get install gnupg) or use --signing-key FILE instead of gpg' : `install ${cmd}`,
   });
 }
+
+export interface StreamingOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Milliseconds; then the whole process group gets SIGKILL. */
+  timeout: number;
+  /** Each line of stdout and stderr (merged), as it arrives. */
+  onLine: (line: string) => void;
+}
+
+export interface StreamingResult {
+  exitCode: number | undefined;
+  signal: string | undefined;
+  timedOut: boolean;
+  /** Could not be started at all (ENOENT, EACCES, not executable, bad interpreter). */
+  spawnError?: string;
+}
+
+/**
+ * Run a program directly (no shell) in its own process group with stdin closed, reporting its
+ * output line by line; past the timeout the whole group is killed, so a hook's children do not
+ * outlive it. Used for firmware hooks (Fussy's contract: argv, stdin closed, merged output).
+ */
+export async function runStreaming(cmd: string, args: string[], o: StreamingOptions): Promise<StreamingResult> {
+  const child = execa(cmd, args, {
+    env: o.env,
+    extendEnv: false,
+    cwd: o.cwd,
+    stdin: 'ignore',
+    all: true,
+    buffer: false,
+    detached: true,
+    reject: false,
+    encoding: 'utf8',
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    if (child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
+  }, o.timeout);
+  let pending = '';
+  child.all?.on('data', (chunk: Buffer | string) => {
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const l of lines) o.onLine(l);
+  });
+  const r = await child;
+  clearTimeout(timer);
+  if (pending !== '') o.onLine(pending);
+  if (r.failed && r.exitCode === undefined && r.signal === undefined && !timedOut) {
+    return { exitCode: undefined, signal: undefined, timedOut, spawnError: r.shortMessage };
+  }
+  return { exitCode: r.exitCode, signal: r.signal, timedOut };
+}

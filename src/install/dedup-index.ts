@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import { isErrno } from '../errors.js';
+import { MANIFEST_NAME, type Manifest } from '../archive/manifest.js';
+
+export interface FileIdentity {
+  sha256: string;
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+interface Candidate {
+  abs: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Claimed by the release's manifest; undefined for releases installed without one. */
+  sha256?: string;
+}
+
+const metaKey = (size: number, mode: number, uid: number, gid: number): string => `${size}:${mode}:${uid}:${gid}`;
+
+/**
+ * Files of the releases already on the device, findable by content. Dedup is by sha256 plus
+ * mode and owner (all shared by hard links), never by size+mtime: rsync --link-dest links files
+ * whose content differs when size and mtime agree (security-perf.md §5.1). A candidate is
+ * re-hashed before it is linked, because hooks or people can edit files in place and a stale
+ * manifest would otherwise spread the damage into the new release. Releases without a manifest
+ * (factory image, Fussy-installed) are indexed by size and hashed only when a size matches.
+ */
+export class DedupIndex {
+  readonly #bySize = new Map<string, Candidate[]>();
+  readonly #verified = new Map<string, string>(); // dev:ino -> actual sha256
+  readonly #claimed = new Set<string>();
+
+  static build(releaseDirs: string[]): DedupIndex {
+    const index = new DedupIndex();
+    for (const dir of releaseDirs) index.#add(dir);
+    return index;
+  }
+
+  #add(dir: string): void {
+    let manifest: Manifest | undefined;
+    try {
+      manifest = JSON.parse(readFileSync(join(dir, MANIFEST_NAME), 'utf8')) as Manifest;
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT') && !(err instanceof SyntaxError)) throw err;
+    }
+    if (manifest !== undefined && Array.isArray(manifest.entries)) {
+      for (const e of manifest.entries) {
+        if (e.type !== 'file' || e.sha256 === undefined || e.size === undefined) continue;
+        this.#push({ abs: join(dir, e.path), mode: e.mode, uid: e.uid, gid: e.gid, sha256: e.sha256 }, e.size);
+      }
+      return;
+    }
+    const walk = (abs: string): void => {
+      for (const name of readdirSync(abs)) {
+        const p = join(abs, name);
+        const st = lstatSync(p);
+        if (st.isDirectory()) walk(p);
+        else if (st.isFile()) this.#push({ abs: p, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid }, st.size);
+      }
+    };
+    walk(dir);
+  }
+
+  #push(c: Candidate, size: number): void {
+    const key = metaKey(size, c.mode, c.uid, c.gid);
+    const list = this.#bySize.get(key);
+    if (list === undefined) this.#bySize.set(key, [c]);
+    else list.push(c);
+    if (c.sha256 !== undefined) this.#claimed.add(`${key}:${c.sha256}`);
+  }
+
+  /** Cheap guess for the disk-space check: does some release claim this content? */
+  probablyHas(f: FileIdentity): boolean {
+    return this.#claimed.has(`${metaKey(f.size, f.mode, f.uid, f.gid)}:${f.sha256}`) || this.#bySize.has(metaKey(f.size, f.mode, f.uid, f.gid));
+  }
+
+  /** A path whose current content and metadata equal `f`, verified now, or undefined. */
+  find(f: FileIdentity): string | undefined {
+    const list = this.#bySize.get(metaKey(f.size, f.mode, f.uid, f.gid));
+    if (list === undefined) return undefined;
+    for (const c of list) {
+      if (c.sha256 !== undefined && c.sha256 !== f.sha256) continue;
+      if (this.#actualSha(c, f) === f.sha256) return c.abs;
+    }
+    return undefined;
+  }
+
+  #actualSha(c: Candidate, f: FileIdentity): string | undefined {
+    let fd: number;
+    try {
+      fd = openSync(c.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ELOOP', 'EACCES', 'ENOTDIR')) return undefined;
+      throw err;
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile() || st.size !== f.size || (st.mode & 0o7777) !== f.mode || st.uid !== f.uid || st.gid !== f.gid) return undefined;
+      const key = `${st.dev}:${st.ino}`;
+      const known = this.#verified.get(key);
+      if (known !== undefined) return known;
+      const hash = createHash('sha256');
+      const buf = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, null);
+        if (n === 0) break;
+        hash.update(buf.subarray(0, n));
+      }
+      const sha = hash.digest('hex');
+      this.#verified.set(key, sha);
+      return sha;
+    } finally {
+      closeSync(fd);
+    }
+  }
+}

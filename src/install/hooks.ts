@@ -1,0 +1,53 @@
+import { access, constants, lstat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FussyError, isErrno } from '../errors.js';
+import { runStreaming } from '../util/run.js';
+
+export type HookPhase = 'pre-install' | 'post-install';
+
+export interface HookContext {
+  target: string;
+  /** Release being enabled (absolute path). */
+  release: string;
+  /** Release that was current before (absolute path), if any. */
+  previous?: string;
+  recovery: boolean;
+  env: Record<string, string | undefined>;
+  cwd: string;
+  timeoutMs: number;
+  onLine: (phase: HookPhase, line: string) => void;
+}
+
+/**
+ * Run `<release>/.<phase>` if the firmware has one, with Fussy's contract: run directly
+ * (shebang + exec bit), argv [release path, "False" | "True"], stdin closed, output logged line
+ * by line, plus FUSSY_* variables; the whole process group is killed at the timeout.
+ * Returns false when there is no such hook; throws HOOK_FAILED when it fails.
+ */
+export async function runHook(phase: HookPhase, c: HookContext): Promise<boolean> {
+  const file = join(c.release, `.${phase}`);
+  try {
+    await lstat(file);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return false;
+    throw err;
+  }
+  try {
+    await access(file, constants.X_OK);
+  } catch (err) {
+    if (!isErrno(err, 'EACCES')) throw err;
+    throw new FussyError('HOOK_FAILED', `${file} is not executable`, { hint: 'hooks need the exec bit and a #! line (chmod 755 in the firmware tree before packing)' });
+  }
+  const env = {
+    ...c.env,
+    FUSSY_RELEASE: c.release,
+    FUSSY_PREVIOUS: c.previous ?? '',
+    FUSSY_TARGET: c.target,
+    FUSSY_PHASE: phase,
+    FUSSY_RECOVERY: c.recovery ? 'True' : 'False',
+  };
+  const r = await runStreaming(file, [c.release, c.recovery ? 'True' : 'False'], { env, cwd: c.cwd, timeout: c.timeoutMs, onLine: (l) => c.onLine(phase, l) });
+  if (r.exitCode === 0) return true;
+  const why = r.spawnError !== undefined ? `could not start: ${r.spawnError}` : r.timedOut ? `timed out after ${c.timeoutMs / 1000} s (process group killed)` : r.signal !== undefined ? `was killed by ${r.signal}` : `exited ${r.exitCode}`;
+  throw new FussyError('HOOK_FAILED', `${phase} hook ${file} ${why}`, { hint: 'see the hook output above' });
+}

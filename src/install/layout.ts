@@ -1,0 +1,105 @@
+import { lstat, readdir, readlink, rename, stat, symlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { FussyError, isErrno } from '../errors.js';
+import { fsyncDir, unlinkIfExists } from '../util/fs-atomic.js';
+
+/** The device layout (SPEC §2): `current` link, `failsafe` dir, release dirs, hidden `.fussy/`. */
+export const CURRENT = 'current';
+export const FAILSAFE = 'failsafe';
+export const STATE_DIR = '.fussy';
+
+export interface Layout {
+  target: string;
+  /** Release dir name `current` points at, when it resolves to a directory. */
+  current?: string;
+  hasFailsafe: boolean;
+  /** Release directories (failsafe included), by name. */
+  releases: string[];
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR', 'ELOOP')) return false;
+    throw err;
+  }
+}
+
+export async function readLayout(target: string): Promise<Layout> {
+  let names: string[];
+  try {
+    names = await readdir(target);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) {
+      throw new FussyError('SETUP', `target ${target} does not exist or is not a directory`, { cause: err, hint: 'create it (mkdir -p), or pass -t DIR' });
+    }
+    throw err;
+  }
+  const releases: string[] = [];
+  for (const n of names.sort()) {
+    if (n.startsWith('.') || n === CURRENT || n === `${CURRENT}~`) continue;
+    const st = await lstat(join(target, n));
+    if (st.isDirectory()) releases.push(n);
+  }
+  let current: string | undefined;
+  try {
+    const link = await readlink(join(target, CURRENT));
+    const name = basename(link);
+    if (releases.includes(name) && (await isDir(join(target, CURRENT)))) current = name;
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT', 'EINVAL')) throw err;
+  }
+  return { target, current, hasFailsafe: releases.includes(FAILSAFE), releases };
+}
+
+/**
+ * Fussy's ensure_current_link: a factory image installed as a real `current` directory becomes
+ * `failsafe`, and `current -> failsafe`. A real `current` directory next to an existing failsafe
+ * is a layout fussy must not guess about.
+ */
+export async function ensureCurrentLink(target: string): Promise<boolean> {
+  const cur = join(target, CURRENT);
+  let st;
+  try {
+    st = await lstat(cur);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return false;
+    throw err;
+  }
+  if (!st.isDirectory()) return false;
+  if (await isDir(join(target, FAILSAFE))) {
+    throw new FussyError('SETUP', `${cur} is a directory, not a link, and ${join(target, FAILSAFE)} already exists`, {
+      hint: 'move one of them aside by hand: fussy will not decide which is the factory image',
+    });
+  }
+  await rename(cur, join(target, FAILSAFE));
+  await fsyncDir(target);
+  await swapCurrent(target, FAILSAFE);
+  return true;
+}
+
+/**
+ * Point `current` at `release` atomically: a relative symlink made as `current~`, renamed over
+ * `current` (rename(2) replaces atomically), then the directory fsync'd so it survives power loss.
+ */
+export async function swapCurrent(target: string, release: string): Promise<void> {
+  const tmp = join(target, `${CURRENT}~`);
+  await unlinkIfExists(tmp);
+  await symlink(release, tmp);
+  await rename(tmp, join(target, CURRENT));
+  await fsyncDir(target);
+}
+
+/** `<name>`, else `<name>-1`, `<name>-2`, ... (Fussy's collision rule: any existing entry counts). */
+export async function freeReleaseName(target: string, name: string): Promise<string> {
+  for (let i = 0; ; i++) {
+    const candidate = i === 0 ? name : `${name}-${i}`;
+    try {
+      await lstat(join(target, candidate));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return candidate;
+      throw err;
+    }
+  }
+}

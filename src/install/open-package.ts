@@ -1,0 +1,160 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import * as openpgp from 'openpgp';
+import { FussyError, isErrno } from '../errors.js';
+import type { DeviceKeyring } from '../keyring/device-keyring.js';
+import { gpgSessionKey } from '../keyring/gpg-session-key.js';
+
+export interface Verdict {
+  /** Primary-key fingerprints (upper-case hex) of the keyring keys whose signatures verified. */
+  signers: string[];
+}
+
+export interface OpenedPackage {
+  /** The signed payload (the .tar.gz), streamed. NOT trusted until `verdict` resolves. */
+  data: AsyncIterable<Uint8Array>;
+  /** Settles once `data` has been read to its end: the signers, or a BAD_SIGNATURE error. */
+  verdict: () => Promise<Verdict>;
+  encrypted: boolean;
+}
+
+export interface OpenOptions {
+  /** Cap on bytes produced by OpenPGP decompression (gpg compresses by default): bomb guard. */
+  maxBytes: number;
+  now: Date;
+}
+
+const hex = (id: openpgp.KeyID): string => id.toHex().toUpperCase();
+
+function reject(message: string, hint: string, cause?: unknown): FussyError {
+  return new FussyError('BAD_SIGNATURE', message, { hint, cause });
+}
+
+/**
+ * Open a package: binary or armored; signed, or signed and encrypted (SPEC §3). Plaintext is
+ * streamed while OpenPGP.js checks it (allowUnauthenticatedStream, to keep memory flat), so the
+ * caller must treat every byte as hostile and untrusted until `verdict()` resolves after the end
+ * of the stream; OpenPGP.js releases all plaintext of a tampered message before failing
+ * (security-perf.md §0.3). Time checks are off while streaming (devices without an RTC boot in
+ * 1970) and done by `verdict()` at max(device clock, signature time), which still refuses
+ * expired and revoked keys.
+ */
+export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOptions): Promise<OpenedPackage> {
+  const head = await readHead(file);
+  if (head[0] === 0x1f && head[1] === 0x8b) {
+    throw reject(`${file} is a plain gzip file (.tar.gz), not a signed package`, 'sign it: fussy pack, or tar czf - DIR | gpg --sign');
+  }
+  const armored = head.toString('latin1').includes('-----BEGIN PGP MESSAGE');
+  const config: openpgp.PartialConfig = { maxDecompressedMessageSize: o.maxBytes, allowUnauthenticatedStream: true };
+  let message: openpgp.Message<ReadableStream<Uint8Array>>;
+  try {
+    message = armored
+      ? ((await openpgp.readMessage({ armoredMessage: Readable.toWeb(createReadStream(file, { encoding: 'utf8' })) as unknown as ReadableStream<string>, config })) as unknown as openpgp.Message<ReadableStream<Uint8Array>>)
+      : await openpgp.readMessage({ binaryMessage: Readable.toWeb(createReadStream(file, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>, config });
+  } catch (err) {
+    throw reject(`${file} is not an OpenPGP message: ${(err as Error).message}`, 'is this a fussy package (.tar.gz.gpg / .tar.gz.asc)?', err);
+  }
+
+  const encryptedFor = message.getEncryptionKeyIDs();
+  const encrypted = encryptedFor.length > 0;
+  let result: { data: ReadableStream<Uint8Array>; signatures: Awaited<ReturnType<typeof openpgp.verify>>['signatures'] };
+  try {
+    if (encrypted) {
+      const wanted = new Set(encryptedFor.map(hex));
+      const decryptionKeys = ring.decryptionKeys.filter((k) => k.getKeys().some((sub) => wanted.has(hex(sub.getKeyID()))));
+      const keys =
+        decryptionKeys.length > 0
+          ? { decryptionKeys }
+          : ring.gpgSecretKeys
+            ? { sessionKeys: await gpgSessionKey(ring.dir, file) }
+            : undefined;
+      if (keys === undefined) {
+        throw new FussyError('DECRYPT_FAILED', `${file} is encrypted for key ${[...wanted].join(', ')}, and keyring ${ring.dir} has no matching secret key${ring.unusableSecret.length > 0 ? ` (unusable: ${ring.unusableSecret.join('; ')})` : ''}`, {
+          hint: 'the package was made for another device, or the device key is missing from the keyring',
+        });
+      }
+      result = (await openpgp.decrypt({ message, ...keys, verificationKeys: ring.signers as openpgp.PublicKey[], expectSigned: true, format: 'binary', date: null as unknown as Date, config })) as typeof result;
+    } else {
+      result = (await openpgp.verify({ message, verificationKeys: ring.signers as openpgp.PublicKey[], expectSigned: true, format: 'binary', date: null, config })) as typeof result;
+    }
+  } catch (err) {
+    if (err instanceof FussyError) throw err;
+    const msg = (err as Error).message;
+    if (/not signed|no signatures/i.test(msg)) throw reject(`${file} is not signed`, 'packages must be signed by a key in the keyring (an encrypted-only package proves nothing about its origin)', err);
+    if (encrypted) throw new FussyError('DECRYPT_FAILED', `${file} cannot be decrypted: ${msg}`, { cause: err, hint: 'the package was encrypted for another device key, or is damaged' });
+    throw reject(`${file} cannot be read: ${msg}`, 'the package is damaged or not a fussy package', err);
+  }
+
+  const signerOf = (keyID: openpgp.KeyID): openpgp.Key | undefined => ring.signers.find((k) => k.getKeys(keyID).length > 0);
+  if (result.signatures.length === 0) {
+    throw reject(`${file} is not signed`, 'packages must be signed by a key in the keyring');
+  }
+  if (!result.signatures.some((s) => signerOf(s.keyID) !== undefined)) {
+    throw reject(`${file} is signed by ${result.signatures.map((s) => hex(s.keyID)).join(', ')}, which is not in keyring ${ring.dir}`, 'install the signer\'s public key in the keyring if you trust it');
+  }
+
+  const data = guardStream(result.data, file);
+  const verdict = async (): Promise<Verdict> => {
+    const signers = new Set<string>();
+    const problems: string[] = [];
+    for (const s of result.signatures) {
+      const key = signerOf(s.keyID);
+      if (key === undefined) continue; // an extra signature by an unknown key is ignored
+      try {
+        await s.verified;
+        const sig = await s.signature;
+        const created = sig.packets[0]?.created ?? null;
+        const at = created !== null && created > o.now ? created : o.now;
+        await key.getSigningKey(s.keyID, at); // throws when expired or revoked at that time
+        signers.add(key.getFingerprint().toUpperCase());
+      } catch (err) {
+        problems.push(`${hex(s.keyID)}: ${(err as Error).message}`);
+      }
+    }
+    if (signers.size < ring.policy.threshold) {
+      const need = ring.policy.threshold > 1 ? `${ring.policy.threshold} valid signatures by distinct keyring keys, got ${signers.size}` : 'a valid signature by a keyring key';
+      throw reject(`${file}: signature check failed, need ${need}${problems.length > 0 ? ` (${problems.join('; ')})` : ''}`, 'the package was tampered with, truncated, or signed by a key that is expired, revoked or not trusted');
+    }
+    return { signers: [...signers] };
+  };
+  return { data, verdict, encrypted };
+}
+
+/** Errors from inside the OpenPGP stream (MDC, digest, truncation, inflate) are signature errors. */
+async function* guardStream(stream: ReadableStream<Uint8Array>, file: string): AsyncGenerator<Uint8Array> {
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await reader.read();
+      } catch (err) {
+        throw reject(`${file} failed verification: ${(err as Error).message}`, 'the package was tampered with, truncated or damaged; nothing was installed', err);
+      }
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+async function readHead(file: string): Promise<Buffer> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'EACCES', 'EISDIR')) {
+      throw new FussyError('USAGE', `cannot read package ${file}: ${err.code}`, { cause: err, hint: 'check the path' });
+    }
+    throw err;
+  }
+  try {
+    const buf = Buffer.alloc(256);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,425 @@
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { Parser, type ReadEntry } from 'tar';
+import { FussyError, isErrno } from '../errors.js';
+import { splitEntryName } from '../archive/entry-path.js';
+import { MANIFEST_FORMAT, MANIFEST_NAME, type Manifest, type ManifestEntry } from '../archive/manifest.js';
+import { resolveLink, type NodeKind } from '../archive/resolve-link.js';
+import type { DedupIndex } from './dedup-index.js';
+import { finalizeDirectories, type DirMeta } from './finalize-dirs.js';
+
+export interface UnpackOptions {
+  /** Directory to create; it becomes the release directory. Must not exist. */
+  staging: string;
+  index: DedupIndex;
+  /** As root, archive owners and setuid/setgid bits are kept; otherwise files are the installer's. */
+  owner: { asRoot: boolean; uid: number; gid: number };
+  /** Cap on uncompressed archive bytes until the manifest gives a tighter one (bomb guard). */
+  maxBytes: number;
+  /** Called once with the manifest, before any file data is written (space and policy checks). */
+  onManifest?: (m: Manifest) => void;
+  onProgress?: (done: number, total: number | undefined) => void;
+}
+
+export interface UnpackResult {
+  release: string;
+  manifest?: Manifest;
+  /** File bytes written anew. */
+  writtenBytes: number;
+  /** File bytes hard-linked from retained releases instead. */
+  linkedBytes: number;
+  files: number;
+}
+
+type Node = { kind: 'dir' } | { kind: 'file' } | { kind: 'symlink'; target: string };
+
+const MANIFEST_MAX = 64 * 1024 * 1024;
+const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
+
+function bad(message: string, hint = 'the package is malformed; it is refused as a whole'): FussyError {
+  return new FussyError('BAD_ARCHIVE', message, { hint });
+}
+function unsafe(message: string): FussyError {
+  return new FussyError('UNSAFE_PATH', message, { hint: 'the package tries to write outside its release or replace what it wrote; it is refused as a whole' });
+}
+
+/**
+ * Stream-unpack a .tar.gz into `staging` with fussy's own writer on node-tar's parser (node-tar's
+ * extractor skips symlink chains since 7.5.8, and we need dedup). Every name is checked before
+ * anything is written: one top-level release directory, no absolute paths or "..", no entry
+ * written below a symlink or a file, no duplicates, no device nodes or FIFOs; hard links only to
+ * earlier files of the release; symlinks resolved (chains followed) to stay inside the release.
+ * Files are created O_EXCL|O_NOFOLLOW and hashed as they stream; a file equal in content, mode
+ * and owner to one of a retained release becomes a hard link to it. Writes are synchronous: the
+ * parser runs on the main thread anyway and sync I/O avoids a thread-pool trip per block.
+ * The input is untrusted: the caller must not use `staging` before the signature verdict.
+ */
+export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions): Promise<UnpackResult> {
+  const u = new Unpacker(o);
+  const source = Readable.from(data);
+  const gunzip = createGunzip();
+  source.on('error', (err) => gunzip.destroy(err));
+  source.pipe(gunzip);
+  const parser = new Parser({ strict: true });
+  let parseError: unknown;
+  parser.on('entry', (entry: ReadEntry) => u.entry(entry, parser));
+  parser.on('error', (err: unknown) => (parseError ??= err));
+  parser.on('warn', (code: string, message: string | Error) => (parseError ??= bad(`archive: ${code} ${String((message as Error)?.message ?? message)}`)));
+  const ended = new Promise<void>((resolve) => parser.on('end', () => resolve()));
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      u.inflated(chunk.length);
+      if (!parser.write(chunk)) await new Promise<void>((resolve) => parser.once('drain', () => resolve()));
+      if (u.failure !== undefined) throw u.failure;
+      if (parseError !== undefined) throw parseError;
+    }
+  } catch (err) {
+    u.abandon();
+    if (err instanceof FussyError) throw err;
+    if (isErrno(err, 'Z_DATA_ERROR', 'Z_BUF_ERROR')) throw bad(`the package payload is not valid gzip: ${(err as Error).message}`);
+    throw err;
+  }
+  parser.end();
+  await ended;
+  if (u.failure !== undefined) throw u.failure;
+  if (parseError !== undefined) throw parseError;
+  return u.finish();
+}
+
+class Unpacker {
+  readonly #o: UnpackOptions;
+  readonly #nodes = new Map<string, Node>();
+  readonly #dirs: DirMeta[] = [];
+  readonly #seen = new Set<string>();
+  #release: string | undefined;
+  #manifest: Manifest | undefined;
+  #manifestEntries: Map<string, ManifestEntry> | undefined;
+  #entries = 0;
+  #inflated = 0;
+  #cap: number;
+  #written = 0;
+  #linked = 0;
+  #files = 0;
+  failure: unknown;
+
+  constructor(o: UnpackOptions) {
+    this.#o = o;
+    this.#cap = o.maxBytes;
+  }
+
+  inflated(n: number): void {
+    this.#inflated += n;
+    if (this.#inflated > this.#cap) {
+      this.failure ??= bad(`the package expands beyond ${this.#cap} bytes, more than its manifest or the free space allows (decompression bomb?)`);
+    }
+    this.#o.onProgress?.(this.#inflated, this.#manifest === undefined ? undefined : this.#manifest.totalBytes);
+  }
+
+  entry(entry: ReadEntry, parser: Parser): void {
+    if (this.failure !== undefined) {
+      entry.resume();
+      return;
+    }
+    try {
+      this.#entry(entry);
+    } catch (err) {
+      this.failure = err;
+      entry.resume();
+      parser.abort(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  #abs(rel: string): string {
+    return rel === '.' ? this.#o.staging : join(this.#o.staging, rel);
+  }
+
+  #entry(entry: ReadEntry): void {
+    const { release, rel } = splitEntryName(entry.path, 'member');
+    if (this.#release === undefined) this.#release = release;
+    else if (release !== this.#release) throw bad(`the archive holds more than one top-level directory ("${this.#release}", "${release}")`);
+    this.#entries += 1;
+    if (this.#seen.has(rel)) throw unsafe(`archive member "${entry.path}" appears twice (a later entry could replace what an earlier one made)`);
+    this.#seen.add(rel);
+    if (rel === '.') {
+      if (entry.type !== 'Directory') throw bad(`the top-level entry "${entry.path}" is not a directory`);
+      if (!this.#nodes.has('.')) this.#mkdir('.');
+      this.#dirs.push(this.#dirMeta('.', entry));
+      entry.resume();
+      return;
+    }
+    if (!this.#nodes.has('.')) this.#mkdir('.');
+    this.#parents(rel, entry.path);
+
+    if (rel === MANIFEST_NAME) {
+      if (this.#entries > 2 || entry.type !== 'File') throw unsafe(`"${entry.path}" is not the first entry of the archive; a manifest is only trusted there`);
+      this.#readManifest(entry);
+      return;
+    }
+    const m = this.#manifestEntries?.get(rel);
+    if (this.#manifestEntries !== undefined && m === undefined) throw bad(`archive member "${entry.path}" is not in the manifest`);
+    const type = entry.type as string;
+    if (type === 'Directory') {
+      this.#expect(m, 'directory', entry);
+      this.#mkdir(rel);
+      this.#dirs.push(this.#dirMeta(rel, entry));
+      entry.resume();
+    } else if (FILE_TYPES.has(type)) {
+      this.#expect(m, 'file', entry);
+      this.#file(rel, entry, m);
+    } else if (type === 'SymbolicLink') {
+      this.#expect(m, 'symlink', entry);
+      this.#symlink(rel, entry);
+    } else if (type === 'Link') {
+      this.#expect(m, 'hardlink', entry);
+      this.#hardlink(rel, entry);
+    } else {
+      throw unsafe(`archive member "${entry.path}" is a ${type}; firmware may only hold files, directories and links`);
+    }
+  }
+
+  /** Missing parents are created (tar may omit directory entries); existing ones must be real dirs. */
+  #parents(rel: string, raw: string): void {
+    const parts = rel.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const p = parts.slice(0, i).join('/');
+      const node = this.#nodes.get(p);
+      if (node === undefined) this.#mkdir(p);
+      else if (node.kind !== 'dir') throw unsafe(`archive member "${raw}" would be written through the ${node.kind} "${p}"`);
+    }
+  }
+
+  #mkdir(rel: string): void {
+    try {
+      mkdirSync(this.#abs(rel), { mode: 0o700 });
+    } catch (err) {
+      throw this.#fsError(err, rel);
+    }
+    this.#nodes.set(rel, { kind: 'dir' });
+  }
+
+  #dirMeta(rel: string, entry: ReadEntry): DirMeta {
+    return { abs: this.#abs(rel), ...this.#owner(entry), mtime: entry.mtime };
+  }
+
+  /** The metadata this installer gives an entry (SPEC: as root keep owners; else drop setuid/setgid). */
+  #owner(entry: ReadEntry): { mode: number; uid: number; gid: number } {
+    const mode = (entry.mode ?? 0o644) & 0o7777;
+    const { asRoot, uid, gid } = this.#o.owner;
+    return asRoot ? { mode, uid: entry.uid ?? 0, gid: entry.gid ?? 0 } : { mode: mode & ~0o6000, uid, gid };
+  }
+
+  #expect(m: ManifestEntry | undefined, type: ManifestEntry['type'], entry: ReadEntry): void {
+    if (m === undefined) return;
+    const target = type === 'hardlink' ? splitEntryName(entry.linkpath ?? '', 'hard link target').rel : entry.linkpath;
+    const mismatch =
+      m.type !== type ||
+      m.mode !== ((entry.mode ?? 0) & 0o7777) ||
+      (type === 'file' && m.size !== entry.size) ||
+      ((type === 'symlink' || type === 'hardlink') && m.target !== target);
+    if (mismatch) throw bad(`archive member "${entry.path}" does not match its manifest entry`);
+  }
+
+  #readManifest(entry: ReadEntry): void {
+    if (entry.size > MANIFEST_MAX) throw bad(`the manifest is larger than ${MANIFEST_MAX} bytes`);
+    const chunks: Buffer[] = [];
+    entry.on('data', (c: Buffer) => chunks.push(c));
+    entry.on('end', () => {
+      try {
+        const text = Buffer.concat(chunks);
+        let m: Manifest;
+        try {
+          m = JSON.parse(text.toString('utf8')) as Manifest;
+        } catch (err) {
+          throw bad(`the manifest is not valid JSON: ${(err as Error).message}`);
+        }
+        if (m.format !== MANIFEST_FORMAT || typeof m.version !== 'number' || !Array.isArray(m.entries)) throw bad('the manifest is not a fussy manifest');
+        if (m.version > 1) throw bad(`the manifest has format version ${m.version}; this fussy reads version 1`, 'upgrade fussy on the device first');
+        if (m.release !== this.#release) throw bad(`the manifest names release "${m.release}" but the archive holds "${this.#release}"`);
+        this.#manifestEntries = new Map(m.entries.map((e) => [e.path, e]));
+        this.#manifest = m;
+        // Tar headers, pax records and padding: generously 3 blocks per entry, plus the manifest.
+        this.#cap = Math.min(this.#cap, m.totalBytes + (m.entries.length + 4) * 1536 + text.length + 1024 * 1024);
+        this.#writeBytes(MANIFEST_NAME, text, { mode: 0o644, uid: this.#o.owner.uid, gid: this.#o.owner.gid }, entry.mtime);
+        this.#o.onManifest?.(m);
+      } catch (err) {
+        this.failure ??= err;
+      }
+    });
+  }
+
+  #writeBytes(rel: string, data: Buffer, meta: { mode: number; uid: number; gid: number }, mtime: Date | undefined): void {
+    const fd = this.#create(rel);
+    try {
+      writeAll(fd, data, this.#abs(rel));
+      this.#applyMeta(fd, meta, mtime);
+    } finally {
+      closeSync(fd);
+    }
+    this.#nodes.set(rel, { kind: 'file' });
+  }
+
+  #create(rel: string): number {
+    try {
+      return openSync(this.#abs(rel), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    } catch (err) {
+      throw this.#fsError(err, rel);
+    }
+  }
+
+  #applyMeta(fd: number, meta: { mode: number; uid: number; gid: number }, mtime: Date | undefined): void {
+    if (this.#o.owner.asRoot) fchownSync(fd, meta.uid, meta.gid);
+    fchmodSync(fd, meta.mode); // after chown: chown(2) clears setuid/setgid
+    if (mtime !== undefined) futimesSync(fd, mtime, mtime);
+  }
+
+  #file(rel: string, entry: ReadEntry, m: ManifestEntry | undefined): void {
+    const meta = this.#owner(entry);
+    const size = entry.size;
+    if (this.#manifest === undefined && this.#written + size > this.#cap) {
+      throw new FussyError('NO_SPACE', `not enough free space for the package: ${rel} would pass ${this.#cap} bytes`, { hint: 'free space (fussy clean) and try again' });
+    }
+    const hash = createHash('sha256');
+    const abs = this.#abs(rel);
+    this.#nodes.set(rel, { kind: 'file' });
+    this.#files += 1;
+    // With a manifest the content is known before the data: link first, then only hash the stream.
+    const known = m?.sha256 !== undefined ? this.#o.index.find({ sha256: m.sha256, size, ...meta }) : undefined;
+    if (known !== undefined) {
+      this.#link(known, rel);
+      this.#linked += size;
+      entry.on('data', (c: Buffer) => hash.update(c));
+      entry.on('end', () => this.#checkHash(rel, hash, m));
+      return;
+    }
+    const fd = this.#create(rel);
+    let ok = false;
+    entry.on('data', (c: Buffer) => {
+      if (this.failure !== undefined) return;
+      try {
+        hash.update(c);
+        writeAll(fd, c, abs);
+        this.#written += c.length;
+      } catch (err) {
+        this.failure ??= err;
+      }
+    });
+    entry.on('end', () => {
+      try {
+        if (this.failure === undefined) {
+          this.#applyMeta(fd, meta, entry.mtime);
+          ok = true;
+        }
+      } catch (err) {
+        this.failure ??= err;
+      } finally {
+        closeSync(fd);
+      }
+      if (!ok) return;
+      const sha = this.#checkHash(rel, hash, m);
+      if (m === undefined && sha !== undefined) {
+        // No manifest: hash while writing, link after.
+        const same = this.#o.index.find({ sha256: sha, size, ...meta });
+        if (same !== undefined) {
+          unlinkSync(abs);
+          this.#link(same, rel);
+          this.#written -= size;
+          this.#linked += size;
+        }
+      }
+    });
+  }
+
+  #checkHash(rel: string, hash: Hash, m: ManifestEntry | undefined): string | undefined {
+    const sha = hash.digest('hex');
+    if (m !== undefined && m.sha256 !== sha) {
+      this.failure ??= bad(`content of "${rel}" does not match its manifest (sha256 ${sha}, manifest ${m.sha256})`);
+      return undefined;
+    }
+    return sha;
+  }
+
+  #link(existing: string, rel: string): void {
+    try {
+      linkSync(existing, this.#abs(rel));
+    } catch (err) {
+      throw this.#fsError(err, rel);
+    }
+  }
+
+  #symlink(rel: string, entry: ReadEntry): void {
+    const target = entry.linkpath ?? '';
+    if (target === '' || target.includes('\0')) throw unsafe(`symlink "${entry.path}" has an empty or NUL-containing target`);
+    // Checked against the whole tree once every entry is known (chains may point forward).
+    try {
+      symlinkSync(target, this.#abs(rel));
+    } catch (err) {
+      throw this.#fsError(err, rel);
+    }
+    this.#nodes.set(rel, { kind: 'symlink', target });
+    const meta = this.#owner(entry);
+    if (this.#o.owner.asRoot) lchownSync(this.#abs(rel), meta.uid, meta.gid);
+    if (entry.mtime !== undefined) lutimesSync(this.#abs(rel), entry.mtime, entry.mtime);
+    entry.resume();
+  }
+
+  #hardlink(rel: string, entry: ReadEntry): void {
+    const { release, rel: targetRel } = splitEntryName(entry.linkpath ?? '', `hard link target of "${entry.path}"`);
+    if (release !== this.#release) throw unsafe(`hard link "${entry.path}" points outside the release (${entry.linkpath})`);
+    const node = this.#nodes.get(targetRel);
+    if (node?.kind !== 'file') throw unsafe(`hard link "${entry.path}" -> "${entry.linkpath}" does not name an earlier regular file of the release`);
+    this.#link(this.#abs(targetRel), rel);
+    this.#nodes.set(rel, { kind: 'file' });
+    entry.resume();
+  }
+
+  #fsError(err: unknown, rel: string): unknown {
+    if (isErrno(err, 'ENOSPC', 'EDQUOT')) {
+      return new FussyError('NO_SPACE', `the disk filled up while writing ${rel} into ${this.#o.staging}`, { cause: err, hint: 'free space (fussy clean) and try again; nothing was installed' });
+    }
+    if (isErrno(err, 'EEXIST')) return unsafe(`archive member "${rel}" collides with an existing entry`);
+    return err;
+  }
+
+  /** Stop consuming; the caller removes staging. */
+  abandon(): void {
+    this.failure ??= new Error('unpack abandoned');
+  }
+
+  finish(): UnpackResult {
+    if (this.#release === undefined) throw bad('the archive is empty');
+    if (this.#manifestEntries !== undefined) {
+      for (const path of this.#manifestEntries.keys()) {
+        if (path !== '.' && !this.#seen.has(path)) throw bad(`"${path}" is in the manifest but not in the archive (truncated or altered package)`);
+      }
+    }
+    const lookup = (p: string): NodeKind | undefined => {
+      const n = this.#nodes.get(p);
+      if (n === undefined) return undefined;
+      return n.kind === 'symlink' ? { type: 'symlink', target: n.target } : { type: n.kind === 'dir' ? 'directory' : 'file' };
+    };
+    for (const [rel, n] of this.#nodes) {
+      if (n.kind !== 'symlink') continue;
+      const r = resolveLink(rel, n.target, lookup);
+      if (!r.inside || r.loop) throw unsafe(`symlink "${this.#release}/${rel}" -> "${n.target}" ${r.loop ? 'is part of a symlink loop' : 'points outside the release'}`);
+    }
+    finalizeDirectories(this.#dirs, [...this.#nodes].filter(([, n]) => n.kind === 'dir').map(([rel]) => this.#abs(rel)), this.#o.owner.asRoot);
+    return { release: this.#release, manifest: this.#manifest, writtenBytes: this.#written, linkedBytes: this.#linked, files: this.#files };
+  }
+}
+
+function writeAll(fd: number, data: Buffer, abs: string): void {
+  let off = 0;
+  while (off < data.length) {
+    try {
+      off += writeSync(fd, data, off, data.length - off);
+    } catch (err) {
+      if (isErrno(err, 'ENOSPC', 'EDQUOT')) {
+        throw new FussyError('NO_SPACE', `the disk filled up while writing ${abs}`, { cause: err, hint: 'free space (fussy clean) and try again; nothing was installed' });
+      }
+      throw err;
+    }
+  }
+}

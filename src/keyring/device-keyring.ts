@@ -1,0 +1,91 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type * as openpgp from 'openpgp';
+import { FussyError, isErrno } from '../errors.js';
+import { run } from '../util/run.js';
+import { readKeyFile, type KeyLoad } from './load-keys.js';
+import { readPolicy, type Policy } from './policy.js';
+
+/** GnuPG home files that hold public keys (gpg 2.1+ and legacy), and the legacy secret ring. */
+const PUBLIC_RINGS = ['pubring.kbx', 'pubring.gpg', 'trustedkeys.kbx', 'trustedkeys.gpg'];
+const SECRET_RING = 'secring.gpg';
+const KEY_FILE = /\.(asc|gpg|pgp|key)$/;
+
+export interface DeviceKeyring {
+  dir: string;
+  /** Trusted signers: every public key in the keyring. */
+  signers: openpgp.Key[];
+  /** Unprotected secret keys that can decrypt packages. */
+  decryptionKeys: openpgp.PrivateKey[];
+  /** gpg keeps secret keys here (keyrings made with `GNUPGHOME=... gpg --gen-key`). */
+  gpgSecretKeys: boolean;
+  /** Secret keys that could not be used (passphrase-protected), for the error message. */
+  unusableSecret: string[];
+  policy: Policy;
+}
+
+/**
+ * Load a device keyring dir (SPEC §4 install): a GnuPG home and/or key files. Decision: a key
+ * that arrives with its secret part is a decryption key only, never a trusted signer; the device
+ * key exists on every device, so trusting it to sign would let anyone who extracts it from one
+ * device sign firmware for all. A public key file for it can still be added explicitly.
+ */
+export async function loadDeviceKeyring(dir: string): Promise<DeviceKeyring> {
+  let names: string[];
+  try {
+    const st = await stat(dir);
+    if (!st.isDirectory()) throw new FussyError('SETUP', `keyring ${dir} is not a directory`, { hint: 'pass the keyring directory with -k' });
+    if (st.mode & 0o002) throw new FussyError('SETUP', `keyring ${dir} is world-writable`, { hint: `chmod o-w ${dir}: anyone could add a trusted key` });
+    names = (await readdir(dir)).sort();
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) {
+      throw new FussyError('SETUP', `keyring ${dir} does not exist`, { cause: err, hint: 'install the build server\'s public key there (fussy keygen, or gpg --export), or pass -k DIR' });
+    }
+    throw err;
+  }
+  const ring: DeviceKeyring = { dir, signers: [], decryptionKeys: [], gpgSecretKeys: names.includes('private-keys-v1.d'), unusableSecret: [], policy: await readPolicy(dir) };
+  const files = names.filter((n) => PUBLIC_RINGS.includes(n) || n === SECRET_RING || KEY_FILE.test(n));
+  const publicFprs = new Set<string>();
+  for (const name of files) {
+    const file = join(dir, name);
+    const st = await stat(file);
+    if (!st.isFile()) continue;
+    if (st.mode & 0o002) throw new FussyError('SETUP', `key file ${file} is world-writable`, { hint: `chmod o-w ${file}` });
+    const load: KeyLoad = await readKeyFile(file);
+    for (const { key } of load.keys) {
+      const fpr = key.getFingerprint();
+      if (key.isPrivate()) {
+        if (key.isDecrypted()) ring.decryptionKeys.push(key);
+        else ring.unusableSecret.push(`${fpr.toUpperCase()} in ${file} (passphrase-protected)`);
+      } else if (!publicFprs.has(fpr)) {
+        publicFprs.add(fpr);
+        ring.signers.push(key);
+      }
+    }
+  }
+  // Public halves of the device's own keys (secret key files, or gpg's private-keys-v1.d) are
+  // not signers: see the decision above.
+  const secretFprs = new Set(ring.decryptionKeys.map((k) => k.getFingerprint()));
+  if (ring.gpgSecretKeys) for (const f of await gpgSecretFingerprints(dir)) secretFprs.add(f);
+  ring.signers = ring.signers.filter((k) => !secretFprs.has(k.getFingerprint()));
+  if (ring.signers.length === 0) {
+    throw new FussyError('SETUP', `keyring ${dir} has no public keys to trust`, {
+      hint: 'copy the build server\'s public key into it (fussy keygen signing --keyring DIR, or gpg --export KEY > DIR/build.gpg)',
+    });
+  }
+  if (ring.signers.length < ring.policy.threshold) {
+    throw new FussyError('SETUP', `keyring ${dir} asks for ${ring.policy.threshold} signatures but trusts only ${ring.signers.length} keys`, { hint: 'add keys or lower threshold in the policy file' });
+  }
+  return ring;
+}
+
+/** Fingerprints (lower-case hex) of the secret keys gpg holds in a GnuPG home. */
+async function gpgSecretFingerprints(home: string): Promise<string[]> {
+  const r = await run('gpg', ['--homedir', home, '--batch', '--no-tty', '--with-colons', '--list-secret-keys'], { env: { GNUPGHOME: home } });
+  if (r.exitCode !== 0) throw new FussyError('GPG_FAILED', `gpg --list-secret-keys failed for ${home}: ${r.stderr.trim()}`, { hint: 'check that gpg can read the keyring' });
+  return r.stdout
+    .toString()
+    .split('\n')
+    .filter((l) => l.startsWith('fpr:'))
+    .map((l) => (l.split(':')[9] ?? '').toLowerCase());
+}

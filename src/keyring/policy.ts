@@ -1,0 +1,43 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FussyError, isErrno } from '../errors.js';
+
+/**
+ * The keyring's `policy` file: `key = value` lines, `#` comments. It lives in the keyring dir, so
+ * it is updated together with the keys (/etc/fussy -> /opt/firmware/current/etc/fussy).
+ *   threshold = N    packages need valid signatures by N distinct keyring keys (default 1)
+ */
+export interface Policy {
+  threshold: number;
+}
+
+export const DEFAULT_POLICY: Policy = { threshold: 1 };
+
+export async function readPolicy(keyringDir: string): Promise<Policy> {
+  const file = join(keyringDir, 'policy');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return { ...DEFAULT_POLICY };
+    throw err;
+  }
+  const policy: Policy = { ...DEFAULT_POLICY };
+  const bad = (line: number, why: string): never => {
+    throw new FussyError('SETUP', `${file}:${line}: ${why}`, { hint: 'fix the policy file; fussy refuses to guess a security policy' });
+  };
+  for (const [i, rawLine] of text.split('\n').entries()) {
+    const line = rawLine.replace(/#.*/, '').trim();
+    if (line === '') continue;
+    const m = /^([a-z-]+)\s*=\s*(.*)$/.exec(line);
+    if (m === null) bad(i + 1, `cannot parse "${rawLine.trim()}" (expected key = value)`);
+    const [, key, value] = m as RegExpExecArray;
+    if (key === 'threshold') {
+      if (!/^[1-9]\d*$/.test(value as string)) bad(i + 1, `threshold must be a whole number >= 1, not "${value}"`);
+      policy.threshold = Number(value);
+    } else {
+      bad(i + 1, `unknown setting "${key}"`);
+    }
+  }
+  return policy;
+}
