@@ -8,7 +8,7 @@ import { fsyncDir } from '../util/fs-atomic.js';
 import { syncFilesystem } from '../util/sync-fs.js';
 import { activate, type ActivateEvent } from './activate.js';
 import { DedupIndex } from './dedup-index.js';
-import { ensureCurrentLink, FAILSAFE, freeReleaseName, readLayout, STATE_DIR } from './layout.js';
+import { checkLayout, CURRENT, ensureCurrentLink, FAILSAFE, freeReleaseName, readLayout, STATE_DIR } from './layout.js';
 import { openPackage } from './open-package.js';
 import { unpack } from './unpack.js';
 
@@ -68,12 +68,14 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
   emit({ type: 'phase', phase: 'lock' });
   const lock = await takeLock(target, `install ${basename(o.package)}`, o.wait === true, now);
   try {
-    if (await ensureCurrentLink(target)) emit({ type: 'log', message: `${target}/current was a directory: it is now ${FAILSAFE}, and current -> ${FAILSAFE}` });
+    // A factory `current` directory becomes failsafe only once the package has been verified
+    // (a refused package changes nothing); until then it is indexed for dedup under its old name.
     const layout = await readLayout(target);
-    const previous = layout.current ?? (layout.hasFailsafe ? FAILSAFE : undefined);
+    checkLayout(layout);
+    const previous = layout.currentIsDir ? FAILSAFE : (layout.current ?? (layout.hasFailsafe ? FAILSAFE : undefined));
     const stateDir = join(target, STATE_DIR);
     await removeStaleStaging(stateDir, emit);
-    const index = DedupIndex.build(layout.releases.map((r) => join(target, r)));
+    const index = DedupIndex.build([...layout.releases, ...(layout.currentIsDir ? [CURRENT] : [])].map((r) => join(target, r)));
     const reserve = o.reserveBytes ?? DEFAULT_RESERVE;
     const free = await freeBytes(target);
     const cap = Math.max(0, free - reserve);
@@ -101,6 +103,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     }
 
     emit({ type: 'phase', phase: 'commit' });
+    if (await ensureCurrentLink(target)) emit({ type: 'log', message: `${target}/current was a directory: it is now ${FAILSAFE}, and current -> ${FAILSAFE}` });
     const name = await freeReleaseName(target, unpacked.release);
     try {
       await syncFilesystem(staging);

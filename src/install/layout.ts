@@ -13,6 +13,8 @@ export interface Layout {
   /** Release dir name `current` points at, when it resolves to a directory. */
   current?: string;
   hasFailsafe: boolean;
+  /** `current` is a real directory: a factory image not yet turned into failsafe. */
+  currentIsDir: boolean;
   /** Release directories (failsafe included), by name. */
   releases: string[];
 }
@@ -43,14 +45,28 @@ export async function readLayout(target: string): Promise<Layout> {
     if (st.isDirectory()) releases.push(n);
   }
   let current: string | undefined;
+  let currentIsDir = false;
   try {
     const link = await readlink(join(target, CURRENT));
     const name = basename(link);
     if (releases.includes(name) && (await isDir(join(target, CURRENT)))) current = name;
   } catch (err) {
     if (!isErrno(err, 'ENOENT', 'EINVAL')) throw err;
+    currentIsDir = isErrno(err, 'EINVAL') && (await lstat(join(target, CURRENT))).isDirectory();
   }
-  return { target, current, hasFailsafe: releases.includes(FAILSAFE), releases };
+  return { target, current, hasFailsafe: releases.includes(FAILSAFE), currentIsDir, releases };
+}
+
+/**
+ * Refuse a layout fussy must not guess about, before anything changes: a real `current`
+ * directory next to an existing failsafe.
+ */
+export function checkLayout(layout: Layout): void {
+  if (layout.currentIsDir && layout.hasFailsafe) {
+    throw new FussyError('SETUP', `${join(layout.target, CURRENT)} is a directory, not a link, and ${join(layout.target, FAILSAFE)} already exists`, {
+      hint: 'move one of them aside by hand: fussy will not decide which is the factory image',
+    });
+  }
 }
 
 /**

@@ -85,7 +85,9 @@ export async function signPayload(file: string, payload: Buffer, o: { signingKey
   const out =
     o.encryptionKeys !== undefined
       ? await openpgp.encrypt({ message, encryptionKeys: o.encryptionKeys, signingKeys, format: 'binary' })
-      : await openpgp.sign({ message, signingKeys, format: 'binary' });
+      : signingKeys.length === 0
+        ? message.write()
+        : await openpgp.sign({ message, signingKeys, format: 'binary' });
   await writeFile(file, out as Uint8Array);
   return file;
 }
