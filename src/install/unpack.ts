@@ -76,14 +76,17 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
       if (u.failure !== undefined) throw u.failure;
       if (parseError !== undefined) throw parseError;
     }
+    parser.end();
+    await ended;
   } catch (err) {
     u.abandon();
     if (err instanceof FussyError) throw err;
     if (isErrno(err, 'Z_DATA_ERROR', 'Z_BUF_ERROR')) throw bad(`the package payload is not valid gzip: ${(err as Error).message}`);
+    // node-tar in strict mode throws its warnings (TAR_BAD_ARCHIVE, TAR_ENTRY_INVALID, ...).
+    const e = err as { code?: unknown; message?: unknown };
+    if (String(e.code ?? '').startsWith('TAR_') || String(e.message ?? '').startsWith('TAR_')) throw bad(`malformed archive: ${String(e.message)}`);
     throw err;
   }
-  parser.end();
-  await ended;
   if (u.failure !== undefined) throw u.failure;
   if (parseError !== undefined) throw parseError;
   return u.finish();

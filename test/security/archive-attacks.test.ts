@@ -1,0 +1,94 @@
+import { join } from 'node:path';
+import { installInto, makeDevice, rawTar, signPayload, type Device, type RawEntry } from '../helpers/device.js';
+import { makeTmp } from '../helpers/tmp.js';
+import { assertRefused } from './helpers.js';
+import type { ErrorCode } from '../../src/errors.js';
+import assert from 'node:assert/strict';
+import { readlink, readFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
+
+/**
+ * Archive-content attacks in packages that are properly signed by a trusted key: the signature
+ * says who made a package, not that its content is harmless. Each is refused (exit 21) and
+ * leaves the target as it was.
+ */
+describe('security: archive-content attacks on install (validly signed packages)', function () {
+  let dev: Device;
+  let n = 0;
+
+  before(async function () {
+    dev = await makeDevice(await makeTmp());
+  });
+
+  const signed = async (entries: RawEntry[]) => signPayload(join(dev.dir, `attack-${++n}.gpg`), rawTar(entries), { signingKeys: [dev.signingKey] });
+  const root: RawEntry = { path: 'fw/', type: 'Directory' };
+
+  const cases: [string, RawEntry[], ErrorCode, RegExp][] = [
+    ['two-top-level-dirs', [root, { path: 'fw/a', data: 'a' }, { path: 'other/b', data: 'b' }], 'BAD_ARCHIVE', /more than one top-level directory/],
+    ['release-named-current', [{ path: 'current/', type: 'Directory' }, { path: 'current/a', data: 'a' }], 'BAD_RELEASE_NAME', /release name "current"/],
+    ['release-named-failsafe', [{ path: 'failsafe/x', data: 'a' }], 'BAD_RELEASE_NAME', /release name "failsafe"/],
+    ['release-named-hidden', [{ path: '.fussy/x', data: 'a' }], 'BAD_RELEASE_NAME', /release name "\.fussy"/],
+    ['path-traversal-dotdot', [root, { path: 'fw/../../etc/evil', data: 'x' }], 'UNSAFE_PATH', /contains a "\.\." component/],
+    ['path-traversal-absolute', [root, { path: '/etc/evil', data: 'x' }], 'UNSAFE_PATH', /is an absolute path/],
+    ['path-traversal-double-slash', [root, { path: '//etc/evil', data: 'x' }], 'UNSAFE_PATH', /is an absolute path/],
+    ['pax-path-override', [root, { path: 'fw/innocent', data: 'x', pax: { path: 'fw/../../../tmp/evil' } }], 'UNSAFE_PATH', /contains a "\.\." component/],
+    ['symlink-then-write-through', [root, { path: 'fw/etc', type: 'SymbolicLink', linkpath: '/etc' }, { path: 'fw/etc/passwd', data: 'root::0:0::/:/bin/sh\n' }], 'UNSAFE_PATH', /would be written through the symlink "etc"/],
+    ['symlink-absolute-target', [root, { path: 'fw/passwd', type: 'SymbolicLink', linkpath: '/etc/passwd' }], 'UNSAFE_PATH', /points outside the release/],
+    ['symlink-escape-dotdot', [root, { path: 'fw/up', type: 'SymbolicLink', linkpath: '../../..' }], 'UNSAFE_PATH', /points outside the release/],
+    ['symlink-chain-escape', [root, { path: 'fw/a/b/c/up', type: 'SymbolicLink', linkpath: '../..' }, { path: 'fw/a/b/escape', type: 'SymbolicLink', linkpath: 'c/up/../..' }], 'UNSAFE_PATH', /escape" -> "c\/up\/\.\.\/\.\." points outside/],
+    ['hardlink-outside-release', [root, { path: 'fw/shadow', type: 'Link', linkpath: '/etc/shadow' }], 'UNSAFE_PATH', /absolute path/],
+    ['hardlink-to-other-tree', [root, { path: 'fw/x', type: 'Link', linkpath: 'other/x' }], 'UNSAFE_PATH', /points outside the release/],
+    ['hardlink-through-symlink', [root, { path: 'fw/l', type: 'SymbolicLink', linkpath: '/etc' }, { path: 'fw/x', type: 'Link', linkpath: 'fw/l/passwd' }], 'UNSAFE_PATH', /does not name an earlier regular file/],
+    ['device-node', [root, { path: 'fw/dev-null', type: 'CharacterDevice' }], 'UNSAFE_PATH', /is a CharacterDevice/],
+    ['block-device', [root, { path: 'fw/sda', type: 'BlockDevice' }], 'UNSAFE_PATH', /is a BlockDevice/],
+    ['fifo', [root, { path: 'fw/pipe', type: 'FIFO' }], 'UNSAFE_PATH', /is a FIFO/],
+    ['duplicate-replaces-dir-with-symlink', [root, { path: 'fw/lib/', type: 'Directory' }, { path: 'fw/lib', type: 'SymbolicLink', linkpath: '/usr/lib' }], 'UNSAFE_PATH', /appears twice/],
+    ['duplicate-file', [root, { path: 'fw/cfg', data: 'one' }, { path: 'fw/cfg', data: 'two' }], 'UNSAFE_PATH', /appears twice/],
+    ['deep-path-1500', [root, { path: 'fw/' + 'd/'.repeat(1500) + 'x', data: 'x' }], 'UNSAFE_PATH', /deeper than|longer than/],
+    ['misplaced-manifest', [root, { path: 'fw/a', data: 'a' }, { path: 'fw/.fussy-manifest.json', data: '{}' }], 'UNSAFE_PATH', /not the first entry/],
+  ];
+
+  for (const [name, entries, code, message] of cases) {
+    it(`${name}`, async function () {
+      await assertRefused(dev, await signed(entries), code, message);
+    });
+  }
+
+  it('decompression-bomb: a small package expanding past the free space is stopped before filling the disk', async function () {
+    // 64 MiB of zeros gzip to ~64 KiB; the reserve leaves room for far less.
+    const zeros = Buffer.alloc(64 * 1024 * 1024);
+    const pkg = await signPayload(join(dev.dir, 'bomb.gpg'), rawTar([root, { path: 'fw/zeros', data: zeros }]), { signingKeys: [dev.signingKey] });
+    const { statfs } = await import('node:fs/promises');
+    const s = await statfs(dev.target);
+    const free = s.bavail * s.bsize;
+    await assertRefused(dev, pkg, 'NO_SPACE', /not enough free space/, { reserveBytes: free - 8 * 1024 * 1024 });
+  });
+
+  it('manifest-lies-about-size: content larger than the signed manifest says is cut off', async function () {
+    const big = Buffer.alloc(8 * 1024 * 1024, 1);
+    const manifest = { format: 'fussy-manifest', version: 1, release: 'fw', created: '', sequence: 1, totalBytes: 10, fileCount: 1, entries: [{ path: '.', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0 }, { path: 'f', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 10, sha256: '0'.repeat(64) }] };
+    const pkg = await signed([root, { path: 'fw/.fussy-manifest.json', data: JSON.stringify(manifest) }, { path: 'fw/f', data: big }]);
+    await assertRefused(dev, pkg, 'BAD_ARCHIVE', /does not match its manifest|expands beyond/);
+  });
+
+  it('truncated-archive inside a valid signature: refused as malformed', async function () {
+    const tar = rawTar([root, { path: 'fw/a', data: 'x'.repeat(5000) }]);
+    const pkg = await signPayload(join(dev.dir, 'cut.gpg'), gzipSync(tar.subarray(0, 1536)), { signingKeys: [dev.signingKey], gzip: false });
+    await assertRefused(dev, pkg, 'BAD_ARCHIVE', /TAR_BAD_ARCHIVE|Truncated|archive/i);
+  });
+
+  it('symlink chains inside the release and intra-tree ../ links install correctly', async function () {
+    const pkg = await signed([
+      root,
+      { path: 'fw/lib/libfoo.so.1.2.3', data: 'ELF' },
+      { path: 'fw/lib/libfoo.so', type: 'SymbolicLink', linkpath: 'libfoo.so.1' },
+      { path: 'fw/lib/libfoo.so.1', type: 'SymbolicLink', linkpath: 'libfoo.so.1.2.3' },
+      { path: 'fw/bin/lib', type: 'SymbolicLink', linkpath: '../lib' },
+      { path: 'fw/bin/tool', type: 'Link', linkpath: 'fw/lib/libfoo.so.1.2.3' },
+    ]);
+    const r = await installInto(dev, pkg);
+    assert.equal(await readlink(join(r.path, 'lib/libfoo.so')), 'libfoo.so.1');
+    assert.equal(await readFile(join(r.path, 'bin/lib/libfoo.so'), 'utf8'), 'ELF');
+    assert.equal(await readFile(join(r.path, 'bin/tool'), 'utf8'), 'ELF');
+  });
+});
