@@ -78,6 +78,8 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
     }
     parser.end();
     await ended;
+    if (u.failure !== undefined) throw u.failure;
+    if (parseError !== undefined) throw parseError;
   } catch (err) {
     u.abandon();
     if (err instanceof FussyError) throw err;
@@ -87,8 +89,6 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
     if (String(e.code ?? '').startsWith('TAR_') || String(e.message ?? '').startsWith('TAR_')) throw bad(`malformed archive: ${String(e.message)}`);
     throw err;
   }
-  if (u.failure !== undefined) throw u.failure;
-  if (parseError !== undefined) throw parseError;
   return u.finish();
 }
 

@@ -32,6 +32,8 @@ describe('keyring: reading GnuPG homes', function () {
     const g = await gpgHome(dir);
     const fpr = await gpgGenKey(g, 'Legacy <legacy@example.com>');
     const exported = await g.gpg(['--export', fpr]);
+    assert.equal(exported.exitCode, 0, exported.stderr);
+    assert.ok(exported.stdout.length > 0, `gpg --export printed nothing: ${exported.stderr}`);
     const home2 = join(dir, 'legacy-home');
     await mkdir(home2);
     await writeFile(join(home2, 'pubring.gpg'), exported.stdout);
