@@ -8,8 +8,7 @@ export interface GpgHome {
   gpg: (args: string[], input?: string | Buffer) => Promise<{ stdout: Buffer; stderr: string; exitCode: number }>;
 }
 
-export async function gpgHome(dir: string): Promise<GpgHome> {
-  const home = join(dir, 'gnupg');
+export async function gpgHome(dir: string, home = join(dir, 'gnupg')): Promise<GpgHome> {
   await mkdir(home, { recursive: true, mode: 0o700 });
   const gpg: GpgHome['gpg'] = async (args, input) => {
     const r = await execa('gpg', ['--homedir', home, '--batch', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], {
