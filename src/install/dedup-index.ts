@@ -35,6 +35,8 @@ export class DedupIndex {
   readonly #bySize = new Map<string, Candidate[]>();
   readonly #verified = new Map<string, string>(); // dev:ino -> actual sha256
   readonly #claimed = new Set<string>();
+  /** One read buffer for all candidate hashing: no garbage per file. */
+  readonly #buf = Buffer.allocUnsafe(1 << 20);
 
   static build(releaseDirs: string[]): DedupIndex {
     const index = new DedupIndex();
@@ -106,7 +108,7 @@ export class DedupIndex {
       const known = this.#verified.get(key);
       if (known !== undefined) return known;
       const hash = createHash('sha256');
-      const buf = Buffer.allocUnsafe(1 << 20);
+      const buf = this.#buf;
       for (;;) {
         const n = readSync(fd, buf, 0, buf.length, null);
         if (n === 0) break;
