@@ -1,11 +1,12 @@
 /**
  * npm run demo: the release engineer's side of fussy on throwaway keys, in a temp dir.
  * Makes a signing key and a device key, packs the sample firmware signed and encrypted for the
- * device, shows what is inside, proves the build is reproducible, and lets GnuPG check it.
- * (Install, dedup and hooks join the demo when `fussy install` lands.)
+ * device, shows what is inside, proves the build is reproducible, lets GnuPG check it, then
+ * installs it on a simulated device (factory image -> failsafe), installs an update, and shows
+ * the hooks, the hard-linked unchanged files and the `current` link.
  */
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -80,5 +81,30 @@ if (gpgOk) {
   process.stdout.write(`\n$ gpg --decrypt ${pkg}\n${ok ? 'gpg: good signature, decryption okay' : String(r.stderr)}\n`);
 } else {
   process.stdout.write('\n(gpg not installed: skipping the GnuPG cross-check)\n');
+}
+// The device side: a factory image in /opt/firmware/current, the keyring in /etc/fussy/keys.
+const target = join(work, 'device', 'opt', 'firmware');
+await mkdir(join(target, 'current', 'bin'), { recursive: true });
+await writeFile(join(target, 'current', 'bin', 'demo-app'), '#!/bin/sh\necho factory image\n');
+const keyring = 'device/etc/fussy/keys';
+await fussy(['install', pkg, '-k', keyring, '-t', 'device/opt/firmware']);
+
+// Release 2: one file changed. Everything else is hard-linked to release 1, not copied.
+const release2 = 'firmware-2026-11-24T09.00.00';
+await cp(build, join(work, 'build', release2), { recursive: true, verbatimSymlinks: true });
+await writeFile(join(work, 'build', release2, 'etc', 'app', 'app.conf'), '[app]\nlisten = 0.0.0.0:8080\nlog = debug\n');
+const pkg2 = await fussy(['pack', `build/${release2}`, '--signing-key', 'signing.key', '--recipient-key', 'device.pub.asc', '-e', 'device@demo.example', '-o', 'packages/', '-q']);
+await fussy(['install', pkg2, '-k', keyring, '-t', 'device/opt/firmware']);
+
+process.stdout.write(`\n$ ls -l ${target}\n`);
+for (const name of (await readdir(target)).sort()) {
+  const st = await lstat(join(target, name));
+  process.stdout.write(`  ${name}${st.isSymbolicLink() ? ` -> ${await readlink(join(target, name))}` : '/'}\n`);
+}
+process.stdout.write('\nInode numbers (same number = one file on disk, shared by both releases):\n');
+for (const rel of ['lib/libdemo.so.1.2', 'share/web/index.html', 'etc/app/app.conf']) {
+  const a = await stat(join(target, release, rel));
+  const b = await stat(join(target, release2, rel));
+  process.stdout.write(`  ${rel.padEnd(22)} ${String(a.ino).padStart(9)} ${String(b.ino).padStart(9)}  ${a.ino === b.ino ? 'shared' : 'new copy (changed)'}\n`);
 }
 process.stdout.write(`\nDone. Everything is in ${work}\n`);

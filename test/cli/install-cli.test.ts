@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { readlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pack } from '../../src/pack/pack.js';
+import { cli } from '../helpers/cli.js';
+import { makeDevice, type Device } from '../helpers/device.js';
+import { makeTmp } from '../helpers/tmp.js';
+import { sampleFirmware, writeTree } from '../helpers/tree.js';
+
+describe('fussy install / fussy-install on the command line', function () {
+  let dev: Device;
+  let pkg: string;
+
+  before(async function () {
+    dev = await makeDevice(await makeTmp());
+    const src = await writeTree(join(dev.dir, 'build', 'firmware-2026-11-23T10.00.00'), sampleFirmware());
+    pkg = (await pack({ source: src, tmpDir: dev.dir, signingKeyFiles: [dev.signingKeyFile], recipients: [dev.deviceFingerprint], recipientKeyFiles: [dev.devicePublicKeyFile], output: join(dev.dir, 'fw.tar.gz.gpg') })).path;
+  });
+
+  it('prints the installed release path as the last stdout line, hook output and a summary on stderr', async function () {
+    const r = await cli('fussy', ['install', pkg, '-k', dev.keyring, '-t', dev.target], { cwd: dev.dir });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.lastLine, join(dev.target, 'firmware-2026-11-23T10.00.00'));
+    assert.match(r.stderr, /pre-install: pre .* False/);
+    assert.match(r.stderr, /current -> firmware-2026-11-23T10.00.00/);
+    assert.match(r.stderr, /installed firmware-2026-11-23T10.00.00: \d+ files/);
+    assert.equal(await readlink(join(dev.target, 'current')), 'firmware-2026-11-23T10.00.00');
+  });
+
+  it('--json prints {release, previous, deduplicatedBytes, writtenBytes, durationMs} and NDJSON events', async function () {
+    const r = await cli('fussy', ['install', pkg, '-k', dev.keyring, '-t', dev.target, '--json'], { cwd: dev.dir });
+    assert.equal(r.exitCode, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as Record<string, unknown>;
+    assert.equal(out.release, 'firmware-2026-11-23T10.00.00-1');
+    assert.equal(out.previous, join(dev.target, 'firmware-2026-11-23T10.00.00'));
+    assert.equal(out.writtenBytes, 0);
+    assert.ok((out.deduplicatedBytes as number) > 300_000);
+    assert.equal(typeof out.durationMs, 'number');
+    const types = new Set(r.stderr.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type));
+    for (const t of ['phase', 'hook', 'switch']) assert.ok(types.has(t), t);
+  });
+
+  it('fussy-install -f FILE -k -t -l LOG works like the original', async function () {
+    const log = join(dev.dir, 'install.log');
+    const r = await cli('fussy-install', ['-f', pkg, '-k', dev.keyring, '-t', dev.target, '-l', log], { cwd: dev.dir });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.lastLine, join(dev.target, 'firmware-2026-11-23T10.00.00-2'));
+    const { readFile } = await import('node:fs/promises');
+    assert.match(await readFile(log, 'utf8'), /installed firmware-2026-11-23T10\.00\.00-2/);
+  });
+
+  it('exits 20 for a package signed by a stranger, 40 for a missing keyring, 2 for a missing file', async function () {
+    const stranger = await makeDevice(await makeTmp(), { factory: false });
+    const r = await cli('fussy', ['install', pkg, '-k', stranger.keyring, '-t', dev.target], { cwd: dev.dir });
+    assert.equal(r.exitCode, 20, r.stderr);
+    assert.match(r.stderr, /encrypted for key|not in keyring/);
+    const k = await cli('fussy', ['install', pkg, '-k', join(dev.dir, 'nokeys'), '-t', dev.target], { cwd: dev.dir });
+    assert.equal(k.exitCode, 40);
+    assert.match(k.stderr, /keyring .*nokeys does not exist\n  hint: /);
+    const m = await cli('fussy', ['install', join(dev.dir, 'missing.gpg'), '-k', dev.keyring, '-t', dev.target], { cwd: dev.dir });
+    assert.equal(m.exitCode, 2);
+    assert.match(m.stderr, /cannot read package .*missing\.gpg: ENOENT/);
+  });
+
+  it('exits 3 when a hook fails and the previous release is restored', async function () {
+    const src = await writeTree(join(dev.dir, 'build2', 'fw-bad'), [...sampleFirmware().filter((f) => f.path !== '.pre-install'), { path: '.pre-install', content: '#!/bin/sh\necho broken >&2\nexit 1\n', mode: 0o755 }]);
+    const bad = (await pack({ source: src, tmpDir: dev.dir, signingKeyFiles: [dev.signingKeyFile], output: join(dev.dir, 'bad.gpg') })).path;
+    const before = await readlink(join(dev.target, 'current'));
+    const r = await cli('fussy', ['install', bad, '-k', dev.keyring, '-t', dev.target], { cwd: dev.dir });
+    assert.equal(r.exitCode, 3, r.stderr);
+    assert.match(r.stderr, /pre-install: broken/);
+    assert.match(r.stderr, /is current again/);
+    assert.equal(await readlink(join(dev.target, 'current')), before);
+    await writeFile(join(dev.dir, 'done'), '');
+  });
+});
