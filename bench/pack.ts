@@ -46,7 +46,7 @@ async function setupKeys(): Promise<{ home: string; fpr: string; secretKey: stri
   const fpr = colons.split('\n').find((l) => l.startsWith('fpr:'))?.split(':')[9] as string;
   await gpg(['--quick-add-key', fpr, 'cv25519', 'encr', 'never']);
   const secretKey = join(work, 'bench.key');
-  await writeFile(secretKey, (await execa('gpg', ['--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--export-secret-keys', fpr], { encoding: 'buffer' })).stdout);
+  await writeFile(secretKey, (await execa('gpg', ['--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--export-secret-keys', fpr], { encoding: 'buffer', stripFinalNewline: false })).stdout);
   return { home, fpr, secretKey };
 }
 

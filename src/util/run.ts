@@ -29,6 +29,7 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
     input: opts.input,
     stdin: opts.input === undefined ? 'ignore' : undefined,
     encoding: 'buffer',
+    stripFinalNewline: false,
     reject: false,
     timeout: opts.timeout,
     detached: opts.timeout !== undefined,
@@ -52,6 +53,7 @@ export function spawnFilter(cmd: string, args: string[], opts: Pick<RunOptions, 
     stderr: 'pipe',
     buffer: { stdout: false, stderr: true },
     encoding: 'buffer',
+    stripFinalNewline: false,
     reject: false,
   });
 }

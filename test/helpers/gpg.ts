@@ -14,6 +14,7 @@ export async function gpgHome(dir: string, home = join(dir, 'gnupg')): Promise<G
     const r = await execa('gpg', ['--homedir', home, '--batch', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], {
       input,
       encoding: 'buffer',
+      stripFinalNewline: false,
       reject: false,
       env: { GNUPGHOME: home },
     });

@@ -51,8 +51,8 @@ describe('compatibility: packages made by the original pipeline (GNU tar + gpg) 
       const s = await setup(join(FROZEN, 'keyring'));
       const g: GpgHome = { home: s.keyring, gpg: async () => ({ stdout: Buffer.alloc(0), stderr: '', exitCode: 0 }) };
       const fw = await writeTree(join(s.dir, 'fw-evil'), [{ path: 'x', content: 'x' }]);
-      const tgz = await execa('tar', ['czf', '-', 'fw-evil'], { cwd: s.dir, encoding: 'buffer' });
-      const signed = await execa('gpg', ['--homedir', g.home, '--batch', '--sign', '-u', 'device@frozen.example'], { input: tgz.stdout, encoding: 'buffer' });
+      const tgz = await execa('tar', ['czf', '-', 'fw-evil'], { cwd: s.dir, encoding: 'buffer', stripFinalNewline: false });
+      const signed = await execa('gpg', ['--homedir', g.home, '--batch', '--sign', '-u', 'device@frozen.example'], { input: tgz.stdout, encoding: 'buffer', stripFinalNewline: false });
       const pkg = join(s.dir, 'evil.gpg');
       await writeFile(pkg, signed.stdout);
       await assert.rejects(run(s, pkg), (err: unknown) => err instanceof FussyError && err.code === 'BAD_SIGNATURE' && /not in keyring/.test(err.message));
@@ -79,7 +79,7 @@ describe('compatibility: packages made by the original pipeline (GNU tar + gpg) 
     });
 
     async function legacy(gpgArgs: string[], name: string): Promise<string> {
-      const tgz = await execa('tar', ['czf', '-', 'fw-legacy'], { cwd: join(src, '..'), encoding: 'buffer' });
+      const tgz = await execa('tar', ['czf', '-', 'fw-legacy'], { cwd: join(src, '..'), encoding: 'buffer', stripFinalNewline: false });
       const out = await build.gpg(['--trust-model', 'always', ...gpgArgs], Buffer.from(tgz.stdout as Uint8Array));
       assert.equal(out.exitCode, 0, out.stderr);
       const pkg = join(s.dir, name);

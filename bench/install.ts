@@ -1,0 +1,149 @@
+/**
+ * bench/install: fussy install against Fussy's own pipeline on the same make-firmware trees, in
+ * one run: `gpg -d PKG | tar xz -C tmp && rsync -a [--link-dest=previous] tmp/REL/ target/REL/`.
+ * Fresh install of a 300 MB tree, then an update made with `make-firmware --from --change 5`.
+ * Disk use is measured with du over the target. Prints a markdown table.
+ *
+ *   npm run bench:install -- [--mb 300] [--files 3000] [--big-mb 1000] [--repeat 3] [--work DIR]
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { execa } from 'execa';
+import { measure, median, type Measured } from './measure.js';
+
+const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const { values } = parseArgs({
+  options: {
+    mb: { type: 'string', default: '300' },
+    files: { type: 'string', default: '3000' },
+    'big-mb': { type: 'string', default: '1000' },
+    repeat: { type: 'string', default: '3' },
+    work: { type: 'string', default: join(repo, 'bench', 'out') },
+  },
+});
+const work = resolve(values.work);
+const repeat = Number(values.repeat);
+const makeFirmware = process.env.FUSSY_MAKE_FIRMWARE ?? resolve(repo, '..', 'shared', 'bench', 'make-firmware');
+const fussy = join(repo, 'bin', 'fussy.js');
+const sh = async (cmd: string, env?: Record<string, string>) => execa('sh', ['-c', cmd], { env, cwd: work });
+
+async function tree(name: string, args: string[]): Promise<string> {
+  const dir = join(work, 'trees', name);
+  if (!existsSync(dir)) {
+    await mkdir(dirname(dir), { recursive: true });
+    await execa('python3', [makeFirmware, dir, ...args]);
+  }
+  return dir;
+}
+
+async function keys(): Promise<{ home: string; keyring: string; device: string }> {
+  const home = join(work, 'gnupg-install');
+  const keyring = join(work, 'keyring-install');
+  await rm(home, { recursive: true, force: true });
+  await rm(keyring, { recursive: true, force: true });
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  await mkdir(keyring, { recursive: true });
+  const gpg = (args: string[]) => execa('gpg', ['--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { encoding: 'buffer', stripFinalNewline: false });
+  await gpg(['--quick-gen-key', 'Bench Build <build@bench.example>', 'ed25519', 'sign', 'never']);
+  await gpg(['--quick-gen-key', 'Bench Device <device@bench.example>', 'ed25519', 'sign', 'never']);
+  const fpr = String((await execa('gpg', ['--homedir', home, '--with-colons', '--list-keys', 'device@bench.example'])).stdout).split('\n').find((l) => l.startsWith('fpr:'))?.split(':')[9] as string;
+  await gpg(['--quick-add-key', fpr, 'cv25519', 'encr', 'never']);
+  await writeFile(join(keyring, 'build.gpg'), (await gpg(['--export', 'build@bench.example'])).stdout);
+  await writeFile(join(keyring, 'device.key'), (await gpg(['--export-secret-keys', 'device@bench.example'])).stdout);
+  return { home, keyring, device: fpr };
+}
+
+interface Row {
+  what: string;
+  m: Measured;
+  duMb?: number;
+  ref?: Row;
+}
+
+async function du(dir: string): Promise<number> {
+  return Number(String((await sh(`du -sk ${dir}`)).stdout).split('\t')[0]) / 1024;
+}
+
+async function main(): Promise<void> {
+  await mkdir(work, { recursive: true });
+  const base = await tree(`firmware-${values.mb}mb`, ['--mb', values.mb, '--files', values.files, '--seed', '1']);
+  const next = await tree(`firmware-${values.mb}mb-next`, ['--from', base, '--change', '5', '--seed', '2']);
+  const k = await keys();
+  const env = { ...process.env, GNUPGHOME: k.home } as Record<string, string>;
+  const pk = join(work, 'install-pkgs');
+  await mkdir(pk, { recursive: true });
+  const pkg = async (t: string, tag: string, enc: boolean) => {
+    const out = join(pk, `${basename(t)}.${tag}.gpg`);
+    if (tag === 'ref') await sh(`tar czf - -C ${dirname(t)} ${basename(t)} | gpg --batch --sign -u build@bench.example > ${out}`, env);
+    else await sh(`node ${fussy} pack ${t} --gpg --local-user build@bench.example ${enc ? `-e ${k.device}` : ''} -o ${out} -q`, env);
+    return out;
+  };
+  const refBase = await pkg(base, 'ref', false);
+  const refNext = await pkg(next, 'ref', false);
+  const ownBase = await pkg(base, 'fussy', false);
+  const ownNext = await pkg(next, 'fussy', false);
+  const encBase = await pkg(base, 'fussy-e', true);
+  const encNext = await pkg(next, 'fussy-e', true);
+
+  const rows: Row[] = [];
+  const T = join(work, 'install-target');
+  const tmp = join(work, 'install-tmp');
+  const timed = async (what: string, prepare: () => Promise<void>, cmd: string, duDir?: string, ref?: Row): Promise<Row> => {
+    const runs: Measured[] = [];
+    let duMb: number | undefined;
+    for (let i = 0; i < repeat; i++) {
+      await prepare();
+      await sh('sync');
+      const before = duDir === undefined ? 0 : await du(duDir);
+      runs.push(await measure(cmd, { cwd: work, env }));
+      if (duDir !== undefined) duMb = (await du(duDir)) - before;
+    }
+    const row = { what, m: { seconds: median(runs.map((r) => r.seconds)), rssMb: Math.max(...runs.map((r) => r.rssMb)) }, duMb, ref };
+    process.stderr.write(`${what}: ${row.m.seconds.toFixed(2)} s, ${row.m.rssMb.toFixed(0)} MB RSS${duMb !== undefined ? `, +${duMb.toFixed(1)} MB disk` : ''}\n`);
+    rows.push(row);
+    return row;
+  };
+  const fresh = async () => {
+    await rm(T, { recursive: true, force: true });
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(T, { recursive: true });
+    await mkdir(tmp, { recursive: true });
+  };
+  const pipeline = (p: string, rel: string, linkDest?: string) =>
+    `gpg --batch -d ${p} 2>/dev/null | tar xzf - -C ${tmp} && rsync -a ${linkDest !== undefined ? `--link-dest=${linkDest}` : ''} ${tmp}/${rel}/ ${T}/${rel}/ && rm -rf ${tmp}/${rel}`;
+  const fi = (p: string) => `node ${fussy} install ${p} -k ${k.keyring} -t ${T} -q`;
+  const withBase = (how: 'ref' | 'fussy' | 'fussy-e') => async () => {
+    await fresh();
+    if (how === 'ref') await sh(pipeline(refBase, basename(base)), env);
+    else await sh(fi(how === 'fussy' ? ownBase : encBase), env);
+  };
+
+  const rFresh = await timed('pipeline: fresh install', fresh, pipeline(refBase, basename(base)), T);
+  const rUpd = await timed('pipeline: update (--link-dest)', withBase('ref'), pipeline(refNext, basename(next), `${T}/${basename(base)}`), T);
+  await timed('fussy install: fresh', fresh, fi(ownBase), T, rFresh);
+  await timed('fussy install: update', withBase('fussy'), fi(ownNext), T, rUpd);
+  await timed('fussy install -e package: fresh', fresh, fi(encBase), T, rFresh);
+  await timed('fussy install -e package: update', withBase('fussy-e'), fi(encNext), T, rUpd);
+  await timed("fussy install of the pipeline's package: fresh", fresh, fi(refBase), T, rFresh);
+  if (Number(values['big-mb']) > 0) {
+    const big = await tree(`firmware-${values['big-mb']}mb`, ['--mb', values['big-mb'], '--files', values.files, '--seed', '1']);
+    const bigPkg = await pkg(big, 'fussy', false);
+    await timed(`fussy install: fresh, ${values['big-mb']} MB tree (RSS flatness)`, fresh, fi(bigPkg), T);
+  }
+  await rm(T, { recursive: true, force: true });
+  await rm(tmp, { recursive: true, force: true });
+
+  const lines = [
+    '| run | wall s | vs pipeline | disk added MB | peak RSS MB |',
+    '|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.what} | ${r.m.seconds.toFixed(2)} | ${r.ref !== undefined ? `${(r.m.seconds / r.ref.m.seconds).toFixed(2)}x` : ''} | ${r.duMb !== undefined ? r.duMb.toFixed(1) : ''} | ${r.m.rssMb.toFixed(0)} |`),
+  ];
+  const table = lines.join('\n') + '\n';
+  await writeFile(join(work, 'install-results.md'), table);
+  process.stdout.write(`\nmedian of ${repeat} runs, ${new Date().toISOString()}\n\n${table}`);
+}
+
+await main();
