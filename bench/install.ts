@@ -53,6 +53,7 @@ async function keys(): Promise<{ home: string; keyring: string; device: string }
   await gpg(['--quick-add-key', fpr, 'cv25519', 'encr', 'never']);
   await writeFile(join(keyring, 'build.gpg'), (await gpg(['--export', 'build@bench.example'])).stdout);
   await writeFile(join(keyring, 'device.key'), (await gpg(['--export-secret-keys', 'device@bench.example'])).stdout);
+  await writeFile(join(work, 'bench-build.key'), (await gpg(['--export-secret-keys', 'build@bench.example'])).stdout);
   return { home, keyring, device: fpr };
 }
 
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
   const pkg = async (t: string, tag: string, enc: boolean) => {
     const out = join(pk, `${basename(t)}.${tag}.gpg`);
     if (tag === 'ref') await sh(`tar czf - -C ${dirname(t)} ${basename(t)} | gpg --batch --sign -u build@bench.example > ${out}`, env);
-    else await sh(`node ${fussy} pack ${t} --gpg --local-user build@bench.example ${enc ? `-e ${k.device}` : ''} -o ${out} -q`, env);
+    else await sh(`node ${fussy} pack ${t} --signing-key ${join(work, 'bench-build.key')} ${enc ? `-e ${k.device}` : ''} -o ${out} -q`, env);
     return out;
   };
   const refBase = await pkg(base, 'ref', false);

@@ -5,6 +5,8 @@ import * as openpgp from 'openpgp';
 import { FussyError, isErrno } from '../errors.js';
 import type { DeviceKeyring } from '../keyring/device-keyring.js';
 import { gpgSessionKey } from '../keyring/gpg-session-key.js';
+import { webStreamOf } from '../util/web-stream.js';
+import { inflateOuterLayer } from './outer-compression.js';
 
 export interface Verdict {
   /** Primary-key fingerprints (upper-case hex) of the keyring keys whose signatures verified. */
@@ -51,7 +53,7 @@ export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOpti
   try {
     message = armored
       ? ((await openpgp.readMessage({ armoredMessage: Readable.toWeb(createReadStream(file, { encoding: 'utf8' })) as unknown as ReadableStream<string>, config })) as unknown as openpgp.Message<ReadableStream<Uint8Array>>)
-      : await openpgp.readMessage({ binaryMessage: Readable.toWeb(createReadStream(file, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>, config });
+      : await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(createReadStream(file, { highWaterMark: 1 << 20 }), o.maxBytes, file)), config });
   } catch (err) {
     throw reject(`${file} is not an OpenPGP message: ${(err as Error).message}`, 'is this a fussy package (.tar.gz.gpg / .tar.gz.asc)?', err);
   }

@@ -1,8 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { FussyError, isErrno } from '../errors.js';
 import { splitEntryName } from '../archive/entry-path.js';
@@ -10,6 +8,7 @@ import { MANIFEST_FORMAT, MANIFEST_NAME, type Manifest, type ManifestEntry } fro
 import { resolveLink, type NodeKind } from '../archive/resolve-link.js';
 import type { DedupIndex } from './dedup-index.js';
 import { finalizeDirectories, type DirMeta } from './finalize-dirs.js';
+import { parallelGunzip } from './parallel-gunzip.js';
 
 export interface UnpackOptions {
   /** Directory to create; it becomes the release directory. Must not exist. */
@@ -59,11 +58,7 @@ function unsafe(message: string): FussyError {
  */
 export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions): Promise<UnpackResult> {
   const u = new Unpacker(o);
-  const source = Readable.from(data);
-  // 1 MiB output chunks: one thread-pool round trip per MiB, not per 16 KiB (zlib's default).
-  const gunzip = createGunzip({ chunkSize: 1 << 20 });
-  source.on('error', (err) => gunzip.destroy(err));
-  source.pipe(gunzip);
+  const gunzip = parallelGunzip(data);
   const parser = new Parser({ strict: true });
   let parseError: unknown;
   parser.on('entry', (entry: ReadEntry) => u.entry(entry, parser));
@@ -71,7 +66,7 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
   parser.on('warn', (code: string, message: string | Error) => (parseError ??= bad(`archive: ${code} ${String((message as Error)?.message ?? message)}`)));
   const ended = new Promise<void>((resolve) => parser.on('end', () => resolve()));
   try {
-    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+    for await (const chunk of gunzip) {
       u.inflated(chunk.length);
       if (!parser.write(chunk)) await new Promise<void>((resolve) => parser.once('drain', () => resolve()));
       if (u.failure !== undefined) throw u.failure;
@@ -84,7 +79,7 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
   } catch (err) {
     u.abandon();
     if (err instanceof FussyError) throw err;
-    if (isErrno(err, 'Z_DATA_ERROR', 'Z_BUF_ERROR')) throw bad(`the package payload is not valid gzip: ${(err as Error).message}`);
+    if (isErrno(err, 'Z_DATA_ERROR', 'Z_BUF_ERROR', 'ERR_BUFFER_TOO_LARGE') || err instanceof RangeError) throw bad(`the package payload is not valid gzip: ${(err as Error).message}`);
     // node-tar in strict mode throws its warnings (TAR_BAD_ARCHIVE, TAR_ENTRY_INVALID, ...).
     const e = err as { code?: unknown; message?: unknown };
     if (String(e.code ?? '').startsWith('TAR_') || String(e.message ?? '').startsWith('TAR_')) throw bad(`malformed archive: ${String(e.message)}`);

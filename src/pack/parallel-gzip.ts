@@ -1,4 +1,5 @@
 import { readSync } from 'node:fs';
+import { indexMember } from '../archive/gzip-member.js';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 
@@ -43,7 +44,8 @@ const MIN_STORED_RUN = 4096;
  * RFC 1952 §2.2: a gzip file is a series of members; gunzip, GNU tar and node's zlib read them as
  * one stream. Segments tagged `store` (data that looked random) go into members of stored
  * deflate blocks, which cost nothing to make and ~0.01% in size. Output order is input order;
- * at most `parallel` chunks are held, so memory does not grow with the input.
+ * at most `parallel` chunks are held, so memory does not grow with the input. Each member records
+ * its own length (archive/gzip-member.ts) so that install can inflate members in parallel too.
  */
 export async function* parallelGzip(input: AsyncIterable<Segment>, opts: ParallelGzipOptions = {}): AsyncGenerator<Buffer> {
   const level = opts.level ?? DEFAULT_LEVEL;
@@ -67,7 +69,7 @@ export async function* parallelGzip(input: AsyncIterable<Segment>, opts: Paralle
     inflight.push(
       gzipAsync(input.subarray(0, filled), { level: store ? 0 : level, chunkSize: outSize }).then((out) => {
         free.push(input);
-        return out;
+        return indexMember(out);
       }),
     );
     cur = take();
