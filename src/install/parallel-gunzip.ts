@@ -29,7 +29,7 @@ export async function* parallelGunzip(source: AsyncIterable<Uint8Array>, paralle
       yield* streamGunzip(r.rest());
       return;
     }
-    const member = Buffer.from(await r.fill(total)).subarray(0, total);
+    const member = (await r.fill(total)).subarray(0, total);
     if (member.length < total) throw bad('the package payload ends inside a gzip member (truncated)');
     r.take(total);
     const isize = member.readUInt32LE(total - 4);
