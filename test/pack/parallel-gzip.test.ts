@@ -58,3 +58,23 @@ describe('parallelGzip: independent gzip members, compressed in parallel, in ord
     assert.ok(byteEntropy(Buffer.from('the quick brown fox jumps over the lazy dog '.repeat(400))) < 5);
   });
 });
+
+describe('parallelGunzip: indexed members inflate in parallel; any other gzip streams', function () {
+  it('round-trips fussy\'s indexed members and reads a plain gzip file too', async function () {
+    const { parallelGunzip } = await import('../../src/install/parallel-gunzip.js');
+    const { memberLength } = await import('../../src/archive/gzip-member.js');
+    const { gzipSync } = await import('node:zlib');
+    const text = Buffer.from('release notes\n'.repeat(300_000));
+    async function* segs(): AsyncGenerator<Segment> {
+      yield { data: text, store: false };
+    }
+    const gz = await collect(parallelGzip(segs(), { chunkSize: 256 * 1024 }));
+    assert.equal(memberLength(gz), (gz.readUInt32LE(16)), 'first member is indexed');
+    async function* from(b: Buffer): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < b.length; i += 65536) yield b.subarray(i, i + 65536);
+    }
+    assert.ok((await collect(parallelGunzip(from(gz)))).equals(text));
+    assert.ok((await collect(parallelGunzip(from(gzipSync(text))))).equals(text), 'plain single-member gzip');
+    await assert.rejects(collect(parallelGunzip(from(gz.subarray(0, gz.length - 100)))), /truncated|unexpected end/i);
+  });
+});
