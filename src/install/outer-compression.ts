@@ -1,7 +1,7 @@
 import { createInflate, createInflateRaw, type Inflate, type InflateRaw } from 'node:zlib';
 import { FussyError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
-import { drainOrClose } from '../util/drain.js';
+import { throughZlib } from '../util/zlib-pipe.js';
 
 /** RFC 4880 §5.6 Compressed Data Packet: tag 8; algorithm 1 = ZIP (raw deflate), 2 = ZLIB. */
 const TAG_COMPRESSED = 8;
@@ -64,22 +64,10 @@ export async function* inflateOuterLayer(source: AsyncIterable<Uint8Array>, maxB
     return;
   }
   r.take(headerLen + 1);
-  const inflate = inflater();
   const body = compressedBody(r, length, length.kind === 'fixed' ? length.length - 1 : length.kind === 'partial' ? length.length - 1 : Infinity);
-  const feed = (async () => {
-    try {
-      for await (const c of body) {
-        if (inflate.destroyed) return;
-        if (!inflate.write(c)) await drainOrClose(inflate);
-      }
-      inflate.end();
-    } catch (err) {
-      inflate.destroy(err as Error);
-    }
-  })();
   let total = 0;
   try {
-    for await (const out of inflate as AsyncIterable<Buffer>) {
+    for await (const out of throughZlib(body, inflater())) {
       total += out.length;
       if (total > maxBytes) {
         throw new FussyError('BAD_SIGNATURE', `${file}: the compressed OpenPGP data expands beyond ${maxBytes} bytes (decompression bomb?)`, { hint: 'the package is refused; nothing was installed' });
@@ -89,9 +77,6 @@ export async function* inflateOuterLayer(source: AsyncIterable<Uint8Array>, maxB
   } catch (err) {
     if (err instanceof FussyError) throw err;
     throw new FussyError('BAD_SIGNATURE', `${file}: cannot inflate the compressed OpenPGP data: ${(err as Error).message}`, { cause: err, hint: 'the package is damaged or was tampered with' });
-  } finally {
-    inflate.destroy();
-    await feed;
   }
 }
 

@@ -3,7 +3,7 @@ import { createGunzip, gunzip } from 'node:zlib';
 import { FussyError } from '../errors.js';
 import { memberLength } from '../archive/gzip-member.js';
 import { ByteReader } from '../util/byte-reader.js';
-import { drainOrClose } from '../util/drain.js';
+import { throughZlib } from '../util/zlib-pipe.js';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -40,26 +40,9 @@ export async function* parallelGunzip(source: AsyncIterable<Uint8Array>, paralle
   while (inflight.length > 0) yield await (inflight.shift() as Promise<Buffer>);
 }
 
-async function* streamGunzip(rest: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+function streamGunzip(rest: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
   // 1 MiB output chunks: one thread-pool round trip per MiB, not per 16 KiB (zlib's default).
-  const gz = createGunzip({ chunkSize: 1 << 20 });
-  const feed = (async () => {
-    try {
-      for await (const c of rest) {
-        if (gz.destroyed) return;
-        if (!gz.write(c)) await drainOrClose(gz);
-      }
-      gz.end();
-    } catch (err) {
-      gz.destroy(err as Error);
-    }
-  })();
-  try {
-    yield* gz as AsyncIterable<Buffer>;
-  } finally {
-    gz.destroy();
-    await feed;
-  }
+  return throughZlib(rest, createGunzip({ chunkSize: 1 << 20 }));
 }
 
 function bad(message: string): FussyError {
