@@ -1,13 +1,13 @@
 import { createInflate, createInflateRaw, type Inflate, type InflateRaw } from 'node:zlib';
 import { FussyError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
-import { throughZlib } from '../util/zlib-pipe.js';
+import { INFLATE_STREAM_OPTIONS, throughZlib } from '../util/zlib-pipe.js';
 
 /** RFC 4880 §5.6 Compressed Data Packet: tag 8; algorithm 1 = ZIP (raw deflate), 2 = ZLIB. */
 const TAG_COMPRESSED = 8;
 const INFLATERS: Record<number, (() => Inflate | InflateRaw) | undefined> = {
-  1: () => createInflateRaw({ chunkSize: 1 << 20 }),
-  2: () => createInflate({ chunkSize: 1 << 20 }),
+  1: () => createInflateRaw(INFLATE_STREAM_OPTIONS),
+  2: () => createInflate(INFLATE_STREAM_OPTIONS),
 };
 
 type BodyLength = { kind: 'fixed'; length: number } | { kind: 'partial'; length: number } | { kind: 'indeterminate' };

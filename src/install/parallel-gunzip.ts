@@ -3,7 +3,7 @@ import { createGunzip, gunzip } from 'node:zlib';
 import { FussyError } from '../errors.js';
 import { memberLength } from '../archive/gzip-member.js';
 import { ByteReader } from '../util/byte-reader.js';
-import { throughZlib } from '../util/zlib-pipe.js';
+import { INFLATE_STREAM_OPTIONS, throughZlib } from '../util/zlib-pipe.js';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -41,8 +41,7 @@ export async function* parallelGunzip(source: AsyncIterable<Uint8Array>, paralle
 }
 
 function streamGunzip(rest: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-  // 1 MiB output chunks: one thread-pool round trip per MiB, not per 16 KiB (zlib's default).
-  return throughZlib(rest, createGunzip({ chunkSize: 1 << 20 }));
+  return throughZlib(rest, createGunzip(INFLATE_STREAM_OPTIONS));
 }
 
 function bad(message: string): FussyError {
