@@ -103,9 +103,10 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     }
 
     emit({ type: 'phase', phase: 'commit' });
-    if (await ensureCurrentLink(target)) emit({ type: 'log', message: `${target}/current was a directory: it is now ${FAILSAFE}, and current -> ${FAILSAFE}` });
-    const name = await freeReleaseName(target, unpacked.release);
+    let name: string;
     try {
+      if (await ensureCurrentLink(target)) emit({ type: 'log', message: `${target}/current was a directory: it is now ${FAILSAFE}, and current -> ${FAILSAFE}` });
+      name = await freeReleaseName(target, unpacked.release);
       await syncFilesystem(staging);
       await rename(staging, join(target, name));
       await fsyncDir(target);
