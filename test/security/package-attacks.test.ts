@@ -94,6 +94,15 @@ describe('security: package-level attacks on install', function () {
     await assertRefused(dev2, f, 'BAD_SIGNATURE', /signature check failed/);
   });
 
+  it('revoked-signing-key: a signature by a key whose revocation is in the keyring is refused', async function () {
+    const { privateKey } = await openpgp.generateKey({ userIDs: [{ name: 'Gone', email: 'gone@example.com' }], format: 'object' });
+    const { publicKey: revoked } = await openpgp.revokeKey({ key: privateKey, format: 'armored' });
+    const dev2 = await makeDevice(await makeTmp());
+    await writeFile(join(dev2.keyring, 'gone.asc'), revoked);
+    const f = await signPayload(join(dev2.dir, 'revoked.gpg'), tar, { signingKeys: [privateKey] });
+    await assertRefused(dev2, f, 'BAD_SIGNATURE', /signature check failed|revoked/i);
+  });
+
   it('threshold-not-met: with "threshold = 2" one signature is not enough, two distinct keys are', async function () {
     const dev2 = await makeDevice(await makeTmp());
     const second = await keygen({ role: 'signing', name: 'Second', email: 'second@example.com', secretKeyFile: join(dev2.dir, 'second.key'), publicKeyFile: join(dev2.dir, 'second.pub.asc'), keyringDir: dev2.keyring });
