@@ -6,38 +6,16 @@
  *
  *   npm run bench:install -- [--mb 300] [--files 3000] [--big-mb 1000] [--repeat 3] [--work DIR]
  */
-import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { measure, median, type Measured } from './measure.js';
+import { benchOptions, firmwareTree, fussyBin, measure, median, type Measured } from './measure.js';
 
-const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const { values } = parseArgs({
-  options: {
-    mb: { type: 'string', default: '300' },
-    files: { type: 'string', default: '3000' },
-    'big-mb': { type: 'string', default: '1000' },
-    repeat: { type: 'string', default: '3' },
-    work: { type: 'string', default: join(repo, 'bench', 'out') },
-  },
-});
-const work = resolve(values.work);
-const repeat = Number(values.repeat);
-const makeFirmware = process.env.FUSSY_MAKE_FIRMWARE ?? resolve(repo, '..', 'shared', 'bench', 'make-firmware');
-const fussy = join(repo, 'bin', 'fussy.js');
+const { mb, files, bigMb, repeat, work } = benchOptions();
+const fussy = fussyBin;
 const sh = async (cmd: string, env?: Record<string, string>) => execa('sh', ['-c', cmd], { env, cwd: work });
 
-async function tree(name: string, args: string[]): Promise<string> {
-  const dir = join(work, 'trees', name);
-  if (!existsSync(dir)) {
-    await mkdir(dirname(dir), { recursive: true });
-    await execa('python3', [makeFirmware, dir, ...args]);
-  }
-  return dir;
-}
+const tree = (name: string, args: string[]): Promise<string> => firmwareTree(work, name, args);
 
 async function keys(): Promise<{ home: string; keyring: string; device: string }> {
   const home = join(work, 'gnupg-install');
@@ -70,8 +48,8 @@ async function du(dir: string): Promise<number> {
 
 async function main(): Promise<void> {
   await mkdir(work, { recursive: true });
-  const base = await tree(`firmware-${values.mb}mb`, ['--mb', values.mb, '--files', values.files, '--seed', '1']);
-  const next = await tree(`firmware-${values.mb}mb-next`, ['--from', base, '--change', '5', '--seed', '2']);
+  const base = await tree(`firmware-${mb}mb`, ['--mb', mb, '--files', files, '--seed', '1']);
+  const next = await tree(`firmware-${mb}mb-next`, ['--from', base, '--change', '5', '--seed', '2']);
   const k = await keys();
   const env = { ...process.env, GNUPGHOME: k.home } as Record<string, string>;
   const pk = join(work, 'install-pkgs');
@@ -129,10 +107,10 @@ async function main(): Promise<void> {
   await timed('fussy install -e package: fresh', fresh, fi(encBase), T, rFresh);
   await timed('fussy install -e package: update', withBase('fussy-e'), fi(encNext), T, rUpd);
   await timed("fussy install of the pipeline's package: fresh", fresh, fi(refBase), T, rFresh);
-  if (Number(values['big-mb']) > 0) {
-    const big = await tree(`firmware-${values['big-mb']}mb`, ['--mb', values['big-mb'], '--files', values.files, '--seed', '1']);
+  if (Number(bigMb) > 0) {
+    const big = await tree(`firmware-${bigMb}mb`, ['--mb', bigMb, '--files', files, '--seed', '1']);
     const bigPkg = await pkg(big, 'fussy', false);
-    await timed(`fussy install: fresh, ${values['big-mb']} MB tree (RSS flatness)`, fresh, fi(bigPkg), T);
+    await timed(`fussy install: fresh, ${bigMb} MB tree (RSS flatness)`, fresh, fi(bigPkg), T);
   }
   await rm(T, { recursive: true, force: true });
   await rm(tmp, { recursive: true, force: true });

@@ -1,3 +1,8 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 
 export interface Measured {
@@ -28,4 +33,32 @@ export async function measure(shellCommand: string, opts: { cwd?: string; env?: 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] as number;
+}
+
+export const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const fussyBin = join(repo, 'bin', 'fussy.js');
+const makeFirmware = process.env.FUSSY_MAKE_FIRMWARE ?? resolve(repo, '..', 'shared', 'bench', 'make-firmware');
+
+/** The options both benchmarks take. */
+export function benchOptions(): { mb: string; files: string; bigMb: string; repeat: number; work: string } {
+  const { values } = parseArgs({
+    options: {
+      mb: { type: 'string', default: '300' },
+      files: { type: 'string', default: '3000' },
+      'big-mb': { type: 'string', default: '1000' },
+      repeat: { type: 'string', default: '3' },
+      work: { type: 'string', default: join(repo, 'bench', 'out') },
+    },
+  });
+  return { mb: values.mb as string, files: values.files as string, bigMb: values['big-mb'] as string, repeat: Number(values.repeat), work: resolve(values.work as string) };
+}
+
+/** A make-firmware tree under WORK/trees/NAME, made once and reused (same arguments, same bytes). */
+export async function firmwareTree(work: string, name: string, args: string[]): Promise<string> {
+  const dir = join(work, 'trees', name);
+  if (!existsSync(dir)) {
+    await mkdir(dirname(dir), { recursive: true });
+    await execa('python3', [makeFirmware, dir, ...args]);
+  }
+  return dir;
 }

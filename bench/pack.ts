@@ -4,37 +4,14 @@
  *
  *   npm run bench -- [--mb 300] [--files 3000] [--big-mb 1000] [--repeat 3] [--work DIR]
  */
-import { existsSync } from 'node:fs';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { measure, median, type Measured } from './measure.js';
+import { benchOptions, firmwareTree, fussyBin, measure, median, type Measured } from './measure.js';
 
-const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const { values } = parseArgs({
-  options: {
-    mb: { type: 'string', default: '300' },
-    files: { type: 'string', default: '3000' },
-    'big-mb': { type: 'string', default: '1000' },
-    repeat: { type: 'string', default: '3' },
-    work: { type: 'string', default: join(repo, 'bench', 'out') },
-  },
-});
-const work = resolve(values.work);
-const repeat = Number(values.repeat);
-const makeFirmware = process.env.FUSSY_MAKE_FIRMWARE ?? resolve(repo, '..', 'shared', 'bench', 'make-firmware');
-const fussy = join(repo, 'bin', 'fussy.js');
-
-async function tree(name: string, mb: number, files: number): Promise<string> {
-  const dir = join(work, 'trees', name);
-  if (!existsSync(dir)) {
-    await mkdir(dirname(dir), { recursive: true });
-    await execa('python3', [makeFirmware, dir, '--mb', String(mb), '--files', String(files), '--seed', '1']);
-  }
-  return dir;
-}
+const { mb, files, bigMb, repeat, work } = benchOptions();
+const fussy = fussyBin;
+const tree = (name: string, treeMb: number, treeFiles: number): Promise<string> => firmwareTree(work, name, ['--mb', String(treeMb), '--files', String(treeFiles), '--seed', '1']);
 
 async function setupKeys(): Promise<{ home: string; fpr: string; secretKey: string }> {
   const home = join(work, 'gnupg');
@@ -78,10 +55,10 @@ async function main(): Promise<void> {
   const pkgs = join(work, 'pkgs');
   await mkdir(pkgs, { recursive: true });
   const rows: Row[] = [];
-  const small = await tree(`firmware-${values.mb}mb`, Number(values.mb), Number(values.files));
+  const small = await tree(`firmware-${mb}mb`, Number(mb), Number(files));
   const trees = [small];
   // Same file count, more bytes: isolates memory growth with firmware size from per-file metadata.
-  if (Number(values['big-mb']) > 0) trees.push(await tree(`firmware-${values['big-mb']}mb`, Number(values['big-mb']), Number(values.files)));
+  if (Number(bigMb) > 0) trees.push(await tree(`firmware-${bigMb}mb`, Number(bigMb), Number(files)));
   for (const t of trees) {
     const name = basename(t);
     const ref = join(pkgs, `${name}.ref.gpg`);
