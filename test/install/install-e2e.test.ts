@@ -161,6 +161,21 @@ describe('fussy install end to end: pack, install, update, failing hooks', funct
     assert.equal(r.release, 'fw-lock');
   });
 
+  it('--wait queues behind a running install instead of exiting 75', async function () {
+    const pkg = await packTree('fw-wait', firmware());
+    const { acquireLock } = await import('../../src/lock/pid-lock.js');
+    const held = await acquireLock(join(dev.target, '.fussy', 'lock'), 'install slow.tar.gz.gpg');
+    let finished = false;
+    const waiting = installInto(dev, pkg, { wait: true }).then((r) => {
+      finished = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 800));
+    assert.equal(finished, false, 'it waited while the lock was held');
+    await held.release();
+    assert.equal((await waiting).release, 'fw-wait');
+  });
+
   it('does not link a file whose older copy was edited in place, nor one with equal size and mtime but other content', async function () {
     const files = firmware({ extra: [{ path: 'etc/app/state', content: 'AAAA' }] });
     const r1 = await installInto(dev, await packTree('fw-a', files));
