@@ -36,14 +36,14 @@ export interface ParallelGzipOptions {
 
 /** zlib level 5: on the benchmark trees 0.3% larger than level 6 for ~40% less CPU (README). */
 export const DEFAULT_LEVEL = 5;
-/** A stored run shorter than this is compressed with its neighbours instead of getting a member. */
-const MIN_STORED_RUN = 4096;
+/** A chunk at least this much random-looking data is stored rather than deflated. */
+const STORE_FRACTION = 0.9;
 
 /**
  * Compress a segment stream as a series of independent gzip members, several at a time.
  * RFC 1952 §2.2: a gzip file is a series of members; gunzip, GNU tar and node's zlib read them as
- * one stream. Segments tagged `store` (data that looked random) go into members of stored
- * deflate blocks, which cost nothing to make and ~0.01% in size. Output order is input order;
+ * one stream. A chunk made mostly of segments tagged `store` (data that looked random) becomes
+ * a member of stored deflate blocks, which costs nothing to make and ~0.01% in size. Output order is input order;
  * at most `parallel` chunks are held, so memory does not grow with the input. Each member records
  * its own length (archive/gzip-member.ts) so that install can inflate members in parallel too.
  */
@@ -58,29 +58,30 @@ export async function* parallelGzip(input: AsyncIterable<Segment>, opts: Paralle
   const take = (): Buffer => free.pop() ?? Buffer.allocUnsafe(chunkSize);
   let cur = take();
   let filled = 0;
-  let store = false;
+  let stored = 0;
 
   const flush = (): void => {
     if (filled === 0) return;
+    const input = cur;
+    // Members are always full chunks (a member per file switch made thousands of tiny members,
+    // each a thread-pool call on install). A chunk that is mostly random data is stored.
+    const chunkLevel = stored >= filled * STORE_FRACTION ? 0 : level;
     // One output buffer past deflate's worst case: one trip to the thread pool per member
     // instead of one main-thread callback per 16 KiB of output (zlib's default chunkSize).
     const outSize = Math.max(64 * 1024, filled + (filled >> 8) + 1024);
-    const input = cur;
     inflight.push(
-      gzipAsync(input.subarray(0, filled), { level: store ? 0 : level, chunkSize: outSize }).then((out) => {
+      gzipAsync(input.subarray(0, filled), { level: chunkLevel, chunkSize: outSize }).then((out) => {
         free.push(input);
         return indexMember(out);
       }),
     );
     cur = take();
     filled = 0;
+    stored = 0;
   };
 
   for await (const seg of input) {
     const length = 'data' in seg ? seg.data.length : seg.length;
-    const segStore = seg.store && length >= MIN_STORED_RUN;
-    if (segStore !== store && filled > 0) flush();
-    store = segStore;
     let done = 0;
     while (done < length) {
       const room = Math.min(chunkSize - filled, length - done);
@@ -94,6 +95,7 @@ export async function* parallelGzip(input: AsyncIterable<Segment>, opts: Paralle
       }
       filled += n;
       done += n;
+      if (seg.store) stored += n;
       if (filled === chunkSize) flush();
       while (inflight.length >= parallel) yield await (inflight.shift() as Promise<Buffer>);
     }
