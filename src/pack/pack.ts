@@ -111,7 +111,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   try {
     const gz = parallelGzip(
       tarStream({ release, manifest, walk, incompressible }, (n) => emit({ type: 'progress', phase: 'write', done: (written += n), total: treeBytes })),
-      { level: opts.level, parallel: availableParallelism() * 4 },
+      { level: opts.level, parallel: availableParallelism() * 2 },
     );
     const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
     if (opts.unsigned) await pipeline(Readable.from(gz), out);
