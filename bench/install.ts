@@ -7,7 +7,7 @@
  *   npm run bench:install -- [--mb 300] [--files 3000] [--big-mb 1000] [--repeat 3] [--work DIR]
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { benchOptions, firmwareTree, fussyBin, measure, median, type Measured } from './measure.js';
 

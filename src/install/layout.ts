@@ -62,11 +62,13 @@ export async function readLayout(target: string): Promise<Layout> {
  * directory next to an existing failsafe.
  */
 export function checkLayout(layout: Layout): void {
-  if (layout.currentIsDir && layout.hasFailsafe) {
-    throw new FussyError('SETUP', `${join(layout.target, CURRENT)} is a directory, not a link, and ${join(layout.target, FAILSAFE)} already exists`, {
-      hint: 'move one of them aside by hand: fussy will not decide which is the factory image',
-    });
-  }
+  if (layout.currentIsDir && layout.hasFailsafe) throw ambiguousFactoryImage(layout.target);
+}
+
+function ambiguousFactoryImage(target: string): FussyError {
+  return new FussyError('SETUP', `${join(target, CURRENT)} is a directory, not a link, and ${join(target, FAILSAFE)} already exists`, {
+    hint: 'move one of them aside by hand: fussy will not decide which is the factory image',
+  });
 }
 
 /**
@@ -84,11 +86,7 @@ export async function ensureCurrentLink(target: string): Promise<boolean> {
     throw err;
   }
   if (!st.isDirectory()) return false;
-  if (await isDir(join(target, FAILSAFE))) {
-    throw new FussyError('SETUP', `${cur} is a directory, not a link, and ${join(target, FAILSAFE)} already exists`, {
-      hint: 'move one of them aside by hand: fussy will not decide which is the factory image',
-    });
-  }
+  if (await isDir(join(target, FAILSAFE))) throw ambiguousFactoryImage(target);
   await rename(cur, join(target, FAILSAFE));
   await fsyncDir(target);
   await swapCurrent(target, FAILSAFE);

@@ -80,7 +80,6 @@ export async function* tarStream(input: TarStreamInput, onBytes: (n: number) => 
     if (m.type !== 'file') continue;
     const store = input.incompressible.has(m.path);
     const size = m.size ?? 0;
-    let total = 0;
     const fd = openForRead(w.abs);
     try {
       const seg: FileSegment = { fd, length: size, store, read: 0 };
