@@ -3,6 +3,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, read
 import { join } from 'node:path';
 import { isErrno } from '../errors.js';
 import { MANIFEST_NAME, type Manifest } from '../archive/manifest.js';
+import { HashCache } from './hash-cache.js';
 
 export interface FileIdentity {
   sha256: string;
@@ -28,7 +29,9 @@ const metaKey = (size: number, mode: number, uid: number, gid: number): string =
  * mode and owner (all shared by hard links), never by size+mtime: rsync --link-dest links files
  * whose content differs when size and mtime agree (security-perf.md §5.1). A candidate is
  * re-hashed before it is linked, because hooks or people can edit files in place and a stale
- * manifest would otherwise spread the damage into the new release. Releases without a manifest
+ * manifest would otherwise spread the damage into the new release; the re-hash is skipped when the
+ * hash cache (hash-cache.ts) vouches for the inode, i.e. its ctime has not moved since it was
+ * hashed or written by fussy. Releases without a manifest
  * (factory image, Fussy-installed) are indexed by size and hashed only when a size matches.
  */
 export class DedupIndex {
@@ -37,9 +40,14 @@ export class DedupIndex {
   readonly #claimed = new Set<string>();
   /** One read buffer for all candidate hashing: no garbage per file. */
   readonly #buf = Buffer.allocUnsafe(1 << 20);
+  readonly cache: HashCache;
 
-  static build(releaseDirs: string[]): DedupIndex {
-    const index = new DedupIndex();
+  private constructor(cache: HashCache) {
+    this.cache = cache;
+  }
+
+  static build(releaseDirs: string[], cache = HashCache.load(undefined)): DedupIndex {
+    const index = new DedupIndex(cache);
     for (const dir of releaseDirs) index.#add(dir);
     return index;
   }
@@ -102,10 +110,10 @@ export class DedupIndex {
       throw err;
     }
     try {
-      const st = fstatSync(fd);
-      if (!st.isFile() || st.size !== f.size || (st.mode & 0o7777) !== f.mode || st.uid !== f.uid || st.gid !== f.gid) return undefined;
+      const st = fstatSync(fd, { bigint: true });
+      if (!st.isFile() || st.size !== BigInt(f.size) || Number(st.mode & 0o7777n) !== f.mode || Number(st.uid) !== f.uid || Number(st.gid) !== f.gid) return undefined;
       const key = `${st.dev}:${st.ino}`;
-      const known = this.#verified.get(key);
+      const known = this.#verified.get(key) ?? this.cache.get(st);
       if (known !== undefined) return known;
       const hash = createHash('sha256');
       const buf = this.#buf;
@@ -116,6 +124,7 @@ export class DedupIndex {
       }
       const sha = hash.digest('hex');
       this.#verified.set(key, sha);
+      this.cache.note(st, sha);
       return sha;
     } finally {
       closeSync(fd);

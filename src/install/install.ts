@@ -8,6 +8,7 @@ import { fsyncDir } from '../util/fs-atomic.js';
 import { syncFilesystem } from '../util/sync-fs.js';
 import { activate, type ActivateEvent } from './activate.js';
 import { DedupIndex } from './dedup-index.js';
+import { HashCache } from './hash-cache.js';
 import { checkLayout, CURRENT, ensureCurrentLink, FAILSAFE, freeReleaseName, readLayout, STATE_DIR } from './layout.js';
 import { openPackage } from './open-package.js';
 import { unpack } from './unpack.js';
@@ -48,6 +49,8 @@ export interface InstallResult {
   durationMs: number;
 }
 
+/** In the state dir: sha256 of installed files, valid while their ctime is unchanged. */
+const HASH_CACHE = 'hash-cache.json';
 const DEFAULT_RESERVE = 16 * 1024 * 1024;
 const BLOCK = 4096;
 
@@ -75,7 +78,11 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     const previous = layout.currentIsDir ? FAILSAFE : (layout.current ?? (layout.hasFailsafe ? FAILSAFE : undefined));
     const stateDir = join(target, STATE_DIR);
     await removeStaleStaging(stateDir, emit);
-    const index = DedupIndex.build([...layout.releases, ...(layout.currentIsDir ? [CURRENT] : [])].map((r) => join(target, r)));
+    const cacheFile = join(stateDir, HASH_CACHE);
+    const index = DedupIndex.build(
+      [...layout.releases, ...(layout.currentIsDir ? [CURRENT] : [])].map((r) => join(target, r)),
+      HashCache.load(cacheFile),
+    );
     const reserve = o.reserveBytes ?? DEFAULT_RESERVE;
     const free = await freeBytes(target);
     const cap = Math.max(0, free - reserve);
@@ -117,6 +124,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
 
     emit({ type: 'phase', phase: 'activate' });
     await activate({ target, release: name, previous, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs ?? 600_000, emit });
+    index.cache.save(cacheFile, join(target, name), unpacked.hashes);
     return {
       release: name,
       path: join(target, name),

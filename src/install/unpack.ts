@@ -31,6 +31,8 @@ export interface UnpackResult {
   /** File bytes hard-linked from retained releases instead. */
   linkedBytes: number;
   files: number;
+  /** Every regular file written or linked, with its sha256 (for the hash cache). */
+  hashes: Array<[string, string]>;
 }
 
 type Node = { kind: 'dir' } | { kind: 'file' } | { kind: 'symlink'; target: string };
@@ -93,6 +95,7 @@ class Unpacker {
   readonly #nodes = new Map<string, Node>();
   readonly #dirs: DirMeta[] = [];
   readonly #seen = new Set<string>();
+  readonly #hashes: Array<[string, string]> = [];
   #release: string | undefined;
   #manifest: Manifest | undefined;
   #manifestEntries: Map<string, ManifestEntry> | undefined;
@@ -284,13 +287,14 @@ class Unpacker {
     const abs = this.#abs(rel);
     this.#nodes.set(rel, { kind: 'file' });
     this.#files += 1;
-    // With a manifest the content is known before the data: link first, then only hash the stream.
+    // With a manifest the content is known before the data: link first. The data itself is
+    // covered by the signature like the manifest that names its hash, so it is not re-hashed.
     const known = m?.sha256 !== undefined ? this.#o.index.find({ sha256: m.sha256, size, ...meta }) : undefined;
-    if (known !== undefined) {
+    if (known !== undefined && m?.sha256 !== undefined) {
       this.#link(known, rel);
       this.#linked += size;
-      entry.on('data', (c: Buffer) => hash.update(c));
-      entry.on('end', () => this.#checkHash(rel, hash, m));
+      this.#hashes.push([rel, m.sha256]);
+      entry.resume();
       return;
     }
     const fd = this.#create(rel);
@@ -318,6 +322,7 @@ class Unpacker {
       }
       if (!ok) return;
       const sha = this.#checkHash(rel, hash, m);
+      if (sha !== undefined) this.#hashes.push([rel, sha]);
       if (m === undefined && sha !== undefined) {
         // No manifest: hash while writing, link after.
         const same = this.#o.index.find({ sha256: sha, size, ...meta });
@@ -405,7 +410,7 @@ class Unpacker {
       if (!r.inside || r.loop) throw unsafe(`symlink "${this.#release}/${rel}" -> "${n.target}" ${r.loop ? 'is part of a symlink loop' : 'points outside the release'}`);
     }
     finalizeDirectories(this.#dirs, [...this.#nodes].filter(([, n]) => n.kind === 'dir').map(([rel]) => this.#abs(rel)), this.#o.owner.asRoot);
-    return { release: this.#release, manifest: this.#manifest, writtenBytes: this.#written, linkedBytes: this.#linked, files: this.#files };
+    return { release: this.#release, manifest: this.#manifest, writtenBytes: this.#written, linkedBytes: this.#linked, files: this.#files, hashes: this.#hashes };
   }
 }
 

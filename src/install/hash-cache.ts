@@ -1,0 +1,109 @@
+import { lstatSync, readFileSync, renameSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { join } from 'node:path';
+import { isErrno } from '../errors.js';
+
+/** Entries whose ctime is this close to the moment they were recorded are not trusted. */
+const RACY_NS = 200_000_000n;
+/** Beyond this many entries only the newest release's are kept (a device has a few releases). */
+const MAX_ENTRIES = 500_000;
+const VERSION = 1;
+
+interface Stored {
+  /** ctime in ns, as a decimal string (exact) */
+  c: string;
+  s: number;
+  h: string;
+}
+
+/**
+ * sha256 of files already on the device, trusted only while the inode's ctime is unchanged: any
+ * write, chmod, chown or link to the file moves its ctime, which no unprivileged program can set
+ * back. This is git's index / OSTree's devino cache idea. It spares dedup from re-reading every
+ * file of the previous release on each update. Entries whose ctime was within 200 ms of the
+ * moment they were recorded are "racy" (a write in the same timestamp tick as our stat would
+ * keep the ctime) and are re-hashed instead. The cache is only a hint: missing, corrupt or
+ * foreign files are ignored, and a miss falls back to hashing the file.
+ */
+export class HashCache {
+  readonly #entries: Map<string, Stored & { at: bigint }>;
+  readonly #fresh = new Map<string, Stored & { at: bigint }>();
+
+  private constructor(entries: Map<string, Stored & { at: bigint }>) {
+    this.#entries = entries;
+  }
+
+  static load(file: string | undefined): HashCache {
+    const entries = new Map<string, Stored & { at: bigint }>();
+    if (file === undefined) return new HashCache(entries);
+    try {
+      const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown; groups?: unknown };
+      if (data.version === VERSION && Array.isArray(data.groups)) {
+        for (const g of data.groups as Array<{ at: string; files: Record<string, Stored> }>) {
+          const at = BigInt(g.at);
+          for (const [k, v] of Object.entries(g.files)) {
+            if (typeof v?.c === 'string' && typeof v.s === 'number' && typeof v.h === 'string') entries.set(k, { ...v, at });
+          }
+        }
+      }
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT', 'EACCES') && !(err instanceof SyntaxError) && !(err instanceof TypeError) && !(err instanceof RangeError)) throw err;
+    }
+    return new HashCache(entries);
+  }
+
+  /** The recorded sha256 of this inode, if its ctime and size are what they were and not racy. */
+  get(st: BigIntStats): string | undefined {
+    const key = `${st.dev}:${st.ino}`;
+    const e = this.#fresh.get(key) ?? this.#entries.get(key);
+    if (e === undefined || e.c !== String(st.ctimeNs) || BigInt(e.s) !== st.size) return undefined;
+    if (st.ctimeNs > e.at - RACY_NS) return undefined;
+    return e.h;
+  }
+
+  /** Remember a hash computed just now (the ctime is checked against `now` when next read). */
+  note(st: BigIntStats, sha256: string): void {
+    this.#fresh.set(`${st.dev}:${st.ino}`, { c: String(st.ctimeNs), s: Number(st.size), h: sha256, at: BigInt(Date.now()) * 1_000_000n });
+  }
+
+  /**
+   * Record the files of a release just installed (paths relative to `dir` with their sha256),
+   * merge with what was known, and write the cache atomically. Best effort: a cache that cannot
+   * be written only costs the next install some hashing.
+   */
+  save(file: string, dir: string, files: Iterable<[string, string]>): void {
+    const at = BigInt(Date.now()) * 1_000_000n;
+    const mine: Record<string, Stored> = {};
+    let n = 0;
+    for (const [rel, sha] of files) {
+      let st: BigIntStats | undefined;
+      try {
+        st = lstatSync(join(dir, rel), { bigint: true, throwIfNoEntry: false });
+      } catch {
+        st = undefined;
+      }
+      if (st === undefined || !st.isFile()) continue;
+      mine[`${st.dev}:${st.ino}`] = { c: String(st.ctimeNs), s: Number(st.size), h: sha };
+      n += 1;
+    }
+    const byAt = new Map<bigint, Record<string, Stored>>();
+    if (n < MAX_ENTRIES) {
+      let kept = n;
+      for (const [k, e] of [...this.#entries, ...this.#fresh]) {
+        if (k in mine || kept >= MAX_ENTRIES) continue;
+        let g = byAt.get(e.at);
+        if (g === undefined) byAt.set(e.at, (g = {}));
+        g[k] = { c: e.c, s: e.s, h: e.h };
+        kept += 1;
+      }
+    }
+    const groups = [...byAt].map(([a, f]) => ({ at: String(a), files: f }));
+    groups.push({ at: String(at), files: mine });
+    const tmp = `${file}.tmp-${process.pid}`;
+    try {
+      writeFileSync(tmp, JSON.stringify({ version: VERSION, groups }));
+      renameSync(tmp, file);
+    } catch {
+      // best effort (read-only state dir, full disk): the next install hashes instead
+    }
+  }
+}
