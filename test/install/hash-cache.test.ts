@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { lstatSync } from 'node:fs';
+import { chmod, link, mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DedupIndex } from '../../src/install/dedup-index.js';
+import { HashCache } from '../../src/install/hash-cache.js';
+import { useTmp } from '../helpers/tmp.js';
+
+const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+const st = (p: string) => lstatSync(p, { bigint: true });
+
+describe('hash cache: sha256 of installed files, trusted only while the ctime is unchanged', function () {
+  const tmp = useTmp();
+
+  it('vouches for a file whose ctime has not moved since it was recorded', async function () {
+    const f = join(tmp.dir, 'lib.so');
+    await writeFile(f, 'ELF payload');
+    await sleep(250); // older than the racy window when recorded
+    const cacheFile = join(tmp.dir, 'cache.json');
+    HashCache.load(undefined).save(cacheFile, tmp.dir, [['lib.so', sha('ELF payload')]]);
+    assert.equal(HashCache.load(cacheFile).get(st(f)), sha('ELF payload'));
+  });
+
+  it('an in-place edit of the same size, a chmod or a new hard link makes it re-hash', async function () {
+    const cacheFile = join(tmp.dir, 'cache.json');
+    const files = ['a', 'b', 'c'];
+    for (const n of files) await writeFile(join(tmp.dir, n), 'AAAA');
+    await sleep(250);
+    HashCache.load(undefined).save(cacheFile, tmp.dir, files.map((n) => [n, sha('AAAA')]));
+    await sleep(20);
+    const fh = await open(join(tmp.dir, 'a'), 'r+');
+    await fh.write('BBBB', 0);
+    await fh.close();
+    await chmod(join(tmp.dir, 'b'), 0o600);
+    await link(join(tmp.dir, 'c'), join(tmp.dir, 'c2'));
+    const cache = HashCache.load(cacheFile);
+    for (const n of files) assert.equal(cache.get(st(join(tmp.dir, n))), undefined, `${n} must not be trusted`);
+    assert.equal(await readFile(join(tmp.dir, 'a'), 'utf8'), 'BBBB');
+  });
+
+  it('racy entries (ctime within 200 ms of the recording) are not trusted', async function () {
+    const f = join(tmp.dir, 'fresh');
+    await writeFile(f, 'new');
+    const cacheFile = join(tmp.dir, 'cache.json');
+    HashCache.load(undefined).save(cacheFile, tmp.dir, [['fresh', sha('new')]]);
+    assert.equal(HashCache.load(cacheFile).get(st(f)), undefined);
+  });
+
+  it('a missing, corrupt or foreign cache file is ignored', async function () {
+    const f = join(tmp.dir, 'x');
+    await writeFile(f, 'x');
+    for (const content of [undefined, '{"version":1,"groups":[{"at":"zz"', '{"version":99,"groups":[]}', '[1,2]', '{"version":1,"groups":[{"at":"1","files":{"1:2":null}}]}']) {
+      const cacheFile = join(tmp.dir, 'c.json');
+      if (content !== undefined) await writeFile(cacheFile, content);
+      assert.equal(HashCache.load(content === undefined ? join(tmp.dir, 'none.json') : cacheFile).get(st(f)), undefined);
+    }
+  });
+
+  it('dedup still refuses a file whose cached hash is stale: it re-reads it', async function () {
+    const rel = join(tmp.dir, 'rel');
+    await mkdir(rel);
+    await writeFile(join(rel, 'f'), 'AAAA', { mode: 0o644 });
+    await sleep(250);
+    const cacheFile = join(tmp.dir, 'cache.json');
+    HashCache.load(undefined).save(cacheFile, rel, [['f', sha('AAAA')]]);
+    const fh = await open(join(rel, 'f'), 'r+');
+    await fh.write('BBBB', 0);
+    await fh.close();
+    const s = lstatSync(join(rel, 'f'));
+    // Index the release by walking it (no manifest), then ask for the old content.
+    const walked = DedupIndex.build([rel], HashCache.load(cacheFile));
+    const id = { size: 4, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid };
+    assert.equal(walked.find({ sha256: sha('AAAA'), ...id }), undefined, 'stale cache entry must not make dedup link edited content');
+    assert.equal(walked.find({ sha256: sha('BBBB'), ...id }), join(rel, 'f'));
+  });
+});
