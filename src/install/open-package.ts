@@ -55,6 +55,7 @@ export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOpti
       ? ((await openpgp.readMessage({ armoredMessage: Readable.toWeb(createReadStream(file, { encoding: 'utf8' })) as unknown as ReadableStream<string>, config })) as unknown as openpgp.Message<ReadableStream<Uint8Array>>)
       : await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(createReadStream(file, { highWaterMark: 1 << 20 }), o.maxBytes, file)), config });
   } catch (err) {
+    if (err instanceof FussyError) throw err;
     throw reject(`${file} is not an OpenPGP message: ${(err as Error).message}`, 'is this a fussy package (.tar.gz.gpg / .tar.gz.asc)?', err);
   }
 

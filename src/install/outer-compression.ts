@@ -2,25 +2,16 @@ import { createInflate, createInflateRaw, type Inflate, type InflateRaw } from '
 import { FussyError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
 import { INFLATE_STREAM_OPTIONS, throughZlib } from '../util/zlib-pipe.js';
+import { newLength, type BodyLength } from './packet-length.js';
+import { reframeLiterals } from './reframe-literal.js';
 
 /** RFC 4880 §5.6 Compressed Data Packet: tag 8; algorithm 1 = ZIP (raw deflate), 2 = ZLIB. */
 const TAG_COMPRESSED = 8;
+const TAG_ONE_PASS_SIGNATURE = 4;
 const INFLATERS: Record<number, (() => Inflate | InflateRaw) | undefined> = {
   1: () => createInflateRaw(INFLATE_STREAM_OPTIONS),
   2: () => createInflate(INFLATE_STREAM_OPTIONS),
 };
-
-type BodyLength = { kind: 'fixed'; length: number } | { kind: 'partial'; length: number } | { kind: 'indeterminate' };
-
-/** Decode a new-format body length at the start of `b` (RFC 4880 §4.2.2); undefined if incomplete. */
-function newLength(b: Buffer): [BodyLength, number] | undefined {
-  const o = b[0];
-  if (o === undefined) return undefined;
-  if (o < 192) return [{ kind: 'fixed', length: o }, 1];
-  if (o < 224) return b.length < 2 ? undefined : [{ kind: 'fixed', length: ((o - 192) << 8) + (b[1] as number) + 192 }, 2];
-  if (o === 255) return b.length < 5 ? undefined : [{ kind: 'fixed', length: b.readUInt32BE(1) }, 5];
-  return [{ kind: 'partial', length: 1 << (o & 0x1f) }, 1];
-}
 
 /**
  * Packages made by the original pipeline (`tar czf - | gpg --sign`) wrap everything in an
@@ -60,14 +51,19 @@ export async function* inflateOuterLayer(source: AsyncIterable<Uint8Array>, maxB
   const algorithm = head[headerLen];
   const inflater = tag === TAG_COMPRESSED && algorithm !== undefined ? INFLATERS[algorithm] : undefined;
   if (inflater === undefined) {
-    yield* r.rest();
+    // A signed message without compression (gpg -z0): its literal packet may still be in 8 KiB pieces.
+    yield* tag === TAG_ONE_PASS_SIGNATURE ? reframeLiterals(r.rest(), file) : r.rest();
     return;
   }
   r.take(headerLen + 1);
   const body = compressedBody(r, length, length.kind === 'fixed' ? length.length - 1 : length.kind === 'partial' ? length.length - 1 : Infinity);
+  yield* reframeLiterals(inflateCapped(body, inflater(), maxBytes, file), file);
+}
+
+async function* inflateCapped(body: AsyncIterable<Buffer>, z: Inflate | InflateRaw, maxBytes: number, file: string): AsyncGenerator<Buffer> {
   let total = 0;
   try {
-    for await (const out of throughZlib(body, inflater())) {
+    for await (const out of throughZlib(body, z)) {
       total += out.length;
       if (total > maxBytes) {
         throw new FussyError('BAD_SIGNATURE', `${file}: the compressed OpenPGP data expands beyond ${maxBytes} bytes (decompression bomb?)`, { hint: 'the package is refused; nothing was installed' });

@@ -50,7 +50,31 @@ export async function* parallelGunzip(source: AsyncIterable<Uint8Array>, paralle
 }
 
 function streamGunzip(rest: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-  return throughZlib(rest, createGunzip(INFLATE_STREAM_OPTIONS));
+  return throughZlib(coalesce(rest, 1 << 20), createGunzip(INFLATE_STREAM_OPTIONS));
+}
+
+/**
+ * Join small chunks into ~`size` ones: every zlib stream write is a thread-pool round trip, and
+ * gpg frames the original pipeline's payload in 8 KiB partial-length pieces (20,000 writes for a
+ * 160 MB package, measured 1.5 s slower than 160 writes).
+ */
+export async function* coalesce(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
+  let parts: Uint8Array[] = [];
+  let length = 0;
+  for await (const c of source) {
+    if (parts.length === 0 && c.length >= size) {
+      yield Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+      continue;
+    }
+    parts.push(c);
+    length += c.length;
+    if (length >= size) {
+      yield Buffer.concat(parts, length);
+      parts = [];
+      length = 0;
+    }
+  }
+  if (length > 0) yield Buffer.concat(parts, length);
 }
 
 function bad(message: string): FussyError {
