@@ -67,24 +67,16 @@ async function main(): Promise<void> {
   const encBase = await pkg(base, 'fussy-e', true);
   const encNext = await pkg(next, 'fussy-e', true);
 
-  const rows: Row[] = [];
   const T = join(work, 'install-target');
   const tmp = join(work, 'install-tmp');
-  const timed = async (what: string, prepare: () => Promise<void>, cmd: string, duDir?: string, ref?: Row): Promise<Row> => {
-    const runs: Measured[] = [];
-    let duMb: number | undefined;
-    for (let i = 0; i < repeat; i++) {
-      await prepare();
-      await sh('sync');
-      const before = duDir === undefined ? 0 : await du(duDir);
-      runs.push(await measure(cmd, { cwd: work, env }));
-      if (duDir !== undefined) duMb = (await du(duDir)) - before;
-    }
-    const row = { what, m: { seconds: median(runs.map((r) => r.seconds)), rssMb: Math.max(...runs.map((r) => r.rssMb)) }, duMb, ref };
-    process.stderr.write(`${what}: ${row.m.seconds.toFixed(2)} s, ${row.m.rssMb.toFixed(0)} MB RSS${duMb !== undefined ? `, +${duMb.toFixed(1)} MB disk` : ''}\n`);
-    rows.push(row);
-    return row;
-  };
+  interface Variant {
+    what: string;
+    prepare: () => Promise<void>;
+    cmd: string;
+    ref?: string;
+    runs: Measured[];
+    duMb?: number;
+  }
   const fresh = async () => {
     await rm(T, { recursive: true, force: true });
     await rm(tmp, { recursive: true, force: true });
@@ -99,18 +91,41 @@ async function main(): Promise<void> {
     if (how === 'ref') await sh(pipeline(refBase, basename(base)), env);
     else await sh(fi(how === 'fussy' ? ownBase : encBase), env);
   };
-
-  const rFresh = await timed('pipeline: fresh install', fresh, pipeline(refBase, basename(base)), T);
-  const rUpd = await timed('pipeline: update (--link-dest)', withBase('ref'), pipeline(refNext, basename(next), `${T}/${basename(base)}`), T);
-  await timed('fussy install: fresh', fresh, fi(ownBase), T, rFresh);
-  await timed('fussy install: update', withBase('fussy'), fi(ownNext), T, rUpd);
-  await timed('fussy install -e package: fresh', fresh, fi(encBase), T, rFresh);
-  await timed('fussy install -e package: update', withBase('fussy-e'), fi(encNext), T, rUpd);
-  await timed("fussy install of the pipeline's package: fresh", fresh, fi(refBase), T, rFresh);
+  const FRESH = 'pipeline: fresh install';
+  const UPDATE = 'pipeline: update (--link-dest)';
+  const variants: Variant[] = [
+    { what: FRESH, prepare: fresh, cmd: pipeline(refBase, basename(base)), runs: [] },
+    { what: UPDATE, prepare: withBase('ref'), cmd: pipeline(refNext, basename(next), `${T}/${basename(base)}`), runs: [] },
+    { what: 'fussy install: fresh', prepare: fresh, cmd: fi(ownBase), ref: FRESH, runs: [] },
+    { what: 'fussy install: update', prepare: withBase('fussy'), cmd: fi(ownNext), ref: UPDATE, runs: [] },
+    { what: 'fussy install -e package: fresh', prepare: fresh, cmd: fi(encBase), ref: FRESH, runs: [] },
+    { what: 'fussy install -e package: update', prepare: withBase('fussy-e'), cmd: fi(encNext), ref: UPDATE, runs: [] },
+    { what: "fussy install of the pipeline's package: fresh", prepare: fresh, cmd: fi(refBase), ref: FRESH, runs: [] },
+  ];
   if (Number(bigMb) > 0) {
     const big = await tree(`firmware-${bigMb}mb`, ['--mb', bigMb, '--files', files, '--seed', '1']);
     const bigPkg = await pkg(big, 'fussy', false);
-    await timed(`fussy install: fresh, ${bigMb} MB tree (RSS flatness)`, fresh, fi(bigPkg), T);
+    variants.push({ what: `fussy install: fresh, ${bigMb} MB tree (RSS flatness)`, prepare: fresh, cmd: fi(bigPkg), runs: [] });
+  }
+  // Rounds, not blocks: every variant runs once per round, so drift of the machine (page cache,
+  // the file system's allocator after large deletes, neighbours) hits all of them alike.
+  for (let round = 0; round < repeat; round++) {
+    for (const v of variants) {
+      await v.prepare();
+      await sh('sync');
+      const before = await du(T);
+      v.runs.push(await measure(v.cmd, { cwd: work, env }));
+      v.duMb = (await du(T)) - before;
+      const m = v.runs[v.runs.length - 1] as Measured;
+      process.stderr.write(`round ${round + 1}: ${v.what}: ${m.seconds.toFixed(2)} s, ${m.rssMb.toFixed(0)} MB RSS, +${v.duMb.toFixed(1)} MB disk\n`);
+    }
+  }
+  const rows: Row[] = [];
+  const byName = new Map<string, Row>();
+  for (const v of variants) {
+    const row: Row = { what: v.what, m: { seconds: median(v.runs.map((r) => r.seconds)), rssMb: Math.max(...v.runs.map((r) => r.rssMb)) }, duMb: v.duMb, ref: v.ref === undefined ? undefined : byName.get(v.ref) };
+    byName.set(v.what, row);
+    rows.push(row);
   }
   await rm(T, { recursive: true, force: true });
   await rm(tmp, { recursive: true, force: true });

@@ -5,6 +5,7 @@ import type { Manifest } from '../archive/manifest.js';
 import { loadDeviceKeyring } from '../keyring/device-keyring.js';
 import { acquireLock, type LockHandle } from '../lock/pid-lock.js';
 import { fsyncDir } from '../util/fs-atomic.js';
+import { preloadRunner } from '../util/run.js';
 import { syncFilesystem } from '../util/sync-fs.js';
 import { activate, type ActivateEvent } from './activate.js';
 import { DedupIndex } from './dedup-index.js';
@@ -88,6 +89,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     const cap = Math.max(0, free - reserve);
 
     emit({ type: 'phase', phase: 'unpack' });
+    void preloadRunner().catch(() => {}); // for the hooks, while the main thread waits on zlib
     const staging = join(stateDir, `staging-${process.pid}-${Date.now()}`);
     let unpacked;
     let signers: string[];

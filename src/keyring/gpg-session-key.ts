@@ -9,7 +9,7 @@ import { spawnFilter } from '../util/run.js';
  * is stopped there: decryption of the data and the signature check stay with fussy.
  */
 export async function gpgSessionKey(home: string, packageFile: string): Promise<openpgp.SessionKey> {
-  const gpg = spawnFilter('gpg', ['--homedir', home, '--batch', '--no-tty', '--status-fd', '1', '--show-session-key', '--decrypt', '--output', '/dev/null', packageFile], {
+  const { child: gpg } = await spawnFilter('gpg', ['--homedir', home, '--batch', '--no-tty', '--status-fd', '1', '--show-session-key', '--decrypt', '--output', '/dev/null', packageFile], {
     env: { GNUPGHOME: home },
   });
   gpg.stdin.end();

@@ -81,7 +81,7 @@ export async function signWithGpg(data: AsyncIterable<Buffer>, out: Writable, o:
 }
 
 async function runGpgFilter(args: string[], data: AsyncIterable<Buffer>, out: Writable, localUsers: string[]): Promise<void> {
-  const gpg = spawnFilter('gpg', args);
+  const { child: gpg } = await spawnFilter('gpg', args);
   const [fed, drained, result] = await Promise.allSettled([pipeline(Readable.from(data), gpg.stdin), pipeline(gpg.stdout, out), gpg]);
   const r = result.status === 'fulfilled' ? result.value : undefined;
   if (r === undefined || r.exitCode !== 0) {

@@ -3,8 +3,22 @@
  * process-group kills). Everything else receives a `Runner` so tests can hand in their own
  * environment (GNUPGHOME, PATH) without mocking child_process.
  */
-import { execa, type ResultPromise } from 'execa';
+import { spawn } from 'node:child_process';
+import type { ResultPromise } from 'execa';
 import { FussyError } from '../errors.js';
+
+type Execa = typeof import('execa').execa;
+let execaModule: Promise<Execa> | undefined;
+
+/**
+ * execa is loaded on first use: with its dependencies it costs ~0.17 s of start-up, which an
+ * install without hooks never needs. preloadRunner() starts loading it in the background, e.g.
+ * while a package streams and the main thread waits on the thread pool anyway.
+ */
+export function preloadRunner(): Promise<Execa> {
+  execaModule ??= import('execa').then((m) => m.execa);
+  return execaModule;
+}
 
 export interface RunOptions {
   env?: Record<string, string | undefined>;
@@ -22,6 +36,7 @@ export interface RunResult {
 
 /** Run to completion, capturing output; a missing program is a setup error naming it. */
 export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const execa = await preloadRunner();
   const child = execa(cmd, args, {
     env: opts.env,
     extendEnv: true,
@@ -43,8 +58,9 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
 export type Subprocess = ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; buffer: { stdout: false; stderr: true }; encoding: 'buffer'; reject: false }>;
 
 /** Start a filter process whose stdin and stdout the caller streams; stderr is collected. */
-export function spawnFilter(cmd: string, args: string[], opts: Pick<RunOptions, 'env' | 'cwd'> = {}): Subprocess {
-  return execa(cmd, args, {
+export async function spawnFilter(cmd: string, args: string[], opts: Pick<RunOptions, 'env' | 'cwd'> = {}): Promise<{ child: Subprocess }> {
+  const execa = await preloadRunner();
+  const child = execa(cmd, args, {
     env: opts.env,
     extendEnv: true,
     cwd: opts.cwd,
@@ -55,6 +71,26 @@ export function spawnFilter(cmd: string, args: string[], opts: Pick<RunOptions, 
     encoding: 'buffer',
     stripFinalNewline: false,
     reject: false,
+  });
+  return { child };
+}
+
+/**
+ * Run a program that needs no input and whose output is not wanted (sync -f), with plain
+ * child_process: no execa load on the install path. Resolves to the exit code; a missing
+ * program is a SETUP error naming it.
+ */
+export function runQuiet(cmd: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    child.once('error', (err) => {
+      try {
+        missingProgram(cmd, err);
+      } catch (e) {
+        reject(e);
+      }
+    });
+    child.once('close', (code, signal) => resolve(code ?? (signal !== null ? 128 : 1)));
   });
 }
 
@@ -88,6 +124,7 @@ export interface StreamingResult {
  * outlive it. Used for firmware hooks (Fussy's contract: argv, stdin closed, merged output).
  */
 export async function runStreaming(cmd: string, args: string[], o: StreamingOptions): Promise<StreamingResult> {
+  const execa = await preloadRunner();
   const child = execa(cmd, args, {
     env: o.env,
     extendEnv: false,

@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FussyError } from '../errors.js';
-import { run } from './run.js';
+import { runQuiet } from './run.js';
 
 /**
  * Make a freshly written tree durable before it is renamed into place. One syncfs(2) through
@@ -10,7 +10,7 @@ import { run } from './run.js';
  */
 export async function syncFilesystem(dir: string): Promise<void> {
   try {
-    if ((await run('sync', ['-f', dir])).exitCode === 0) return;
+    if ((await runQuiet('sync', ['-f', dir])) === 0) return;
   } catch (err) {
     // No `sync` program (a minimal image): the fallback below does the same job.
     if (!(err instanceof FussyError && err.code === 'SETUP')) throw err;
