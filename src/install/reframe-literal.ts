@@ -6,6 +6,8 @@ const TAG_LITERAL = 11;
 /** Partial body length octet for 2^20 bytes (RFC 4880 §4.2.2.4: 224 + 20). */
 const PART_BITS = 20;
 const PART = 1 << PART_BITS;
+/** Parts at least this large are left as they are (OpenPGP.js writes 512 KiB): no copy. */
+const SMALL_PART = 64 * 1024;
 
 /**
  * Re-frame literal data packets written with partial body lengths into 1 MiB parts; every other
@@ -53,13 +55,13 @@ export async function* reframeLiterals(source: AsyncIterable<Uint8Array>, file: 
       length = n === 1 ? (head[1] as number) : n === 2 ? head.readUInt16BE(1) : head.readUInt32BE(1);
       headerLen = 1 + n;
     }
-    if (partial && tag === TAG_LITERAL) {
+    if (partial && tag === TAG_LITERAL && length < SMALL_PART) {
       r.take(headerLen);
       yield* reframeBody(r, length, file);
       continue;
     }
     if (partial) {
-      yield* r.rest(); // another packet type in partial lengths: not ours to re-frame
+      yield* r.rest(); // large parts already, or another packet type: pass the rest on as it is
       return;
     }
     let left = headerLen + length;
