@@ -160,6 +160,7 @@ async function takeLock(target: string, what: string, wait: boolean, now: Date):
 async function removeStaleStaging(stateDir: string, emit: (e: InstallEvent) => void): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o755 });
   for (const n of await readdir(stateDir)) {
+    if (n.startsWith(`${HASH_CACHE}.tmp-`)) await rm(join(stateDir, n), { force: true }); // a cache write cut short
     if (!n.startsWith('staging-')) continue;
     await rm(join(stateDir, n), { recursive: true, force: true });
     emit({ type: 'log', message: `removed ${join(stateDir, n)} left by an interrupted install` });

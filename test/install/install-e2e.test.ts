@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { appendFile, chmod, lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { appendFile, chmod, lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FussyError } from '../../src/errors.js';
 import { pack } from '../../src/pack/pack.js';
@@ -216,5 +217,19 @@ describe('fussy install end to end: pack, install, update, failing hooks', funct
     await installInto(dev, await packTree('fw-clean', firmware()));
     await chmod(dev.keyring, 0o755);
     assert.deepEqual((await readdir(join(dev.target, '.fussy'))).filter((x) => x.startsWith('staging-')), []);
+  });
+
+  it('sweeps what an interrupted install left in .fussy, and records the hash cache after a success', async function () {
+    const state = join(dev.target, '.fussy');
+    await mkdir(join(state, 'staging-1234-1'), { recursive: true });
+    await writeFile(join(state, 'staging-1234-1', 'half-written'), 'x');
+    await writeFile(join(state, 'hash-cache.json.tmp-999'), '{"version":1,"gr');
+    const r = await installInto(dev, await packTree('fw-sweep', firmware()));
+    assert.deepEqual((await readdir(state)).filter((x) => x.startsWith('staging-') || x.includes('.tmp-')), []);
+    const cache = JSON.parse(await readFile(join(state, 'hash-cache.json'), 'utf8')) as { version: number; groups: Array<{ files: Record<string, { h: string }> }> };
+    assert.equal(cache.version, 1);
+    const recorded = new Set(cache.groups.flatMap((g) => Object.values(g.files).map((f) => f.h)));
+    const blob = (await readFile(join(r.path, 'share', 'blob.bin')));
+    assert.ok(recorded.has(createHash('sha256').update(blob).digest('hex')), 'the new release\'s files are in the cache');
   });
 });
