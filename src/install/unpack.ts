@@ -9,6 +9,7 @@ import { resolveLink, type NodeKind } from '../archive/resolve-link.js';
 import type { DedupIndex } from './dedup-index.js';
 import { finalizeDirectories, type DirMeta } from './finalize-dirs.js';
 import { parallelGunzip } from './parallel-gunzip.js';
+import { Precreator } from './precreate.js';
 
 export interface UnpackOptions {
   /** Directory to create; it becomes the release directory. Must not exist. */
@@ -38,6 +39,8 @@ export interface UnpackResult {
 type Node = { kind: 'dir' } | { kind: 'file' } | { kind: 'symlink'; target: string };
 
 const MANIFEST_MAX = 64 * 1024 * 1024;
+/** Below this many new files a thread is not worth starting. */
+const PRECREATE_MIN = 64;
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
 
 function bad(message: string, hint = 'the package is malformed; it is refused as a whole'): FussyError {
@@ -80,6 +83,7 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
     if (parseError !== undefined) throw parseError;
   } catch (err) {
     u.abandon();
+    await u.stopPrecreating();
     if (err instanceof FussyError) throw err;
     if (isErrno(err, 'Z_DATA_ERROR', 'Z_BUF_ERROR', 'ERR_BUFFER_TOO_LARGE') || err instanceof RangeError) throw bad(`the package payload is not valid gzip: ${(err as Error).message}`);
     // node-tar in strict mode throws its warnings (TAR_BAD_ARCHIVE, TAR_ENTRY_INVALID, ...).
@@ -87,6 +91,7 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
     if (String(e.code ?? '').startsWith('TAR_') || String(e.message ?? '').startsWith('TAR_')) throw bad(`malformed archive: ${String(e.message)}`);
     throw err;
   }
+  await u.stopPrecreating();
   return u.finish();
 }
 
@@ -95,7 +100,11 @@ class Unpacker {
   readonly #nodes = new Map<string, Node>();
   readonly #dirs: DirMeta[] = [];
   readonly #seen = new Set<string>();
+  /** Directories made from the manifest before their archive entries arrived. */
+  readonly #premade = new Set<string>();
   readonly #hashes: Array<[string, string]> = [];
+  #pre: Precreator | undefined;
+  #preIndex: Map<string, number> | undefined;
   #release: string | undefined;
   #manifest: Manifest | undefined;
   #manifestEntries: Map<string, ManifestEntry> | undefined;
@@ -165,7 +174,7 @@ class Unpacker {
     const type = entry.type as string;
     if (type === 'Directory') {
       this.#expect(m, 'directory', entry);
-      this.#mkdir(rel);
+      if (!this.#premade.has(rel)) this.#mkdir(rel);
       this.#dirs.push(this.#dirMeta(rel, entry));
       entry.resume();
     } else if (FILE_TYPES.has(type)) {
@@ -246,10 +255,63 @@ class Unpacker {
         this.#cap = Math.min(this.#cap, m.totalBytes + (m.entries.length + 4) * 1536 + text.length + 1024 * 1024);
         this.#writeBytes(MANIFEST_NAME, text, { mode: 0o644, uid: this.#o.owner.uid, gid: this.#o.owner.gid }, entry.mtime);
         this.#o.onManifest?.(m);
+        this.#startPrecreating(m);
       } catch (err) {
         this.failure ??= err;
       }
     });
+  }
+
+  /**
+   * Fresh installs spend much of their time creating inodes; with a manifest the names are known
+   * up front, so the files that will be written (no dedup candidate) are created empty on a
+   * worker thread ahead of the parser (precreate.ts). The manifest's names get the same checks
+   * as archive names, and every parent must be a directory the manifest lists; otherwise (or for
+   * a few files) nothing is created ahead and the parser does it all, as before. The manifest's
+   * directories are made now, so the worker can create files in them.
+   */
+  #startPrecreating(m: Manifest): void {
+    const dirs = new Set<string>(['.']);
+    const files: string[] = [];
+    for (const e of m.entries) {
+      if (e.path === '.' || typeof e.path !== 'string') continue;
+      if (splitEntryName(`${m.release}/${e.path}`, 'manifest entry').rel !== e.path) return;
+      const slash = e.path.lastIndexOf('/');
+      if (!dirs.has(slash < 0 ? '.' : e.path.slice(0, slash))) return;
+      if (e.type === 'directory') dirs.add(e.path);
+      else if (e.type === 'file' && typeof e.size === 'number' && typeof e.sha256 === 'string') {
+        const mode = this.#o.owner.asRoot ? e.mode : e.mode & ~0o6000;
+        const uid = this.#o.owner.asRoot ? e.uid : this.#o.owner.uid;
+        const gid = this.#o.owner.asRoot ? e.gid : this.#o.owner.gid;
+        if (!this.#o.index.probablyHas({ sha256: e.sha256, size: e.size, mode, uid, gid })) files.push(e.path);
+      }
+    }
+    if (files.length < PRECREATE_MIN) return;
+    for (const d of dirs) {
+      if (d === '.' || this.#nodes.has(d)) continue;
+      this.#mkdir(d);
+      this.#premade.add(d);
+    }
+    this.#preIndex = new Map(files.map((r, i) => [r, i]));
+    this.#pre = new Precreator(files.map((r) => this.#abs(r)));
+  }
+
+  /** Stop the file-creating worker; after this nothing but the caller touches staging. */
+  async stopPrecreating(): Promise<void> {
+    await this.#pre?.finish();
+  }
+
+  /** A new, empty file for `rel`: made by the worker ahead of time, or created here. */
+  #openNew(rel: string): number {
+    const i = this.#preIndex?.get(rel);
+    if (i !== undefined && this.#pre?.claim(i) === true) {
+      try {
+        return openSync(this.#abs(rel), constants.O_WRONLY | constants.O_NOFOLLOW);
+      } catch (err) {
+        throw this.#fsError(err, rel);
+      }
+    }
+    return this.#create(rel);
   }
 
   #writeBytes(rel: string, data: Buffer, meta: { mode: number; uid: number; gid: number }, mtime: Date | undefined): void {
@@ -297,7 +359,7 @@ class Unpacker {
       entry.resume();
       return;
     }
-    const fd = this.#create(rel);
+    const fd = this.#openNew(rel);
     let ok = false;
     entry.on('data', (c: Buffer) => {
       if (this.failure !== undefined) return;

@@ -219,6 +219,26 @@ describe('fussy install end to end: pack, install, update, failing hooks', funct
     assert.deepEqual((await readdir(join(dev.target, '.fussy'))).filter((x) => x.startsWith('staging-')), []);
   });
 
+  it('a release of many files (created ahead on a worker thread) installs exactly, fresh and as an update', async function () {
+    const bulk = (tag: string, changed: (i: number) => boolean): SampleFile[] =>
+      Array.from({ length: 300 }, (_, i) => ({ path: `data/d${i % 7}/f${i}.bin`, content: `${changed(i) ? tag : 'v1'} file ${i}\n`.repeat(1 + (i % 50)), mode: i % 5 === 0 ? 0o600 : 0o644 }));
+    const v1 = firmware({ extra: [...bulk('v1', () => false), { path: 'ro/readme', content: 'read only\n' }] });
+    const r1 = await installInto(dev, await packTree('fw-many-1', v1));
+    const same = async (built: string, installed: string) => {
+      const want = (await snapshotTree(built)).filter((x) => x.path !== '.');
+      const got = (await snapshotTree(installed)).filter((x) => x.path !== '.' && x.path !== '.fussy-manifest.json');
+      assert.deepEqual(got, want);
+    };
+    await same(join(dev.dir, 'build', String(n), 'fw-many-1'), r1.path);
+    const v2 = firmware({ extra: [...bulk('v2', (i) => i % 3 === 0), { path: 'ro/readme', content: 'read only\n' }] });
+    const r2 = await installInto(dev, await packTree('fw-many-2', v2));
+    await same(join(dev.dir, 'build', String(n), 'fw-many-2'), r2.path);
+    const ino = async (r: string, rel: string) => (await lstat(join(r, rel))).ino;
+    assert.equal(await ino(r1.path, 'data/d1/f1.bin'), await ino(r2.path, 'data/d1/f1.bin'), 'unchanged: shared');
+    assert.notEqual(await ino(r1.path, 'data/d0/f0.bin'), await ino(r2.path, 'data/d0/f0.bin'), 'changed: new copy');
+    assert.equal(r2.files, r1.files);
+  });
+
   it('sweeps what an interrupted install left in .fussy, and records the hash cache after a success', async function () {
     const state = join(dev.target, '.fussy');
     await mkdir(join(state, 'staging-1234-1'), { recursive: true });

@@ -4,7 +4,9 @@ import { makeTmp } from '../helpers/tmp.js';
 import { assertRefused } from './helpers.js';
 import type { ErrorCode } from '../../src/errors.js';
 import assert from 'node:assert/strict';
-import { readlink, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readlink, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 
 /**
@@ -53,6 +55,55 @@ describe('security: archive-content attacks on install (validly signed packages)
       await assertRefused(dev, await signed(entries), code, message);
     });
   }
+
+  describe('signed manifests that lie (files are created ahead of the parser from the manifest)', function () {
+    const sha = (d: string) => createHash('sha256').update(d).digest('hex');
+    const many = Array.from({ length: 80 }, (_, i) => ({ path: `bulk/f${i}`, data: `file ${i}\n` }));
+    const manifest = (entries: Array<{ path: string; type: string; mode: number; size?: number; sha256?: string; target?: string }>): RawEntry => {
+      const m = { format: 'fussy-manifest', version: 1, release: 'fw', created: '2026-11-24T00:00:00Z', sequence: 1, totalBytes: 1000, fileCount: entries.length, entries: entries.map((e) => ({ uid: 0, gid: 0, mtime: 1_700_000_000, ...e })) };
+      return { path: 'fw/.fussy-manifest.json', data: JSON.stringify(m) };
+    };
+    const bulkManifest = [{ path: '.', type: 'directory', mode: 0o755 }, { path: 'bulk', type: 'directory', mode: 0o755 }, ...many.map((f) => ({ path: f.path, type: 'file', mode: 0o644, size: f.data.length, sha256: sha(f.data) }))];
+    const bulkTar: RawEntry[] = [{ path: 'fw/bulk/', type: 'Directory' }, ...many.map((f) => ({ path: `fw/${f.path}`, data: f.data }))];
+
+    it('manifest-says-dir-archive-says-symlink: a directory in the manifest that the archive makes a symlink out of the release', async function () {
+      const outside = join(dev.dir, 'outside-1');
+      await mkdir(outside);
+      const pkg = await signed([
+        root,
+        manifest([...bulkManifest, { path: 'etc', type: 'directory', mode: 0o755 }, { path: 'etc/passwd', type: 'file', mode: 0o644, size: 5, sha256: sha('evil\n') }]),
+        ...bulkTar,
+        { path: 'fw/etc', type: 'SymbolicLink', linkpath: outside },
+        { path: 'fw/etc/passwd', data: 'evil\n' },
+      ]);
+      await assertRefused(dev, pkg, 'BAD_ARCHIVE', /"fw\/etc" does not match its manifest entry/);
+      assert.deepEqual(await readdir(outside), [], 'nothing was created through the symlink');
+    });
+
+    it('manifest-path-traversal: names with ".." in the manifest are never created', async function () {
+      const pkg = await signed([
+        root,
+        manifest([...bulkManifest, { path: '../../manifest-evil', type: 'file', mode: 0o644, size: 1, sha256: sha('x') }]),
+        ...bulkTar,
+      ]);
+      await assertRefused(dev, pkg, 'UNSAFE_PATH', /manifest entry "fw\/\.\.\/\.\.\/manifest-evil" contains a "\.\." component/);
+      assert.equal(existsSync(join(dev.target, '..', 'manifest-evil')), false);
+      assert.equal(existsSync(join(dev.dir, 'manifest-evil')), false);
+    });
+
+    it('manifest-file-under-symlink: a manifest file below a manifest symlink is not created ahead', async function () {
+      const outside = join(dev.dir, 'outside-2');
+      await mkdir(outside);
+      const pkg = await signed([
+        root,
+        manifest([...bulkManifest, { path: 'lnk', type: 'symlink', mode: 0o777, target: outside }, { path: 'lnk/evil', type: 'file', mode: 0o644, size: 1, sha256: sha('x') }]),
+        ...bulkTar,
+        { path: 'fw/lnk', type: 'SymbolicLink', linkpath: outside, mode: 0o777 },
+      ]);
+      await assertRefused(dev, pkg, 'BAD_ARCHIVE', /"lnk\/evil" is in the manifest but not in the archive/);
+      assert.deepEqual(await readdir(outside), []);
+    });
+  });
 
   it('decompression-bomb: a small package expanding past the free space is stopped before filling the disk', async function () {
     // 64 MiB of zeros gzip to ~64 KiB; the reserve leaves room for far less.
