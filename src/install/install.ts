@@ -6,7 +6,7 @@ import { loadDeviceKeyring } from '../keyring/device-keyring.js';
 import { acquireLock, type LockHandle } from '../lock/pid-lock.js';
 import { fsyncDir } from '../util/fs-atomic.js';
 import { preloadRunner } from '../util/run.js';
-import { syncFilesystem } from '../util/sync-fs.js';
+import { SyncHelper, syncFilesystem } from '../util/sync-fs.js';
 import { activate, type ActivateEvent } from './activate.js';
 import { DedupIndex } from './dedup-index.js';
 import { HashCache } from './hash-cache.js';
@@ -91,6 +91,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     emit({ type: 'phase', phase: 'unpack' });
     void preloadRunner().catch(() => {}); // for the hooks, while the main thread waits on zlib
     const staging = join(stateDir, `staging-${process.pid}-${Date.now()}`);
+    const flusher = new SyncHelper(stateDir);
     let unpacked;
     let signers: string[];
     let encrypted: boolean;
@@ -104,9 +105,11 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
         maxBytes: cap,
         onManifest: (m) => checkSpace(m, index, o.owner, free, reserve, target),
         onProgress: (done, total) => emit({ type: 'progress', phase: 'unpack', done, total }),
+        onWritten: (n) => flusher.wrote(n),
       });
       ({ signers } = await opened.verdict());
     } catch (err) {
+      flusher.close();
       await rm(staging, { recursive: true, force: true });
       throw err;
     }
@@ -116,10 +119,13 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     try {
       if (await ensureCurrentLink(target)) emit({ type: 'log', message: `${target}/current was a directory: it is now ${FAILSAFE}, and current -> ${FAILSAFE}` });
       name = await freeReleaseName(target, unpacked.release);
-      await syncFilesystem(staging);
+      const synced = await flusher.sync();
+      flusher.close();
+      if (!synced) await syncFilesystem(staging);
       await rename(staging, join(target, name));
       await fsyncDir(target);
     } catch (err) {
+      flusher.close();
       await rm(staging, { recursive: true, force: true });
       throw err;
     }

@@ -22,6 +22,8 @@ export interface UnpackOptions {
   /** Called once with the manifest, before any file data is written (space and policy checks). */
   onManifest?: (m: Manifest) => void;
   onProgress?: (done: number, total: number | undefined) => void;
+  /** Told how many file bytes were just written (background writeback). */
+  onWritten?: (bytes: number) => void;
 }
 
 export interface UnpackResult {
@@ -367,6 +369,7 @@ class Unpacker {
         hash.update(c);
         writeAll(fd, c, abs);
         this.#written += c.length;
+        this.#o.onWritten?.(c.length);
       } catch (err) {
         this.failure ??= err;
       }
