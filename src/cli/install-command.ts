@@ -1,7 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { install, type InstallEvent } from '../install/install.js';
+import type { InstallEvent } from '../install/install.js';
 import { formatBytes, Reporter, type Io, type OutputFlags } from './io.js';
 import type { CommandResult } from './render.js';
 import { integer } from './parse.js';
@@ -49,6 +49,8 @@ export async function runInstall(io: Io, pkg: string, f: InstallFlags): Promise<
     reporter.info(line);
     if (f.log !== undefined && f.log !== '') appendFileSync(f.log, `${new Date().toISOString()} ${line}\n`);
   };
+  // Loaded here, not at the top: each command pays only for its own modules at start-up.
+  const { install } = await import('../install/install.js');
   const r = await install({
     package: resolve(io.cwd, pkg),
     keyring: resolve(io.cwd, f.keyring),

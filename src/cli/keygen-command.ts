@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Argument, Command, Option } from 'commander';
 import { FussyError } from '../errors.js';
-import { keygen, type KeyRole } from '../keyring/keygen.js';
+import type { KeyRole } from '../keyring/keygen.js';
 import type { Io, OutputFlags } from './io.js';
 import { passphraseSource, promptHidden } from './passphrase.js';
 import type { CommandResult } from './render.js';
@@ -52,6 +52,7 @@ async function runKeygen(io: Io, role: KeyRole, f: KeygenFlags): Promise<Command
     if (passphrase === '') passphrase = undefined;
   }
   const slug = f.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || role;
+  const { keygen } = await import('../keyring/keygen.js');
   const r = await keygen({
     role,
     name: f.name,

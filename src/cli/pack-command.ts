@@ -1,6 +1,5 @@
 import { Command, Option } from 'commander';
-import { pack, type PackOptions } from '../pack/pack.js';
-import { defaultGnupgHome } from '../keyring/recipients.js';
+import type { PackOptions } from '../pack/pack.js';
 import { FussyError } from '../errors.js';
 import { formatBytes, Reporter, type Io, type OutputFlags } from './io.js';
 import { passphraseSource } from './passphrase.js';
@@ -52,6 +51,7 @@ export async function runPack(io: Io, source: string, f: PackFlags, extra: Parti
     sourceDateEpoch = Number(epoch);
   }
   const useGpg = f.gpg === true || (f.localUser.length > 0 && f.signingKey.length === 0);
+  const [{ pack }, { defaultGnupgHome }] = await Promise.all([import('../pack/pack.js'), import('../keyring/recipients.js')]);
   const r = await pack({
     source: resolve(io.cwd, source),
     output: f.output === undefined ? undefined : f.output.endsWith('/') ? resolve(io.cwd, f.output) + '/' : resolve(io.cwd, f.output),
