@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { isErrno } from '../errors.js';
 import { MANIFEST_NAME, type Manifest } from '../archive/manifest.js';
@@ -102,6 +102,18 @@ export class DedupIndex {
   }
 
   #actualSha(c: Candidate, f: FileIdentity): string | undefined {
+    // One lstat answers most lookups (cache hits); only a miss opens and reads the file.
+    let st: BigIntStats | undefined;
+    try {
+      st = lstatSync(c.abs, { bigint: true, throwIfNoEntry: false });
+    } catch (err) {
+      if (isErrno(err, 'ELOOP', 'EACCES', 'ENOTDIR')) return undefined;
+      throw err;
+    }
+    if (st === undefined || !sameMeta(st, f)) return undefined;
+    const key = `${st.dev}:${st.ino}`;
+    const known = this.#verified.get(key) ?? this.cache.get(st);
+    if (known !== undefined) return known;
     let fd: number;
     try {
       fd = openSync(c.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -110,11 +122,8 @@ export class DedupIndex {
       throw err;
     }
     try {
-      const st = fstatSync(fd, { bigint: true });
-      if (!st.isFile() || st.size !== BigInt(f.size) || Number(st.mode & 0o7777n) !== f.mode || Number(st.uid) !== f.uid || Number(st.gid) !== f.gid) return undefined;
-      const key = `${st.dev}:${st.ino}`;
-      const known = this.#verified.get(key) ?? this.cache.get(st);
-      if (known !== undefined) return known;
+      const fst = fstatSync(fd, { bigint: true });
+      if (fst.dev !== st.dev || fst.ino !== st.ino || !sameMeta(fst, f)) return undefined; // replaced meanwhile
       const hash = createHash('sha256');
       const buf = this.#buf;
       for (;;) {
@@ -124,10 +133,14 @@ export class DedupIndex {
       }
       const sha = hash.digest('hex');
       this.#verified.set(key, sha);
-      this.cache.note(st, sha);
+      this.cache.note(fst, sha);
       return sha;
     } finally {
       closeSync(fd);
     }
   }
+}
+
+function sameMeta(st: BigIntStats, f: FileIdentity): boolean {
+  return st.isFile() && st.size === BigInt(f.size) && Number(st.mode & 0o7777n) === f.mode && Number(st.uid) === f.uid && Number(st.gid) === f.gid;
 }

@@ -1,4 +1,5 @@
-import { lstatSync, readFileSync, renameSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { readFileSync, type BigIntStats } from 'node:fs';
+import { lstat, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from '../errors.js';
 
@@ -67,23 +68,23 @@ export class HashCache {
 
   /**
    * Record the files of a release just installed (paths relative to `dir` with their sha256),
-   * merge with what was known, and write the cache atomically. Best effort: a cache that cannot
-   * be written only costs the next install some hashing.
+   * merge with what was known, and write the cache atomically. Asynchronous, so it can run while
+   * the release's hooks do: the recording time is taken first, and any file a hook changes after
+   * it has a ctime inside the racy window, so it is never trusted. Best effort: a cache that
+   * cannot be written only costs the next install some hashing.
    */
-  save(file: string, dir: string, files: Iterable<[string, string]>): void {
+  async save(file: string, dir: string, files: Array<[string, string]>): Promise<void> {
     const at = BigInt(Date.now()) * 1_000_000n;
     const mine: Record<string, Stored> = {};
     let n = 0;
-    for (const [rel, sha] of files) {
-      let st: BigIntStats | undefined;
-      try {
-        st = lstatSync(join(dir, rel), { bigint: true, throwIfNoEntry: false });
-      } catch {
-        st = undefined;
-      }
-      if (st === undefined || !st.isFile()) continue;
-      mine[`${st.dev}:${st.ino}`] = { c: String(st.ctimeNs), s: Number(st.size), h: sha };
-      n += 1;
+    const BATCH = 64;
+    for (let i = 0; i < files.length; i += BATCH) {
+      const stats = await Promise.all(files.slice(i, i + BATCH).map(([rel]) => lstat(join(dir, rel), { bigint: true }).catch(() => undefined)));
+      stats.forEach((st, k) => {
+        if (st === undefined || !st.isFile()) return;
+        mine[`${st.dev}:${st.ino}`] = { c: String(st.ctimeNs), s: Number(st.size), h: (files[i + k] as [string, string])[1] };
+        n += 1;
+      });
     }
     const byAt = new Map<bigint, Record<string, Stored>>();
     if (n < MAX_ENTRIES) {
@@ -100,8 +101,8 @@ export class HashCache {
     groups.push({ at: String(at), files: mine });
     const tmp = `${file}.tmp-${process.pid}`;
     try {
-      writeFileSync(tmp, JSON.stringify({ version: VERSION, groups }));
-      renameSync(tmp, file);
+      await writeFile(tmp, JSON.stringify({ version: VERSION, groups }));
+      await rename(tmp, file);
     } catch {
       // best effort (read-only state dir, full disk): the next install hashes instead
     }

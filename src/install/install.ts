@@ -131,8 +131,13 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     }
 
     emit({ type: 'phase', phase: 'activate' });
-    await activate({ target, release: name, previous, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs ?? 600_000, emit });
-    index.cache.save(cacheFile, join(target, name), unpacked.hashes);
+    // The hash cache is recorded while the hooks run (see HashCache.save on why that is safe).
+    const recording = index.cache.save(cacheFile, join(target, name), unpacked.hashes);
+    try {
+      await activate({ target, release: name, previous, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs ?? 600_000, emit });
+    } finally {
+      await recording;
+    }
     return {
       release: name,
       path: join(target, name),

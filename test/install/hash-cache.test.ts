@@ -19,7 +19,7 @@ describe('hash cache: sha256 of installed files, trusted only while the ctime is
     await writeFile(f, 'ELF payload');
     await sleep(250); // older than the racy window when recorded
     const cacheFile = join(tmp.dir, 'cache.json');
-    HashCache.load(undefined).save(cacheFile, tmp.dir, [['lib.so', sha('ELF payload')]]);
+    await HashCache.load(undefined).save(cacheFile, tmp.dir, [['lib.so', sha('ELF payload')]]);
     assert.equal(HashCache.load(cacheFile).get(st(f)), sha('ELF payload'));
   });
 
@@ -28,7 +28,7 @@ describe('hash cache: sha256 of installed files, trusted only while the ctime is
     const files = ['a', 'b', 'c'];
     for (const n of files) await writeFile(join(tmp.dir, n), 'AAAA');
     await sleep(250);
-    HashCache.load(undefined).save(cacheFile, tmp.dir, files.map((n) => [n, sha('AAAA')]));
+    await HashCache.load(undefined).save(cacheFile, tmp.dir, files.map((n) => [n, sha('AAAA')]));
     await sleep(20);
     const fh = await open(join(tmp.dir, 'a'), 'r+');
     await fh.write('BBBB', 0);
@@ -44,7 +44,7 @@ describe('hash cache: sha256 of installed files, trusted only while the ctime is
     const f = join(tmp.dir, 'fresh');
     await writeFile(f, 'new');
     const cacheFile = join(tmp.dir, 'cache.json');
-    HashCache.load(undefined).save(cacheFile, tmp.dir, [['fresh', sha('new')]]);
+    await HashCache.load(undefined).save(cacheFile, tmp.dir, [['fresh', sha('new')]]);
     assert.equal(HashCache.load(cacheFile).get(st(f)), undefined);
   });
 
@@ -64,7 +64,7 @@ describe('hash cache: sha256 of installed files, trusted only while the ctime is
     await writeFile(join(rel, 'f'), 'AAAA', { mode: 0o644 });
     await sleep(250);
     const cacheFile = join(tmp.dir, 'cache.json');
-    HashCache.load(undefined).save(cacheFile, rel, [['f', sha('AAAA')]]);
+    await HashCache.load(undefined).save(cacheFile, rel, [['f', sha('AAAA')]]);
     const fh = await open(join(rel, 'f'), 'r+');
     await fh.write('BBBB', 0);
     await fh.close();

@@ -189,6 +189,18 @@ describe('fussy install end to end: pack, install, update, failing hooks', funct
     assert.equal(await same('share/blob.bin'), true);
   });
 
+  it('does not link a file its own post-install hook rewrote in place (same size), even with the hash cache', async function () {
+    const editing = `#!/bin/sh\nprintf XXXX > "$1/etc/app/state"\n`;
+    const files = [...firmware({ extra: [{ path: 'etc/app/state', content: 'AAAA' }] }).filter((f) => f.path !== '.post-install'), { path: '.post-install', content: editing, mode: 0o755 }];
+    const r1 = await installInto(dev, await packTree('fw-h1', files));
+    assert.equal(await readFile(join(r1.path, 'etc/app/state'), 'utf8'), 'XXXX');
+    await new Promise((r) => setTimeout(r, 300)); // past the racy window
+    const r2 = await installInto(dev, await packTree('fw-h2', files.map((f) => (f.path === '.post-install' ? { ...f, content: '#!/bin/sh\n' } : f))));
+    assert.equal(await readFile(join(r2.path, 'etc/app/state'), 'utf8'), 'AAAA', 'the new release has the packed content');
+    assert.notEqual((await lstat(join(r1.path, 'etc/app/state'))).ino, (await lstat(join(r2.path, 'etc/app/state'))).ino);
+    assert.equal((await lstat(join(r1.path, 'share/blob.bin'))).ino, (await lstat(join(r2.path, 'share/blob.bin'))).ino, 'untouched files are still shared');
+  });
+
   it('does not link files equal in content but different in mode', async function () {
     const files = firmware();
     const r1 = await installInto(dev, await packTree('fw-m1', files));
