@@ -294,8 +294,12 @@ class Unpacker {
       this.#mkdir(d);
       this.#premade.add(d);
     }
+    try {
+      this.#pre = new Precreator(files.map((r) => this.#abs(r)));
+    } catch {
+      return; // no thread to be had (resource limits): this thread creates every file, as before
+    }
     this.#preIndex = new Map(files.map((r, i) => [r, i]));
-    this.#pre = new Precreator(files.map((r) => this.#abs(r)));
   }
 
   /** Stop the file-creating worker; after this nothing but the caller touches staging. */
