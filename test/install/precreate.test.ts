@@ -5,6 +5,11 @@ import { join } from 'node:path';
 import { Precreator } from '../../src/install/precreate.js';
 import { useTmp } from '../helpers/tmp.js';
 
+/** Wait (up to 10 s) until the worker has made this file: worker start-up time varies on CI. */
+async function until(path: string): Promise<void> {
+  for (let i = 0; i < 1000 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 10));
+}
+
 describe('Precreator: files created ahead of the unpack on a worker thread', function () {
   const tmp = useTmp();
 
@@ -12,7 +17,7 @@ describe('Precreator: files created ahead of the unpack on a worker thread', fun
     await mkdir(join(tmp.dir, 'd'));
     const paths = Array.from({ length: 400 }, (_, i) => join(tmp.dir, 'd', `f${i}`));
     const pre = new Precreator(paths);
-    await new Promise((r) => setTimeout(r, 200)); // let the worker start and run ahead
+    await until(paths[100] as string); // let the worker start and run ahead
     let byWorker = 0;
     // Claim from the far end first (the worker has not got there), then the rest in order.
     for (const i of [399, 398, ...Array.from({ length: 398 }, (_, k) => k)]) {
@@ -42,7 +47,7 @@ describe('Precreator: files created ahead of the unpack on a worker thread', fun
   it('a file it cannot create is left to the claimant, who sees the real error', async function () {
     const paths = [join(tmp.dir, 'missing-dir', 'f0'), ...Array.from({ length: 10 }, (_, i) => join(tmp.dir, `g${i}`))];
     const pre = new Precreator(paths);
-    await new Promise((r) => setTimeout(r, 200));
+    await until(paths[1] as string);
     assert.equal(pre.claim(0), false);
     assert.equal(pre.claim(1), true);
     await pre.finish();
