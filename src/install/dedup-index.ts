@@ -15,6 +15,7 @@ export interface FileIdentity {
 
 interface Candidate {
   abs: string;
+  size: number;
   mode: number;
   uid: number;
   gid: number;
@@ -35,12 +36,16 @@ const metaKey = (size: number, mode: number, uid: number, gid: number): string =
  * (factory image, Fussy-installed) are indexed by size and hashed only when a size matches.
  */
 export class DedupIndex {
+  /** Files of releases with a manifest, by the sha256 it claims. */
+  readonly #bySha = new Map<string, Candidate[]>();
+  /** Files of releases without one, by size and metadata (hashed only on a match). */
   readonly #bySize = new Map<string, Candidate[]>();
   readonly #verified = new Map<string, string>(); // dev:ino -> actual sha256
-  readonly #claimed = new Set<string>();
   /** One read buffer for all candidate hashing: no garbage per file. */
   readonly #buf = Buffer.allocUnsafe(1 << 20);
   readonly cache: HashCache;
+  /** Total size of the files indexed: the most dedup could ever share. */
+  bytes = 0;
 
   private constructor(cache: HashCache) {
     this.cache = cache;
@@ -62,7 +67,11 @@ export class DedupIndex {
     if (manifest !== undefined && Array.isArray(manifest.entries)) {
       for (const e of manifest.entries) {
         if (e.type !== 'file' || e.sha256 === undefined || e.size === undefined) continue;
-        this.#push({ abs: join(dir, e.path), mode: e.mode, uid: e.uid, gid: e.gid, sha256: e.sha256 }, e.size);
+        const c: Candidate = { abs: join(dir, e.path), size: e.size, mode: e.mode, uid: e.uid, gid: e.gid, sha256: e.sha256 };
+        this.bytes += e.size;
+        const list = this.#bySha.get(e.sha256);
+        if (list === undefined) this.#bySha.set(e.sha256, [c]);
+        else list.push(c);
       }
       return;
     }
@@ -71,31 +80,34 @@ export class DedupIndex {
         const p = join(abs, name);
         const st = lstatSync(p);
         if (st.isDirectory()) walk(p);
-        else if (st.isFile()) this.#push({ abs: p, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid }, st.size);
+        else if (st.isFile()) this.#push({ abs: p, size: st.size, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
       }
     };
     walk(dir);
   }
 
-  #push(c: Candidate, size: number): void {
-    const key = metaKey(size, c.mode, c.uid, c.gid);
+  #push(c: Candidate): void {
+    this.bytes += c.size;
+    const key = metaKey(c.size, c.mode, c.uid, c.gid);
     const list = this.#bySize.get(key);
     if (list === undefined) this.#bySize.set(key, [c]);
     else list.push(c);
-    if (c.sha256 !== undefined) this.#claimed.add(`${key}:${c.sha256}`);
   }
 
-  /** Cheap guess for the disk-space check: does some release claim this content? */
+  /**
+   * Cheap guess for the disk-space check and pre-creation: does a release claim this content
+   * (manifest), or hold a file of this size and metadata (no manifest, so maybe)?
+   */
   probablyHas(f: FileIdentity): boolean {
-    return this.#claimed.has(`${metaKey(f.size, f.mode, f.uid, f.gid)}:${f.sha256}`) || this.#bySize.has(metaKey(f.size, f.mode, f.uid, f.gid));
+    return this.#bySha.get(f.sha256)?.some((c) => sameIdentity(c, f)) === true || this.#bySize.has(metaKey(f.size, f.mode, f.uid, f.gid));
   }
 
   /** A path whose current content and metadata equal `f`, verified now, or undefined. */
   find(f: FileIdentity): string | undefined {
-    const list = this.#bySize.get(metaKey(f.size, f.mode, f.uid, f.gid));
-    if (list === undefined) return undefined;
-    for (const c of list) {
-      if (c.sha256 !== undefined && c.sha256 !== f.sha256) continue;
+    for (const c of this.#bySha.get(f.sha256) ?? []) {
+      if (sameIdentity(c, f) && this.#actualSha(c, f) === f.sha256) return c.abs;
+    }
+    for (const c of this.#bySize.get(metaKey(f.size, f.mode, f.uid, f.gid)) ?? []) {
       if (this.#actualSha(c, f) === f.sha256) return c.abs;
     }
     return undefined;
@@ -139,6 +151,10 @@ export class DedupIndex {
       closeSync(fd);
     }
   }
+}
+
+function sameIdentity(c: Candidate, f: FileIdentity): boolean {
+  return c.size === f.size && c.mode === f.mode && c.uid === f.uid && c.gid === f.gid;
 }
 
 function sameMeta(st: BigIntStats, f: FileIdentity): boolean {

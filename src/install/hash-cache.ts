@@ -42,7 +42,7 @@ export class HashCache {
         for (const g of data.groups as Array<{ at: string; files: Record<string, Stored> }>) {
           const at = BigInt(g.at);
           for (const [k, v] of Object.entries(g.files)) {
-            if (typeof v?.c === 'string' && typeof v.s === 'number' && typeof v.h === 'string') entries.set(k, { ...v, at });
+            if (typeof v?.c === 'string' && typeof v.s === 'number' && typeof v.h === 'string') entries.set(k, { c: v.c, s: v.s, h: v.h, at });
           }
         }
       }

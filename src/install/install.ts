@@ -86,7 +86,9 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     );
     const reserve = o.reserveBytes ?? DEFAULT_RESERVE;
     const free = await freeBytes(target);
-    const cap = Math.max(0, free - reserve);
+    const writable = Math.max(0, free - reserve);
+    // An update expands to far more than it writes: everything dedup may share counts too.
+    const cap = writable + index.bytes;
 
     emit({ type: 'phase', phase: 'unpack' });
     void preloadRunner().catch(() => {}); // for the hooks, while the main thread waits on zlib
@@ -103,6 +105,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
         index,
         owner: o.owner,
         maxBytes: cap,
+        maxWrite: writable,
         onManifest: (m) => checkSpace(m, index, o.owner, free, reserve, target),
         onProgress: (done, total) => emit({ type: 'progress', phase: 'unpack', done, total }),
         onWritten: (n) => flusher.wrote(n),

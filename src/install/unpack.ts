@@ -17,8 +17,13 @@ export interface UnpackOptions {
   index: DedupIndex;
   /** As root, archive owners and setuid/setgid bits are kept; otherwise files are the installer's. */
   owner: { asRoot: boolean; uid: number; gid: number };
-  /** Cap on uncompressed archive bytes until the manifest gives a tighter one (bomb guard). */
+  /**
+   * Cap on uncompressed archive bytes until the manifest gives a tighter one (bomb guard): free
+   * space plus what dedup could possibly share. An update may expand to more than the free space.
+   */
   maxBytes: number;
+  /** Bytes that may be written (free space less the reserve): checked per file without a manifest. */
+  maxWrite: number;
   /** Called once with the manifest, before any file data is written (space and policy checks). */
   onManifest?: (m: Manifest) => void;
   onProgress?: (done: number, total: number | undefined) => void;
@@ -348,8 +353,8 @@ class Unpacker {
   #file(rel: string, entry: ReadEntry, m: ManifestEntry | undefined): void {
     const meta = this.#owner(entry);
     const size = entry.size;
-    if (this.#manifest === undefined && this.#written + size > this.#cap) {
-      throw new FussyError('NO_SPACE', `not enough free space for the package: ${rel} would pass ${this.#cap} bytes`, { hint: 'free space (fussy clean) and try again' });
+    if (this.#manifest === undefined && this.#written + size > this.#o.maxWrite) {
+      throw new FussyError('NO_SPACE', `not enough free space for the package: ${rel} would pass ${this.#o.maxWrite} bytes`, { hint: 'free space (fussy clean) and try again' });
     }
     const hash = createHash('sha256');
     const abs = this.#abs(rel);

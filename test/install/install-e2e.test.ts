@@ -201,6 +201,20 @@ describe('fussy install end to end: pack, install, update, failing hooks', funct
     assert.equal((await lstat(join(r1.path, 'share/blob.bin'))).ino, (await lstat(join(r2.path, 'share/blob.bin'))).ino, 'untouched files are still shared');
   });
 
+  it('the space check counts a changed file of the same size as new bytes (not as shared)', async function () {
+    const big = (fill: number) => Buffer.alloc(8 * 1024 * 1024, fill);
+    const files = (fill: number) => [...firmware(), { path: 'share/big.img', content: big(fill) }];
+    await installInto(dev, await packTree('fw-s1', files(1)));
+    const pkg = await packTree('fw-s2', files(2));
+    const same = await packTree('fw-s3', files(1)); // made before measuring: its source tree takes space too
+    const { statfs } = await import('node:fs/promises');
+    const st = await statfs(dev.target);
+    const free = st.bavail * st.bsize;
+    await assert.rejects(installInto(dev, pkg, { reserveBytes: free - 4 * 1024 * 1024 }), (e: unknown) => e instanceof FussyError && e.code === 'NO_SPACE' && /fw-s2 needs \d+ bytes/.test(e.message));
+    const ok = await installInto(dev, same, { reserveBytes: free - 4 * 1024 * 1024 });
+    assert.ok(ok.deduplicatedBytes >= 8 * 1024 * 1024, 'unchanged big file is shared, so it fits');
+  });
+
   it('does not link files equal in content but different in mode', async function () {
     const files = firmware();
     const r1 = await installInto(dev, await packTree('fw-m1', files));
