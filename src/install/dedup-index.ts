@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { isErrno } from '../errors.js';
 import { MANIFEST_NAME, type Manifest } from '../archive/manifest.js';
@@ -115,9 +115,9 @@ export class DedupIndex {
 
   #actualSha(c: Candidate, f: FileIdentity): string | undefined {
     // One lstat answers most lookups (cache hits); only a miss opens and reads the file.
-    let st: BigIntStats | undefined;
+    let st: Stats | undefined;
     try {
-      st = lstatSync(c.abs, { bigint: true, throwIfNoEntry: false });
+      st = lstatSync(c.abs, { throwIfNoEntry: false });
     } catch (err) {
       if (isErrno(err, 'ELOOP', 'EACCES', 'ENOTDIR')) return undefined;
       throw err;
@@ -134,7 +134,7 @@ export class DedupIndex {
       throw err;
     }
     try {
-      const fst = fstatSync(fd, { bigint: true });
+      const fst = fstatSync(fd);
       if (fst.dev !== st.dev || fst.ino !== st.ino || !sameMeta(fst, f)) return undefined; // replaced meanwhile
       const hash = createHash('sha256');
       const buf = this.#buf;
@@ -157,6 +157,6 @@ function sameIdentity(c: Candidate, f: FileIdentity): boolean {
   return c.size === f.size && c.mode === f.mode && c.uid === f.uid && c.gid === f.gid;
 }
 
-function sameMeta(st: BigIntStats, f: FileIdentity): boolean {
-  return st.isFile() && st.size === BigInt(f.size) && Number(st.mode & 0o7777n) === f.mode && Number(st.uid) === f.uid && Number(st.gid) === f.gid;
+function sameMeta(st: Stats, f: FileIdentity): boolean {
+  return st.isFile() && st.size === f.size && (st.mode & 0o7777) === f.mode && st.uid === f.uid && st.gid === f.gid;
 }

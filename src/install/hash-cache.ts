@@ -1,16 +1,16 @@
-import { readFileSync, type BigIntStats } from 'node:fs';
-import { lstat, rename, writeFile } from 'node:fs/promises';
+import { lstatSync, readFileSync, type Stats } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from '../errors.js';
 
 /** Entries whose ctime is this close to the moment they were recorded are not trusted. */
-const RACY_NS = 200_000_000n;
+const RACY_MS = 200;
 /** Beyond this many entries only the newest release's are kept (a device has a few releases). */
 const MAX_ENTRIES = 500_000;
-const VERSION = 1;
+const VERSION = 2;
 
 interface Stored {
-  /** ctime in ns, as a decimal string (exact) */
+  /** ctime in ms with its sub-ms fraction (sub-µs resolution), as node's Stats give it */
   c: string;
   s: number;
   h: string;
@@ -26,21 +26,22 @@ interface Stored {
  * foreign files are ignored, and a miss falls back to hashing the file.
  */
 export class HashCache {
-  readonly #entries: Map<string, Stored & { at: bigint }>;
-  readonly #fresh = new Map<string, Stored & { at: bigint }>();
+  readonly #entries: Map<string, Stored & { at: number }>;
+  readonly #fresh = new Map<string, Stored & { at: number }>();
 
-  private constructor(entries: Map<string, Stored & { at: bigint }>) {
+  private constructor(entries: Map<string, Stored & { at: number }>) {
     this.#entries = entries;
   }
 
   static load(file: string | undefined): HashCache {
-    const entries = new Map<string, Stored & { at: bigint }>();
+    const entries = new Map<string, Stored & { at: number }>();
     if (file === undefined) return new HashCache(entries);
     try {
       const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown; groups?: unknown };
       if (data.version === VERSION && Array.isArray(data.groups)) {
         for (const g of data.groups as Array<{ at: string; files: Record<string, Stored> }>) {
-          const at = BigInt(g.at);
+          const at = Number(g.at);
+          if (!Number.isFinite(at)) continue;
           for (const [k, v] of Object.entries(g.files)) {
             if (typeof v?.c === 'string' && typeof v.s === 'number' && typeof v.h === 'string') entries.set(k, { c: v.c, s: v.s, h: v.h, at });
           }
@@ -53,17 +54,17 @@ export class HashCache {
   }
 
   /** The recorded sha256 of this inode, if its ctime and size are what they were and not racy. */
-  get(st: BigIntStats): string | undefined {
+  get(st: Stats): string | undefined {
     const key = `${st.dev}:${st.ino}`;
     const e = this.#fresh.get(key) ?? this.#entries.get(key);
-    if (e === undefined || e.c !== String(st.ctimeNs) || BigInt(e.s) !== st.size) return undefined;
-    if (st.ctimeNs > e.at - RACY_NS) return undefined;
+    if (e === undefined || e.c !== String(st.ctimeMs) || e.s !== st.size) return undefined;
+    if (st.ctimeMs > e.at - RACY_MS) return undefined;
     return e.h;
   }
 
   /** Remember a hash computed just now (the ctime is checked against `now` when next read). */
-  note(st: BigIntStats, sha256: string): void {
-    this.#fresh.set(`${st.dev}:${st.ino}`, { c: String(st.ctimeNs), s: Number(st.size), h: sha256, at: BigInt(Date.now()) * 1_000_000n });
+  note(st: Stats, sha256: string): void {
+    this.#fresh.set(`${st.dev}:${st.ino}`, { c: String(st.ctimeMs), s: st.size, h: sha256, at: Date.now() });
   }
 
   /**
@@ -74,19 +75,27 @@ export class HashCache {
    * cannot be written only costs the next install some hashing.
    */
   async save(file: string, dir: string, files: Array<[string, string]>): Promise<void> {
-    const at = BigInt(Date.now()) * 1_000_000n;
+    const at = Date.now();
     const mine: Record<string, Stored> = {};
     let n = 0;
-    const BATCH = 64;
-    for (let i = 0; i < files.length; i += BATCH) {
-      const stats = await Promise.all(files.slice(i, i + BATCH).map(([rel]) => lstat(join(dir, rel), { bigint: true }).catch(() => undefined)));
-      stats.forEach((st, k) => {
-        if (st === undefined || !st.isFile()) return;
-        mine[`${st.dev}:${st.ino}`] = { c: String(st.ctimeNs), s: Number(st.size), h: (files[i + k] as [string, string])[1] };
+    // lstatSync in slices, yielding between them: a promise per file costs ~4x more, and the
+    // main thread has little else to do while a hook runs.
+    const SLICE = 256;
+    for (let i = 0; i < files.length; i += SLICE) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      for (const [rel, sha] of files.slice(i, i + SLICE)) {
+        let st: Stats | undefined;
+        try {
+          st = lstatSync(join(dir, rel), { throwIfNoEntry: false });
+        } catch {
+          st = undefined;
+        }
+        if (st === undefined || !st.isFile()) continue;
+        mine[`${st.dev}:${st.ino}`] = { c: String(st.ctimeMs), s: st.size, h: sha };
         n += 1;
-      });
+      }
     }
-    const byAt = new Map<bigint, Record<string, Stored>>();
+    const byAt = new Map<number, Record<string, Stored>>();
     if (n < MAX_ENTRIES) {
       let kept = n;
       for (const [k, e] of [...this.#entries, ...this.#fresh]) {

@@ -9,7 +9,7 @@ import { HashCache } from '../../src/install/hash-cache.js';
 import { useTmp } from '../helpers/tmp.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
-const st = (p: string) => lstatSync(p, { bigint: true });
+const st = (p: string) => lstatSync(p);
 
 describe('hash cache: sha256 of installed files, trusted only while the ctime is unchanged', function () {
   const tmp = useTmp();

@@ -273,7 +273,7 @@ describe('fussy install end to end: pack, install, update, failing hooks', funct
     const r = await installInto(dev, await packTree('fw-sweep', firmware()));
     assert.deepEqual((await readdir(state)).filter((x) => x.startsWith('staging-') || x.includes('.tmp-')), []);
     const cache = JSON.parse(await readFile(join(state, 'hash-cache.json'), 'utf8')) as { version: number; groups: Array<{ files: Record<string, { h: string }> }> };
-    assert.equal(cache.version, 1);
+    assert.equal(cache.version, 2);
     const recorded = new Set(cache.groups.flatMap((g) => Object.values(g.files).map((f) => f.h)));
     const blob = (await readFile(join(r.path, 'share', 'blob.bin')));
     assert.ok(recorded.has(createHash('sha256').update(blob).digest('hex')), 'the new release\'s files are in the cache');
