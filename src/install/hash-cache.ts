@@ -5,8 +5,11 @@ import { isErrno } from '../errors.js';
 
 /** Entries whose ctime is this close to the moment they were recorded are not trusted. */
 const RACY_MS = 200;
-/** Beyond this many entries only the newest release's are kept (a device has a few releases). */
-const MAX_ENTRIES = 500_000;
+/**
+ * Recordings kept besides the new one: the releases of the last few installs. Entries of
+ * releases removed since then would otherwise pile up with every install.
+ */
+const KEEP_GROUPS = 3;
 const VERSION = 2;
 
 interface Stored {
@@ -27,7 +30,9 @@ interface Stored {
  */
 export class HashCache {
   readonly #entries: Map<string, Stored & { at: number }>;
-  readonly #fresh = new Map<string, Stored & { at: number }>();
+  readonly #fresh = new Map<string, Stored>();
+  /** When the first of the fresh hashes was taken: earlier than each, so the racy check is stricter. */
+  #freshAt = 0;
 
   private constructor(entries: Map<string, Stored & { at: number }>) {
     this.#entries = entries;
@@ -56,20 +61,24 @@ export class HashCache {
   /** The recorded sha256 of this inode, if its ctime and size are what they were and not racy. */
   get(st: Stats): string | undefined {
     const key = `${st.dev}:${st.ino}`;
-    const e = this.#fresh.get(key) ?? this.#entries.get(key);
+    const fresh = this.#fresh.get(key);
+    const e = fresh ?? this.#entries.get(key);
     if (e === undefined || e.c !== String(st.ctimeMs) || e.s !== st.size) return undefined;
-    if (st.ctimeMs > e.at - RACY_MS) return undefined;
+    const at = fresh !== undefined ? this.#freshAt : (e as Stored & { at: number }).at;
+    if (st.ctimeMs > at - RACY_MS) return undefined;
     return e.h;
   }
 
   /** Remember a hash computed just now (the ctime is checked against `now` when next read). */
   note(st: Stats, sha256: string): void {
-    this.#fresh.set(`${st.dev}:${st.ino}`, { c: String(st.ctimeMs), s: st.size, h: sha256, at: Date.now() });
+    if (this.#fresh.size === 0) this.#freshAt = Date.now();
+    this.#fresh.set(`${st.dev}:${st.ino}`, { c: String(st.ctimeMs), s: st.size, h: sha256 });
   }
 
   /**
    * Record the files of a release just installed (paths relative to `dir` with their sha256),
-   * merge with what was known, and write the cache atomically. Asynchronous, so it can run while
+   * merge with the hashes taken during this install and the newest KEEP_GROUPS recordings, and
+   * write the cache atomically. Asynchronous, so it can run while
    * the release's hooks do: the recording time is taken first, and any file a hook changes after
    * it has a ctime inside the racy window, so it is never trusted. Best effort: a cache that
    * cannot be written only costs the next install some hashing.
@@ -77,7 +86,6 @@ export class HashCache {
   async save(file: string, dir: string, files: Array<[string, string]>): Promise<void> {
     const at = Date.now();
     const mine: Record<string, Stored> = {};
-    let n = 0;
     // lstatSync in slices, yielding between them: a promise per file costs ~4x more, and the
     // main thread has little else to do while a hook runs.
     const SLICE = 256;
@@ -92,20 +100,18 @@ export class HashCache {
         }
         if (st === undefined || !st.isFile()) continue;
         mine[`${st.dev}:${st.ino}`] = { c: String(st.ctimeMs), s: st.size, h: sha };
-        n += 1;
       }
     }
+    const keep = new Set([...new Set([...this.#entries.values()].map((e) => e.at))].sort((a, b) => b - a).slice(0, KEEP_GROUPS));
     const byAt = new Map<number, Record<string, Stored>>();
-    if (n < MAX_ENTRIES) {
-      let kept = n;
-      for (const [k, e] of [...this.#entries, ...this.#fresh]) {
-        if (k in mine || kept >= MAX_ENTRIES) continue;
-        let g = byAt.get(e.at);
-        if (g === undefined) byAt.set(e.at, (g = {}));
-        g[k] = { c: e.c, s: e.s, h: e.h };
-        kept += 1;
-      }
-    }
+    const put = (at: number, k: string, e: Stored): void => {
+      if (k in mine) return;
+      let g = byAt.get(at);
+      if (g === undefined) byAt.set(at, (g = {}));
+      g[k] = { c: e.c, s: e.s, h: e.h };
+    };
+    for (const [k, e] of this.#entries) if (keep.has(e.at) && !this.#fresh.has(k)) put(e.at, k, e);
+    for (const [k, e] of this.#fresh) put(this.#freshAt, k, e);
     const groups = [...byAt].map(([a, f]) => ({ at: String(a), files: f }));
     groups.push({ at: String(at), files: mine });
     const tmp = `${file}.tmp-${process.pid}`;

@@ -20,8 +20,10 @@ const INFLATERS: Record<number, (() => Inflate | InflateRaw) | undefined> = {
  * the thread pool at ~400 MB/s. So when the message's outermost packet is a ZIP or ZLIB
  * compressed packet, its body is inflated here and the inner packets (one-pass signature,
  * literal data, signature) are handed on as the message. Signatures cover the literal data,
- * not the compression, so verification is unchanged. Anything else passes through untouched,
- * and the inflated size is capped (bomb guard, as maxDecompressedMessageSize for OpenPGP.js).
+ * not the compression, so verification is unchanged; the inflated size is capped (bomb guard, as
+ * maxDecompressedMessageSize for OpenPGP.js). Inflated or not, a signed message's literal packet
+ * is re-framed into 1 MiB parts (reframe-literal.ts); anything else (encrypted messages, garbage)
+ * passes through untouched.
  */
 export async function* inflateOuterLayer(source: AsyncIterable<Uint8Array>, maxBytes: number, file: string): AsyncGenerator<Uint8Array> {
   const r = new ByteReader(source);

@@ -58,7 +58,7 @@ function streamGunzip(rest: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
  * gpg frames the original pipeline's payload in 8 KiB partial-length pieces (20,000 writes for a
  * 160 MB package, measured 1.5 s slower than 160 writes).
  */
-export async function* coalesce(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
+async function* coalesce(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
   let parts: Uint8Array[] = [];
   let length = 0;
   for await (const c of source) {

@@ -75,4 +75,18 @@ describe('hash cache: sha256 of installed files, trusted only while the ctime is
     assert.equal(walked.find({ sha256: sha('AAAA'), ...id }), undefined, 'stale cache entry must not make dedup link edited content');
     assert.equal(walked.find({ sha256: sha('BBBB'), ...id }), join(rel, 'f'));
   });
+
+  it('keeps only the newest recordings: the cache does not grow with every install', async function () {
+    const cacheFile = join(tmp.dir, 'cache.json');
+    for (let round = 0; round < 6; round++) {
+      const rel = join(tmp.dir, `rel${round}`);
+      await mkdir(rel);
+      await writeFile(join(rel, 'f'), `release ${round}`);
+      await HashCache.load(cacheFile).save(cacheFile, rel, [['f', sha(`release ${round}`)]]);
+      await sleep(5); // a distinct recording time per round
+    }
+    const stored = JSON.parse(await readFile(cacheFile, 'utf8')) as { groups: Array<{ files: Record<string, unknown> }> };
+    assert.equal(stored.groups.length, 4, 'three earlier recordings and the new one');
+    assert.equal(stored.groups.reduce((n, g) => n + Object.keys(g.files).length, 0), 4);
+  });
 });
