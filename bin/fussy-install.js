@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-import { runLauncher } from '../dist/src/cli/main.js';
+import { runLauncher } from '../dist/bundle/main.js';
 
 await runLauncher('fussy-install');

@@ -1,13 +1,26 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { FussyError } from '../errors.js';
+import { FussyError, isErrno } from '../errors.js';
 import type { Io } from './io.js';
 import { installCommand } from './install-command.js';
 import { keygenCommand } from './keygen-command.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
 import type { CommandResult } from './render.js';
 
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const VERSION: string = packageVersion();
+
+/** fussy's version from its package.json, found upwards from this file (dist/src/cli or dist/bundle). */
+function packageVersion(): string {
+  for (let dir = new URL('./', import.meta.url); ; dir = new URL('../', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'fussy' && typeof pkg.version === 'string') return pkg.version;
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+    if (dir.pathname === '/') throw new Error(`fussy's package.json was not found above ${import.meta.url}`);
+  }
+}
 
 /** Commands whose issues have not landed yet: they exist, say so, and exit 2. */
 const PLANNED: Record<string, string> = {
