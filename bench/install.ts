@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   const pkg = async (t: string, tag: string, enc: boolean) => {
     const out = join(pk, `${basename(t)}.${tag}.gpg`);
     if (tag === 'ref') await sh(`tar czf - -C ${dirname(t)} ${basename(t)} | gpg --batch --sign -u build@bench.example > ${out}`, env);
-    else await sh(`node ${fussy} pack ${t} --signing-key ${join(work, 'bench-build.key')} ${enc ? `-e ${k.device}` : ''} -o ${out} -q`, env);
+    else await sh(`${fussy} pack ${t} --signing-key ${join(work, 'bench-build.key')} ${enc ? `-e ${k.device}` : ''} -o ${out} -q`, env);
     return out;
   };
   const refBase = await pkg(base, 'ref', false);
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   };
   const pipeline = (p: string, rel: string, linkDest?: string) =>
     `gpg --batch -d ${p} 2>/dev/null | tar xzf - -C ${tmp} && rsync -a ${linkDest !== undefined ? `--link-dest=${linkDest}` : ''} ${tmp}/${rel}/ ${T}/${rel}/ && rm -rf ${tmp}/${rel}`;
-  const fi = (p: string) => `node ${fussy} install ${p} -k ${k.keyring} -t ${T} -q`;
+  const fi = (p: string) => `${fussy} install ${p} -k ${k.keyring} -t ${T} -q`;
   const withBase = (how: 'ref' | 'fussy' | 'fussy-e') => async () => {
     await fresh();
     if (how === 'ref') await sh(pipeline(refBase, basename(base)), env);

@@ -36,7 +36,8 @@ export function median(xs: number[]): number {
 }
 
 export const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-export const fussyBin = join(repo, 'bin', 'fussy.js');
+/** The launcher a device runs (bin/fussy, a sh script that starts node on bin/fussy.js). */
+export const fussyBin = join(repo, 'bin', 'fussy');
 const makeFirmware = process.env.FUSSY_MAKE_FIRMWARE ?? resolve(repo, '..', 'shared', 'bench', 'make-firmware');
 
 /** The options both benchmarks take. */

@@ -68,12 +68,12 @@ async function main(): Promise<void> {
     await mkdir(dirname(ownE), { recursive: true });
     if (t === small) {
       const sign = await run('tar czf - \\| gpg --sign', t, `tar czf - ${name} | gpg --batch --sign -u ${keys.fpr} > ${ref}`, ref, env);
-      rows.push(sign, { ...(await run('fussy pack', t, `node ${fussy} pack ${name} --signing-key ${keys.secretKey} -o ${own} -q`, own, env)), ref: sign });
+      rows.push(sign, { ...(await run('fussy pack', t, `${fussy} pack ${name} --signing-key ${keys.secretKey} -o ${own} -q`, own, env)), ref: sign });
       const enc = await run('tar czf - \\| gpg -se', t, `tar czf - ${name} | gpg --batch -se -u ${keys.fpr} -r ${keys.fpr} > ${refE}`, refE, env);
-      rows.push(enc, { ...(await run('fussy pack -e', t, `node ${fussy} pack ${name} --signing-key ${keys.secretKey} -e ${keys.fpr} -o ${ownE} -q`, ownE, env)), ref: enc });
+      rows.push(enc, { ...(await run('fussy pack -e', t, `${fussy} pack ${name} --signing-key ${keys.secretKey} -e ${keys.fpr} -o ${ownE} -q`, ownE, env)), ref: enc });
     } else {
-      rows.push(await run('fussy pack', t, `node ${fussy} pack ${name} --signing-key ${keys.secretKey} -o ${own} -q`, own, env));
-      rows.push(await run('fussy pack -e', t, `node ${fussy} pack ${name} --signing-key ${keys.secretKey} -e ${keys.fpr} -o ${ownE} -q`, ownE, env));
+      rows.push(await run('fussy pack', t, `${fussy} pack ${name} --signing-key ${keys.secretKey} -o ${own} -q`, own, env));
+      rows.push(await run('fussy pack -e', t, `${fussy} pack ${name} --signing-key ${keys.secretKey} -e ${keys.fpr} -o ${ownE} -q`, ownE, env));
     }
   }
   const lines = [

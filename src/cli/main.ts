@@ -42,5 +42,20 @@ export function processIo(): Io {
 }
 
 export async function runLauncher(launcher: Launcher): Promise<void> {
+  dropLauncherTunables(process.env);
   process.exitCode = await main(launcher, process.argv.slice(2), processIo());
+}
+
+/**
+ * The sh launchers in bin/ add a glibc allocator setting for fussy itself (FUSSY_TUNABLES, appended
+ * to GLIBC_TUNABLES). Hooks, gpg and anything else fussy starts get the caller's environment as it
+ * was: the setting is taken out again here, before anything reads the environment.
+ */
+export function dropLauncherTunables(env: NodeJS.ProcessEnv): void {
+  const ours = env.FUSSY_TUNABLES;
+  if (ours === undefined) return;
+  delete env.FUSSY_TUNABLES;
+  const all = env.GLIBC_TUNABLES;
+  if (all === ours) delete env.GLIBC_TUNABLES;
+  else if (all?.endsWith(`:${ours}`) === true) env.GLIBC_TUNABLES = all.slice(0, -ours.length - 1);
 }

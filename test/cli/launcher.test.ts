@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { dropLauncherTunables } from '../../src/cli/main.js';
+import { pack } from '../../src/pack/pack.js';
+import { cli } from '../helpers/cli.js';
+import { makeDevice } from '../helpers/device.js';
+import { makeTmp } from '../helpers/tmp.js';
+import { writeTree } from '../helpers/tree.js';
+
+const bundle = fileURLToPath(new URL('../../bundle/', import.meta.url)); // dist/bundle, beside dist/test
+const bin = fileURLToPath(new URL('../../../bin/', import.meta.url));
+const pkgJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string; bin: Record<string, string> };
+const OURS = 'glibc.malloc.top_pad=67108864';
+
+describe('the launchers in bin/ and the bundled CLI they start', function () {
+  it('every file a bundle chunk opens by URL (the precreate worker) is beside it', function () {
+    const refs = readdirSync(bundle)
+      .filter((f) => f.endsWith('.js'))
+      .flatMap((f) => [...readFileSync(bundle + f, 'utf8').matchAll(/new URL\("(\.\/[^"]+\.js)",\s*import\.meta\.url\)/g)].map((m) => m[1] as string));
+    assert.ok(refs.includes('./precreate-worker.js'), `the install chunk should start ./precreate-worker.js; found ${refs.join(', ') || 'nothing'}`);
+    for (const r of refs) assert.ok(existsSync(bundle + r), `${r} is referenced but not in ${bundle}`);
+  });
+
+  it("prints the package's version, found from dist/bundle", async function () {
+    const r = await cli('fussy', ['--version'], {});
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout.trim(), pkgJson.version);
+  });
+
+  it('package.json installs the sh launchers, each starting its own .js launcher', function () {
+    for (const [name, file] of Object.entries(pkgJson.bin)) {
+      assert.equal(file, `bin/${name}`);
+      assert.match(readFileSync(join(bin, name), 'utf8'), /^#!\/bin\/sh\n[\s\S]*exec node "\$self\.js" "\$@"\n$/);
+      assert.ok(existsSync(join(bin, `${name}.js`)), `bin/${name}.js`);
+    }
+  });
+
+  it("hooks get the caller's GLIBC_TUNABLES, not the allocator setting the launcher adds for fussy", async function () {
+    const tmp = await makeTmp();
+    const dev = await makeDevice(tmp);
+    const src = await writeTree(join(tmp, 'build', 'firmware-env'), [
+      { path: 'etc/version', content: 'env\n' },
+      { path: '.pre-install', mode: 0o755, content: '#!/bin/sh\necho "tunables=[${GLIBC_TUNABLES-unset}] fussy=[${FUSSY_TUNABLES-unset}]"\n' },
+    ]);
+    const pkg = (await pack({ source: src, tmpDir: tmp, signingKeyFiles: [dev.signingKeyFile], output: join(tmp, 'env.tar.gz.gpg') })).path;
+    const PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
+    const run = async (env: Record<string, string>) => {
+      const r = await execa(join(bin, 'fussy'), ['install', pkg, '-k', dev.keyring, '-t', dev.target], { env: { PATH, ...env }, extendEnv: false, reject: false });
+      assert.equal(r.exitCode, 0, String(r.stderr));
+      return String(r.stderr).split('\n').find((l) => l.includes('tunables=')) ?? '';
+    };
+    assert.match(await run({}), /tunables=\[unset\] fussy=\[unset\]/);
+    assert.match(await run({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }), /tunables=\[glibc\.malloc\.arena_max=2\] fussy=\[unset\]/);
+  });
+
+  it('dropLauncherTunables removes exactly what the launcher appended', function () {
+    const cases: Array<[Record<string, string>, Record<string, string>]> = [
+      [{ FUSSY_TUNABLES: OURS, GLIBC_TUNABLES: OURS }, {}],
+      [{ FUSSY_TUNABLES: OURS, GLIBC_TUNABLES: `glibc.malloc.arena_max=2:${OURS}` }, { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }],
+      [{ GLIBC_TUNABLES: OURS }, { GLIBC_TUNABLES: OURS }], // not started by a launcher: the caller's own
+    ];
+    for (const [before, after] of cases) {
+      const env: NodeJS.ProcessEnv = { ...before };
+      dropLauncherTunables(env);
+      assert.deepEqual(env, after);
+    }
+  });
+});
