@@ -41,13 +41,13 @@ export const fussyBin = join(repo, 'bin', 'fussy');
 const makeFirmware = process.env.FUSSY_MAKE_FIRMWARE ?? resolve(repo, '..', 'shared', 'bench', 'make-firmware');
 
 /** The options both benchmarks take. */
-export function benchOptions(): { mb: string; files: string; bigMb: string; repeat: number; work: string } {
+export function benchOptions(defaults: { repeat?: number } = {}): { mb: string; files: string; bigMb: string; repeat: number; work: string } {
   const { values } = parseArgs({
     options: {
       mb: { type: 'string', default: '300' },
       files: { type: 'string', default: '3000' },
       'big-mb': { type: 'string', default: '1000' },
-      repeat: { type: 'string', default: '3' },
+      repeat: { type: 'string', default: String(defaults.repeat ?? 3) },
       work: { type: 'string', default: join(repo, 'bench', 'out') },
     },
   });
