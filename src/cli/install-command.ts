@@ -62,6 +62,7 @@ export async function runInstall(io: Io, pkg: string, f: InstallFlags): Promise<
     wait: f.wait,
     owner: io.owner,
     now: io.now(),
+    failpoint: io.env.FUSSY_FAILPOINT, // crash-safety tests only (install/failpoint.ts)
     onEvent: (e) => {
       reporter.event(e);
       const line = describe(e);

@@ -1,8 +1,9 @@
-import { readlink, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { FussyError, isErrno } from '../errors.js';
-import { runHook, type HookPhase } from './hooks.js';
-import { CURRENT, FAILSAFE, readLayout, swapCurrent } from './layout.js';
+import { join } from 'node:path';
+import { FussyError } from '../errors.js';
+import { NO_FAILPOINTS, type Failpoints } from './failpoint.js';
+import { runHook, type HookContext, type HookPhase } from './hooks.js';
+import type { JournalStep } from './journal.js';
+import { currentName, discardRelease, FAILSAFE, readLayout, swapCurrent } from './layout.js';
 
 export type ActivateEvent =
   | { type: 'hook'; phase: HookPhase; release: string; recovery: boolean; line: string }
@@ -19,17 +20,31 @@ export interface ActivateOptions {
   cwd: string;
   hookTimeoutMs: number;
   emit: (e: ActivateEvent) => void;
+  /** Whether a failure before the switch removes `release` (an install) or leaves it (a rollback). */
+  created?: boolean;
+  /** Resume an interrupted activation after its switch: only `.post-install` is left to run. */
+  from?: 'pre-install' | 'post-install';
+  /** Made durable before each step it names (journal.ts); recovery reads it after a crash. */
+  journal?: (step: JournalStep, extra?: { back?: string; keepRelease?: boolean }) => Promise<void>;
+  failpoints?: Failpoints;
 }
 
 type Stage = 'pre-install' | 'switch' | 'post-install';
 
-async function currentName(target: string): Promise<string | undefined> {
-  try {
-    return basename(await readlink(join(target, CURRENT)));
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'EINVAL')) return undefined;
-    throw err;
-  }
+export type HookContexts = (release: string, recovery: boolean) => HookContext;
+
+/** The hook context for `release` (FUSSY_* variables, timeout, output to events). */
+export function hookContexts(o: Pick<ActivateOptions, 'target' | 'previous' | 'env' | 'cwd' | 'hookTimeoutMs' | 'emit'>): HookContexts {
+  return (release, recovery) => ({
+    target: o.target,
+    release: join(o.target, release),
+    previous: o.previous === undefined ? undefined : join(o.target, o.previous),
+    recovery,
+    env: o.env,
+    cwd: o.cwd,
+    timeoutMs: o.hookTimeoutMs,
+    onLine: (phase: HookPhase, line: string) => o.emit({ type: 'hook', phase, release, recovery, line }),
+  });
 }
 
 /**
@@ -43,31 +58,35 @@ async function currentName(target: string): Promise<string | undefined> {
  * exactly what state the device is in.
  */
 export async function activate(o: ActivateOptions): Promise<void> {
-  const ctx = (release: string, recovery: boolean) => ({
-    target: o.target,
-    release: join(o.target, release),
-    previous: o.previous === undefined ? undefined : join(o.target, o.previous),
-    recovery,
-    env: o.env,
-    cwd: o.cwd,
-    timeoutMs: o.hookTimeoutMs,
-    onLine: (phase: HookPhase, line: string) => o.emit({ type: 'hook', phase, release, recovery, line }),
-  });
-  let stage: Stage = 'pre-install';
+  const ctx = hookContexts(o);
+  const journal = o.journal ?? (async () => {});
+  const fp = o.failpoints ?? NO_FAILPOINTS;
+  const created = o.created !== false;
+  let stage: Stage = o.from === 'post-install' ? 'post-install' : 'pre-install';
   try {
-    await runHook('pre-install', ctx(o.release, false));
-    stage = 'switch';
-    await swapCurrent(o.target, o.release);
-    o.emit({ type: 'switch', release: o.release, recovery: false });
-    stage = 'post-install';
+    if (stage === 'pre-install') {
+      await journal('pre-install');
+      fp.at('before-pre-install');
+      await runHook('pre-install', ctx(o.release, false));
+      fp.at('after-pre-install');
+      stage = 'switch';
+      await swapCurrent(o.target, o.release);
+      fp.at('after-switch');
+      await journal('switched');
+      o.emit({ type: 'switch', release: o.release, recovery: false });
+      stage = 'post-install';
+    }
     await runHook('post-install', ctx(o.release, false));
+    fp.at('after-post-install');
     return;
   } catch (err) {
     const reason = (err as Error).message;
     const switched = (await currentName(o.target)) === o.release;
-    if (!switched) await rm(join(o.target, o.release), { recursive: true, force: true });
     const back = o.previous ?? ((await readLayout(o.target)).hasFailsafe ? FAILSAFE : undefined);
-    const kept = switched ? `${o.release} is kept for inspection` : `${o.release} was removed`;
+    const keep = switched || !created;
+    await journal('recovering', { back, keepRelease: keep });
+    if (!keep) await discardRelease(o.target, o.release);
+    const kept = keep ? `${o.release} is kept${created ? ' for inspection' : ''}` : `${o.release} was removed`;
     if (back === undefined) {
       if (!switched) {
         throw new FussyError('INSTALL_FAILED_RECOVERED', `install of ${o.release} failed at ${stage}: ${reason}; ${kept}. No release was active before, and none is now.`, { cause: err, hint: 'fix the firmware and install again' });
@@ -75,7 +94,7 @@ export async function activate(o: ActivateOptions): Promise<void> {
       throw new FussyError('INSTALL_FAILED_UNRECOVERED', `install of ${o.release} failed at ${stage}: ${reason}; current -> ${o.release}, and there is no previous release or failsafe to return to`, { cause: err, hint: 'the device needs attention: install a working release' });
     }
     o.emit({ type: 'recover', release: back, reason });
-    const problems = await recover(back, ctx, o);
+    const problems = await reenable(back, ctx, o);
     const now = await currentName(o.target);
     if (problems.length === 0 && now === back) {
       throw new FussyError('INSTALL_FAILED_RECOVERED', `install of ${o.release} failed at ${stage}: ${reason}; ${kept}, and ${back} is current again`, { cause: err, hint: 'see the hook output above, fix the firmware, and install again' });
@@ -84,10 +103,15 @@ export async function activate(o: ActivateOptions): Promise<void> {
   }
 }
 
-async function recover(back: string, ctx: (release: string, recovery: boolean) => Parameters<typeof runHook>[1], o: ActivateOptions): Promise<string[]> {
+/**
+ * Re-enable `back` in recovery mode (hooks get "True"): pre-install, switch, post-install.
+ * Returns what went wrong; an empty list means `back` is current and its hooks succeeded.
+ */
+export async function reenable(back: string, ctx: HookContexts, o: Pick<ActivateOptions, 'target' | 'emit' | 'failpoints'>): Promise<string[]> {
   const problems: string[] = [];
   try {
     await runHook('pre-install', ctx(back, true));
+    o.failpoints?.at('recovery-after-pre-install');
   } catch (err) {
     // As in Fussy, a failing recovery pre-install is reported but does not stop the recovery.
     o.emit({ type: 'recover', release: back, reason: `recovery pre-install failed, continuing: ${(err as Error).message}` });

@@ -1,17 +1,20 @@
-import { mkdir, readdir, rename, rm, statfs } from 'node:fs/promises';
+import { rename, rm, statfs } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
 import type { Manifest } from '../archive/manifest.js';
 import { loadDeviceKeyring } from '../keyring/device-keyring.js';
-import { acquireLock, type LockHandle } from '../lock/pid-lock.js';
 import { fsyncDir } from '../util/fs-atomic.js';
 import { preloadRunner } from '../util/run.js';
 import { SyncHelper, syncFilesystem } from '../util/sync-fs.js';
 import { activate, type ActivateEvent } from './activate.js';
 import { DedupIndex } from './dedup-index.js';
+import { failpoints } from './failpoint.js';
 import { HashCache } from './hash-cache.js';
 import { checkLayout, CURRENT, ensureCurrentLink, FAILSAFE, freeReleaseName, readLayout, STATE_DIR } from './layout.js';
+import { clearJournal, writeJournal, type JournalStep } from './journal.js';
 import { openPackage } from './open-package.js';
+import { recoverTarget } from './recover.js';
+import { lockTarget } from './target-lock.js';
 import { unpack } from './unpack.js';
 
 export type InstallEvent =
@@ -35,6 +38,8 @@ export interface InstallOptions {
   owner: { asRoot: boolean; uid: number; gid: number };
   now?: Date;
   onEvent?: (e: InstallEvent) => void;
+  /** Testing only: SIGKILL this process at a named step (failpoint.ts). */
+  failpoint?: string;
 }
 
 export interface InstallResult {
@@ -48,6 +53,8 @@ export interface InstallResult {
   writtenBytes: number;
   deduplicatedBytes: number;
   durationMs: number;
+  /** What was done with a transaction an earlier crash interrupted, if there was one. */
+  recovered?: string;
 }
 
 /** In the state dir: sha256 of installed files, valid while their ctime is unchanged. */
@@ -70,15 +77,17 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
   const ring = await loadDeviceKeyring(resolve(o.keyring));
   await readLayout(target); // target must exist before a lock is made in it
   emit({ type: 'phase', phase: 'lock' });
-  const lock = await takeLock(target, `install ${basename(o.package)}`, o.wait === true, now);
+  const lock = await lockTarget(target, `install ${basename(o.package)}`, o.wait === true, now);
+  const fp = failpoints(o.failpoint);
+  const hookTimeoutMs = o.hookTimeoutMs ?? 600_000;
   try {
+    const recovered = await recoverInterrupted(target, o, hookTimeoutMs, emit);
     // A factory `current` directory becomes failsafe only once the package has been verified
     // (a refused package changes nothing); until then it is indexed for dedup under its old name.
     const layout = await readLayout(target);
     checkLayout(layout);
     const previous = layout.currentIsDir ? FAILSAFE : (layout.current ?? (layout.hasFailsafe ? FAILSAFE : undefined));
     const stateDir = join(target, STATE_DIR);
-    await removeStaleStaging(stateDir, emit);
     const cacheFile = join(stateDir, HASH_CACHE);
     const index = DedupIndex.build(
       [...layout.releases, ...(layout.currentIsDir ? [CURRENT] : [])].map((r) => join(target, r)),
@@ -108,7 +117,10 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
         maxWrite: writable,
         onManifest: (m) => checkSpace(m, index, o.owner, free, reserve, target),
         onProgress: (done, total) => emit({ type: 'progress', phase: 'unpack', done, total }),
-        onWritten: (n) => flusher.wrote(n),
+        onWritten: (n) => {
+          flusher.wrote(n);
+          fp.wrote(n);
+        },
       });
       ({ signers } = await opened.verdict());
     } catch (err) {
@@ -117,19 +129,26 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
       throw err;
     }
 
+    fp.at('after-unpack');
     emit({ type: 'phase', phase: 'commit' });
     let name: string;
+    const txn = { action: 'install' as const, id: `${process.pid}-${started}`, started: new Date(started).toISOString(), created: true, previous };
     try {
-      if (await ensureCurrentLink(target)) emit({ type: 'log', message: `${target}/current was a directory: it is now ${FAILSAFE}, and current -> ${FAILSAFE}` });
       name = await freeReleaseName(target, unpacked.release);
+      await writeJournal(stateDir, { ...txn, step: 'commit', release: name, staging });
+      fp.at('after-commit-journal');
+      if (await ensureCurrentLink(target, fp)) emit({ type: 'log', message: `${target}/current was a directory: it is now ${FAILSAFE}, and current -> ${FAILSAFE}` });
+      fp.at('after-ensure-current');
       const synced = await flusher.sync();
       flusher.close();
       if (!synced) await syncFilesystem(staging);
       await rename(staging, join(target, name));
       await fsyncDir(target);
+      fp.at('after-rename');
     } catch (err) {
       flusher.close();
       await rm(staging, { recursive: true, force: true });
+      await clearJournal(stateDir);
       throw err;
     }
 
@@ -137,7 +156,12 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     // The hash cache is recorded while the hooks run (see HashCache.save on why that is safe).
     const recording = index.cache.save(cacheFile, join(target, name), unpacked.hashes);
     try {
-      await activate({ target, release: name, previous, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs ?? 600_000, emit });
+      const journal = (step: JournalStep, extra: { back?: string; keepRelease?: boolean } = {}): Promise<void> => writeJournal(stateDir, { ...txn, ...extra, step, release: name });
+      await activate({ target, release: name, previous, env: o.env, cwd: o.cwd, hookTimeoutMs, emit, created: true, journal, failpoints: fp });
+      await clearJournal(stateDir);
+    } catch (err) {
+      await clearJournal(stateDir); // activate re-enabled the previous release (or says it could not)
+      throw err;
     } finally {
       await recording;
     }
@@ -152,32 +176,26 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
       writtenBytes: unpacked.writtenBytes,
       deduplicatedBytes: unpacked.linkedBytes,
       durationMs: Date.now() - started,
+      recovered,
     };
   } finally {
     await lock.release();
   }
 }
 
-async function takeLock(target: string, what: string, wait: boolean, now: Date): Promise<LockHandle> {
-  const file = join(target, STATE_DIR, 'lock');
-  for (;;) {
-    try {
-      return await acquireLock(file, what, { now });
-    } catch (err) {
-      if (!(wait && err instanceof FussyError && err.code === 'LOCKED')) throw err;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-}
-
-/** Staging dirs of installs that crashed: safe to remove, since we hold the lock. */
-async function removeStaleStaging(stateDir: string, emit: (e: InstallEvent) => void): Promise<void> {
-  await mkdir(stateDir, { recursive: true, mode: 0o755 });
-  for (const n of await readdir(stateDir)) {
-    if (n.startsWith(`${HASH_CACHE}.tmp-`)) await rm(join(stateDir, n), { force: true }); // a cache write cut short
-    if (!n.startsWith('staging-')) continue;
-    await rm(join(stateDir, n), { recursive: true, force: true });
-    emit({ type: 'log', message: `removed ${join(stateDir, n)} left by an interrupted install` });
+/**
+ * Finish or undo what a crashed install left (recover.ts). When rolling an interrupted install
+ * forward fails, its previous release is current again: the device is consistent, so this
+ * install goes on (and says so); only an unrecoverable state stops it.
+ */
+async function recoverInterrupted(target: string, o: InstallOptions, hookTimeoutMs: number, emit: (e: InstallEvent) => void): Promise<string | undefined> {
+  try {
+    const r = await recoverTarget({ target, env: o.env, cwd: o.cwd, hookTimeoutMs, emit });
+    return r.outcome === 'clean' ? undefined : r.message;
+  } catch (err) {
+    if (!(err instanceof FussyError && err.code === 'INSTALL_FAILED_RECOVERED')) throw err;
+    emit({ type: 'log', message: `recovering an interrupted install: ${err.message}` });
+    return err.message;
   }
 }
 

@@ -1,7 +1,8 @@
-import { lstat, readdir, readlink, rename, stat, symlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
 import { fsyncDir, unlinkIfExists } from '../util/fs-atomic.js';
+import { NO_FAILPOINTS, type Failpoints } from './failpoint.js';
 
 /** The device layout (SPEC §2): `current` link, `failsafe` dir, release dirs, hidden `.fussy/`. */
 export const CURRENT = 'current';
@@ -76,7 +77,7 @@ function ambiguousFactoryImage(target: string): FussyError {
  * `failsafe`, and `current -> failsafe`. A real `current` directory next to an existing failsafe
  * is a layout fussy must not guess about.
  */
-export async function ensureCurrentLink(target: string): Promise<boolean> {
+export async function ensureCurrentLink(target: string, fp: Failpoints = NO_FAILPOINTS): Promise<boolean> {
   const cur = join(target, CURRENT);
   let st;
   try {
@@ -89,6 +90,7 @@ export async function ensureCurrentLink(target: string): Promise<boolean> {
   if (await isDir(join(target, FAILSAFE))) throw ambiguousFactoryImage(target);
   await rename(cur, join(target, FAILSAFE));
   await fsyncDir(target);
+  fp.at('ensure-current-renamed'); // no `current` at all until the next line: recovery links it
   await swapCurrent(target, FAILSAFE);
   return true;
 }
@@ -116,4 +118,36 @@ export async function freeReleaseName(target: string, name: string): Promise<str
       throw err;
     }
   }
+}
+
+/** `current`'s release name, or undefined when there is no `current` link. */
+export async function currentName(target: string): Promise<string | undefined> {
+  try {
+    return basename(await readlink(join(target, CURRENT)));
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'EINVAL')) return undefined;
+    throw err;
+  }
+}
+
+/** Prefix of releases being deleted, inside the state dir. */
+export const TRASH_PREFIX = 'trash-';
+
+/**
+ * Delete a release without ever leaving half of it under a release name: it is renamed into the
+ * state dir first (atomic, made durable), then removed. A crash in between leaves only a
+ * `.fussy/trash-*` dir, which the next command that takes the lock removes (recover.ts).
+ */
+export async function discardRelease(target: string, name: string): Promise<void> {
+  const stateDir = join(target, STATE_DIR);
+  await mkdir(stateDir, { recursive: true });
+  const trash = join(stateDir, `${TRASH_PREFIX}${name}-${process.pid}-${Date.now()}`);
+  try {
+    await rename(join(target, name), trash);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return;
+    throw err;
+  }
+  await fsyncDir(target);
+  await rm(trash, { recursive: true, force: true });
 }

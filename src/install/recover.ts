@@ -1,0 +1,133 @@
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { FussyError } from '../errors.js';
+import { unlinkIfExists } from '../util/fs-atomic.js';
+import { activate, hookContexts, reenable, type ActivateEvent } from './activate.js';
+import { failpoints, NO_FAILPOINTS, type Failpoints } from './failpoint.js';
+import { clearJournal, JOURNAL, readJournal, writeJournal, type Journal, type JournalFields } from './journal.js';
+import { lockTarget } from './target-lock.js';
+import { CURRENT, currentName, discardRelease, FAILSAFE, readLayout, STATE_DIR, swapCurrent, TRASH_PREFIX } from './layout.js';
+
+export interface RecoverOptions {
+  target: string;
+  env: Record<string, string | undefined>;
+  cwd: string;
+  hookTimeoutMs: number;
+  emit: (e: ActivateEvent | { type: 'log'; message: string }) => void;
+  failpoints?: Failpoints;
+}
+
+export interface Recovery {
+  /** clean: nothing was interrupted; otherwise what was done with the interrupted transaction. */
+  outcome: 'clean' | 'rolled-back' | 'rolled-forward';
+  /** The interrupted transaction's journal, if there was one. */
+  interrupted?: Pick<Journal, 'action' | 'id' | 'release' | 'step' | 'previous'>;
+  /** The release `current` points at afterwards. */
+  current?: string;
+  /** Leftovers removed from the state dir (staging and trash dirs, temp files). */
+  removed: string[];
+  message: string;
+}
+
+/**
+ * Finish or undo an interrupted transaction (SPEC §4 "Crash safety"). Called with the target's
+ * lock held, by every command that takes it, before it does anything else. Deterministic:
+ * - leftovers in `.fussy/` (a staging dir of an unpack cut short, a release half deleted from the
+ *   trash, temp files) are removed: none of them was ever visible under a release name;
+ * - with a journal: when `current` already points at the new release, the switch (the commit
+ *   point) happened and the install is rolled forward: its `.post-install` runs (again: hooks
+ *   must be idempotent, as Fussy's were). Otherwise it is rolled back: the release that was
+ *   current is re-enabled in recovery mode ("True") if any hook of the new one may have run, and
+ *   the new release is removed (kept when its post-install had failed).
+ * Recovery itself is restartable: the journal stays until it is done, and every step is
+ * idempotent, so a crash during recovery is handled by the next recovery.
+ */
+export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
+  const stateDir = join(o.target, STATE_DIR);
+  await mkdir(stateDir, { recursive: true, mode: 0o755 });
+  const removed = await sweep(stateDir);
+  const j = await readJournal(stateDir);
+  if (j === undefined) {
+    const message = removed.length === 0 ? 'nothing to recover' : `removed ${removed.join(', ')} left by an interrupted install`;
+    for (const r of removed) o.emit({ type: 'log', message: `removed ${join(stateDir, r)} left by an interrupted install` });
+    return { outcome: 'clean', current: await currentName(o.target), removed, message };
+  }
+  const interrupted = { action: j.action, id: j.id, release: j.release, step: j.step, previous: j.previous };
+  const fp = o.failpoints ?? NO_FAILPOINTS;
+  const journal = (step: Journal['step'], extra: Partial<JournalFields> = {}): Promise<void> => writeJournal(stateDir, { ...j, ...extra, step });
+  const cur = await currentName(o.target);
+  const what = `${j.action} of ${j.release} (interrupted at "${j.step}")`;
+
+  if (j.step !== 'recovering' && cur === j.release) {
+    o.emit({ type: 'log', message: `rolling forward the interrupted ${what}: current already points at it; running its post-install` });
+    try {
+      await activate({ target: o.target, release: j.release, previous: j.previous, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit: o.emit, created: j.created, from: 'post-install', journal, failpoints: fp });
+    } catch (err) {
+      // activate re-enabled the previous release; the journal's job is done either way.
+      await clearJournal(stateDir);
+      throw err;
+    }
+    await clearJournal(stateDir);
+    return { outcome: 'rolled-forward', interrupted, current: j.release, removed, message: `rolled forward the interrupted ${what}: current -> ${j.release}` };
+  }
+
+  const back = j.back ?? j.previous ?? ((await readLayout(o.target)).hasFailsafe ? FAILSAFE : undefined);
+  const hooksMayHaveRun = j.step !== 'commit';
+  o.emit({ type: 'log', message: `rolling back the interrupted ${what}${back === undefined ? '' : `: re-enabling ${back}`}` });
+  const problems: string[] = [];
+  if (back !== undefined && hooksMayHaveRun) {
+    await journal('recovering', { back });
+    fp.at('recovery-started');
+    problems.push(...(await reenable(back, hookContexts({ ...o, previous: j.previous }), { ...o, failpoints: fp })));
+  } else if (back !== undefined && cur !== back) {
+    // No hook ran; only `current` may be missing (a factory dir renamed to failsafe just before).
+    await swapCurrent(o.target, back);
+  }
+  const now = await currentName(o.target);
+  if (j.created && j.keepRelease !== true && now !== j.release) await discardRelease(o.target, j.release);
+  if (j.staging !== undefined) await rm(j.staging, { recursive: true, force: true });
+  await clearJournal(stateDir);
+  if (problems.length > 0) {
+    throw new FussyError('INSTALL_FAILED_UNRECOVERED', `rolling back the interrupted ${what} failed: ${problems.join('; ')}; current -> ${now ?? '(nothing)'}`, {
+      hint: 'the device needs attention: check the hook output above, then fussy rollback or install a working release',
+    });
+  }
+  const fate = j.created ? (j.keepRelease === true ? `; ${j.release} is kept for inspection` : `; ${j.release} was removed`) : '';
+  return { outcome: 'rolled-back', interrupted, current: now, removed, message: `rolled back the interrupted ${what}: current -> ${now ?? '(nothing)'}${fate}` };
+}
+
+/** Remove what interrupted transactions leave in the state dir; returns the names removed. */
+async function sweep(stateDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const n of await readdir(stateDir)) {
+    const p = join(stateDir, n);
+    if (n.startsWith('staging-') || n.startsWith(TRASH_PREFIX)) {
+      await rm(p, { recursive: true, force: true });
+      removed.push(n);
+    } else if (n.startsWith('hash-cache.json.tmp-') || n.startsWith(`${JOURNAL}.tmp-`)) {
+      await unlinkIfExists(p); // a write cut short; the file it was to replace is intact
+    }
+  }
+  // A swap of `current` cut short leaves `current~` beside an intact `current`.
+  await unlinkIfExists(join(stateDir, '..', `${CURRENT}~`));
+  return removed;
+}
+
+export interface RecoverCommandOptions extends Omit<RecoverOptions, 'failpoints'> {
+  wait?: boolean;
+  now?: Date;
+  /** Testing only: SIGKILL this process at a named step (failpoint.ts). */
+  failpoint?: string;
+}
+
+/** `fussy recover`: take the target's lock, then recoverTarget. */
+export async function recover(o: RecoverCommandOptions): Promise<Recovery> {
+  const target = resolve(o.target);
+  await readLayout(target); // the target must exist before a lock is made in it
+  const lock = await lockTarget(target, 'recover', o.wait === true, o.now ?? new Date());
+  try {
+    return await recoverTarget({ ...o, target, failpoints: failpoints(o.failpoint) });
+  } finally {
+    await lock.release();
+  }
+}
