@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -157,6 +157,28 @@ describe('crash safety: SIGKILL at every step of an install, then recovery', fun
     assert.equal(await readlink(join(d.target, 'current')), 'failsafe');
     assert.deepEqual(await snapshotTree(join(d.target, 'failsafe')), factory);
     assert.deepEqual((await readdir(d.target)).sort(), ['.fussy', 'current', 'failsafe']);
+  });
+
+  it('ENOSPC in the middle of the unpack (a tmpfs out of inodes): exit 40, nothing half-installed, current untouched', async function () {
+    const dir = join(tmp, 'dev-enospc');
+    await mkdir(dir, { recursive: true });
+    // The byte-based space check passes; the file system runs out of inodes after ~40 files.
+    const mounted = await execa('mount', ['-t', 'tmpfs', '-o', 'size=64m,nr_inodes=48', 'tmpfs', dir], { reject: false });
+    if (mounted.exitCode !== 0) this.skip(); // needs root (CI runs as root)
+    try {
+      const d: Device = { ...dev, dir, target: join(dir, 'firmware'), hookLog: join(dir, 'hooks.log') };
+      await writeTree(join(d.target, 'current'), [{ path: 'etc/version', content: 'factory\n' }]);
+      const before = await snapshotTree(d.target);
+      const r = await fussy(d, ['install', pkgB, '-k', d.keyring, '-t', d.target]);
+      assert.equal(r.exitCode, 40, r.stderr);
+      assert.match(r.stderr, /disk filled up while writing .*(data|lib|etc)\//);
+      // The target dir itself changes (its .fussy/ was created); everything in it must not.
+      const outside = (nodes: TreeNode[]) => nodes.filter((n) => n.path !== '.' && n.path !== '.fussy' && !n.path.startsWith('.fussy/'));
+      assert.deepEqual(outside(await snapshotTree(d.target)), outside(before), 'current is still the factory directory, nothing else appeared');
+      assert.deepEqual((await readdir(join(d.target, '.fussy'))).filter((n) => n.startsWith('staging-') || n.startsWith('journal')), []);
+    } finally {
+      await execa('umount', [dir], { reject: false });
+    }
   });
 
   it('the next install recovers first: killed after the switch, then installed again', async function () {
