@@ -49,10 +49,14 @@ export async function runInstall(io: Io, pkg: string, f: InstallFlags): Promise<
     reporter.info(line);
     if (f.log !== undefined && f.log !== '') appendFileSync(f.log, `${new Date().toISOString()} ${line}\n`);
   };
+  // Started before the install module loads, so that it runs while start-up keeps one core busy.
+  const { packageDigest } = await import('../install/history.js');
+  const digest = packageDigest(resolve(io.cwd, pkg));
   // Loaded here, not at the top: each command pays only for its own modules at start-up.
   const { install } = await import('../install/install.js');
   const r = await install({
     package: resolve(io.cwd, pkg),
+    packageDigest: digest,
     keyring: resolve(io.cwd, f.keyring),
     target: resolve(io.cwd, f.target),
     env: io.env,

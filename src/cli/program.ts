@@ -4,6 +4,7 @@ import { FussyError, isErrno } from '../errors.js';
 import type { Io } from './io.js';
 import { installCommand } from './install-command.js';
 import { keygenCommand } from './keygen-command.js';
+import { historyCommand } from './history-command.js';
 import { recoverCommand } from './recover-command.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
 import type { CommandResult } from './render.js';
@@ -67,6 +68,7 @@ export function buildProgram(io: Io, done: (r: CommandResult) => void): Command 
   program.addCommand(configure(installCommand(io, done), io));
   program.addCommand(configure(keygenCommand(io, done), io));
   program.addCommand(configure(recoverCommand(io, done), io));
+  program.addCommand(configure(historyCommand(io, done), io));
   for (const [name, description] of Object.entries(PLANNED)) {
     program.addCommand(
       configure(

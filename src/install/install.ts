@@ -1,6 +1,6 @@
-import { rename, rm, statfs } from 'node:fs/promises';
+import { rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { FussyError } from '../errors.js';
+import { FussyError, isErrno } from '../errors.js';
 import type { Manifest } from '../archive/manifest.js';
 import { loadDeviceKeyring } from '../keyring/device-keyring.js';
 import { fsyncDir } from '../util/fs-atomic.js';
@@ -10,6 +10,7 @@ import { activate, type ActivateEvent } from './activate.js';
 import { DedupIndex } from './dedup-index.js';
 import { failpoints } from './failpoint.js';
 import { HashCache } from './hash-cache.js';
+import { appendHistory, packageDigest, type HistoryRecord } from './history.js';
 import { checkLayout, CURRENT, ensureCurrentLink, FAILSAFE, freeReleaseName, readLayout, STATE_DIR } from './layout.js';
 import { clearJournal, writeJournal, type JournalStep } from './journal.js';
 import { openPackage } from './open-package.js';
@@ -40,6 +41,8 @@ export interface InstallOptions {
   onEvent?: (e: InstallEvent) => void;
   /** Testing only: SIGKILL this process at a named step (failpoint.ts). */
   failpoint?: string;
+  /** The package's sha256 for the history, if the caller started it earlier (history.ts). */
+  packageDigest?: Promise<string | undefined>;
 }
 
 export interface InstallResult {
@@ -71,15 +74,20 @@ const BLOCK = 4096;
  */
 export async function install(o: InstallOptions): Promise<InstallResult> {
   const started = Date.now();
+  const pkg = resolve(o.package);
+  const digest = o.packageDigest ?? packageDigest(pkg);
   const emit = o.onEvent ?? (() => {});
   const target = resolve(o.target);
   const now = o.now ?? new Date();
   const ring = await loadDeviceKeyring(resolve(o.keyring));
   await readLayout(target); // target must exist before a lock is made in it
   emit({ type: 'phase', phase: 'lock' });
+  const stateDir = join(target, STATE_DIR);
   const lock = await lockTarget(target, `install ${basename(o.package)}`, o.wait === true, now);
   const fp = failpoints(o.failpoint);
   const hookTimeoutMs = o.hookTimeoutMs ?? 600_000;
+  // Facts for the history record, filled in as they become known.
+  const facts: { release?: string; previous?: string; signers?: string[] } = {};
   try {
     const recovered = await recoverInterrupted(target, o, hookTimeoutMs, emit);
     // A factory `current` directory becomes failsafe only once the package has been verified
@@ -87,7 +95,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     const layout = await readLayout(target);
     checkLayout(layout);
     const previous = layout.currentIsDir ? FAILSAFE : (layout.current ?? (layout.hasFailsafe ? FAILSAFE : undefined));
-    const stateDir = join(target, STATE_DIR);
+    facts.previous = previous;
     const cacheFile = join(stateDir, HASH_CACHE);
     const index = DedupIndex.build(
       [...layout.releases, ...(layout.currentIsDir ? [CURRENT] : [])].map((r) => join(target, r)),
@@ -107,7 +115,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     let signers: string[];
     let encrypted: boolean;
     try {
-      const opened = await openPackage(resolve(o.package), ring, { maxBytes: cap, now });
+      const opened = await openPackage(pkg, ring, { maxBytes: cap, now });
       encrypted = opened.encrypted;
       unpacked = await unpack(opened.data, {
         staging,
@@ -123,6 +131,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
         },
       });
       ({ signers } = await opened.verdict());
+      facts.signers = signers;
     } catch (err) {
       flusher.close();
       await rm(staging, { recursive: true, force: true });
@@ -135,6 +144,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     const txn = { action: 'install' as const, id: `${process.pid}-${started}`, started: new Date(started).toISOString(), created: true, previous };
     try {
       name = await freeReleaseName(target, unpacked.release);
+      facts.release = name;
       await writeJournal(stateDir, { ...txn, step: 'commit', release: name, staging });
       fp.at('after-commit-journal');
       if (await ensureCurrentLink(target, fp)) emit({ type: 'log', message: `${target}/current was a directory: it is now ${FAILSAFE}, and current -> ${FAILSAFE}` });
@@ -165,7 +175,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     } finally {
       await recording;
     }
-    return {
+    const result: InstallResult = {
       release: name,
       path: join(target, name),
       previous: previous === undefined ? undefined : join(target, previous),
@@ -178,9 +188,31 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
       durationMs: Date.now() - started,
       recovered,
     };
+    await record(stateDir, { action: 'install', result: 'ok', ...facts, package: await packageFacts(pkg, digest), time: new Date(started).toISOString(), durationMs: Date.now() - started }, emit);
+    return result;
+  } catch (err) {
+    const result = err instanceof FussyError ? (err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : err.code === 'INSTALL_FAILED_UNRECOVERED' ? 'failed-unrecovered' : 'refused') : 'error';
+    const code = err instanceof FussyError ? err.code : 'INTERNAL';
+    await record(stateDir, { action: 'install', result, ...facts, package: await packageFacts(pkg, digest), error: { code, message: (err as Error).message }, time: new Date(started).toISOString(), durationMs: Date.now() - started }, emit);
+    throw err;
   } finally {
     await lock.release();
   }
+}
+
+/** Append to the history; a history that cannot be written is reported, never the reason an install fails. */
+async function record(stateDir: string, rec: Omit<HistoryRecord, 'prev'>, emit: (e: InstallEvent) => void): Promise<void> {
+  try {
+    await appendHistory(stateDir, rec);
+  } catch (err) {
+    if (!isErrno(err, 'ENOSPC', 'EDQUOT', 'EROFS', 'EIO')) throw err;
+    emit({ type: 'log', message: `could not add to the history in ${stateDir}: ${(err as Error).message}` });
+  }
+}
+
+async function packageFacts(file: string, digest: Promise<string | undefined>): Promise<HistoryRecord['package']> {
+  const bytes = await stat(file).then((s) => s.size, () => undefined);
+  return { file, bytes, sha256: await digest };
 }
 
 /**

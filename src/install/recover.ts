@@ -4,6 +4,7 @@ import { FussyError } from '../errors.js';
 import { unlinkIfExists } from '../util/fs-atomic.js';
 import { activate, hookContexts, reenable, type ActivateEvent } from './activate.js';
 import { failpoints, NO_FAILPOINTS, type Failpoints } from './failpoint.js';
+import { appendHistory, type HistoryRecord } from './history.js';
 import { clearJournal, JOURNAL, readJournal, writeJournal, type Journal, type JournalFields } from './journal.js';
 import { lockTarget } from './target-lock.js';
 import { CURRENT, currentName, discardRelease, FAILSAFE, readLayout, STATE_DIR, swapCurrent, TRASH_PREFIX } from './layout.js';
@@ -53,6 +54,17 @@ export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
     return { outcome: 'clean', current: await currentName(o.target), removed, message };
   }
   const interrupted = { action: j.action, id: j.id, release: j.release, step: j.step, previous: j.previous };
+  const started = Date.now();
+  const history = (result: HistoryRecord['result'], err?: unknown): Promise<void> =>
+    appendHistory(stateDir, {
+      time: new Date(started).toISOString(),
+      action: 'recover',
+      result,
+      release: j.release,
+      previous: j.previous,
+      ...(err === undefined ? {} : { error: { code: err instanceof FussyError ? err.code : 'INTERNAL', message: (err as Error).message } }),
+      durationMs: Date.now() - started,
+    });
   const fp = o.failpoints ?? NO_FAILPOINTS;
   const journal = (step: Journal['step'], extra: Partial<JournalFields> = {}): Promise<void> => writeJournal(stateDir, { ...j, ...extra, step });
   const cur = await currentName(o.target);
@@ -65,9 +77,11 @@ export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
     } catch (err) {
       // activate re-enabled the previous release; the journal's job is done either way.
       await clearJournal(stateDir);
+      await history(err instanceof FussyError && err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : 'failed-unrecovered', err);
       throw err;
     }
     await clearJournal(stateDir);
+    await history('rolled-forward');
     return { outcome: 'rolled-forward', interrupted, current: j.release, removed, message: `rolled forward the interrupted ${what}: current -> ${j.release}` };
   }
 
@@ -88,10 +102,13 @@ export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
   if (j.staging !== undefined) await rm(j.staging, { recursive: true, force: true });
   await clearJournal(stateDir);
   if (problems.length > 0) {
-    throw new FussyError('INSTALL_FAILED_UNRECOVERED', `rolling back the interrupted ${what} failed: ${problems.join('; ')}; current -> ${now ?? '(nothing)'}`, {
+    const err = new FussyError('INSTALL_FAILED_UNRECOVERED', `rolling back the interrupted ${what} failed: ${problems.join('; ')}; current -> ${now ?? '(nothing)'}`, {
       hint: 'the device needs attention: check the hook output above, then fussy rollback or install a working release',
     });
+    await history('failed-unrecovered', err);
+    throw err;
   }
+  await history('rolled-back');
   const fate = j.created ? (j.keepRelease === true ? `; ${j.release} is kept for inspection` : `; ${j.release} was removed`) : '';
   return { outcome: 'rolled-back', interrupted, current: now, removed, message: `rolled back the interrupted ${what}: current -> ${now ?? '(nothing)'}${fate}` };
 }

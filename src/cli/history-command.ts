@@ -1,0 +1,43 @@
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { FussyError } from '../errors.js';
+import type { Io, OutputFlags } from './io.js';
+import { DEFAULT_TARGET } from './install-command.js';
+import type { CommandResult } from './render.js';
+
+interface HistoryFlags extends OutputFlags {
+  target: string;
+}
+
+/** `fussy history`: the transaction log, checked (no lock needed: it only reads). */
+export function historyCommand(io: Io, done: (r: CommandResult) => void): Command {
+  return new Command('history')
+    .description('list installs, rollbacks and recoveries, oldest first, and check that the log was not altered')
+    .option('-t, --target <dir>', 'firmware directory holding current, failsafe and the releases', DEFAULT_TARGET)
+    .option('--json', 'print one JSON object {records, problems}')
+    .option('-q, --quiet', 'print nothing but problems')
+    .action(async (f: HistoryFlags) => done(await runHistory(io, f)));
+}
+
+async function runHistory(io: Io, f: HistoryFlags): Promise<CommandResult> {
+  const { readHistory } = await import('../install/history.js');
+  const { STATE_DIR } = await import('../install/layout.js');
+  const dir = join(resolve(io.cwd, f.target), STATE_DIR);
+  const h = await readHistory(dir);
+  if (h.problems.length > 0) {
+    throw new FussyError('HISTORY_DAMAGED', `${join(dir, 'history.log')}: ${h.problems.join('; ')}`, {
+      hint: 'the records shown may not be what happened; compare with your fleet logs',
+      details: { records: h.records, problems: h.problems },
+    });
+  }
+  const lines = h.records.map((r) => {
+    const what = r.release === undefined ? '' : ` ${r.release}`;
+    const from = r.previous === undefined ? '' : ` (was ${r.previous})`;
+    const pkg = r.package?.sha256 === undefined ? '' : ` package sha256 ${r.package.sha256.slice(0, 16)}`;
+    const who = r.signers === undefined || r.signers.length === 0 ? '' : ` signed by ${r.signers.map((s) => s.slice(-16)).join(', ')}`;
+    const why = r.error === undefined ? '' : `: ${r.error.code} ${r.error.message}`;
+    return `${r.time} ${r.action} ${r.result}${what}${from}${pkg}${who} ${(r.durationMs / 1000).toFixed(1)} s${why}`;
+  });
+  if (!f.json && !f.quiet) for (const l of lines) io.stdout.write(l + '\n');
+  return { json: { records: h.records, problems: h.problems }, summary: [`${h.records.length} records, chain intact`] };
+}

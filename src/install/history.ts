@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import { open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isErrno } from '../errors.js';
+import { fsyncDir } from '../util/fs-atomic.js';
+import { runForOutput } from '../util/run.js';
+
+/** In the state dir: one JSON record per line, each naming the sha256 of the line before it. */
+export const HISTORY = 'history.log';
+/** The newest record's hash and the record count, so that cutting records off the end shows. */
+const HEAD = 'history.head';
+const GENESIS = '0'.repeat(64);
+
+export interface HistoryRecord {
+  time: string;
+  action: 'install' | 'rollback' | 'clean' | 'recover';
+  /** ok; failed-recovered (exit 3); failed-unrecovered (exit 4); refused (nothing changed); error (a bug, exit 1). */
+  result: 'ok' | 'failed-recovered' | 'failed-unrecovered' | 'refused' | 'error' | 'rolled-back' | 'rolled-forward';
+  release?: string;
+  previous?: string;
+  package?: { file: string; bytes?: number; sha256?: string };
+  signers?: string[];
+  error?: { code: string; message: string };
+  durationMs: number;
+  /** sha256 of the previous line (hex), or 64 zeros for the first record. */
+  prev: string;
+}
+
+/**
+ * Append a record, durably (O_APPEND, fsync), then move the head file to it (atomic rename).
+ * A crash between the two leaves one record more than the head says: reported as such, not as
+ * tampering. Call with the target's lock held.
+ */
+export async function appendHistory(stateDir: string, rec: Omit<HistoryRecord, 'prev'>): Promise<void> {
+  const head = await readHead(stateDir);
+  const line = JSON.stringify({ ...rec, prev: head.sha256 }) + '\n';
+  const fh = await open(join(stateDir, HISTORY), 'a', 0o644);
+  try {
+    await fh.write(line);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  const tmp = join(stateDir, `${HEAD}.tmp-${process.pid}`);
+  const hf = await open(tmp, 'w', 0o644);
+  try {
+    await hf.writeFile(JSON.stringify({ count: head.count + 1, sha256: sha(line) }) + '\n');
+    await hf.sync();
+  } finally {
+    await hf.close();
+  }
+  await rename(tmp, join(stateDir, HEAD));
+  await fsyncDir(stateDir);
+}
+
+export interface History {
+  records: HistoryRecord[];
+  /** Empty when the chain is intact and matches the head file. */
+  problems: string[];
+}
+
+/** Read and check the log: every record must name the hash of the one before, the last the head's. */
+export async function readHistory(stateDir: string): Promise<History> {
+  let text = '';
+  try {
+    text = await readFile(join(stateDir, HISTORY), 'utf8');
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+  }
+  const head = await readHead(stateDir);
+  const problems: string[] = [];
+  const records: HistoryRecord[] = [];
+  const lines = text.split('\n');
+  const torn = lines.pop(); // '' after the final newline; anything else is a write cut short
+  if (torn !== undefined && torn !== '') problems.push(`the last record is incomplete (a write cut short): ${JSON.stringify(torn.slice(0, 60))}`);
+  let prev = GENESIS;
+  for (const [i, line] of lines.entries()) {
+    let r: HistoryRecord;
+    try {
+      r = JSON.parse(line) as HistoryRecord;
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      problems.push(`record ${i + 1} is not JSON: the log was edited`);
+      prev = sha(line + '\n');
+      continue;
+    }
+    if (r.prev !== prev) problems.push(`record ${i + 1} does not follow record ${i} (its hash of the previous record differs): the log was edited or records were removed`);
+    records.push(r);
+    prev = sha(line + '\n');
+  }
+  if (lines.length < head.count) problems.push(`the log has ${lines.length} records but ${head.count} were written: records were removed from the end`);
+  else if (lines.length === head.count && prev !== head.sha256) problems.push('the newest record is not the one fussy wrote last: the log was edited');
+  else if (lines.length === head.count + 1 && head.count > 0 && records.at(-1)?.prev !== head.sha256) problems.push('the newest record does not follow the one fussy wrote last');
+  else if (lines.length > head.count + 1) problems.push(`the log has ${lines.length} records but only ${head.count} were written: records were added`);
+  return { records, problems };
+}
+
+async function readHead(stateDir: string): Promise<{ count: number; sha256: string }> {
+  try {
+    const h = JSON.parse(await readFile(join(stateDir, HEAD), 'utf8')) as { count: number; sha256: string };
+    return { count: h.count, sha256: h.sha256 };
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return { count: 0, sha256: GENESIS };
+    throw err;
+  }
+}
+
+function sha(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
+/**
+ * The package's sha256 for the history, computed by `sha256sum` in its own process beside the
+ * install: started first thing, it runs on the core that start-up leaves idle (node's start and
+ * the keyring load are single-threaded), where hashing in the main thread would add ~0.1 s per
+ * 160 MB to the install. Undefined when sha256sum is missing.
+ */
+export async function packageDigest(file: string): Promise<string | undefined> {
+  const out = await runForOutput('sha256sum', ['--', file]);
+  const hex = out?.split(/\s/)[0];
+  return hex !== undefined && /^[0-9a-f]{64}$/.test(hex) ? hex : undefined;
+}
