@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { FussyError } from '../errors.js';
 import type { Io } from './io.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
+import { addCleanOptions, runClean, type CleanFlags } from './clean-command.js';
 import { addInstallOptions, runInstall, type InstallFlags } from './install-command.js';
 import { configure, notImplemented, VERSION } from './program.js';
 import type { CommandResult } from './render.js';
@@ -75,7 +76,15 @@ export function fussyInstallProgram(io: Io, done: (r: CommandResult) => void): C
     });
 }
 
-/** fussy-clean / fussy-link-tree until their issues land. */
+/** fussy-clean: the same as fussy clean (-t, --keep, --dry-run). */
+export function fussyCleanProgram(io: Io, done: (r: CommandResult) => void): Command {
+  return configure(addCleanOptions(new Command('fussy-clean')), io)
+    .version(VERSION, '-V, --version')
+    .description('remove old releases (Fussy-compatible launcher of fussy clean)')
+    .action(async (f: CleanFlags) => done(await runClean(io, f)));
+}
+
+/** fussy-link-tree until its issue lands. */
 export function plannedProgram(io: Io, name: string): Command {
   return configure(new Command(name), io)
     .version(VERSION, '-V, --version')

@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { FussyError } from '../errors.js';
-import type { Io, OutputFlags } from './io.js';
+import { formatBytes, type Io, type OutputFlags } from './io.js';
 import { DEFAULT_TARGET } from './install-command.js';
 import type { CommandResult } from './render.js';
 
@@ -36,7 +36,8 @@ async function runHistory(io: Io, f: HistoryFlags): Promise<CommandResult> {
     const pkg = r.package?.sha256 === undefined ? '' : ` package sha256 ${r.package.sha256.slice(0, 16)}`;
     const who = r.signers === undefined || r.signers.length === 0 ? '' : ` signed by ${r.signers.map((s) => s.slice(-16)).join(', ')}`;
     const why = r.error === undefined ? '' : `: ${r.error.code} ${r.error.message}`;
-    return `${r.time} ${r.action} ${r.result}${what}${from}${pkg}${who} ${(r.durationMs / 1000).toFixed(1)} s${why}`;
+    const gone = r.removed === undefined ? '' : ` removed ${r.removed.length === 0 ? 'nothing' : r.removed.join(', ')}${r.freedBytes === undefined ? '' : ` (${formatBytes(r.freedBytes)} freed)`}`;
+    return `${r.time} ${r.action} ${r.result}${what}${from}${gone}${pkg}${who} ${(r.durationMs / 1000).toFixed(1)} s${why}`;
   });
   if (!f.json && !f.quiet) for (const l of lines) io.stdout.write(l + '\n');
   return { json: { records: h.records, problems: h.problems }, summary: [`${h.records.length} records, chain intact`] };

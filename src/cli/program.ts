@@ -4,6 +4,7 @@ import { FussyError, isErrno } from '../errors.js';
 import type { Io } from './io.js';
 import { installCommand } from './install-command.js';
 import { keygenCommand } from './keygen-command.js';
+import { cleanCommand } from './clean-command.js';
 import { historyCommand } from './history-command.js';
 import { recoverCommand } from './recover-command.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
@@ -26,7 +27,6 @@ function packageVersion(): string {
 
 /** Commands whose issues have not landed yet: they exist, say so, and exit 2. */
 const PLANNED: Record<string, string> = {
-  clean: 'remove old releases',
   'link-tree': 'link every file of SOURCE from DEST',
   status: 'show current, failsafe and retained releases',
   rollback: 're-enable the previous release',
@@ -69,6 +69,7 @@ export function buildProgram(io: Io, done: (r: CommandResult) => void): Command 
   program.addCommand(configure(keygenCommand(io, done), io));
   program.addCommand(configure(recoverCommand(io, done), io));
   program.addCommand(configure(historyCommand(io, done), io));
+  program.addCommand(configure(cleanCommand(io, done), io));
   for (const [name, description] of Object.entries(PLANNED)) {
     program.addCommand(
       configure(

@@ -21,6 +21,9 @@ export interface HistoryRecord {
   package?: { file: string; bytes?: number; sha256?: string };
   signers?: string[];
   error?: { code: string; message: string };
+  /** clean: the releases removed and the bytes that gave back. */
+  removed?: string[];
+  freedBytes?: number;
   durationMs: number;
   /** sha256 of the previous line (hex), or 64 zeros for the first record. */
   prev: string;

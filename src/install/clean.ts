@@ -1,0 +1,140 @@
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { FussyError } from '../errors.js';
+import type { ActivateEvent } from './activate.js';
+import { readHistory, appendHistory } from './history.js';
+import { CURRENT, discardRelease, FAILSAFE, readLayout, STATE_DIR } from './layout.js';
+import { recoverTarget } from './recover.js';
+import { lockTarget } from './target-lock.js';
+
+export interface CleanOptions {
+  target: string;
+  /** Previous releases to keep besides current and failsafe (SPEC: default 1). */
+  keep?: number;
+  dryRun?: boolean;
+  wait?: boolean;
+  now?: Date;
+  /** For the recovery of an interrupted install, which runs first (hooks may run). */
+  env: Record<string, string | undefined>;
+  cwd: string;
+  hookTimeoutMs: number;
+  emit?: (e: ActivateEvent | { type: 'log'; message: string }) => void;
+}
+
+export interface CleanResult {
+  /** Releases removed (or, with dryRun, that would be), oldest first. */
+  removed: string[];
+  /** Releases kept besides current and failsafe, newest first. */
+  kept: string[];
+  current?: string;
+  /** Bytes the removal gives back: files still linked from a kept release free nothing. */
+  freedBytes: number;
+  /** Plain files and foreign symlinks in the target: reported, never deleted. */
+  foreign: string[];
+  dryRun: boolean;
+  /** What recovery did first, when an install had been interrupted. */
+  recovered?: string;
+}
+
+/**
+ * `fussy clean` (SPEC §4): remove all but the `keep` most recently enabled previous releases.
+ * Never current's release, failsafe, dot-entries (stale staging dirs of crashed installs go
+ * through recovery, under the lock), plain files or symlinks. "Most recently enabled" comes from
+ * the history (the last install, rollback or recovery that made a release current); releases it
+ * does not know (installed by the original Fussy) count by their directory's ctime, which rename
+ * sets when a release is put in place. Each release is removed through `.fussy/trash-*`, so a
+ * crash never leaves half a release under its name.
+ */
+export async function clean(o: CleanOptions): Promise<CleanResult> {
+  const target = resolve(o.target);
+  const emit = o.emit ?? (() => {});
+  const keep = o.keep ?? 1;
+  if (!Number.isInteger(keep) || keep < 0) throw new FussyError('USAGE', `--keep must be a whole number >= 0, not ${keep}`);
+  await readLayout(target);
+  const started = Date.now();
+  const lock = await lockTarget(target, o.dryRun === true ? 'clean --dry-run' : 'clean', o.wait === true, o.now ?? new Date());
+  try {
+    const recovery = await recoverTarget({ target, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit });
+    const layout = await readLayout(target);
+    const stateDir = join(target, STATE_DIR);
+    const enabled = await lastEnabled(stateDir);
+    const candidates = layout.releases.filter((r) => r !== FAILSAFE && r !== layout.current);
+    const when = new Map<string, number>();
+    for (const r of candidates) when.set(r, enabled.get(r) ?? (await lstat(join(target, r))).ctimeMs);
+    const newestFirst = [...candidates].sort((a, b) => (when.get(b) as number) - (when.get(a) as number));
+    const kept = newestFirst.slice(0, keep);
+    const removed = newestFirst.slice(keep).reverse();
+    const freedBytes = await bytesFreed(target, removed);
+    const foreign = await foreignEntries(target);
+    if (o.dryRun !== true) {
+      for (const r of removed) {
+        await discardRelease(target, r);
+        emit({ type: 'log', message: `removed ${join(target, r)}` });
+      }
+      await appendHistory(stateDir, { time: new Date(started).toISOString(), action: 'clean', result: 'ok', removed, freedBytes, durationMs: Date.now() - started });
+    }
+    return { removed, kept, current: layout.current, freedBytes, foreign, dryRun: o.dryRun === true, recovered: recovery.outcome === 'clean' ? undefined : recovery.message };
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * When each release was last made current, from the history (install, rollback, recovery). A
+ * release kept after its install failed (a failed post-install) and never enabled since counts
+ * as oldest: it goes first.
+ */
+async function lastEnabled(stateDir: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const r of (await readHistory(stateDir)).records) {
+    if (r.release === undefined || r.action === 'clean') continue;
+    if (r.result === 'ok' || r.result === 'rolled-forward') out.set(r.release, Date.parse(r.time));
+    else if (r.result.startsWith('failed') && !out.has(r.release)) out.set(r.release, Number.NEGATIVE_INFINITY);
+  }
+  return out;
+}
+
+/**
+ * Blocks freed by deleting `releases`: a file's blocks come back only when every hard link to it
+ * is inside the deleted releases (st_nlink equals the links found there); directories and
+ * symlinks always.
+ */
+async function bytesFreed(target: string, releases: string[]): Promise<number> {
+  const links = new Map<string, { nlink: number; seen: number; bytes: number }>();
+  let bytes = 0;
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      const st = await lstat(p);
+      if (st.isDirectory()) {
+        bytes += st.blocks * 512;
+        await walk(p);
+      } else if (st.isFile() && st.nlink > 1) {
+        const key = `${st.dev}:${st.ino}`;
+        const l = links.get(key) ?? { nlink: st.nlink, seen: 0, bytes: st.blocks * 512 };
+        l.seen += 1;
+        links.set(key, l);
+      } else {
+        bytes += st.blocks * 512;
+      }
+    }
+  };
+  for (const r of releases) {
+    bytes += (await lstat(join(target, r))).blocks * 512;
+    await walk(join(target, r));
+  }
+  for (const l of links.values()) if (l.seen >= l.nlink) bytes += l.bytes;
+  return bytes;
+}
+
+/** Entries of the target that are neither releases, `current`, nor dot-entries. */
+async function foreignEntries(target: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of (await readdir(target)).sort()) {
+    if (n.startsWith('.') || n === CURRENT) continue;
+    const st = await lstat(join(target, n));
+    if (st.isDirectory()) continue;
+    out.push(st.isSymbolicLink() ? `${n} -> ${await readlink(join(target, n))}` : n);
+  }
+  return out;
+}
