@@ -28,7 +28,7 @@ export function addInstallOptions(cmd: Command): Command {
 }
 
 /** One line per event for humans; hook output is the part an operator reads after a failure. */
-function describe(e: InstallEvent): string | undefined {
+export function describe(e: InstallEvent): string | undefined {
   switch (e.type) {
     case 'hook':
       return `${e.phase}${e.recovery ? ' (recovery)' : ''}: ${e.line}`;

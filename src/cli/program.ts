@@ -7,6 +7,7 @@ import { keygenCommand } from './keygen-command.js';
 import { cleanCommand } from './clean-command.js';
 import { historyCommand } from './history-command.js';
 import { recoverCommand } from './recover-command.js';
+import { rollbackCommand } from './rollback-command.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
 import type { CommandResult } from './render.js';
 
@@ -29,7 +30,6 @@ function packageVersion(): string {
 const PLANNED: Record<string, string> = {
   'link-tree': 'link every file of SOURCE from DEST',
   status: 'show current, failsafe and retained releases',
-  rollback: 're-enable the previous release',
   verify: 'check an installed release against its manifest',
   lock: 'run a command under a named lock (cronlock)',
 };
@@ -70,6 +70,7 @@ export function buildProgram(io: Io, done: (r: CommandResult) => void): Command 
   program.addCommand(configure(recoverCommand(io, done), io));
   program.addCommand(configure(historyCommand(io, done), io));
   program.addCommand(configure(cleanCommand(io, done), io));
+  program.addCommand(configure(rollbackCommand(io, done), io));
   for (const [name, description] of Object.entries(PLANNED)) {
     program.addCommand(
       configure(

@@ -2,7 +2,7 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
 import type { ActivateEvent } from './activate.js';
-import { readHistory, appendHistory } from './history.js';
+import { appendHistory, lastEnabled } from './history.js';
 import { CURRENT, discardRelease, FAILSAFE, readLayout, STATE_DIR } from './layout.js';
 import { recoverTarget } from './recover.js';
 import { lockTarget } from './target-lock.js';
@@ -77,21 +77,6 @@ export async function clean(o: CleanOptions): Promise<CleanResult> {
   } finally {
     await lock.release();
   }
-}
-
-/**
- * When each release was last made current, from the history (install, rollback, recovery). A
- * release kept after its install failed (a failed post-install) and never enabled since counts
- * as oldest: it goes first.
- */
-async function lastEnabled(stateDir: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (const r of (await readHistory(stateDir)).records) {
-    if (r.release === undefined || r.action === 'clean') continue;
-    if (r.result === 'ok' || r.result === 'rolled-forward') out.set(r.release, Date.parse(r.time));
-    else if (r.result.startsWith('failed') && !out.has(r.release)) out.set(r.release, Number.NEGATIVE_INFINITY);
-  }
-  return out;
 }
 
 /**

@@ -123,3 +123,18 @@ export async function packageDigest(file: string): Promise<string | undefined> {
   const hex = out?.split(/\s/)[0];
   return hex !== undefined && /^[0-9a-f]{64}$/.test(hex) ? hex : undefined;
 }
+
+/**
+ * When each release was last made current, from the history (install, rollback, recovery). A
+ * release kept after its install failed (a failed post-install) and never enabled since counts
+ * as oldest.
+ */
+export async function lastEnabled(stateDir: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const r of (await readHistory(stateDir)).records) {
+    if (r.release === undefined || r.action === 'clean') continue;
+    if (r.result === 'ok' || r.result === 'rolled-forward') out.set(r.release, Date.parse(r.time));
+    else if (r.result.startsWith('failed') && !out.has(r.release)) out.set(r.release, Number.NEGATIVE_INFINITY);
+  }
+  return out;
+}

@@ -91,3 +91,13 @@ export async function signPayload(file: string, payload: Buffer, o: { signingKey
   await writeFile(file, out as Uint8Array);
   return file;
 }
+
+/** Another target beside `dev`, on the same keys: a factory `current` dir, then `packages` installed in order. */
+export async function deviceBeside(dev: Device, name: string, packages: string[] = []): Promise<Device> {
+  const dir = join(dev.dir, '..', name);
+  const d: Device = { ...dev, dir, target: join(dir, 'firmware'), hookLog: join(dir, 'hooks.log') };
+  await mkdir(join(d.target, 'current', 'etc'), { recursive: true });
+  await writeFile(join(d.target, 'current', 'etc', 'version'), 'factory\n');
+  for (const p of packages) await installInto(d, p);
+  return d;
+}

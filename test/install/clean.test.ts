@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { acquireLock } from '../../src/lock/pid-lock.js';
 import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
-import { installInto, makeDevice, type Device } from '../helpers/device.js';
+import { deviceBeside, installInto, makeDevice, type Device } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { snapshotTree, writeTree, type SampleFile } from '../helpers/tree.js';
 
@@ -43,13 +43,7 @@ describe('fussy clean: old releases go, current, failsafe and the newest --keep 
     }
   });
 
-  async function freshDevice(name: string, installs: string[]): Promise<Device> {
-    const dir = join(dev.dir, '..', name);
-    const d: Device = { ...dev, dir, target: join(dir, 'firmware'), hookLog: join(dir, 'hooks.log') };
-    await writeTree(join(d.target, 'current'), [{ path: 'etc/version', content: 'factory\n' }]);
-    for (const n of installs) await installInto(d, pkgs[n] as string);
-    return d;
-  }
+  const freshDevice = (name: string, installs: string[]): Promise<Device> => deviceBeside(dev, name, installs.map((n) => pkgs[n] as string));
 
   it('keeps the newest --keep previous releases, removes the rest, and reports the bytes really freed', async function () {
     const d = await freshDevice('dev-keep', ['fw-a', 'fw-b', 'fw-c', 'fw-d']);

@@ -1,0 +1,88 @@
+import { lstat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { FussyError } from '../errors.js';
+import { activate, type ActivateEvent } from './activate.js';
+import { failpoints } from './failpoint.js';
+import { appendHistory, lastEnabled, type HistoryRecord } from './history.js';
+import { clearJournal, writeJournal, type JournalStep } from './journal.js';
+import { FAILSAFE, readLayout, STATE_DIR } from './layout.js';
+import { recoverTarget } from './recover.js';
+import { lockTarget } from './target-lock.js';
+
+export interface RollbackOptions {
+  target: string;
+  /** The release to go back to; default: the one most recently current before this one. */
+  to?: string;
+  env: Record<string, string | undefined>;
+  cwd: string;
+  hookTimeoutMs: number;
+  wait?: boolean;
+  now?: Date;
+  emit?: (e: ActivateEvent | { type: 'log'; message: string }) => void;
+  /** Testing only: SIGKILL this process at a named step (failpoint.ts). */
+  failpoint?: string;
+}
+
+export interface RollbackResult {
+  release: string;
+  path: string;
+  previous?: string;
+  durationMs: number;
+  recovered?: string;
+}
+
+/**
+ * `fussy rollback [--to NAME]`: re-enable an installed release through the same path as an
+ * install (pre-install → switch → post-install, argv "False": a rollback is a deliberate enable,
+ * not a recovery), journaled the same way, so a crash is rolled forward or back like an install's.
+ * On failure the release that was current is re-enabled in recovery mode; the rollback target is
+ * never deleted (it was not created by this transaction). Default target: the release most
+ * recently current before the current one (history), else the newest other release, else failsafe.
+ */
+export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
+  const target = resolve(o.target);
+  const emit = o.emit ?? (() => {});
+  await readLayout(target);
+  const started = Date.now();
+  const stateDir = join(target, STATE_DIR);
+  const lock = await lockTarget(target, `rollback${o.to === undefined ? '' : ` to ${o.to}`}`, o.wait === true, o.now ?? new Date());
+  let facts: Pick<HistoryRecord, 'release' | 'previous'> = {};
+  try {
+    const recovery = await recoverTarget({ target, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit });
+    const layout = await readLayout(target);
+    const to = o.to ?? (await defaultTarget(target, stateDir, layout.current, layout.releases));
+    facts = { release: to, previous: layout.current };
+    if (!layout.releases.includes(to) || to.startsWith('.')) {
+      throw new FussyError('USAGE', `there is no release ${to} in ${target}`, { hint: `installed releases: ${layout.releases.join(', ') || '(none)'}` });
+    }
+    if (to === layout.current) throw new FussyError('USAGE', `${to} is already current`, { hint: 'name another release with --to' });
+    const txn = { action: 'rollback' as const, id: `${process.pid}-${started}`, started: new Date(started).toISOString(), created: false, previous: layout.current };
+    const journal = (step: JournalStep, extra: { back?: string; keepRelease?: boolean } = {}): Promise<void> => writeJournal(stateDir, { ...txn, ...extra, step, release: to });
+    try {
+      await activate({ target, release: to, previous: layout.current, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit, created: false, journal, failpoints: failpoints(o.failpoint) });
+    } finally {
+      await clearJournal(stateDir);
+    }
+    await appendHistory(stateDir, { time: new Date(started).toISOString(), action: 'rollback', result: 'ok', ...facts, durationMs: Date.now() - started });
+    return { release: to, path: join(target, to), previous: layout.current, durationMs: Date.now() - started, recovered: recovery.outcome === 'clean' ? undefined : recovery.message };
+  } catch (err) {
+    if (err instanceof FussyError && (err.code === 'INSTALL_FAILED_RECOVERED' || err.code === 'INSTALL_FAILED_UNRECOVERED')) {
+      const result = err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : 'failed-unrecovered';
+      await appendHistory(stateDir, { time: new Date(started).toISOString(), action: 'rollback', result, ...facts, error: { code: err.code, message: err.message }, durationMs: Date.now() - started });
+    }
+    throw err;
+  } finally {
+    await lock.release();
+  }
+}
+
+async function defaultTarget(target: string, stateDir: string, current: string | undefined, releases: string[]): Promise<string> {
+  const enabled = await lastEnabled(stateDir);
+  const others = releases.filter((r) => r !== current && r !== FAILSAFE);
+  const when = new Map<string, number>();
+  for (const r of others) when.set(r, enabled.get(r) ?? (await lstat(join(target, r))).ctimeMs);
+  const best = others.filter((r) => (when.get(r) as number) > Number.NEGATIVE_INFINITY).sort((a, b) => (when.get(b) as number) - (when.get(a) as number))[0];
+  if (best !== undefined) return best;
+  if (releases.includes(FAILSAFE) && current !== FAILSAFE) return FAILSAFE;
+  throw new FussyError('USAGE', `there is no release to roll back to in ${target}`, { hint: 'install a package instead' });
+}
