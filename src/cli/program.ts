@@ -8,6 +8,7 @@ import { cleanCommand } from './clean-command.js';
 import { historyCommand } from './history-command.js';
 import { recoverCommand } from './recover-command.js';
 import { rollbackCommand } from './rollback-command.js';
+import { lockCommand } from './lock-command.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
 import type { CommandResult } from './render.js';
 
@@ -31,7 +32,6 @@ const PLANNED: Record<string, string> = {
   'link-tree': 'link every file of SOURCE from DEST',
   status: 'show current, failsafe and retained releases',
   verify: 'check an installed release against its manifest',
-  lock: 'run a command under a named lock (cronlock)',
 };
 
 export function notImplemented(name: string): never {
@@ -71,6 +71,7 @@ export function buildProgram(io: Io, done: (r: CommandResult) => void): Command 
   program.addCommand(configure(historyCommand(io, done), io));
   program.addCommand(configure(cleanCommand(io, done), io));
   program.addCommand(configure(rollbackCommand(io, done), io));
+  program.addCommand(configure(lockCommand(io, done), io));
   for (const [name, description] of Object.entries(PLANNED)) {
     program.addCommand(
       configure(

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
 
@@ -16,6 +16,12 @@ export interface LockOwner {
 export interface LockHandle {
   file: string;
   release(): Promise<void>;
+  /**
+   * Make another live process the holder (`fussy lock` hands the lock to the command it runs,
+   * so the lock stays held while the command runs even if fussy itself is killed). The lock file
+   * is replaced atomically; a checker sees either holder, both alive.
+   */
+  transfer(pid: number): Promise<void>;
 }
 
 /** Start time of a process, or undefined when it does not exist (proc(5): stat field 22). */
@@ -70,7 +76,20 @@ export async function acquireLock(file: string, what: string, opts: { pid?: numb
     for (let attempt = 0; ; attempt++) {
       try {
         await link(tmp, file);
-        return { file, release: () => releaseLock(file, owner) };
+        let holder = owner;
+        return {
+          file,
+          release: () => releaseLock(file, holder),
+          transfer: async (to: number) => {
+            const toStart = processStart(to);
+            if (toStart === undefined) return; // already gone: the lock stays ours
+            const next: LockOwner = { ...holder, pid: to, start: toStart };
+            const t = `${file}.${to}.${Date.now()}.tmp`;
+            await writeFile(t, JSON.stringify(next) + '\n', { mode: 0o644 });
+            await rename(t, file);
+            holder = next;
+          },
+        };
       } catch (err) {
         if (!isErrno(err, 'EEXIST')) throw err;
       }

@@ -177,3 +177,58 @@ export async function runStreaming(cmd: string, args: string[], o: StreamingOpti
   }
   return { exitCode: r.exitCode, signal: r.signal, timedOut };
 }
+
+export interface ForegroundResult {
+  exitCode: number | undefined;
+  signal: string | undefined;
+  timedOut: boolean;
+  spawnError?: string;
+}
+
+/**
+ * Run a command with the caller's stdin/stdout/stderr, in its own process group (`fussy lock`).
+ * Past `timeoutMs` the whole group gets SIGTERM, and SIGKILL `graceMs` later if any of it is
+ * still there (timeout(1) -k). SIGINT, SIGTERM and SIGHUP sent to fussy are passed on to the
+ * group, which a terminal's Ctrl-C no longer reaches directly.
+ */
+export function runForeground(cmd: string, args: string[], o: { timeoutMs?: number; graceMs?: number; env?: Record<string, string | undefined>; cwd?: string; onSpawn?: (pid: number) => void } = {}): Promise<ForegroundResult> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: 'inherit', detached: true, env: o.env as NodeJS.ProcessEnv | undefined, cwd: o.cwd });
+    child.once('spawn', () => {
+      if (child.pid !== undefined) o.onSpawn?.(child.pid);
+    });
+    let timedOut = false;
+    let killer: NodeJS.Timeout | undefined;
+    const group = (sig: NodeJS.Signals): void => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, sig);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    };
+    const forward = (sig: NodeJS.Signals) => (): void => group(sig);
+    const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, forward(sig)] as const);
+    for (const [sig, h] of handlers) process.on(sig, h);
+    const timer =
+      o.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            group('SIGTERM');
+            killer = setTimeout(() => group('SIGKILL'), o.graceMs ?? 5000);
+          }, o.timeoutMs);
+    const done = (r: ForegroundResult): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      for (const [sig, h] of handlers) process.removeListener(sig, h);
+      if (timedOut) {
+        // The leader is gone; make sure nothing it started outlives the timeout either.
+        if (killer !== undefined) clearTimeout(killer);
+        group('SIGKILL');
+      }
+      resolve(r);
+    };
+    child.once('error', (err) => done({ exitCode: undefined, signal: undefined, timedOut, spawnError: err.message }));
+    child.once('exit', (code, signal) => done({ exitCode: code ?? undefined, signal: signal ?? undefined, timedOut }));
+  });
+}
