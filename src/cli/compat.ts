@@ -6,8 +6,9 @@ import { FussyError } from '../errors.js';
 import type { Io } from './io.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
 import { addCleanOptions, runClean, type CleanFlags } from './clean-command.js';
+import { addLinkTreeOptions, runLinkTree, type LinkTreeFlags } from './link-tree-command.js';
 import { addInstallOptions, runInstall, type InstallFlags } from './install-command.js';
-import { configure, notImplemented, VERSION } from './program.js';
+import { configure, VERSION } from './program.js';
 import type { CommandResult } from './render.js';
 import { collect } from './parse.js';
 
@@ -84,11 +85,10 @@ export function fussyCleanProgram(io: Io, done: (r: CommandResult) => void): Com
     .action(async (f: CleanFlags) => done(await runClean(io, f)));
 }
 
-/** fussy-link-tree until its issue lands. */
-export function plannedProgram(io: Io, name: string): Command {
-  return configure(new Command(name), io)
+/** fussy-link-tree: the same as fussy link-tree. */
+export function fussyLinkTreeProgram(io: Io, done: (r: CommandResult) => void): Command {
+  return configure(addLinkTreeOptions(new Command('fussy-link-tree')), io)
     .version(VERSION, '-V, --version')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => notImplemented(name));
+    .description('link every file under SOURCE from the same path under DEST (Fussy-compatible launcher of fussy link-tree)')
+    .action(async (source: string, dest: string, f: LinkTreeFlags) => done(await runLinkTree(io, source, dest, f)));
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { fussyCleanProgram, fussyInstallProgram, fussyPackProgram, plannedProgram } from './compat.js';
+import { fussyCleanProgram, fussyInstallProgram, fussyLinkTreeProgram, fussyPackProgram } from './compat.js';
 import type { Io, OutputFlags } from './io.js';
 import { buildProgram } from './program.js';
 import { renderError, renderResult, type CommandResult } from './render.js';
@@ -18,7 +18,7 @@ export async function main(launcher: Launcher, argv: string[], io: Io): Promise<
   else if (launcher === 'fussy-pack') program = fussyPackProgram(io, done);
   else if (launcher === 'fussy-install') program = fussyInstallProgram(io, done);
   else if (launcher === 'fussy-clean') program = fussyCleanProgram(io, done);
-  else program = plannedProgram(io, launcher);
+  else program = fussyLinkTreeProgram(io, done);
   const prog = launcher === 'fussy' && argv[0] !== undefined && !argv[0].startsWith('-') ? `fussy ${argv[0]}` : launcher;
   try {
     await program.parseAsync(argv, { from: 'user' });

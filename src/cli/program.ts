@@ -9,6 +9,7 @@ import { historyCommand } from './history-command.js';
 import { recoverCommand } from './recover-command.js';
 import { rollbackCommand } from './rollback-command.js';
 import { lockCommand } from './lock-command.js';
+import { linkTreeCommand } from './link-tree-command.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
 import type { CommandResult } from './render.js';
 
@@ -29,7 +30,6 @@ function packageVersion(): string {
 
 /** Commands whose issues have not landed yet: they exist, say so, and exit 2. */
 const PLANNED: Record<string, string> = {
-  'link-tree': 'link every file of SOURCE from DEST',
   status: 'show current, failsafe and retained releases',
   verify: 'check an installed release against its manifest',
 };
@@ -72,6 +72,7 @@ export function buildProgram(io: Io, done: (r: CommandResult) => void): Command 
   program.addCommand(configure(cleanCommand(io, done), io));
   program.addCommand(configure(rollbackCommand(io, done), io));
   program.addCommand(configure(lockCommand(io, done), io));
+  program.addCommand(configure(linkTreeCommand(io, done), io));
   for (const [name, description] of Object.entries(PLANNED)) {
     program.addCommand(
       configure(

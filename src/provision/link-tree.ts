@@ -1,0 +1,126 @@
+import { link, lstat, mkdir, readdir, readlink, rename, symlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { FussyError, isErrno } from '../errors.js';
+
+export interface LinkTreeOptions {
+  source: string;
+  dest: string;
+  /** Hard links instead of symbolic ones (same file system only). */
+  hard?: boolean;
+  /** Move a different existing entry aside to NAME.fussy-orig instead of failing. */
+  force?: boolean;
+  dryRun?: boolean;
+}
+
+export type LinkAction = 'mkdir' | 'link' | 'unchanged' | 'replace';
+
+export interface LinkStep {
+  action: LinkAction;
+  /** Path under dest. */
+  path: string;
+  /** What it points at (link, replace). */
+  target?: string;
+  /** Where the previous entry went (replace). */
+  aside?: string;
+}
+
+export interface LinkTreeResult {
+  steps: LinkStep[];
+  dryRun: boolean;
+}
+
+/** Suffix of entries moved aside by --force. */
+export const ORIG_SUFFIX = '.fussy-orig';
+
+/**
+ * `fussy link-tree SOURCE DEST` (SPEC §4, Fussy's link-tree): every file under SOURCE gets a link
+ * at the same relative path under DEST; directories are created. Decision: symbolic links are
+ * absolute and spell SOURCE as given, without resolving its symlinks, so that
+ * `fussy link-tree /opt/firmware/current/etc /etc` makes `/etc/x -> /opt/firmware/current/etc/x`,
+ * which follows `current` to each new release. A symlink inside SOURCE is linked to like a file.
+ * Idempotent: a link that is already right is left alone. The whole plan is made first; an
+ * existing different entry stops it before anything changes (LINK_CONFLICT, all of them named),
+ * unless `force`, which renames it to NAME.fussy-orig (never over an existing one) first.
+ */
+export async function linkTree(o: LinkTreeOptions): Promise<LinkTreeResult> {
+  const source = resolve(o.source);
+  const dest = resolve(o.dest);
+  const st = await lstat(source).catch((err: unknown) => {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw new FussyError('USAGE', `source ${source} does not exist`, { hint: 'give the directory whose files should be linked' });
+    throw err;
+  });
+  if (!st.isDirectory()) throw new FussyError('USAGE', `source ${source} is not a directory`, { hint: 'fussy link-tree links the files under a directory' });
+  if (dest === source || dest.startsWith(`${source}/`)) throw new FussyError('USAGE', `destination ${dest} is inside the source ${source}`, { hint: 'link into a directory outside the source' });
+
+  const steps: LinkStep[] = [];
+  const conflicts: string[] = [];
+  const plan = async (rel: string): Promise<void> => {
+    for (const e of (await readdir(join(source, rel), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      const r = rel === '' ? e.name : `${rel}/${e.name}`;
+      const from = join(source, r);
+      const at = join(dest, r);
+      const have = await lstat(at).catch((err: unknown) => {
+        if (isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined; // ENOTDIR: a parent is being replaced
+        throw err;
+      });
+      if (e.isDirectory()) {
+        if (have === undefined) steps.push({ action: 'mkdir', path: r });
+        else if (!have.isDirectory()) await conflict(r, at, 'mkdir');
+        await plan(r);
+        continue;
+      }
+      if (have === undefined) {
+        steps.push({ action: 'link', path: r, target: from });
+      } else if (o.hard === true ? await sameInode(at, from) : have.isSymbolicLink() && (await readlink(at)) === from) {
+        steps.push({ action: 'unchanged', path: r, target: from });
+      } else {
+        await conflict(r, at, 'link', from);
+      }
+    }
+  };
+  const conflict = async (r: string, at: string, then: 'mkdir' | 'link', target?: string): Promise<void> => {
+    const aside = `${at}${ORIG_SUFFIX}`;
+    if (o.force !== true) {
+      conflicts.push(at);
+      return;
+    }
+    if (await lstat(aside).then(() => true, (err: unknown) => (isErrno(err, 'ENOENT') ? false : Promise.reject(err)))) {
+      throw new FussyError('LINK_CONFLICT', `${at} differs and ${aside} already exists: fussy will not overwrite a saved original`, { hint: `move ${aside} somewhere safe, then run again` });
+    }
+    steps.push({ action: 'replace', path: r, target, aside });
+    if (then === 'mkdir') steps.push({ action: 'mkdir', path: r });
+  };
+  if (!(await lstat(dest).then((s) => s.isDirectory(), () => false))) steps.unshift({ action: 'mkdir', path: '.' });
+  await plan('');
+  if (conflicts.length > 0) {
+    const what = conflicts.length === 1 ? '1 destination already exists and differs' : `${conflicts.length} destinations already exist and differ`;
+    throw new FussyError('LINK_CONFLICT', `${what}: ${conflicts.slice(0, 10).join(', ')}${conflicts.length > 10 ? ', ...' : ''}`, {
+      hint: 'nothing was changed; --force moves them aside to NAME.fussy-orig, --dry-run shows the plan',
+      details: { conflicts },
+    });
+  }
+  if (o.dryRun !== true) {
+    for (const s of steps) {
+      const at = s.path === '.' ? dest : join(dest, s.path);
+      if (s.action === 'mkdir') await mkdir(at, { recursive: true });
+      else if (s.action === 'replace') await rename(at, s.aside as string);
+      if (s.action === 'link' || (s.action === 'replace' && s.target !== undefined)) await makeLink(s.target as string, at, o.hard === true);
+    }
+  }
+  return { steps, dryRun: o.dryRun === true };
+}
+
+async function makeLink(target: string, at: string, hard: boolean): Promise<void> {
+  try {
+    if (hard) await link(target, at);
+    else await symlink(target, at);
+  } catch (err) {
+    if (isErrno(err, 'EXDEV')) throw new FussyError('USAGE', `cannot hard-link ${at} to ${target}: they are on different file systems`, { cause: err, hint: 'use symbolic links (drop --hard)' });
+    throw err;
+  }
+}
+
+async function sameInode(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([lstat(a), lstat(b)]);
+  return x.dev === y.dev && x.ino === y.ino;
+}
