@@ -35,6 +35,8 @@ export interface Manifest {
   /** Monotonically increasing across releases; default: creation time in ms. */
   sequence: number;
   minSequence?: number;
+  /** Signed intent: this older release may replace a newer one (downgrade protection allows it). */
+  rollback?: boolean;
   compatible?: string[];
   /** Sum of regular file sizes (hard links counted once). */
   totalBytes: number;

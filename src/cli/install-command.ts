@@ -13,6 +13,8 @@ export interface InstallFlags extends OutputFlags {
   reserve: number;
   wait?: boolean;
   log?: string;
+  allowDowngrade?: boolean;
+  deviceType?: string;
 }
 
 export const DEFAULT_KEYRING = '/etc/fussy/keys';
@@ -24,7 +26,9 @@ export function addInstallOptions(cmd: Command): Command {
     .option('-t, --target <dir>', 'firmware directory holding current, failsafe and the releases', DEFAULT_TARGET)
     .addOption(new Option('--hook-timeout <s>', 'seconds before a hook\'s process group is killed').default(600).argParser(integer('--hook-timeout', 1)))
     .addOption(new Option('--reserve <mb>', 'MiB to leave free after installing').default(16).argParser(integer('--reserve')))
-    .option('--wait', 'wait for a running install or clean instead of exiting 75');
+    .option('--wait', 'wait for a running install or clean instead of exiting 75')
+    .option('--allow-downgrade', "install a release older than the device's recorded sequence")
+    .option('--device-type <type>', "this device's type, for packages built for some types only (default: KEYRING/device-type)");
 }
 
 /** One line per event for humans; hook output is the part an operator reads after a failure. */
@@ -64,6 +68,8 @@ export async function runInstall(io: Io, pkg: string, f: InstallFlags): Promise<
     hookTimeoutMs: f.hookTimeout * 1000,
     reserveBytes: f.reserve * 1024 * 1024,
     wait: f.wait,
+    allowDowngrade: f.allowDowngrade,
+    deviceType: f.deviceType,
     owner: io.owner,
     now: io.now(),
     failpoint: io.env.FUSSY_FAILPOINT, // crash-safety tests only (install/failpoint.ts)

@@ -21,6 +21,7 @@ export interface PackFlags extends OutputFlags {
   compatible: string[];
   sequence?: number;
   minSequence?: number;
+  rollback?: boolean;
   level?: number;
 }
 
@@ -38,6 +39,7 @@ export function addPackOptions(cmd: Command): Command {
     .option('--compatible <type>', 'device type this firmware is for; repeatable', collect, [])
     .option('--sequence <n>', 'release sequence number (default: creation time in ms)', integer('--sequence'))
     .option('--min-sequence <n>', 'lowest installed sequence this release may upgrade from', integer('--min-sequence'))
+    .option('--rollback', 'mark this (older) release as an intended rollback: devices accept it below their recorded sequence')
     .addOption(new Option('--level <n>', 'gzip level 1-9 for compressible data').argParser(integer('--level', 1, 9)));
 }
 
@@ -65,6 +67,7 @@ export async function runPack(io: Io, source: string, f: PackFlags, extra: Parti
     compatible: f.compatible,
     sequence: f.sequence,
     minSequence: f.minSequence,
+    rollback: f.rollback,
     level: f.level,
     sourceDateEpoch,
     now: io.now(),

@@ -9,7 +9,9 @@ import { SyncHelper, syncFilesystem } from '../util/sync-fs.js';
 import { activate, type ActivateEvent } from './activate.js';
 import { DedupIndex } from './dedup-index.js';
 import { failpoints } from './failpoint.js';
+import { readDeviceState, recordSequence } from './device-state.js';
 import { HashCache } from './hash-cache.js';
+import { checkPolicy, readDeviceType } from './install-policy.js';
 import { appendHistory, packageDigest, type HistoryRecord } from './history.js';
 import { checkLayout, CURRENT, ensureCurrentLink, FAILSAFE, freeReleaseName, readLayout, STATE_DIR } from './layout.js';
 import { clearJournal, writeJournal, type JournalStep } from './journal.js';
@@ -43,6 +45,10 @@ export interface InstallOptions {
   failpoint?: string;
   /** The package's sha256 for the history, if the caller started it earlier (history.ts). */
   packageDigest?: Promise<string | undefined>;
+  /** Install a package older than the device's recorded sequence (a local root decision). */
+  allowDowngrade?: boolean;
+  /** This device's type for `compatible` lists; default: the keyring dir's `device-type` file. */
+  deviceType?: string;
 }
 
 export interface InstallResult {
@@ -79,7 +85,8 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
   const emit = o.onEvent ?? (() => {});
   const target = resolve(o.target);
   const now = o.now ?? new Date();
-  const ring = await loadDeviceKeyring(resolve(o.keyring));
+  const keyringDir = resolve(o.keyring);
+  const ring = await loadDeviceKeyring(keyringDir);
   await readLayout(target); // target must exist before a lock is made in it
   emit({ type: 'phase', phase: 'lock' });
   const stateDir = join(target, STATE_DIR);
@@ -101,6 +108,8 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
       [...layout.releases, ...(layout.currentIsDir ? [CURRENT] : [])].map((r) => join(target, r)),
       HashCache.load(cacheFile),
     );
+    const state = await readDeviceState(stateDir);
+    const deviceType = o.deviceType ?? (await readDeviceType(keyringDir));
     const reserve = o.reserveBytes ?? DEFAULT_RESERVE;
     const free = await freeBytes(target);
     const writable = Math.max(0, free - reserve);
@@ -123,7 +132,11 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
         owner: o.owner,
         maxBytes: cap,
         maxWrite: writable,
-        onManifest: (m) => checkSpace(m, index, o.owner, free, reserve, target),
+        onManifest: (m) => {
+          checkPolicy(m, { recorded: state.highestSequence, deviceType, allowDowngrade: o.allowDowngrade === true }, keyringDir);
+          checkSpace(m, index, o.owner, free, reserve, target);
+        },
+        requireManifest: ring.policy.legacy === 'refuse',
         onProgress: (done, total) => emit({ type: 'progress', phase: 'unpack', done, total }),
         onWritten: (n) => {
           flusher.wrote(n);
@@ -141,7 +154,8 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     fp.at('after-unpack');
     emit({ type: 'phase', phase: 'commit' });
     let name: string;
-    const txn = { action: 'install' as const, id: `${process.pid}-${started}`, started: new Date(started).toISOString(), created: true, previous };
+    const sequence = unpacked.manifest?.sequence;
+    const txn = { action: 'install' as const, id: `${process.pid}-${started}`, started: new Date(started).toISOString(), created: true, previous, sequence };
     try {
       name = await freeReleaseName(target, unpacked.release);
       facts.release = name;
@@ -168,6 +182,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     try {
       const journal = (step: JournalStep, extra: { back?: string; keepRelease?: boolean } = {}): Promise<void> => writeJournal(stateDir, { ...txn, ...extra, step, release: name });
       await activate({ target, release: name, previous, env: o.env, cwd: o.cwd, hookTimeoutMs, emit, created: true, journal, failpoints: fp });
+      if (sequence !== undefined) await recordSequence(stateDir, sequence);
       await clearJournal(stateDir);
     } catch (err) {
       await clearJournal(stateDir); // activate re-enabled the previous release (or says it could not)

@@ -40,6 +40,8 @@ export interface Journal {
   /** During `recovering`: the release being re-enabled, and whether `release` stays. */
   back?: string;
   keepRelease?: boolean;
+  /** The new release's manifest sequence: recorded once it is enabled (downgrade protection). */
+  sequence?: number;
 }
 
 export type JournalFields = Omit<Journal, 'format' | 'version'>;

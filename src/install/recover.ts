@@ -4,6 +4,7 @@ import { FussyError } from '../errors.js';
 import { unlinkIfExists } from '../util/fs-atomic.js';
 import { activate, hookContexts, reenable, type ActivateEvent } from './activate.js';
 import { failpoints, NO_FAILPOINTS, type Failpoints } from './failpoint.js';
+import { recordSequence } from './device-state.js';
 import { appendHistory, type HistoryRecord } from './history.js';
 import { clearJournal, JOURNAL, readJournal, writeJournal, type Journal, type JournalFields } from './journal.js';
 import { lockTarget } from './target-lock.js';
@@ -80,6 +81,7 @@ export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
       await history(err instanceof FussyError && err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : 'failed-unrecovered', err);
       throw err;
     }
+    if (j.sequence !== undefined) await recordSequence(stateDir, j.sequence);
     await clearJournal(stateDir);
     await history('rolled-forward');
     return { outcome: 'rolled-forward', interrupted, current: j.release, removed, message: `rolled forward the interrupted ${what}: current -> ${j.release}` };

@@ -26,6 +26,8 @@ export interface UnpackOptions {
   maxWrite: number;
   /** Called once with the manifest, before any file data is written (space and policy checks). */
   onManifest?: (m: Manifest) => void;
+  /** Refuse an archive whose first entry is not a fussy manifest (policy `legacy = refuse`). */
+  requireManifest?: boolean;
   onProgress?: (done: number, total: number | undefined) => void;
   /** Told how many file bytes were just written (background writeback). */
   onWritten?: (bytes: number) => void;
@@ -175,6 +177,11 @@ class Unpacker {
       if (this.#entries > 2 || entry.type !== 'File') throw unsafe(`"${entry.path}" is not the first entry of the archive; a manifest is only trusted there`);
       this.#readManifest(entry);
       return;
+    }
+    if (this.#manifest === undefined && this.#o.requireManifest === true) {
+      throw new FussyError('BAD_ARCHIVE', `the package has no fussy manifest (made by the original Fussy pipeline?), and the keyring's policy says legacy = refuse`, {
+        hint: 'pack it with fussy pack, or set legacy = allow in the policy file',
+      });
     }
     const m = this.#manifestEntries?.get(rel);
     if (this.#manifestEntries !== undefined && m === undefined) throw bad(`archive member "${entry.path}" is not in the manifest`);

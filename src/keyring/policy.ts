@@ -5,13 +5,17 @@ import { FussyError, isErrno } from '../errors.js';
 /**
  * The keyring's `policy` file: `key = value` lines, `#` comments. It lives in the keyring dir, so
  * it is updated together with the keys (/etc/fussy -> /opt/firmware/current/etc/fussy).
- *   threshold = N    packages need valid signatures by N distinct keyring keys (default 1)
+ *   threshold = N         packages need valid signatures by N distinct keyring keys (default 1)
+ *   legacy = allow|refuse packages without a fussy manifest (made by the original Fussy
+ *                         pipeline): installed (default, for compatibility) or refused (exit 21);
+ *                         they carry no sequence, so downgrade protection cannot apply to them
  */
 export interface Policy {
   threshold: number;
+  legacy: 'allow' | 'refuse';
 }
 
-export const DEFAULT_POLICY: Policy = { threshold: 1 };
+export const DEFAULT_POLICY: Policy = { threshold: 1, legacy: 'allow' };
 
 export async function readPolicy(keyringDir: string): Promise<Policy> {
   const file = join(keyringDir, 'policy');
@@ -35,6 +39,9 @@ export async function readPolicy(keyringDir: string): Promise<Policy> {
     if (key === 'threshold') {
       if (!/^[1-9]\d*$/.test(value as string)) bad(i + 1, `threshold must be a whole number >= 1, not "${value}"`);
       policy.threshold = Number(value);
+    } else if (key === 'legacy') {
+      if (value !== 'allow' && value !== 'refuse') bad(i + 1, `legacy must be allow or refuse, not "${value}"`);
+      policy.legacy = value as Policy['legacy'];
     } else {
       bad(i + 1, `unknown setting "${key}"`);
     }

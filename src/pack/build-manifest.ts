@@ -11,6 +11,7 @@ export interface BuildManifestInput {
   sourceDateEpoch?: number;
   sequence?: number;
   minSequence?: number;
+  rollback?: boolean;
   compatible?: string[];
 }
 
@@ -51,6 +52,7 @@ export function buildManifest(input: BuildManifestInput): Manifest {
     entries,
   };
   if (input.minSequence !== undefined) m.minSequence = input.minSequence;
+  if (input.rollback === true) m.rollback = true;
   if (input.compatible !== undefined && input.compatible.length > 0) m.compatible = [...input.compatible];
   return m;
 }

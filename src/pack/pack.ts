@@ -51,6 +51,8 @@ export interface PackOptions {
   compatible?: string[];
   sequence?: number;
   minSequence?: number;
+  /** Mark the package as an intended rollback to an older release (manifest `rollback`). */
+  rollback?: boolean;
   /** Seconds; fixes manifest time, signature time and clamps mtimes (reproducible-builds.org). */
   sourceDateEpoch?: number;
   now?: Date;
@@ -100,7 +102,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   emit({ type: 'phase', phase: 'hash' });
   let hashed = 0;
   const digests = digestFiles(walk, (n) => emit({ type: 'progress', phase: 'hash', done: (hashed += n), total: treeBytes }));
-  const manifest = buildManifest({ release, walk, digests, date, sourceDateEpoch: opts.sourceDateEpoch, sequence: opts.sequence, minSequence: opts.minSequence, compatible: opts.compatible });
+  const manifest = buildManifest({ release, walk, digests, date, sourceDateEpoch: opts.sourceDateEpoch, sequence: opts.sequence, minSequence: opts.minSequence, rollback: opts.rollback, compatible: opts.compatible });
   const incompressible = new Set([...digests].filter(([, d]) => d.incompressible).map(([p]) => p));
 
   const suffix = opts.unsigned ? '.tar.gz' : '.tar.gz.gpg';
