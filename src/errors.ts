@@ -13,6 +13,7 @@ export const EXIT_CODES = {
   NOT_IMPLEMENTED: 2,
   HISTORY_DAMAGED: 2,
   LINK_CONFLICT: 2,
+  VERIFY_FAILED: 2,
   // 3 / 4: install outcome after a failure
   INSTALL_FAILED_RECOVERED: 3,
   INSTALL_FAILED_UNRECOVERED: 4,

@@ -10,6 +10,7 @@ import { recoverCommand } from './recover-command.js';
 import { rollbackCommand } from './rollback-command.js';
 import { lockCommand } from './lock-command.js';
 import { linkTreeCommand } from './link-tree-command.js';
+import { verifyCommand } from './verify-command.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
 import type { CommandResult } from './render.js';
 
@@ -31,7 +32,6 @@ function packageVersion(): string {
 /** Commands whose issues have not landed yet: they exist, say so, and exit 2. */
 const PLANNED: Record<string, string> = {
   status: 'show current, failsafe and retained releases',
-  verify: 'check an installed release against its manifest',
 };
 
 export function notImplemented(name: string): never {
@@ -73,6 +73,7 @@ export function buildProgram(io: Io, done: (r: CommandResult) => void): Command 
   program.addCommand(configure(rollbackCommand(io, done), io));
   program.addCommand(configure(lockCommand(io, done), io));
   program.addCommand(configure(linkTreeCommand(io, done), io));
+  program.addCommand(configure(verifyCommand(io, done), io));
   for (const [name, description] of Object.entries(PLANNED)) {
     program.addCommand(
       configure(
