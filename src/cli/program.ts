@@ -11,6 +11,7 @@ import { rollbackCommand } from './rollback-command.js';
 import { lockCommand } from './lock-command.js';
 import { linkTreeCommand } from './link-tree-command.js';
 import { verifyCommand } from './verify-command.js';
+import { statusCommand } from './status-command.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
 import type { CommandResult } from './render.js';
 
@@ -27,17 +28,6 @@ function packageVersion(): string {
     }
     if (dir.pathname === '/') throw new Error(`fussy's package.json was not found above ${import.meta.url}`);
   }
-}
-
-/** Commands whose issues have not landed yet: they exist, say so, and exit 2. */
-const PLANNED: Record<string, string> = {
-  status: 'show current, failsafe and retained releases',
-};
-
-export function notImplemented(name: string): never {
-  throw new FussyError('NOT_IMPLEMENTED', `${name} is not implemented yet in this version of fussy`, {
-    hint: 'use the original Fussy tool for this step until fussy provides it',
-  });
 }
 
 /** Wire commander's output through Io and make it throw instead of exiting (one exit point). */
@@ -74,19 +64,6 @@ export function buildProgram(io: Io, done: (r: CommandResult) => void): Command 
   program.addCommand(configure(lockCommand(io, done), io));
   program.addCommand(configure(linkTreeCommand(io, done), io));
   program.addCommand(configure(verifyCommand(io, done), io));
-  for (const [name, description] of Object.entries(PLANNED)) {
-    program.addCommand(
-      configure(
-        new Command(name)
-          .description(`${description} (not yet implemented)`)
-          .allowUnknownOption()
-          .allowExcessArguments()
-          .option('--json', 'print one JSON object')
-          .option('-q, --quiet', 'less output')
-          .action(() => notImplemented(`fussy ${name}`)),
-        io,
-      ),
-    );
-  }
+  program.addCommand(configure(statusCommand(io, done), io));
   return program;
 }

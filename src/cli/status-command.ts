@@ -1,0 +1,32 @@
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { formatBytes, type Io, type OutputFlags } from './io.js';
+import { DEFAULT_TARGET } from './install-command.js';
+import type { CommandResult } from './render.js';
+
+interface StatusFlags extends OutputFlags {
+  target: string;
+}
+
+/** `fussy status`: current, failsafe, releases, sharing, last transaction, pending recovery. */
+export function statusCommand(io: Io, done: (r: CommandResult) => void): Command {
+  return new Command('status')
+    .description('show current, failsafe and the releases (sizes net of sharing), the last transaction and any pending recovery')
+    .option('-t, --target <dir>', 'firmware directory holding current, failsafe and the releases', DEFAULT_TARGET)
+    .option('--json', 'print one JSON object')
+    .option('-q, --quiet', 'print only the current release path')
+    .action(async (f: StatusFlags) => {
+      const { status } = await import('../install/status.js');
+      const s = await status(resolve(io.cwd, f.target));
+      const lines = [
+        `current: ${s.current ?? '(none)'}${s.highestSequence === undefined ? '' : `   highest sequence installed: ${s.highestSequence}`}`,
+        ...s.releases.map((r) => `${r.current ? '*' : ' '} ${r.name.padEnd(32)} ${r.since}  ${formatBytes(r.uniqueBytes).padStart(10)} own ${formatBytes(r.sharedBytes).padStart(10)} shared${r.sequence === undefined ? '' : `  seq ${r.sequence}`}${r.failsafe ? '  (failsafe)' : ''}`),
+        s.lastTransaction === undefined ? 'last transaction: none recorded' : `last transaction: ${s.lastTransaction.time} ${s.lastTransaction.action} ${s.lastTransaction.result}${s.lastTransaction.release === undefined ? '' : ` ${s.lastTransaction.release}`}`,
+        ...(s.pendingRecovery === undefined ? [] : [`pending recovery: the ${s.pendingRecovery.action} of ${s.pendingRecovery.release} started ${s.pendingRecovery.started} was interrupted at "${s.pendingRecovery.step}"; the next install, clean, rollback or fussy recover finishes it`]),
+        ...(s.lockedBy === undefined ? [] : [`locked by ${s.lockedBy}`]),
+        ...s.historyProblems.map((p) => `history: ${p}`),
+      ];
+      if (!f.json && !f.quiet) io.stdout.write(lines.join('\n') + '\n');
+      done({ json: { ...s }, summary: [], stdoutLine: f.quiet === true && s.current !== undefined ? resolve(s.target, s.current) : undefined });
+    });
+}

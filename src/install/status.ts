@@ -1,0 +1,113 @@
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { MANIFEST_NAME, type Manifest } from '../archive/manifest.js';
+import { isErrno } from '../errors.js';
+import { readDeviceState } from './device-state.js';
+import { lastEnabled, readHistory, type HistoryRecord } from './history.js';
+import { readJournal, type Journal } from './journal.js';
+import { FAILSAFE, readLayout, STATE_DIR } from './layout.js';
+
+export interface ReleaseStatus {
+  name: string;
+  current: boolean;
+  failsafe: boolean;
+  /** When it was last made current (history), else when its directory was put in place. */
+  since: string;
+  sequence?: number;
+  /** Bytes only this release holds (every hard link to them is inside it). */
+  uniqueBytes: number;
+  /** Bytes it shares with other releases through hard links. */
+  sharedBytes: number;
+}
+
+export interface TargetStatus {
+  target: string;
+  current?: string;
+  releases: ReleaseStatus[];
+  /** The highest sequence this device has enabled (downgrade protection). */
+  highestSequence?: number;
+  lastTransaction?: HistoryRecord;
+  /** An interrupted transaction that the next install, clean, rollback or recover will finish. */
+  pendingRecovery?: Pick<Journal, 'action' | 'release' | 'step' | 'started'>;
+  /** Who holds the target's lock right now, if anyone. */
+  lockedBy?: string;
+  historyProblems: string[];
+}
+
+/**
+ * `fussy status` (SPEC §4): what is installed and what happened last. Reads only, takes no lock,
+ * so it works while an install runs (and says so).
+ */
+export async function status(targetDir: string): Promise<TargetStatus> {
+  const target = resolve(targetDir);
+  const layout = await readLayout(target);
+  const stateDir = join(target, STATE_DIR);
+  const [history, enabled, state, journal, lock] = await Promise.all([
+    readHistory(stateDir),
+    lastEnabled(stateDir),
+    readDeviceState(stateDir),
+    readJournal(stateDir),
+    readFile(join(stateDir, 'lock'), 'utf8').catch((err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err))),
+  ]);
+  const links = new Map<string, { nlink: number; bytes: number; in: Map<string, number> }>();
+  for (const r of layout.releases) await countLinks(join(target, r), r, links);
+  const releases: ReleaseStatus[] = [];
+  for (const r of layout.releases) {
+    let unique = 0;
+    let shared = 0;
+    for (const l of links.values()) {
+      const here = l.in.get(r);
+      if (here === undefined) continue;
+      if (here >= l.nlink) unique += l.bytes;
+      else shared += l.bytes;
+    }
+    const when = enabled.get(r);
+    const since = when !== undefined && Number.isFinite(when) ? new Date(when).toISOString() : new Date((await lstat(join(target, r))).ctimeMs).toISOString();
+    releases.push({ name: r, current: r === layout.current, failsafe: r === FAILSAFE, since, sequence: await manifestSequence(join(target, r)), uniqueBytes: unique, sharedBytes: shared });
+  }
+  releases.sort((a, b) => b.since.localeCompare(a.since));
+  let lockedBy: string | undefined;
+  if (lock !== undefined) {
+    try {
+      const o = JSON.parse(lock) as { pid: number; what: string; since: string };
+      lockedBy = `pid ${o.pid} (${o.what}, since ${o.since})`;
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      lockedBy = 'unknown (unreadable lock file)';
+    }
+  }
+  return {
+    target,
+    current: layout.current,
+    releases,
+    highestSequence: state.highestSequence,
+    lastTransaction: history.records.at(-1),
+    pendingRecovery: journal === undefined ? undefined : { action: journal.action, release: journal.release, step: journal.step, started: journal.started },
+    lockedBy,
+    historyProblems: history.problems,
+  };
+}
+
+async function countLinks(dir: string, release: string, links: Map<string, { nlink: number; bytes: number; in: Map<string, number> }>): Promise<void> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      await countLinks(p, release, links);
+      continue;
+    }
+    const st = await lstat(p);
+    const key = `${st.dev}:${st.ino}`;
+    const l = links.get(key) ?? { nlink: st.nlink, bytes: st.blocks * 512, in: new Map<string, number>() };
+    l.in.set(release, (l.in.get(release) ?? 0) + 1);
+    links.set(key, l);
+  }
+}
+
+async function manifestSequence(dir: string): Promise<number | undefined> {
+  try {
+    return (JSON.parse(await readFile(join(dir, MANIFEST_NAME), 'utf8')) as Manifest).sequence;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+}
