@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { chmod, chown, copyFile, lchown, lstat, open, readdir, readFile, readlink, rename, symlink, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MANIFEST_NAME, type Manifest, type ManifestEntry } from '../archive/manifest.js';
 import { FussyError, isErrno } from '../errors.js';
 import { currentName, readLayout } from './layout.js';
+import { recoverTarget } from './recover.js';
+import { lockTarget } from './target-lock.js';
 
 export interface Finding {
   path: string;
@@ -128,5 +130,107 @@ async function extras(dir: string, rel: string, listed: Set<string>, findings: F
       continue;
     }
     if (e.isDirectory()) await extras(dir, r, listed, findings);
+  }
+}
+
+export interface RepairResult {
+  release: string;
+  repaired: string[];
+  /** Problems left: no healthy copy found, extra entries (never deleted), types. */
+  left: Finding[];
+}
+
+/**
+ * `fussy verify --repair`: put back what the manifests say, under the target's lock. Content comes
+ * from a healthy copy: a file of any release whose manifest names the same sha256, whose actual
+ * content has it, and which is not the damaged inode (hard links share damage). It is copied to a
+ * temp file beside the damaged one, given the manifest's mode, owner (as root) and mtime, synced
+ * and renamed over it: the repaired file no longer shares the damaged inode. Modes, owners and
+ * symlinks are set back. Extra entries are reported, never deleted (they may be data).
+ */
+export async function repair(o: VerifyOptions & { reports: ReleaseReport[] }): Promise<RepairResult[]> {
+  const target = resolve(o.target);
+  const layout = await readLayout(target);
+  const manifests = new Map<string, Manifest>();
+  for (const r of layout.releases) {
+    try {
+      manifests.set(r, JSON.parse(await readFile(join(target, r, MANIFEST_NAME), 'utf8')) as Manifest);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT') && !(err instanceof SyntaxError)) throw err;
+    }
+  }
+  const buf = Buffer.allocUnsafe(1 << 20);
+  const healthy = async (sha: string, not: { dev: number; ino: number } | undefined): Promise<string | undefined> => {
+    for (const [r, m] of manifests) {
+      for (const e of m.entries) {
+        if (e.type !== 'file' || e.sha256 !== sha) continue;
+        const p = join(target, r, e.path);
+        const st = await lstat(p).catch(() => undefined);
+        if (st === undefined || !st.isFile() || (not !== undefined && st.dev === not.dev && st.ino === not.ino)) continue;
+        if (hashFile(p, buf) === sha) return p;
+      }
+    }
+    return undefined;
+  };
+  const results: RepairResult[] = [];
+  for (const report of o.reports) {
+    const m = manifests.get(report.release);
+    const repaired: string[] = [];
+    const left: Finding[] = [];
+    for (const f of report.findings) {
+      const e = m?.entries.find((x) => x.path === f.path);
+      const p = join(target, report.release, f.path);
+      if (e === undefined || f.problem === 'extra' || f.problem === 'type') {
+        left.push(f);
+        continue;
+      }
+      const mode = o.owner.asRoot ? e.mode : e.mode & ~0o6000;
+      if (e.type === 'symlink' && (f.problem === 'link' || f.problem === 'missing')) {
+        const tmp = `${p}.fussy-repair-${process.pid}`;
+        await symlink(e.target ?? '', tmp);
+        await rename(tmp, p);
+      } else if (e.type === 'file' && (f.problem === 'changed' || f.problem === 'missing')) {
+        const st = await lstat(p).catch(() => undefined);
+        const from = await healthy(e.sha256 ?? '', st === undefined ? undefined : { dev: st.dev, ino: st.ino });
+        if (from === undefined) {
+          left.push({ ...f, detail: `${f.detail}; no healthy copy on the device` });
+          continue;
+        }
+        const tmp = `${p}.fussy-repair-${process.pid}`;
+        await copyFile(from, tmp);
+        if (o.owner.asRoot) await chown(tmp, e.uid, e.gid);
+        await chmod(tmp, mode);
+        await utimes(tmp, e.mtime, e.mtime);
+        const fh = await open(tmp, 'r');
+        await fh.sync();
+        await fh.close();
+        await rename(tmp, p);
+      } else if (f.problem === 'mode') {
+        await chmod(p, mode);
+      } else if (f.problem === 'owner') {
+        await lchown(p, e.uid, e.gid);
+      } else {
+        left.push(f);
+        continue;
+      }
+      repaired.push(f.path);
+    }
+    results.push({ release: report.release, repaired, left });
+  }
+  return results;
+}
+
+/** `fussy verify --repair`: lock, recover anything interrupted, verify, repair, verify again. */
+export async function verifyAndRepair(o: VerifyOptions & { env: Record<string, string | undefined>; cwd: string; hookTimeoutMs: number; wait?: boolean; now?: Date }): Promise<{ results: RepairResult[]; after: ReleaseReport[] }> {
+  const target = resolve(o.target);
+  await readLayout(target);
+  const lock = await lockTarget(target, 'verify --repair', o.wait === true, o.now ?? new Date());
+  try {
+    await recoverTarget({ target, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit: () => {} });
+    const before = await verify(o);
+    const results = await repair({ ...o, reports: before });
+    return { results, after: await verify({ ...o, names: before.map((r) => r.release), all: false }) };
+  } finally {
+    await lock.release();
   }
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, chmod, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
@@ -46,5 +46,30 @@ describe('fussy verify: installed releases against their manifests', function ()
     const out = JSON.parse(json.stdout) as { ok: boolean; error: { code: string; releases: Array<{ release: string; findings: Array<{ path: string; problem: string }> }> } };
     assert.equal(out.error.code, 'VERIFY_FAILED');
     assert.deepEqual(out.error.releases[0]?.findings.map((f) => [f.problem, f.path]), [['mode', 'bin/tool'], ['changed', 'etc/app.conf']]);
+  });
+
+  it('--repair puts back content from a healthy copy (not the shared damaged inode), modes and files, then verifies clean', async function () {
+    const tmp = await makeTmp();
+    const dev = await makeDevice(join(tmp, 'keys'), { factory: false });
+    const pkgs = [];
+    // fw-c holds the same app.conf content with another mode: a separate inode, so a healthy copy.
+    const trees: Array<[string, SampleFile[]]> = [
+      ['fw-c', release('fw-c').map((f) => (f.path === 'etc/app.conf' ? { ...f, mode: 0o600 } : f))],
+      ['fw-a', release('fw-a')],
+      ['fw-b', release('fw-b')],
+    ];
+    for (const [n, files] of trees) pkgs.push((await pack({ source: await writeTree(join(tmp, 'build', n), files), tmpDir: tmp, signingKeyFiles: [dev.signingKeyFile], output: join(tmp, `${n}.gpg`) })).path);
+    const d = await deviceBeside(dev, 'dev', pkgs);
+    await appendFile(join(d.target, 'fw-b', 'etc', 'app.conf'), 'appended by a hook\n'); // shared by fw-a and fw-b
+    await rm(join(d.target, 'fw-b', 'lib', 'libx.so.1'));
+    await chmod(join(d.target, 'fw-b', 'bin', 'tool'), 0o777);
+    const r = await cli('fussy', ['verify', '-t', d.target, '--all', '--repair']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match(r.stderr, /fw-b: repaired etc\/app.conf/);
+    assert.match(r.stderr, /fw-a: repaired etc\/app.conf/);
+    assert.match(r.stderr, /fw-b: repaired lib\/libx.so.1/);
+    assert.match(r.stderr, /fw-b: ok/);
+    assert.equal(await readFile(join(d.target, 'fw-a', 'etc', 'app.conf'), 'utf8'), 'shared=1\n');
+    assert.equal((await cli('fussy', ['verify', '-t', d.target, '--all'])).exitCode, 0);
   });
 });
