@@ -2,7 +2,9 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
 import type { ActivateEvent } from './activate.js';
+import { failpoints } from './failpoint.js';
 import { appendHistory, lastEnabled } from './history.js';
+import { clearJournal, writeJournal } from './journal.js';
 import { CURRENT, discardRelease, FAILSAFE, readLayout, STATE_DIR } from './layout.js';
 import { recoverTarget } from './recover.js';
 import { lockTarget } from './target-lock.js';
@@ -19,6 +21,8 @@ export interface CleanOptions {
   cwd: string;
   hookTimeoutMs: number;
   emit?: (e: ActivateEvent | { type: 'log'; message: string }) => void;
+  /** Testing only: SIGKILL this process at a named step (failpoint.ts). */
+  failpoint?: string;
 }
 
 export interface CleanResult {
@@ -66,11 +70,15 @@ export async function clean(o: CleanOptions): Promise<CleanResult> {
     const removed = newestFirst.slice(keep).reverse();
     const freedBytes = await bytesFreed(target, removed);
     const foreign = await foreignEntries(target);
-    if (o.dryRun !== true) {
+    if (o.dryRun !== true && removed.length > 0) {
+      const fp = failpoints(o.failpoint);
+      await writeJournal(stateDir, { action: 'clean', id: `${process.pid}-${started}`, started: new Date(started).toISOString(), step: 'commit', release: '(clean)', created: false, remove: removed });
       for (const r of removed) {
         await discardRelease(target, r);
         emit({ type: 'log', message: `removed ${join(target, r)}` });
+        fp.at('clean-after-first');
       }
+      await clearJournal(stateDir);
       await appendHistory(stateDir, { time: new Date(started).toISOString(), action: 'clean', result: 'ok', removed, freedBytes, durationMs: Date.now() - started });
     }
     return { removed, kept, current: layout.current, freedBytes, foreign, dryRun: o.dryRun === true, recovered: recovery.outcome === 'clean' ? undefined : recovery.message };

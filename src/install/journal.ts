@@ -17,14 +17,15 @@ const FORMAT = 'fussy-journal';
  *   recovering   a step failed; `back` is being re-enabled in recovery mode, and `release` is
  *                removed afterwards unless `keepRelease` (a failed post-install is kept).
  * The switch of `current` is the commit point: recovery rolls forward when `current` points at
- * `release`, and back otherwise (recover.ts).
+ * `release`, and back otherwise (recover.ts). A clean writes one `commit` step naming the releases
+ * it removes; recovery finishes the list.
  */
 export type JournalStep = 'commit' | 'pre-install' | 'switched' | 'recovering';
 
 export interface Journal {
   format: typeof FORMAT;
   version: 1;
-  action: 'install' | 'rollback';
+  action: 'install' | 'rollback' | 'clean';
   /** pid-start time, for messages. */
   id: string;
   started: string;
@@ -42,6 +43,8 @@ export interface Journal {
   keepRelease?: boolean;
   /** The new release's manifest sequence: recorded once it is enabled (downgrade protection). */
   sequence?: number;
+  /** clean: the releases it set out to remove (recovery finishes the list). */
+  remove?: string[];
 }
 
 export type JournalFields = Omit<Journal, 'format' | 'version'>;

@@ -69,6 +69,16 @@ export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
   const fp = o.failpoints ?? NO_FAILPOINTS;
   const journal = (step: Journal['step'], extra: Partial<JournalFields> = {}): Promise<void> => writeJournal(stateDir, { ...j, ...extra, step });
   const cur = await currentName(o.target);
+  if (j.action === 'clean') {
+    // Deleting is idempotent and the list was made under the lock: finish it (never current).
+    const left = (j.remove ?? []).filter((r) => r !== cur);
+    for (const r of left) await discardRelease(o.target, r);
+    await clearJournal(stateDir);
+    await history('rolled-forward');
+    const message = `finished the interrupted clean: ${left.join(', ') || 'nothing'} removed`;
+    o.emit({ type: 'log', message });
+    return { outcome: 'rolled-forward', interrupted, current: cur, removed, message };
+  }
   const what = `${j.action} of ${j.release} (interrupted at "${j.step}")`;
 
   if (j.step !== 'recovering' && cur === j.release) {

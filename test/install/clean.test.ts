@@ -125,4 +125,18 @@ describe('fussy clean: old releases go, current, failsafe and the newest --keep 
     const out = JSON.parse(r.stdout) as CleanJson;
     assert.deepEqual([out.current, out.removed, out.kept], ['fw-b', ['fw-x'], ['fw-a']]);
   });
+
+  it('killed after removing the first of its releases: recovery finishes the list (and never touches current, failsafe or the kept one)', async function () {
+    const d = await freshDevice('dev-clean-crash', ['fw-a', 'fw-b', 'fw-c', 'fw-d']);
+    const kept = await snapshotTree(join(d.target, 'fw-c'));
+    const killed = await execa(process.execPath, [FUSSY, 'clean', '-t', d.target], { env: { FUSSY_FAILPOINT: 'clean-after-first' }, reject: false });
+    assert.equal(killed.signal, 'SIGKILL');
+    assert.deepEqual((await readdir(d.target)).sort(), ['.fussy', 'current', 'failsafe', 'fw-b', 'fw-c', 'fw-d'], 'fw-a went first');
+    const r = await cli('fussy', ['recover', '-t', d.target, '--json']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match((JSON.parse(r.stdout) as { message: string }).message, /finished the interrupted clean: fw-a, fw-b removed/);
+    assert.deepEqual((await readdir(d.target)).sort(), ['.fussy', 'current', 'failsafe', 'fw-c', 'fw-d']);
+    assert.deepEqual(await snapshotTree(join(d.target, 'fw-c')), kept);
+    assert.equal(await readlink(join(d.target, 'current')), 'fw-d');
+  });
 });
