@@ -87,6 +87,9 @@ const target = join(work, 'device', 'opt', 'firmware');
 await mkdir(join(target, 'current', 'bin'), { recursive: true });
 await writeFile(join(target, 'current', 'bin', 'demo-app'), '#!/bin/sh\necho factory image\n');
 const keyring = 'device/etc/fussy/keys';
+// The package says `compatible: demo-board`; the device says what it is (else: refused, exit 21).
+await writeFile(join(work, keyring, 'device-type'), 'demo-board\n');
+process.stdout.write(`\n$ echo demo-board > ${keyring}/device-type\n`);
 await fussy(['install', pkg, '-k', keyring, '-t', 'device/opt/firmware']);
 
 // Release 2: one file changed. Everything else is hard-linked to release 1, not copied.
@@ -107,4 +110,7 @@ for (const rel of ['lib/libdemo.so.1.2', 'share/web/index.html', 'etc/app/app.co
   const b = await stat(join(target, release2, rel));
   process.stdout.write(`  ${rel.padEnd(22)} ${String(a.ino).padStart(9)} ${String(b.ino).padStart(9)}  ${a.ino === b.ino ? 'shared' : 'new copy (changed)'}\n`);
 }
+// What the device knows now: releases, sharing, the last transaction, and its tamper-evident log.
+await fussy(['status', '-t', 'device/opt/firmware']);
+await fussy(['history', '-t', 'device/opt/firmware']);
 process.stdout.write(`\nDone. Everything is in ${work}\n`);
