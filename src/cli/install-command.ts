@@ -54,31 +54,38 @@ export async function runInstall(io: Io, pkg: string, f: InstallFlags): Promise<
     if (f.log !== undefined && f.log !== '') appendFileSync(f.log, `${new Date().toISOString()} ${line}\n`);
   };
   // Started before the install module loads, so that it runs while start-up keeps one core busy.
+  // If the install ends before it needs the digest (target busy, keyring missing), it is stopped.
   const { packageDigest } = await import('../install/history.js');
-  const digest = packageDigest(resolve(io.cwd, pkg));
+  const early = new AbortController();
+  const digest = packageDigest(resolve(io.cwd, pkg), early.signal);
   // Loaded here, not at the top: each command pays only for its own modules at start-up.
   const { install } = await import('../install/install.js');
-  const r = await install({
-    package: resolve(io.cwd, pkg),
-    packageDigest: digest,
-    keyring: resolve(io.cwd, f.keyring),
-    target: resolve(io.cwd, f.target),
-    env: io.env,
-    cwd: io.cwd,
-    hookTimeoutMs: f.hookTimeout * 1000,
-    reserveBytes: f.reserve * 1024 * 1024,
-    wait: f.wait,
-    allowDowngrade: f.allowDowngrade,
-    deviceType: f.deviceType,
-    owner: io.owner,
-    now: io.now(),
-    failpoint: io.env.FUSSY_FAILPOINT, // crash-safety tests only (install/failpoint.ts)
-    onEvent: (e) => {
-      reporter.event(e);
-      const line = describe(e);
-      if (line !== undefined) log(line);
-    },
-  });
+  let r;
+  try {
+    r = await install({
+      package: resolve(io.cwd, pkg),
+      packageDigest: digest,
+      keyring: resolve(io.cwd, f.keyring),
+      target: resolve(io.cwd, f.target),
+      env: io.env,
+      cwd: io.cwd,
+      hookTimeoutMs: f.hookTimeout * 1000,
+      reserveBytes: f.reserve * 1024 * 1024,
+      wait: f.wait,
+      allowDowngrade: f.allowDowngrade,
+      deviceType: f.deviceType,
+      owner: io.owner,
+      now: io.now(),
+      failpoint: io.env.FUSSY_FAILPOINT, // crash-safety tests only (install/failpoint.ts)
+      onEvent: (e) => {
+        reporter.event(e);
+        const line = describe(e);
+        if (line !== undefined) log(line);
+      },
+    });
+  } finally {
+    early.abort();
+  }
   reporter.clearBar();
   const summary = `installed ${r.release}: ${r.files} files, ${formatBytes(r.writtenBytes)} written, ${formatBytes(r.deduplicatedBytes)} shared with older releases, in ${(r.durationMs / 1000).toFixed(1)} s; signed by ${r.signers.map((s) => s.slice(-16)).join(', ')}`;
   if (f.log !== undefined && f.log !== '') appendFileSync(f.log, `${new Date().toISOString()} ${summary}\n`);

@@ -3,11 +3,10 @@ import { join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
 import type { ActivateEvent } from './activate.js';
 import { failpoints } from './failpoint.js';
-import { appendHistory, lastEnabled } from './history.js';
+import { lastEnabled, readHistory, recordHistory } from './history.js';
 import { clearJournal, writeJournal } from './journal.js';
 import { CURRENT, discardRelease, FAILSAFE, readLayout, STATE_DIR } from './layout.js';
-import { recoverTarget } from './recover.js';
-import { lockTarget } from './target-lock.js';
+import { withTarget } from './recover.js';
 
 export interface CleanOptions {
   target: string;
@@ -54,17 +53,13 @@ export async function clean(o: CleanOptions): Promise<CleanResult> {
   const emit = o.emit ?? (() => {});
   const keep = o.keep ?? 1;
   if (!Number.isInteger(keep) || keep < 0) throw new FussyError('USAGE', `--keep must be a whole number >= 0, not ${keep}`);
-  await readLayout(target);
   const started = Date.now();
-  const lock = await lockTarget(target, o.dryRun === true ? 'clean --dry-run' : 'clean', o.wait === true, o.now ?? new Date());
-  try {
-    const recovery = await recoverTarget({ target, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit });
+  const what = o.dryRun === true ? 'clean --dry-run' : 'clean';
+  return withTarget(target, { what, wait: o.wait, now: o.now, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit }, async (recovered) => {
     const layout = await readLayout(target);
     const stateDir = join(target, STATE_DIR);
-    const enabled = await lastEnabled(stateDir);
     const candidates = layout.releases.filter((r) => r !== FAILSAFE && r !== layout.current);
-    const when = new Map<string, number>();
-    for (const r of candidates) when.set(r, enabled.get(r) ?? (await lstat(join(target, r))).ctimeMs);
+    const when = await lastEnabled(target, candidates, (await readHistory(stateDir)).records);
     const newestFirst = [...candidates].sort((a, b) => (when.get(b) as number) - (when.get(a) as number));
     const kept = newestFirst.slice(0, keep);
     const removed = newestFirst.slice(keep).reverse();
@@ -79,12 +74,10 @@ export async function clean(o: CleanOptions): Promise<CleanResult> {
         fp.at('clean-after-first');
       }
       await clearJournal(stateDir);
-      await appendHistory(stateDir, { time: new Date(started).toISOString(), action: 'clean', result: 'ok', removed, freedBytes, durationMs: Date.now() - started });
+      await recordHistory(stateDir, { time: new Date(started).toISOString(), action: 'clean', result: 'ok', removed, freedBytes, durationMs: Date.now() - started }, emit);
     }
-    return { removed, kept, current: layout.current, freedBytes, foreign, dryRun: o.dryRun === true, recovered: recovery.outcome === 'clean' ? undefined : recovery.message };
-  } finally {
-    await lock.release();
-  }
+    return { removed, kept, current: layout.current, freedBytes, foreign, dryRun: o.dryRun === true, recovered };
+  });
 }
 
 /**

@@ -1,7 +1,7 @@
-import { open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
-import { fsyncDir } from '../util/fs-atomic.js';
+import { writeAtomic } from '../util/fs-atomic.js';
 
 /** In the state dir: what the device remembers across installs (downgrade protection). */
 export const STATE = 'state.json';
@@ -31,15 +31,5 @@ export async function readDeviceState(stateDir: string): Promise<DeviceState> {
 export async function recordSequence(stateDir: string, sequence: number): Promise<void> {
   const s = await readDeviceState(stateDir);
   if (s.highestSequence !== undefined && s.highestSequence >= sequence) return;
-  const file = join(stateDir, STATE);
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(JSON.stringify({ ...s, highestSequence: sequence }) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-  await fsyncDir(stateDir);
+  await writeAtomic(join(stateDir, STATE), JSON.stringify({ ...s, highestSequence: sequence }) + '\n');
 }

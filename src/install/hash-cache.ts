@@ -95,7 +95,8 @@ export class HashCache {
         let st: Stats | undefined;
         try {
           st = lstatSync(join(dir, rel), { throwIfNoEntry: false });
-        } catch {
+        } catch (err) {
+          if (!isErrno(err, 'ENOTDIR', 'EACCES', 'ELOOP')) throw err; // a hook replaced a directory meanwhile
           st = undefined;
         }
         if (st === undefined || !st.isFile()) continue;
@@ -118,8 +119,9 @@ export class HashCache {
     try {
       await writeFile(tmp, JSON.stringify({ version: VERSION, groups }));
       await rename(tmp, file);
-    } catch {
+    } catch (err) {
       // best effort (read-only state dir, full disk): the next install hashes instead
+      if (!isErrno(err, 'EROFS', 'ENOSPC', 'EDQUOT', 'EACCES', 'EIO')) throw err;
     }
   }
 }

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { open, readFile, rename } from 'node:fs/promises';
+import { lstat, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from '../errors.js';
-import { fsyncDir } from '../util/fs-atomic.js';
+import { writeAtomic } from '../util/fs-atomic.js';
 import { runForOutput } from '../util/run.js';
 
 /** In the state dir: one JSON record per line, each naming the sha256 of the line before it. */
@@ -44,16 +44,7 @@ export async function appendHistory(stateDir: string, rec: Omit<HistoryRecord, '
   } finally {
     await fh.close();
   }
-  const tmp = join(stateDir, `${HEAD}.tmp-${process.pid}`);
-  const hf = await open(tmp, 'w', 0o644);
-  try {
-    await hf.writeFile(JSON.stringify({ count: head.count + 1, sha256: sha(line) }) + '\n');
-    await hf.sync();
-  } finally {
-    await hf.close();
-  }
-  await rename(tmp, join(stateDir, HEAD));
-  await fsyncDir(stateDir);
+  await writeAtomic(join(stateDir, HEAD), JSON.stringify({ count: head.count + 1, sha256: sha(line) }) + '\n');
 }
 
 export interface History {
@@ -116,25 +107,43 @@ function sha(s: string): string {
  * The package's sha256 for the history, computed by `sha256sum` in its own process beside the
  * install, at the lowest priority: started first thing, it runs on whatever CPU the install
  * leaves idle (start-up and the hooks are mostly single-threaded). It still costs: on the bench,
- * ~0.1 s of a 1.8 s update (0.16 s at normal priority). Undefined when sha256sum is missing.
+ * ~0.1 s of a 1.8 s update (0.16 s at normal priority). Undefined when sha256sum is missing or
+ * `signal` aborts it (a command that ends before it needs the digest must not wait for it).
  */
-export async function packageDigest(file: string): Promise<string | undefined> {
-  const out = (await runForOutput('nice', ['-n', '19', 'sha256sum', '--', file])) ?? (await runForOutput('sha256sum', ['--', file]));
+export async function packageDigest(file: string, signal?: AbortSignal): Promise<string | undefined> {
+  let out = await runForOutput('nice', ['-n', '19', 'sha256sum', '--', file], signal);
+  if (out === undefined && signal?.aborted !== true) out = await runForOutput('sha256sum', ['--', file], signal);
   const hex = out?.split(/\s/)[0];
   return hex !== undefined && /^[0-9a-f]{64}$/.test(hex) ? hex : undefined;
 }
 
 /**
- * When each release was last made current, from the history (install, rollback, recovery). A
- * release kept after its install failed (a failed post-install) and never enabled since counts
- * as oldest.
+ * Append, but never make the history the reason a transaction fails: a full, read-only or broken
+ * disk under `.fussy/` is reported through `emit` and the transaction's own outcome stands.
  */
-export async function lastEnabled(stateDir: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (const r of (await readHistory(stateDir)).records) {
-    if (r.release === undefined || r.action === 'clean') continue;
-    if (r.result === 'ok' || r.result === 'rolled-forward') out.set(r.release, Date.parse(r.time));
-    else if (r.result.startsWith('failed') && !out.has(r.release)) out.set(r.release, Number.NEGATIVE_INFINITY);
+export async function recordHistory(stateDir: string, rec: Omit<HistoryRecord, 'prev'>, emit: (e: { type: 'log'; message: string }) => void): Promise<void> {
+  try {
+    await appendHistory(stateDir, rec);
+  } catch (err) {
+    if (!isErrno(err, 'ENOSPC', 'EDQUOT', 'EROFS', 'EIO')) throw err;
+    emit({ type: 'log', message: `could not add to the history in ${stateDir}: ${(err as Error).message}` });
   }
+}
+
+/**
+ * When each of `releases` was last made current: from the history (install, rollback, recovery),
+ * else its directory's ctime, which rename sets when a release is put in place (releases the
+ * original Fussy installed). A release kept after its install failed (a failed post-install) and
+ * never enabled since gets -Infinity: the oldest of all.
+ */
+export async function lastEnabled(target: string, releases: string[], records: HistoryRecord[]): Promise<Map<string, number>> {
+  const known = new Map<string, number>();
+  for (const r of records) {
+    if (r.release === undefined || r.action === 'clean') continue;
+    if (r.result === 'ok' || r.result === 'rolled-forward') known.set(r.release, Date.parse(r.time));
+    else if (r.result.startsWith('failed') && !known.has(r.release)) known.set(r.release, Number.NEGATIVE_INFINITY);
+  }
+  const out = new Map<string, number>();
+  for (const r of releases) out.set(r, known.get(r) ?? (await lstat(join(target, r))).ctimeMs);
   return out;
 }

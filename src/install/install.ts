@@ -1,6 +1,6 @@
 import { rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { FussyError, isErrno } from '../errors.js';
+import { FussyError } from '../errors.js';
 import type { Manifest } from '../archive/manifest.js';
 import { loadDeviceKeyring } from '../keyring/device-keyring.js';
 import { fsyncDir } from '../util/fs-atomic.js';
@@ -12,12 +12,11 @@ import { failpoints } from './failpoint.js';
 import { readDeviceState, recordSequence } from './device-state.js';
 import { HashCache } from './hash-cache.js';
 import { checkPolicy, readDeviceType } from './install-policy.js';
-import { appendHistory, packageDigest, type HistoryRecord } from './history.js';
+import { packageDigest, recordHistory, type HistoryRecord } from './history.js';
 import { checkLayout, CURRENT, ensureCurrentLink, FAILSAFE, freeReleaseName, readLayout, STATE_DIR } from './layout.js';
 import { clearJournal, writeJournal, type JournalStep } from './journal.js';
 import { openPackage } from './open-package.js';
-import { recoverTarget } from './recover.js';
-import { lockTarget } from './target-lock.js';
+import { withTarget } from './recover.js';
 import { unpack } from './unpack.js';
 
 export type InstallEvent =
@@ -81,148 +80,138 @@ const BLOCK = 4096;
 export async function install(o: InstallOptions): Promise<InstallResult> {
   const started = Date.now();
   const pkg = resolve(o.package);
-  const digest = o.packageDigest ?? packageDigest(pkg);
   const emit = o.onEvent ?? (() => {});
   const target = resolve(o.target);
   const now = o.now ?? new Date();
   const keyringDir = resolve(o.keyring);
   const ring = await loadDeviceKeyring(keyringDir);
-  await readLayout(target); // target must exist before a lock is made in it
   emit({ type: 'phase', phase: 'lock' });
   const stateDir = join(target, STATE_DIR);
-  const lock = await lockTarget(target, `install ${basename(o.package)}`, o.wait === true, now);
   const fp = failpoints(o.failpoint);
   const hookTimeoutMs = o.hookTimeoutMs ?? 600_000;
   // Facts for the history record, filled in as they become known.
   const facts: { release?: string; previous?: string; signers?: string[] } = {};
-  try {
-    const recovered = await recoverInterrupted(target, o, hookTimeoutMs, emit);
-    // A factory `current` directory becomes failsafe only once the package has been verified
-    // (a refused package changes nothing); until then it is indexed for dedup under its old name.
-    const layout = await readLayout(target);
-    checkLayout(layout);
-    const previous = layout.currentIsDir ? FAILSAFE : (layout.current ?? (layout.hasFailsafe ? FAILSAFE : undefined));
-    facts.previous = previous;
-    const cacheFile = join(stateDir, HASH_CACHE);
-    const index = DedupIndex.build(
-      [...layout.releases, ...(layout.currentIsDir ? [CURRENT] : [])].map((r) => join(target, r)),
-      HashCache.load(cacheFile),
-    );
-    const state = await readDeviceState(stateDir);
-    const deviceType = o.deviceType ?? (await readDeviceType(keyringDir));
-    const reserve = o.reserveBytes ?? DEFAULT_RESERVE;
-    const free = await freeBytes(target);
-    const writable = Math.max(0, free - reserve);
-    // An update expands to far more than it writes: everything dedup may share counts too.
-    const cap = writable + index.bytes;
-
-    emit({ type: 'phase', phase: 'unpack' });
-    void preloadRunner().catch(() => {}); // for the hooks, while the main thread waits on zlib
-    const staging = join(stateDir, `staging-${process.pid}-${Date.now()}`);
-    const flusher = new SyncHelper(stateDir);
-    let unpacked;
-    let signers: string[];
-    let encrypted: boolean;
+  return withTarget(target, { what: `install ${basename(o.package)}`, wait: o.wait, now, env: o.env, cwd: o.cwd, hookTimeoutMs, emit }, async (recovered) => {
+    // Started only now that the lock is held: a busy target answers at once, with nothing left running.
+    const digest = o.packageDigest ?? packageDigest(pkg);
     try {
-      const opened = await openPackage(pkg, ring, { maxBytes: cap, now });
-      encrypted = opened.encrypted;
-      unpacked = await unpack(opened.data, {
-        staging,
-        index,
-        owner: o.owner,
-        maxBytes: cap,
-        maxWrite: writable,
-        onManifest: (m) => {
-          checkPolicy(m, { recorded: state.highestSequence, deviceType, allowDowngrade: o.allowDowngrade === true }, keyringDir);
-          checkSpace(m, index, o.owner, free, reserve, target);
-        },
-        requireManifest: ring.policy.legacy === 'refuse',
-        onProgress: (done, total) => emit({ type: 'progress', phase: 'unpack', done, total }),
-        onWritten: (n) => {
-          flusher.wrote(n);
-          fp.wrote(n);
-        },
-      });
-      ({ signers } = await opened.verdict());
-      facts.signers = signers;
+      // A factory `current` directory becomes failsafe only once the package has been verified
+      // (a refused package changes nothing); until then it is indexed for dedup under its old name.
+      const layout = await readLayout(target);
+      checkLayout(layout);
+      const previous = layout.currentIsDir ? FAILSAFE : (layout.current ?? (layout.hasFailsafe ? FAILSAFE : undefined));
+      facts.previous = previous;
+      const cacheFile = join(stateDir, HASH_CACHE);
+      const index = DedupIndex.build(
+        [...layout.releases, ...(layout.currentIsDir ? [CURRENT] : [])].map((r) => join(target, r)),
+        HashCache.load(cacheFile),
+      );
+      const state = await readDeviceState(stateDir);
+      const deviceType = o.deviceType ?? (await readDeviceType(keyringDir));
+      const reserve = o.reserveBytes ?? DEFAULT_RESERVE;
+      const free = await freeBytes(target);
+      const writable = Math.max(0, free - reserve);
+      // An update expands to far more than it writes: everything dedup may share counts too.
+      const cap = writable + index.bytes;
+
+      emit({ type: 'phase', phase: 'unpack' });
+      void preloadRunner().catch(() => {}); // for the hooks, while the main thread waits on zlib
+      const staging = join(stateDir, `staging-${process.pid}-${Date.now()}`);
+      const flusher = new SyncHelper(stateDir);
+      let unpacked;
+      let signers: string[];
+      let encrypted: boolean;
+      try {
+        const opened = await openPackage(pkg, ring, { maxBytes: cap, now });
+        encrypted = opened.encrypted;
+        unpacked = await unpack(opened.data, {
+          staging,
+          index,
+          owner: o.owner,
+          maxBytes: cap,
+          maxWrite: writable,
+          onManifest: (m) => {
+            checkPolicy(m, { recorded: state.highestSequence, deviceType, allowDowngrade: o.allowDowngrade === true }, keyringDir);
+            checkSpace(m, index, o.owner, free, reserve, target);
+          },
+          requireManifest: ring.policy.legacy === 'refuse',
+          onProgress: (done, total) => emit({ type: 'progress', phase: 'unpack', done, total }),
+          onWritten: (n) => {
+            flusher.wrote(n);
+            fp.wrote(n);
+          },
+        });
+        ({ signers } = await opened.verdict());
+        facts.signers = signers;
+      } catch (err) {
+        flusher.close();
+        await rm(staging, { recursive: true, force: true });
+        throw err;
+      }
+
+      fp.at('after-unpack');
+      emit({ type: 'phase', phase: 'commit' });
+      let name: string;
+      const sequence = unpacked.manifest?.sequence;
+      const txn = { action: 'install' as const, id: `${process.pid}-${started}`, started: new Date(started).toISOString(), created: true, previous, sequence };
+      try {
+        name = await freeReleaseName(target, unpacked.release);
+        facts.release = name;
+        await writeJournal(stateDir, { ...txn, step: 'commit', release: name }); // a staging dir left by a crash is swept anyway
+        fp.at('after-commit-journal');
+        if (await ensureCurrentLink(target, fp)) emit({ type: 'log', message: `${target}/current was a directory: it is now ${FAILSAFE}, and current -> ${FAILSAFE}` });
+        fp.at('after-ensure-current');
+        const synced = await flusher.sync();
+        flusher.close();
+        if (!synced) await syncFilesystem(staging);
+        await rename(staging, join(target, name));
+        await fsyncDir(target);
+        fp.at('after-rename');
+      } catch (err) {
+        flusher.close();
+        await rm(staging, { recursive: true, force: true });
+        await clearJournal(stateDir);
+        throw err;
+      }
+
+      emit({ type: 'phase', phase: 'activate' });
+      // The hash cache is recorded while the hooks run (see HashCache.save on why that is safe).
+      const recording = index.cache.save(cacheFile, join(target, name), unpacked.hashes);
+      try {
+        const journal = (step: JournalStep, extra: { back?: string; keepRelease?: boolean } = {}): Promise<void> => writeJournal(stateDir, { ...txn, ...extra, step, release: name });
+        await activate({ target, release: name, previous, env: o.env, cwd: o.cwd, hookTimeoutMs, emit, created: true, journal, failpoints: fp });
+        if (sequence !== undefined) await recordSequence(stateDir, sequence);
+        await clearJournal(stateDir);
+      } catch (err) {
+        await clearJournal(stateDir); // activate re-enabled the previous release (or says it could not)
+        throw err;
+      } finally {
+        await recording;
+      }
+      const result: InstallResult = {
+        release: name,
+        path: join(target, name),
+        previous: previous === undefined ? undefined : join(target, previous),
+        signers,
+        encrypted,
+        manifest: unpacked.manifest !== undefined,
+        files: unpacked.files,
+        writtenBytes: unpacked.writtenBytes,
+        deduplicatedBytes: unpacked.linkedBytes,
+        durationMs: Date.now() - started,
+        recovered,
+      };
+      await recordHistory(stateDir, { action: 'install', result: 'ok', ...facts, package: await packageFacts(pkg, digest), time: new Date(started).toISOString(), durationMs: Date.now() - started }, emit);
+      return result;
     } catch (err) {
-      flusher.close();
-      await rm(staging, { recursive: true, force: true });
+      const result: HistoryRecord['result'] = err instanceof FussyError ? (err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : err.code === 'INSTALL_FAILED_UNRECOVERED' ? 'failed-unrecovered' : 'refused') : 'error';
+      const code = err instanceof FussyError ? err.code : 'INTERNAL';
+      const rec = { action: 'install' as const, result, ...facts, package: await packageFacts(pkg, digest), error: { code, message: (err as Error).message }, time: new Date(started).toISOString(), durationMs: Date.now() - started };
+      // The install's own error is what the caller must see, even if the history cannot take it.
+      await recordHistory(stateDir, rec, emit).catch((e: unknown) => emit({ type: 'log', message: `could not add to the history: ${(e as Error).message}` }));
       throw err;
     }
-
-    fp.at('after-unpack');
-    emit({ type: 'phase', phase: 'commit' });
-    let name: string;
-    const sequence = unpacked.manifest?.sequence;
-    const txn = { action: 'install' as const, id: `${process.pid}-${started}`, started: new Date(started).toISOString(), created: true, previous, sequence };
-    try {
-      name = await freeReleaseName(target, unpacked.release);
-      facts.release = name;
-      await writeJournal(stateDir, { ...txn, step: 'commit', release: name, staging });
-      fp.at('after-commit-journal');
-      if (await ensureCurrentLink(target, fp)) emit({ type: 'log', message: `${target}/current was a directory: it is now ${FAILSAFE}, and current -> ${FAILSAFE}` });
-      fp.at('after-ensure-current');
-      const synced = await flusher.sync();
-      flusher.close();
-      if (!synced) await syncFilesystem(staging);
-      await rename(staging, join(target, name));
-      await fsyncDir(target);
-      fp.at('after-rename');
-    } catch (err) {
-      flusher.close();
-      await rm(staging, { recursive: true, force: true });
-      await clearJournal(stateDir);
-      throw err;
-    }
-
-    emit({ type: 'phase', phase: 'activate' });
-    // The hash cache is recorded while the hooks run (see HashCache.save on why that is safe).
-    const recording = index.cache.save(cacheFile, join(target, name), unpacked.hashes);
-    try {
-      const journal = (step: JournalStep, extra: { back?: string; keepRelease?: boolean } = {}): Promise<void> => writeJournal(stateDir, { ...txn, ...extra, step, release: name });
-      await activate({ target, release: name, previous, env: o.env, cwd: o.cwd, hookTimeoutMs, emit, created: true, journal, failpoints: fp });
-      if (sequence !== undefined) await recordSequence(stateDir, sequence);
-      await clearJournal(stateDir);
-    } catch (err) {
-      await clearJournal(stateDir); // activate re-enabled the previous release (or says it could not)
-      throw err;
-    } finally {
-      await recording;
-    }
-    const result: InstallResult = {
-      release: name,
-      path: join(target, name),
-      previous: previous === undefined ? undefined : join(target, previous),
-      signers,
-      encrypted,
-      manifest: unpacked.manifest !== undefined,
-      files: unpacked.files,
-      writtenBytes: unpacked.writtenBytes,
-      deduplicatedBytes: unpacked.linkedBytes,
-      durationMs: Date.now() - started,
-      recovered,
-    };
-    await record(stateDir, { action: 'install', result: 'ok', ...facts, package: await packageFacts(pkg, digest), time: new Date(started).toISOString(), durationMs: Date.now() - started }, emit);
-    return result;
-  } catch (err) {
-    const result = err instanceof FussyError ? (err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : err.code === 'INSTALL_FAILED_UNRECOVERED' ? 'failed-unrecovered' : 'refused') : 'error';
-    const code = err instanceof FussyError ? err.code : 'INTERNAL';
-    await record(stateDir, { action: 'install', result, ...facts, package: await packageFacts(pkg, digest), error: { code, message: (err as Error).message }, time: new Date(started).toISOString(), durationMs: Date.now() - started }, emit);
-    throw err;
-  } finally {
-    await lock.release();
-  }
-}
-
-/** Append to the history; a history that cannot be written is reported, never the reason an install fails. */
-async function record(stateDir: string, rec: Omit<HistoryRecord, 'prev'>, emit: (e: InstallEvent) => void): Promise<void> {
-  try {
-    await appendHistory(stateDir, rec);
-  } catch (err) {
-    if (!isErrno(err, 'ENOSPC', 'EDQUOT', 'EROFS', 'EIO')) throw err;
-    emit({ type: 'log', message: `could not add to the history in ${stateDir}: ${(err as Error).message}` });
-  }
+  });
 }
 
 async function packageFacts(file: string, digest: Promise<string | undefined>): Promise<HistoryRecord['package']> {
@@ -230,21 +219,6 @@ async function packageFacts(file: string, digest: Promise<string | undefined>): 
   return { file, bytes, sha256: await digest };
 }
 
-/**
- * Finish or undo what a crashed install left (recover.ts). When rolling an interrupted install
- * forward fails, its previous release is current again: the device is consistent, so this
- * install goes on (and says so); only an unrecoverable state stops it.
- */
-async function recoverInterrupted(target: string, o: InstallOptions, hookTimeoutMs: number, emit: (e: InstallEvent) => void): Promise<string | undefined> {
-  try {
-    const r = await recoverTarget({ target, env: o.env, cwd: o.cwd, hookTimeoutMs, emit });
-    return r.outcome === 'clean' ? undefined : r.message;
-  } catch (err) {
-    if (!(err instanceof FussyError && err.code === 'INSTALL_FAILED_RECOVERED')) throw err;
-    emit({ type: 'log', message: `recovering an interrupted install: ${err.message}` });
-    return err.message;
-  }
-}
 
 async function freeBytes(dir: string): Promise<number> {
   const s = await statfs(dir);

@@ -1,7 +1,7 @@
-import { open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
-import { fsyncDir, unlinkIfExists } from '../util/fs-atomic.js';
+import { fsyncDir, unlinkIfExists, writeAtomic } from '../util/fs-atomic.js';
 
 /** In the state dir: the transaction in progress, if any. */
 export const JOURNAL = 'journal.json';
@@ -34,8 +34,6 @@ export interface Journal {
   release: string;
   /** True when this transaction created `release` (an install), false for a rollback. */
   created: boolean;
-  /** The staging dir, while it is not yet renamed to `release`. */
-  staging?: string;
   /** What was current before: where a failed or interrupted transaction returns to. */
   previous?: string;
   /** During `recovering`: the release being re-enabled, and whether `release` stays. */
@@ -51,17 +49,7 @@ export type JournalFields = Omit<Journal, 'format' | 'version'>;
 
 /** Write the journal atomically and durably: temp file, fsync, rename, fsync of the state dir. */
 export async function writeJournal(stateDir: string, j: JournalFields): Promise<void> {
-  const file = join(stateDir, JOURNAL);
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(JSON.stringify({ format: FORMAT, version: 1, ...j }) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-  await fsyncDir(stateDir);
+  await writeAtomic(join(stateDir, JOURNAL), JSON.stringify({ format: FORMAT, version: 1, ...j }) + '\n');
 }
 
 export async function readJournal(stateDir: string): Promise<Journal | undefined> {

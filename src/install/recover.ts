@@ -5,8 +5,8 @@ import { unlinkIfExists } from '../util/fs-atomic.js';
 import { activate, hookContexts, reenable, type ActivateEvent } from './activate.js';
 import { failpoints, NO_FAILPOINTS, type Failpoints } from './failpoint.js';
 import { recordSequence } from './device-state.js';
-import { appendHistory, type HistoryRecord } from './history.js';
-import { clearJournal, JOURNAL, readJournal, writeJournal, type Journal, type JournalFields } from './journal.js';
+import { recordHistory, type HistoryRecord } from './history.js';
+import { clearJournal, readJournal, writeJournal, type Journal, type JournalFields } from './journal.js';
 import { lockTarget } from './target-lock.js';
 import { CURRENT, currentName, discardRelease, FAILSAFE, readLayout, STATE_DIR, swapCurrent, TRASH_PREFIX } from './layout.js';
 
@@ -57,7 +57,7 @@ export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
   const interrupted = { action: j.action, id: j.id, release: j.release, step: j.step, previous: j.previous };
   const started = Date.now();
   const history = (result: HistoryRecord['result'], err?: unknown): Promise<void> =>
-    appendHistory(stateDir, {
+    recordHistory(stateDir, {
       time: new Date(started).toISOString(),
       action: 'recover',
       result,
@@ -65,7 +65,7 @@ export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
       previous: j.previous,
       ...(err === undefined ? {} : { error: { code: err instanceof FussyError ? err.code : 'INTERNAL', message: (err as Error).message } }),
       durationMs: Date.now() - started,
-    });
+    }, o.emit);
   const fp = o.failpoints ?? NO_FAILPOINTS;
   const journal = (step: Journal['step'], extra: Partial<JournalFields> = {}): Promise<void> => writeJournal(stateDir, { ...j, ...extra, step });
   const cur = await currentName(o.target);
@@ -111,7 +111,6 @@ export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
   }
   const now = await currentName(o.target);
   if (j.created && j.keepRelease !== true && now !== j.release) await discardRelease(o.target, j.release);
-  if (j.staging !== undefined) await rm(j.staging, { recursive: true, force: true });
   await clearJournal(stateDir);
   if (problems.length > 0) {
     const err = new FussyError('INSTALL_FAILED_UNRECOVERED', `rolling back the interrupted ${what} failed: ${problems.join('; ')}; current -> ${now ?? '(nothing)'}`, {
@@ -133,13 +132,45 @@ async function sweep(stateDir: string): Promise<string[]> {
     if (n.startsWith('staging-') || n.startsWith(TRASH_PREFIX)) {
       await rm(p, { recursive: true, force: true });
       removed.push(n);
-    } else if (n.startsWith('hash-cache.json.tmp-') || n.startsWith(`${JOURNAL}.tmp-`)) {
-      await unlinkIfExists(p); // a write cut short; the file it was to replace is intact
+    } else if (/\.tmp-\d+$/.test(n)) {
+      await unlinkIfExists(p); // an atomic write cut short (journal, state, history head, hash cache): the file it was to replace is intact
     }
   }
   // A swap of `current` cut short leaves `current~` beside an intact `current`.
   await unlinkIfExists(join(stateDir, '..', `${CURRENT}~`));
   return removed;
+}
+
+export interface TargetOptions extends Omit<RecoverOptions, 'target' | 'failpoints'> {
+  /** What the lock holder is doing, for a busy message ("install x.tar.gz.gpg"). */
+  what: string;
+  wait?: boolean;
+  now?: Date;
+}
+
+/**
+ * How every command that changes a target starts (install, rollback, clean, verify --repair):
+ * take its lock, finish or undo whatever a crash interrupted, then run `fn` with what recovery
+ * did. When rolling an interrupted install forward fails, its previous release is current again:
+ * the device is consistent, so the command goes on (and says so); an unrecoverable state stops it.
+ */
+export async function withTarget<T>(target: string, o: TargetOptions, fn: (recovered: string | undefined) => Promise<T>): Promise<T> {
+  await readLayout(target); // the target must exist before a lock is made in it
+  const lock = await lockTarget(target, o.what, o.wait === true, o.now ?? new Date());
+  try {
+    let recovered: string | undefined;
+    try {
+      const r = await recoverTarget({ ...o, target });
+      recovered = r.outcome === 'clean' ? undefined : r.message;
+    } catch (err) {
+      if (!(err instanceof FussyError && err.code === 'INSTALL_FAILED_RECOVERED')) throw err;
+      o.emit({ type: 'log', message: `recovering an interrupted transaction: ${err.message}` });
+      recovered = err.message;
+    }
+    return await fn(recovered);
+  } finally {
+    await lock.release();
+  }
 }
 
 export interface RecoverCommandOptions extends Omit<RecoverOptions, 'failpoints'> {

@@ -1,13 +1,11 @@
-import { lstat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
 import { activate, type ActivateEvent } from './activate.js';
 import { failpoints } from './failpoint.js';
-import { appendHistory, lastEnabled, type HistoryRecord } from './history.js';
+import { lastEnabled, readHistory, recordHistory } from './history.js';
 import { clearJournal, writeJournal, type JournalStep } from './journal.js';
 import { FAILSAFE, readLayout, STATE_DIR } from './layout.js';
-import { recoverTarget } from './recover.js';
-import { lockTarget } from './target-lock.js';
+import { withTarget } from './recover.js';
 
 export interface RollbackOptions {
   target: string;
@@ -42,45 +40,38 @@ export interface RollbackResult {
 export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   const target = resolve(o.target);
   const emit = o.emit ?? (() => {});
-  await readLayout(target);
   const started = Date.now();
   const stateDir = join(target, STATE_DIR);
-  const lock = await lockTarget(target, `rollback${o.to === undefined ? '' : ` to ${o.to}`}`, o.wait === true, o.now ?? new Date());
-  let facts: Pick<HistoryRecord, 'release' | 'previous'> = {};
-  try {
-    const recovery = await recoverTarget({ target, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit });
+  const what = `rollback${o.to === undefined ? '' : ` to ${o.to}`}`;
+  return withTarget(target, { what, wait: o.wait, now: o.now, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit }, async (recovered) => {
     const layout = await readLayout(target);
     const to = o.to ?? (await defaultTarget(target, stateDir, layout.current, layout.releases));
-    facts = { release: to, previous: layout.current };
     if (!layout.releases.includes(to) || to.startsWith('.')) {
       throw new FussyError('USAGE', `there is no release ${to} in ${target}`, { hint: `installed releases: ${layout.releases.join(', ') || '(none)'}` });
     }
     if (to === layout.current) throw new FussyError('USAGE', `${to} is already current`, { hint: 'name another release with --to' });
-    const txn = { action: 'rollback' as const, id: `${process.pid}-${started}`, started: new Date(started).toISOString(), created: false, previous: layout.current };
+    const facts = { time: new Date(started).toISOString(), action: 'rollback' as const, release: to, previous: layout.current };
+    const txn = { action: 'rollback' as const, id: `${process.pid}-${started}`, started: facts.time, created: false, previous: layout.current };
     const journal = (step: JournalStep, extra: { back?: string; keepRelease?: boolean } = {}): Promise<void> => writeJournal(stateDir, { ...txn, ...extra, step, release: to });
     try {
       await activate({ target, release: to, previous: layout.current, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit, created: false, journal, failpoints: failpoints(o.failpoint) });
+    } catch (err) {
+      if (err instanceof FussyError && (err.code === 'INSTALL_FAILED_RECOVERED' || err.code === 'INSTALL_FAILED_UNRECOVERED')) {
+        const result = err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : 'failed-unrecovered';
+        await recordHistory(stateDir, { ...facts, result, error: { code: err.code, message: err.message }, durationMs: Date.now() - started }, emit);
+      }
+      throw err;
     } finally {
       await clearJournal(stateDir);
     }
-    await appendHistory(stateDir, { time: new Date(started).toISOString(), action: 'rollback', result: 'ok', ...facts, durationMs: Date.now() - started });
-    return { release: to, path: join(target, to), previous: layout.current, durationMs: Date.now() - started, recovered: recovery.outcome === 'clean' ? undefined : recovery.message };
-  } catch (err) {
-    if (err instanceof FussyError && (err.code === 'INSTALL_FAILED_RECOVERED' || err.code === 'INSTALL_FAILED_UNRECOVERED')) {
-      const result = err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : 'failed-unrecovered';
-      await appendHistory(stateDir, { time: new Date(started).toISOString(), action: 'rollback', result, ...facts, error: { code: err.code, message: err.message }, durationMs: Date.now() - started });
-    }
-    throw err;
-  } finally {
-    await lock.release();
-  }
+    await recordHistory(stateDir, { ...facts, result: 'ok', durationMs: Date.now() - started }, emit);
+    return { release: to, path: join(target, to), previous: layout.current, durationMs: Date.now() - started, recovered };
+  });
 }
 
 async function defaultTarget(target: string, stateDir: string, current: string | undefined, releases: string[]): Promise<string> {
-  const enabled = await lastEnabled(stateDir);
   const others = releases.filter((r) => r !== current && r !== FAILSAFE);
-  const when = new Map<string, number>();
-  for (const r of others) when.set(r, enabled.get(r) ?? (await lstat(join(target, r))).ctimeMs);
+  const when = await lastEnabled(target, others, (await readHistory(stateDir)).records);
   const best = others.filter((r) => (when.get(r) as number) > Number.NEGATIVE_INFINITY).sort((a, b) => (when.get(b) as number) - (when.get(a) as number))[0];
   if (best !== undefined) return best;
   if (releases.includes(FAILSAFE) && current !== FAILSAFE) return FAILSAFE;

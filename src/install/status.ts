@@ -42,13 +42,13 @@ export async function status(targetDir: string): Promise<TargetStatus> {
   const target = resolve(targetDir);
   const layout = await readLayout(target);
   const stateDir = join(target, STATE_DIR);
-  const [history, enabled, state, journal, lock] = await Promise.all([
+  const [history, state, journal, lock] = await Promise.all([
     readHistory(stateDir),
-    lastEnabled(stateDir),
     readDeviceState(stateDir),
     readJournal(stateDir),
     readFile(join(stateDir, 'lock'), 'utf8').catch((err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err))),
   ]);
+  const enabled = await lastEnabled(target, layout.releases, history.records);
   const links = new Map<string, { nlink: number; bytes: number; in: Map<string, number> }>();
   for (const r of layout.releases) await countLinks(join(target, r), r, links);
   const releases: ReleaseStatus[] = [];
@@ -61,8 +61,8 @@ export async function status(targetDir: string): Promise<TargetStatus> {
       if (here >= l.nlink) unique += l.bytes;
       else shared += l.bytes;
     }
-    const when = enabled.get(r);
-    const since = when !== undefined && Number.isFinite(when) ? new Date(when).toISOString() : new Date((await lstat(join(target, r))).ctimeMs).toISOString();
+    const when = enabled.get(r) as number;
+    const since = new Date(Number.isFinite(when) ? when : (await lstat(join(target, r))).ctimeMs).toISOString();
     releases.push({ name: r, current: r === layout.current, failsafe: r === FAILSAFE, since, sequence: await manifestSequence(join(target, r)), uniqueBytes: unique, sharedBytes: shared });
   }
   releases.sort((a, b) => b.since.localeCompare(a.since));

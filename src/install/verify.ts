@@ -5,8 +5,7 @@ import { join, resolve } from 'node:path';
 import { MANIFEST_NAME, type Manifest, type ManifestEntry } from '../archive/manifest.js';
 import { FussyError, isErrno } from '../errors.js';
 import { currentName, readLayout } from './layout.js';
-import { recoverTarget } from './recover.js';
-import { lockTarget } from './target-lock.js';
+import { withTarget } from './recover.js';
 
 export interface Finding {
   path: string;
@@ -220,17 +219,17 @@ export async function repair(o: VerifyOptions & { reports: ReleaseReport[] }): P
   return results;
 }
 
-/** `fussy verify --repair`: lock, recover anything interrupted, verify, repair, verify again. */
+/**
+ * `fussy verify --repair`: under the lock (after recovering anything interrupted), verify, then
+ * repair. What is left is what repair could not fix: each repair puts the manifest's content
+ * and metadata in place or fails, so a second pass over the releases' data is not needed.
+ */
 export async function verifyAndRepair(o: VerifyOptions & { env: Record<string, string | undefined>; cwd: string; hookTimeoutMs: number; wait?: boolean; now?: Date }): Promise<{ results: RepairResult[]; after: ReleaseReport[] }> {
   const target = resolve(o.target);
-  await readLayout(target);
-  const lock = await lockTarget(target, 'verify --repair', o.wait === true, o.now ?? new Date());
-  try {
-    await recoverTarget({ target, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit: () => {} });
+  return withTarget(target, { what: 'verify --repair', wait: o.wait, now: o.now, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit: () => {} }, async () => {
     const before = await verify(o);
     const results = await repair({ ...o, reports: before });
-    return { results, after: await verify({ ...o, names: before.map((r) => r.release), all: false }) };
-  } finally {
-    await lock.release();
-  }
+    const left = new Map(results.map((r) => [r.release, r.left]));
+    return { results, after: before.map((r) => ({ ...r, findings: left.get(r.release) ?? r.findings })) };
+  });
 }

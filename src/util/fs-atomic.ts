@@ -28,6 +28,26 @@ export async function commitFile(tmp: string, final: string): Promise<void> {
   await fsyncDir(dirname(final));
 }
 
+/** Suffix of the temp files writeAtomic leaves if it is cut short (swept by recovery). */
+export const TMP_SUFFIX = '.tmp-';
+
+/**
+ * Replace `file` with `text` so that a crash leaves either the old or the new content: write
+ * `file.tmp-PID`, fsync, rename over `file`, fsync the directory.
+ */
+export async function writeAtomic(file: string, text: string): Promise<void> {
+  const tmp = `${file}${TMP_SUFFIX}${process.pid}`;
+  const fh = await open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  await fsyncDir(dirname(file));
+}
+
 /** Remove a file if it exists. */
 export async function unlinkIfExists(file: string): Promise<void> {
   try {

@@ -99,9 +99,10 @@ export function runQuiet(cmd: string, args: string[]): Promise<number> {
  * undefined when it cannot be started or fails: for optional helpers whose absence is reported
  * by the caller, never a reason to stop.
  */
-export function runForOutput(cmd: string, args: string[]): Promise<string | undefined> {
+export function runForOutput(cmd: string, args: string[], signal?: AbortSignal): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    // An aborted signal kills the program (SIGTERM) and resolves undefined through 'error'.
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], signal });
     const out: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.once('error', () => resolve(undefined));

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
 import { makeDevice, type Device } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { sampleFirmware, writeTree } from '../helpers/tree.js';
+
+const BIN = fileURLToPath(new URL('../../../bin/fussy.js', import.meta.url));
 
 describe('fussy install / fussy-install on the command line', function () {
   let dev: Device;
@@ -72,5 +76,22 @@ describe('fussy install / fussy-install on the command line', function () {
     assert.match(r.stderr, /is current again/);
     assert.equal(await readlink(join(dev.target, 'current')), before);
     await writeFile(join(dev.dir, 'done'), '');
+  });
+
+  it('a busy target exits 75 at once: the package digest started for the history is stopped, not waited for', async function () {
+    // A FIFO nobody writes to: sha256sum of it would never finish, so waiting for it would hang.
+    const fifo = join(dev.dir, 'never-written.gpg');
+    await execa('mkfifo', [fifo]);
+    const { acquireLock } = await import('../../src/lock/pid-lock.js');
+    const held = await acquireLock(join(dev.target, '.fussy', 'lock'), 'install other.tar.gz.gpg');
+    try {
+      const r = await execa(process.execPath, [BIN, 'install', fifo, '-k', dev.keyring, '-t', dev.target], { reject: false, timeout: 30_000 });
+      assert.equal(r.timedOut, false, 'fussy waited for the digest of a package it never installed');
+      assert.equal(r.exitCode, 75, String(r.stderr));
+      const left = await execa('pgrep', ['-f', `sha256sum -- ${fifo}`], { reject: false });
+      assert.equal(String(left.stdout), '', 'no sha256sum is left behind');
+    } finally {
+      await held.release();
+    }
   });
 });

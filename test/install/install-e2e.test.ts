@@ -270,6 +270,8 @@ describe('fussy install end to end: pack, install, update, failing hooks', funct
     await mkdir(join(state, 'staging-1234-1'), { recursive: true });
     await writeFile(join(state, 'staging-1234-1', 'half-written'), 'x');
     await writeFile(join(state, 'hash-cache.json.tmp-999'), '{"version":1,"gr');
+    // Every atomic write's temp file (journal, device state, history head) is swept alike.
+    for (const f of ['journal.json.tmp-998', 'state.json.tmp-997', 'history.head.tmp-996']) await writeFile(join(state, f), '{"cut sh');
     const r = await installInto(dev, await packTree('fw-sweep', firmware()));
     assert.deepEqual((await readdir(state)).filter((x) => x.startsWith('staging-') || x.includes('.tmp-')), []);
     const cache = JSON.parse(await readFile(join(state, 'hash-cache.json'), 'utf8')) as { version: number; groups: Array<{ files: Record<string, { h: string }> }> };
