@@ -4,6 +4,7 @@ import { FussyError } from '../errors.js';
 import type { ActivateEvent } from './activate.js';
 import { failpoints } from './failpoint.js';
 import { lastEnabled, readHistory, recordHistory } from './history.js';
+import { bytesFreed, releaseUsage } from './release-usage.js';
 import { clearJournal, writeJournal } from './journal.js';
 import { CURRENT, discardRelease, FAILSAFE, readLayout, STATE_DIR } from './layout.js';
 import { withTarget } from './recover.js';
@@ -63,7 +64,7 @@ export async function clean(o: CleanOptions): Promise<CleanResult> {
     const newestFirst = [...candidates].sort((a, b) => (when.get(b) as number) - (when.get(a) as number));
     const kept = newestFirst.slice(0, keep);
     const removed = newestFirst.slice(keep).reverse();
-    const freedBytes = await bytesFreed(target, removed);
+    const freedBytes = bytesFreed(await releaseUsage(target, removed), removed);
     const foreign = await foreignEntries(target);
     if (o.dryRun !== true && removed.length > 0) {
       const fp = failpoints(o.failpoint);
@@ -78,39 +79,6 @@ export async function clean(o: CleanOptions): Promise<CleanResult> {
     }
     return { removed, kept, current: layout.current, freedBytes, foreign, dryRun: o.dryRun === true, recovered };
   });
-}
-
-/**
- * Blocks freed by deleting `releases`: a file's blocks come back only when every hard link to it
- * is inside the deleted releases (st_nlink equals the links found there); directories and
- * symlinks always.
- */
-async function bytesFreed(target: string, releases: string[]): Promise<number> {
-  const links = new Map<string, { nlink: number; seen: number; bytes: number }>();
-  let bytes = 0;
-  const walk = async (dir: string): Promise<void> => {
-    for (const e of await readdir(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      const st = await lstat(p);
-      if (st.isDirectory()) {
-        bytes += st.blocks * 512;
-        await walk(p);
-      } else if (st.isFile() && st.nlink > 1) {
-        const key = `${st.dev}:${st.ino}`;
-        const l = links.get(key) ?? { nlink: st.nlink, seen: 0, bytes: st.blocks * 512 };
-        l.seen += 1;
-        links.set(key, l);
-      } else {
-        bytes += st.blocks * 512;
-      }
-    }
-  };
-  for (const r of releases) {
-    bytes += (await lstat(join(target, r))).blocks * 512;
-    await walk(join(target, r));
-  }
-  for (const l of links.values()) if (l.seen >= l.nlink) bytes += l.bytes;
-  return bytes;
 }
 
 /** Entries of the target that are neither releases, `current`, nor dot-entries. */

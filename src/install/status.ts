@@ -1,9 +1,10 @@
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MANIFEST_NAME, type Manifest } from '../archive/manifest.js';
 import { isErrno } from '../errors.js';
 import { readDeviceState } from './device-state.js';
 import { lastEnabled, readHistory, type HistoryRecord } from './history.js';
+import { ownAndShared, releaseUsage } from './release-usage.js';
 import { readJournal, type Journal } from './journal.js';
 import { FAILSAFE, readLayout, STATE_DIR } from './layout.js';
 
@@ -49,21 +50,13 @@ export async function status(targetDir: string): Promise<TargetStatus> {
     readFile(join(stateDir, 'lock'), 'utf8').catch((err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err))),
   ]);
   const enabled = await lastEnabled(target, layout.releases, history.records);
-  const links = new Map<string, { nlink: number; bytes: number; in: Map<string, number> }>();
-  for (const r of layout.releases) await countLinks(join(target, r), r, links);
+  const usage = await releaseUsage(target, layout.releases);
   const releases: ReleaseStatus[] = [];
   for (const r of layout.releases) {
-    let unique = 0;
-    let shared = 0;
-    for (const l of links.values()) {
-      const here = l.in.get(r);
-      if (here === undefined) continue;
-      if (here >= l.nlink) unique += l.bytes;
-      else shared += l.bytes;
-    }
+    const { own, shared } = ownAndShared(usage, r);
     const when = enabled.get(r) as number;
     const since = new Date(Number.isFinite(when) ? when : (await lstat(join(target, r))).ctimeMs).toISOString();
-    releases.push({ name: r, current: r === layout.current, failsafe: r === FAILSAFE, since, sequence: await manifestSequence(join(target, r)), uniqueBytes: unique, sharedBytes: shared });
+    releases.push({ name: r, current: r === layout.current, failsafe: r === FAILSAFE, since, sequence: await manifestSequence(join(target, r)), uniqueBytes: own, sharedBytes: shared });
   }
   releases.sort((a, b) => b.since.localeCompare(a.since));
   let lockedBy: string | undefined;
@@ -86,21 +79,6 @@ export async function status(targetDir: string): Promise<TargetStatus> {
     lockedBy,
     historyProblems: history.problems,
   };
-}
-
-async function countLinks(dir: string, release: string, links: Map<string, { nlink: number; bytes: number; in: Map<string, number> }>): Promise<void> {
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) {
-      await countLinks(p, release, links);
-      continue;
-    }
-    const st = await lstat(p);
-    const key = `${st.dev}:${st.ino}`;
-    const l = links.get(key) ?? { nlink: st.nlink, bytes: st.blocks * 512, in: new Map<string, number>() };
-    l.in.set(release, (l.in.get(release) ?? 0) + 1);
-    links.set(key, l);
-  }
 }
 
 async function manifestSequence(dir: string): Promise<number | undefined> {
