@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -8,6 +8,7 @@ import type { Manifest } from '../../src/archive/manifest.js';
 import { pack } from '../../src/pack/pack.js';
 import { installInto, makeDevice, type Device } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
+import { assertRefused } from '../security/helpers.js';
 import { snapshotTree, writeTree, type SampleFile, type TreeNode } from '../helpers/tree.js';
 
 const FUSSY = fileURLToPath(new URL('../../../bin/fussy.js', import.meta.url));
@@ -201,5 +202,14 @@ describe('crash safety: SIGKILL at every step of an install, then recovery', fun
     assert.equal(r.exitCode, 0, r.stderr);
     assert.match((JSON.parse(r.stdout) as { message: string }).message, /rolled back .*"recovering"/);
     await assertInvariants(d, 'firmware-a');
+  });
+
+  it('damaged-journal and damaged-state: an unreadable .fussy/journal.json or state.json stops the install (exit 40) naming the file, changing nothing', async function () {
+    for (const [file, why] of [['journal.json', /the transaction journal .*journal\.json is not JSON/], ['state.json', /state\.json is unreadable/]] as const) {
+      const d = await deviceWithA(`dev-damaged-${file}`);
+      await writeFile(join(d.dev.target, '.fussy', file), '{"format":"fussy-jour');
+      await assertRefused(d.dev, pkgB, 'SETUP', why);
+      assert.equal(await readlink(join(d.dev.target, 'current')), 'firmware-a');
+    }
   });
 });
