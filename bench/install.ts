@@ -9,7 +9,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { benchOptions, firmwareTree, fussyBin, measure, median, type Measured } from './measure.js';
+import { benchOptions, firmwareTree, freshGnupgHome, fussyBin, measure, median, type Measured } from './measure.js';
 
 // Five rounds: single runs on the bench VM drift by up to 2x, and the targets are ratios near 0.5.
 const { mb, files, bigMb, repeat, work } = benchOptions({ repeat: 5 });
@@ -21,9 +21,8 @@ const tree = (name: string, args: string[]): Promise<string> => firmwareTree(wor
 async function keys(): Promise<{ home: string; keyring: string; device: string }> {
   const home = join(work, 'gnupg-install');
   const keyring = join(work, 'keyring-install');
-  await rm(home, { recursive: true, force: true });
+  await freshGnupgHome(home);
   await rm(keyring, { recursive: true, force: true });
-  await mkdir(home, { recursive: true, mode: 0o700 });
   await mkdir(keyring, { recursive: true });
   const gpg = (args: string[]) => execa('gpg', ['--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { encoding: 'buffer', stripFinalNewline: false });
   await gpg(['--quick-gen-key', 'Bench Build <build@bench.example>', 'ed25519', 'sign', 'never']);

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -62,4 +62,15 @@ export async function firmwareTree(work: string, name: string, args: string[]): 
     await execa('python3', [makeFirmware, dir, ...args]);
   }
   return dir;
+}
+
+/**
+ * An empty GnuPG home at `home`. The agent an earlier run started there is stopped first: it
+ * outlives the deleted directory and its socket, and the next key generation fails with
+ * "No agent running".
+ */
+export async function freshGnupgHome(home: string): Promise<void> {
+  await execa('gpgconf', ['--homedir', home, '--kill', 'all'], { reject: false });
+  await rm(home, { recursive: true, force: true });
+  await mkdir(home, { recursive: true, mode: 0o700 });
 }

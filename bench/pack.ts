@@ -7,7 +7,7 @@
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { benchOptions, firmwareTree, fussyBin, measure, median, type Measured } from './measure.js';
+import { benchOptions, firmwareTree, freshGnupgHome, fussyBin, measure, median, type Measured } from './measure.js';
 
 const { mb, files, bigMb, repeat, work } = benchOptions();
 const fussy = fussyBin;
@@ -15,8 +15,7 @@ const tree = (name: string, treeMb: number, treeFiles: number): Promise<string> 
 
 async function setupKeys(): Promise<{ home: string; fpr: string; secretKey: string }> {
   const home = join(work, 'gnupg');
-  await rm(home, { recursive: true, force: true });
-  await mkdir(home, { recursive: true, mode: 0o700 });
+  await freshGnupgHome(home);
   const gpg = (args: string[]) => execa('gpg', ['--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args]);
   await gpg(['--quick-gen-key', 'Bench <bench@example.com>', 'ed25519', 'sign', 'never']);
   const colons = String((await gpg(['--with-colons', '--list-keys', 'bench@example.com'])).stdout);

@@ -94,22 +94,6 @@ export function runQuiet(cmd: string, args: string[]): Promise<number> {
   });
 }
 
-/**
- * Run a program for its standard output, with plain child_process (no execa load). Resolves to
- * undefined when it cannot be started or fails: for optional helpers whose absence is reported
- * by the caller, never a reason to stop.
- */
-export function runForOutput(cmd: string, args: string[], signal?: AbortSignal): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    // An aborted signal kills the program (SIGTERM) and resolves undefined through 'error'.
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], signal });
-    const out: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.once('error', () => resolve(undefined));
-    child.once('close', (code) => resolve(code === 0 ? Buffer.concat(out).toString('utf8') : undefined));
-  });
-}
-
 export function missingProgram(cmd: string, cause: unknown): never {
   throw new FussyError(cmd === 'gpg' ? 'GPG_MISSING' : 'SETUP', `cannot run ${cmd}: ${String((cause as Error | undefined)?.message ?? cause)}`, {
     cause,

@@ -79,7 +79,7 @@ describe('fussy install / fussy-install on the command line', function () {
   });
 
   it('a busy target exits 75 at once: the package digest started for the history is stopped, not waited for', async function () {
-    // A FIFO nobody writes to: sha256sum of it would never finish, so waiting for it would hang.
+    // A FIFO nobody writes to: reading it for the digest would never finish, so waiting for it would hang.
     const fifo = join(dev.dir, 'never-written.gpg');
     await execa('mkfifo', [fifo]);
     const { acquireLock } = await import('../../src/lock/pid-lock.js');
@@ -88,8 +88,6 @@ describe('fussy install / fussy-install on the command line', function () {
       const r = await execa(process.execPath, [BIN, 'install', fifo, '-k', dev.keyring, '-t', dev.target], { reject: false, timeout: 30_000 });
       assert.equal(r.timedOut, false, 'fussy waited for the digest of a package it never installed');
       assert.equal(r.exitCode, 75, String(r.stderr));
-      const left = await execa('pgrep', ['-f', `sha256sum -- ${fifo}`], { reject: false });
-      assert.equal(String(left.stdout), '', 'no sha256sum is left behind');
     } finally {
       await held.release();
     }

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
+import { packageDigest } from '../../src/install/history.js';
 import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
 import { installInto, makeDevice, signPayload, rawTar, type Device } from '../helpers/device.js';
@@ -89,5 +91,33 @@ describe('history: an append-only, hash-chained log of every transaction', funct
     } finally {
       await writeFile(log, original);
     }
+  });
+});
+
+describe('packageDigest: the package sha256 for the history, on a low-priority worker thread', function () {
+  it('is the sha256 of the whole file, read in 1 MiB pieces (a 3 MiB + 5 byte file)', async function () {
+    const dir = await makeTmp();
+    const file = join(dir, 'pkg.gpg');
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 5);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+    await writeFile(file, bytes);
+    assert.equal(await packageDigest(file), createHash('sha256').update(bytes).digest('hex'));
+  });
+
+  it('gives no digest, without waiting, for a FIFO, a missing file or an aborted request', async function () {
+    const dir = await makeTmp();
+    const fifo = join(dir, 'never-written.gpg');
+    await execa('mkfifo', [fifo]);
+    assert.equal(await packageDigest(fifo), undefined); // opening it to read would block for ever
+    assert.equal(await packageDigest(join(dir, 'missing.gpg')), undefined);
+    const big = join(dir, 'big.gpg');
+    await writeFile(big, Buffer.alloc(64 * 1024 * 1024));
+    const stop = new AbortController();
+    const pending = packageDigest(big, stop.signal);
+    stop.abort();
+    assert.equal(await pending, undefined);
+    const already = new AbortController();
+    already.abort();
+    assert.equal(await packageDigest(big, already.signal), undefined);
   });
 });
