@@ -56,12 +56,14 @@ async function main(): Promise<void> {
   await mkdir(pk, { recursive: true });
   const pkg = async (t: string, tag: string, enc: boolean) => {
     const out = join(pk, `${basename(t)}.${tag}.gpg`);
-    if (tag === 'ref') await sh(`tar czf - -C ${dirname(t)} ${basename(t)} | gpg --batch --sign -u build@bench.example > ${out}`, env);
+    if (tag.startsWith('ref')) await sh(`tar czf - -C ${dirname(t)} ${basename(t)} | gpg --batch --sign ${enc ? `-e -r ${k.device}` : ''} -u build@bench.example > ${out}`, env);
     else await sh(`${fussy} pack ${t} --signing-key ${join(work, 'bench-build.key')} ${enc ? `-e ${k.device}` : ''} -o ${out} -q`, env);
     return out;
   };
   const refBase = await pkg(base, 'ref', false);
   const refNext = await pkg(next, 'ref', false);
+  const refEncBase = await pkg(base, 'ref-e', true);
+  const refEncNext = await pkg(next, 'ref-e', true);
   const ownBase = await pkg(base, 'fussy', false);
   const ownNext = await pkg(next, 'fussy', false);
   const encBase = await pkg(base, 'fussy-e', true);
@@ -86,26 +88,34 @@ async function main(): Promise<void> {
   const pipeline = (p: string, rel: string, linkDest?: string) =>
     `gpg --batch -d ${p} 2>/dev/null | tar xzf - -C ${tmp} && rsync -a ${linkDest !== undefined ? `--link-dest=${linkDest}` : ''} ${tmp}/${rel}/ ${T}/${rel}/ && rm -rf ${tmp}/${rel}`;
   const fi = (p: string) => `${fussy} install ${p} -k ${k.keyring} -t ${T} -q`;
-  const withBase = (how: 'ref' | 'fussy' | 'fussy-e') => async () => {
+  const withBase = (how: 'ref' | 'ref-e' | 'fussy' | 'fussy-e') => async () => {
     await fresh();
-    if (how === 'ref') await sh(pipeline(refBase, basename(base)), env);
+    if (how === 'ref' || how === 'ref-e') await sh(pipeline(how === 'ref' ? refBase : refEncBase, basename(base)), env);
     else await sh(fi(how === 'fussy' ? ownBase : encBase), env);
   };
   const FRESH = 'pipeline: fresh install';
   const UPDATE = 'pipeline: update (--link-dest)';
+  // Encrypted packages against the pipeline on its own encrypted package (`gpg --sign -e`): gpg
+  // decrypts too, so that is the like-for-like reference.
+  const FRESH_E = 'pipeline, -e package: fresh install';
+  const UPDATE_E = 'pipeline, -e package: update (--link-dest)';
   const variants: Variant[] = [
     { what: FRESH, prepare: fresh, cmd: pipeline(refBase, basename(base)), runs: [] },
     { what: UPDATE, prepare: withBase('ref'), cmd: pipeline(refNext, basename(next), `${T}/${basename(base)}`), runs: [] },
+    { what: FRESH_E, prepare: fresh, cmd: pipeline(refEncBase, basename(base)), runs: [] },
+    { what: UPDATE_E, prepare: withBase('ref-e'), cmd: pipeline(refEncNext, basename(next), `${T}/${basename(base)}`), runs: [] },
     { what: 'fussy install: fresh', prepare: fresh, cmd: fi(ownBase), ref: FRESH, runs: [] },
     { what: 'fussy install: update', prepare: withBase('fussy'), cmd: fi(ownNext), ref: UPDATE, runs: [] },
-    { what: 'fussy install -e package: fresh', prepare: fresh, cmd: fi(encBase), ref: FRESH, runs: [] },
-    { what: 'fussy install -e package: update', prepare: withBase('fussy-e'), cmd: fi(encNext), ref: UPDATE, runs: [] },
+    { what: 'fussy install -e package: fresh', prepare: fresh, cmd: fi(encBase), ref: FRESH_E, runs: [] },
+    { what: 'fussy install -e package: update', prepare: withBase('fussy-e'), cmd: fi(encNext), ref: UPDATE_E, runs: [] },
     { what: "fussy install of the pipeline's package: fresh", prepare: fresh, cmd: fi(refBase), ref: FRESH, runs: [] },
   ];
   if (Number(bigMb) > 0) {
     const big = await tree(`firmware-${bigMb}mb`, ['--mb', bigMb, '--files', files, '--seed', '1']);
     const bigPkg = await pkg(big, 'fussy', false);
+    const bigEncPkg = await pkg(big, 'fussy-e', true);
     variants.push({ what: `fussy install: fresh, ${bigMb} MB tree (RSS flatness)`, prepare: fresh, cmd: fi(bigPkg), runs: [] });
+    variants.push({ what: `fussy install -e package: fresh, ${bigMb} MB tree (RSS flatness)`, prepare: fresh, cmd: fi(bigEncPkg), runs: [] });
   }
   // Rounds, not blocks: every variant runs once per round, so drift of the machine (page cache,
   // the file system's allocator after large deletes, neighbours) hits all of them alike.

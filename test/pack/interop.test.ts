@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { link, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { keygen } from '../../src/keyring/keygen.js';
 import { pack } from '../../src/pack/pack.js';
 import { MANIFEST_NAME, type Manifest } from '../../src/archive/manifest.js';
 import { fingerprintOf, gpgGenKey, gpgHome, statusTokens, type GpgHome } from '../helpers/gpg.js';
@@ -70,6 +71,22 @@ describe('pack interop: what fussy packs, GnuPG and GNU tar read', function () {
     const { tokens } = await gpgDecrypt(r.path);
     const valid = tokens.filter((t) => t.startsWith('VALIDSIG')).map((t) => t.split(' ')[1]);
     assert.deepEqual(valid.sort(), [signer.fingerprint, second.fingerprint].sort());
+  });
+
+  it('signs with SHA-256 for Ed25519 and RSA keys, the digest gpg 2.2 picks for them itself (OpenPGP.js alone takes SHA-512 for Ed25519)', async function () {
+    const rsa = await keygen({ role: 'signing', name: 'RSA Build', email: 'rsa-build@example.com', rsaBits: 2048, secretKeyFile: join(dir, 'rsa.key'), publicKeyFile: join(dir, 'rsa.pub.asc') });
+    await g.gpg(['--import', rsa.publicKeyFile]);
+    const hashOf = (tokens: string[]) => new Map(tokens.filter((t) => t.startsWith('VALIDSIG')).map((t) => [t.split(' ')[1], t.split(' ')[8]]));
+    const SHA256 = '8'; // RFC 9580 hash algorithm id
+    const ours = await pack({ ...base(), signingKeyFiles: [signer.secretKeyFile, rsa.secretKeyFile], recipients: [deviceFpr], output: join(dir, 'out-sha') + '/' });
+    assert.deepEqual(hashOf((await gpgDecrypt(ours.path)).tokens), new Map([[signer.fingerprint, SHA256], [rsa.fingerprint, SHA256]]));
+    // gpg's own choice for the same Ed25519 key, signing the same way as the original pipeline.
+    const exported = join(dir, 'signer-secret.asc');
+    await writeFile(exported, await readFile(signer.secretKeyFile));
+    const imp = await g.gpg(['--import', exported]);
+    assert.equal(imp.exitCode, 0, imp.stderr);
+    const byGpg = await pack({ ...base(), signingKeyFiles: [], gpg: { localUsers: [signer.fingerprint], home: g.home }, output: join(dir, 'out-sha-gpg') + '/' });
+    assert.equal(hashOf((await gpgDecrypt(byGpg.path)).tokens).get(signer.fingerprint), SHA256);
   });
 
   it('a secret key exported from gpg (gpg --gen-key, then --export-secret-keys) signs packages gpg verifies', async function () {
