@@ -15,7 +15,7 @@ import { checkPolicy, readDeviceType } from './install-policy.js';
 import { packageDigest, recordHistory, type HistoryRecord } from './history.js';
 import { checkLayout, CURRENT, ensureCurrentLink, FAILSAFE, freeReleaseName, readLayout, STATE_DIR } from './layout.js';
 import { clearJournal, writeJournal, type JournalStep } from './journal.js';
-import { openPackage } from './open-package.js';
+import { openPackage, type OpenedPackage } from './open-package.js';
 import { withTarget } from './recover.js';
 import { unpack } from './unpack.js';
 
@@ -121,8 +121,9 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
       let unpacked;
       let signers: string[];
       let encrypted: boolean;
+      let opened: OpenedPackage | undefined;
       try {
-        const opened = await openPackage(pkg, ring, { maxBytes: cap, now });
+        opened = await openPackage(pkg, ring, { maxBytes: cap, now });
         encrypted = opened.encrypted;
         unpacked = await unpack(opened.data, {
           staging,
@@ -147,6 +148,8 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
         flusher.close();
         await rm(staging, { recursive: true, force: true });
         throw err;
+      } finally {
+        opened?.close();
       }
 
       fp.at('after-unpack');

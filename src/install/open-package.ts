@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, type ReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import * as openpgp from 'openpgp';
@@ -7,6 +7,7 @@ import type { DeviceKeyring } from '../keyring/device-keyring.js';
 import { gpgSessionKey } from '../keyring/gpg-session-key.js';
 import { webStreamOf } from '../util/web-stream.js';
 import { inflateOuterLayer } from './outer-compression.js';
+import { decryptSeipd, findSeipdV1, seipdCipher, type Decrypted } from './seipd.js';
 
 export interface Verdict {
   /** Primary-key fingerprints (upper-case hex) of the keyring keys whose signatures verified. */
@@ -19,6 +20,8 @@ export interface OpenedPackage {
   /** Settles once `data` has been read to its end: the signers, or a BAD_SIGNATURE error. */
   verdict: () => Promise<Verdict>;
   encrypted: boolean;
+  /** Stop reading the package (its file, a decryption thread); call it however the install ends. */
+  close: () => void;
 }
 
 export interface OpenOptions {
@@ -49,11 +52,27 @@ export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOpti
   }
   const armored = head.toString('latin1').includes('-----BEGIN PGP MESSAGE');
   const config: openpgp.PartialConfig = { maxDecompressedMessageSize: o.maxBytes, allowUnauthenticatedStream: true };
+  const raw = armored ? createReadStream(file, { encoding: 'utf8' }) : createReadStream(file, { highWaterMark: 1 << 20 });
+  // What else reads the package (a decryption thread); close() stops it and the file.
+  let decrypting: Decrypted | undefined;
+  const close = (): void => {
+    raw.destroy();
+    decrypting?.stop();
+  };
+  try {
+    return await openWith(raw, armored, file, ring, o, config, (d) => (decrypting = d), close);
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
+async function openWith(raw: ReadStream, armored: boolean, file: string, ring: DeviceKeyring, o: OpenOptions, config: openpgp.PartialConfig, decrypting: (d: Decrypted) => void, close: () => void): Promise<OpenedPackage> {
   let message: openpgp.Message<ReadableStream<Uint8Array>>;
   try {
     message = armored
-      ? ((await openpgp.readMessage({ armoredMessage: Readable.toWeb(createReadStream(file, { encoding: 'utf8' })) as unknown as ReadableStream<string>, config })) as unknown as openpgp.Message<ReadableStream<Uint8Array>>)
-      : await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(createReadStream(file, { highWaterMark: 1 << 20 }), o.maxBytes, file)), config });
+      ? ((await openpgp.readMessage({ armoredMessage: Readable.toWeb(raw) as unknown as ReadableStream<string>, config })) as unknown as openpgp.Message<ReadableStream<Uint8Array>>)
+      : await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(raw, o.maxBytes, file)), config });
   } catch (err) {
     if (err instanceof FussyError) throw err;
     throw reject(`${file} is not an OpenPGP message: ${(err as Error).message}`, 'is this a fussy package (.tar.gz.gpg / .tar.gz.asc)?', err);
@@ -62,22 +81,29 @@ export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOpti
   const encryptedFor = message.getEncryptionKeyIDs();
   const encrypted = encryptedFor.length > 0;
   let result: { data: ReadableStream<Uint8Array>; signatures: Awaited<ReturnType<typeof openpgp.verify>>['signatures'] };
+  let integrity: Promise<void> | undefined;
   try {
     if (encrypted) {
       const wanted = new Set(encryptedFor.map(hex));
       const decryptionKeys = ring.decryptionKeys.filter((k) => k.getKeys().some((sub) => wanted.has(hex(sub.getKeyID()))));
-      const keys =
-        decryptionKeys.length > 0
-          ? { decryptionKeys }
-          : ring.gpgSecretKeys
-            ? { sessionKeys: await gpgSessionKey(ring.dir, file) }
-            : undefined;
-      if (keys === undefined) {
+      if (decryptionKeys.length === 0 && !ring.gpgSecretKeys) {
         throw new FussyError('DECRYPT_FAILED', `${file} is encrypted for key ${[...wanted].join(', ')}, and keyring ${ring.dir} has no matching secret key${ring.unusableSecret.length > 0 ? ` (unusable: ${ring.unusableSecret.join('; ')})` : ''}`, {
           hint: 'the package was made for another device, or the device key is missing from the keyring',
         });
       }
-      result = (await openpgp.decrypt({ message, ...keys, verificationKeys: ring.signers as openpgp.PublicKey[], expectSigned: true, format: 'binary', date: null as unknown as Date, config })) as typeof result;
+      const sessionKey = decryptionKeys.length > 0 ? await firstSessionKey(message, decryptionKeys, config) : await gpgSessionKey(ring.dir, file);
+      const seipd = armored || seipdCipher(sessionKey) === undefined ? undefined : await findSeipdV1(file);
+      if (seipd !== undefined) {
+        // AES SEIPDv1 (fussy pack, gpg -e): decrypted on a thread of its own, verified as a signed message.
+        raw.destroy();
+        const d = decryptSeipd(file, seipd.offset, sessionKey);
+        decrypting(d);
+        integrity = d.integrity;
+        const inner = await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(d.data, o.maxBytes, file)), config });
+        result = (await openpgp.verify({ message: inner, verificationKeys: ring.signers as openpgp.PublicKey[], expectSigned: true, format: 'binary', date: null, config })) as typeof result;
+      } else {
+        result = (await openpgp.decrypt({ message, sessionKeys: sessionKey, verificationKeys: ring.signers as openpgp.PublicKey[], expectSigned: true, format: 'binary', date: null as unknown as Date, config })) as typeof result;
+      }
     } else {
       result = (await openpgp.verify({ message, verificationKeys: ring.signers as openpgp.PublicKey[], expectSigned: true, format: 'binary', date: null, config })) as typeof result;
     }
@@ -99,6 +125,7 @@ export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOpti
 
   const data = guardStream(result.data, file);
   const verdict = async (): Promise<Verdict> => {
+    await integrity; // the MDC of a package decrypted by decryptSeipd
     const signers = new Set<string>();
     const problems: string[] = [];
     for (const s of result.signatures) {
@@ -121,7 +148,15 @@ export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOpti
     }
     return { signers: [...signers] };
   };
-  return { data, verdict, encrypted };
+  return { data, verdict, encrypted, close };
+}
+
+/** The session key from the first PKESK one of `keys` decrypts (OpenPGP.js tries them all). */
+async function firstSessionKey(message: openpgp.Message<ReadableStream<Uint8Array>>, keys: openpgp.PrivateKey[], config: openpgp.PartialConfig): Promise<openpgp.SessionKey> {
+  const found = await openpgp.decryptSessionKeys({ message, decryptionKeys: keys, date: null as unknown as Date, config });
+  const first = found[0];
+  if (first === undefined || first.algorithm === null) throw new Error('no session key could be decrypted');
+  return { data: first.data, algorithm: first.algorithm as openpgp.enums.symmetricNames };
 }
 
 /** Errors from inside the OpenPGP stream (MDC, digest, truncation, inflate) are signature errors. */

@@ -1,0 +1,130 @@
+/**
+ * Worker-thread side of decryptSeipd (seipd.ts): decrypts one SEIPDv1 packet (RFC 4880 §5.13,
+ * RFC 9580 §5.13.1) of a package file with AES in OpenPGP CFB mode (zero IV, no resync) and
+ * checks its modification detection code: SHA-1 over the random prefix, the plaintext and the
+ * MDC packet's two header bytes must equal the 20 bytes at the end. The plaintext (prefix and
+ * MDC packet removed) is sent to the main thread in transferred 1 MiB pieces, at most IN_FLIGHT
+ * of them unread at a time; nothing of it is trusted before 'end' says the MDC holds.
+ */
+import { createDecipheriv, createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { packetHeader, newLength, type BodyLength } from './packet-length.js';
+import { IN_FLIGHT, SEIPD_TAG, type SeipdMessage, type SeipdWork } from './seipd-protocol.js';
+
+const { file, offset, cipher, key, shared } = workerData as SeipdWork;
+const state = new Int32Array(shared); // [0]: pieces sent and not yet read; [1]: stop
+const post = (m: SeipdMessage, transfer: ArrayBuffer[] = []): void => parentPort?.postMessage(m, transfer);
+const MDC_LEN = 22; // 0xD3 0x14 + SHA-1
+const BLOCK = 16;
+const PIECE = 1 << 20;
+
+class Failure extends Error {
+  constructor(
+    readonly kind: 'format' | 'truncated' | 'quick-check' | 'mdc',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const fd = openSync(file, 'r');
+let pos = offset;
+function readAt(n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  const got = readSync(fd, b, 0, n, pos);
+  pos += got;
+  return b.subarray(0, got);
+}
+
+/** The packet's body, partial lengths removed, in pieces of at most PIECE bytes. */
+function* body(): Generator<Buffer> {
+  const head = readAt(6);
+  const h = packetHeader(head);
+  if (h === undefined || h.tag !== SEIPD_TAG) throw new Failure('format', 'not an integrity-protected encrypted data packet');
+  pos = offset + h.headerLen;
+  let length: BodyLength = h.length;
+  for (;;) {
+    if (length.kind === 'indeterminate') {
+      for (let b = readAt(PIECE); b.length > 0; b = readAt(PIECE)) yield b;
+      return;
+    }
+    for (let left = length.length; left > 0; ) {
+      const b = readAt(Math.min(left, PIECE));
+      if (b.length === 0) throw new Failure('truncated', 'the encrypted data ends early (truncated file)');
+      left -= b.length;
+      yield b;
+    }
+    if (length.kind === 'fixed') return;
+    const before = pos;
+    const l = newLength(readAt(5));
+    if (l === undefined) throw new Failure('truncated', 'the encrypted data ends inside a length header (truncated file)');
+    pos = before + l[1];
+    length = l[0];
+  }
+}
+
+function run(): void {
+  const decipher = createDecipheriv(cipher, key, Buffer.alloc(BLOCK));
+  const sha1 = createHash('sha1');
+  let version: number | undefined;
+  let prefix: Buffer | undefined = Buffer.alloc(0); // until its BLOCK + 2 bytes are complete
+  let tail = Buffer.alloc(0); // the last MDC_LEN bytes seen: possibly the MDC packet
+  for (let ct of body()) {
+    if (Atomics.load(state, 1) !== 0) return;
+    if (version === undefined) {
+      version = ct[0];
+      if (version !== 1) throw new Failure('format', `SEIPD version ${String(version)} is not version 1`);
+      ct = ct.subarray(1);
+    }
+    let pt = decipher.update(ct);
+    if (prefix !== undefined) {
+      const need = BLOCK + 2 - prefix.length;
+      prefix = Buffer.concat([prefix, pt.subarray(0, need)]);
+      pt = pt.subarray(need);
+      if (prefix.length < BLOCK + 2) continue;
+      // The last two bytes of the random prefix repeat the two before them: a wrong key shows here.
+      if (prefix[BLOCK] !== prefix[BLOCK - 2] || prefix[BLOCK + 1] !== prefix[BLOCK - 1]) throw new Failure('quick-check', 'the session key does not decrypt this package');
+      sha1.update(prefix);
+      prefix = undefined;
+    }
+    // Hold back the last MDC_LEN bytes: they are the MDC packet if the data ends here.
+    let out: Uint8Array;
+    if (pt.length >= MDC_LEN) {
+      out = new Uint8Array(tail.length + pt.length - MDC_LEN);
+      out.set(tail);
+      out.set(pt.subarray(0, pt.length - MDC_LEN), tail.length);
+      tail = Buffer.from(pt.subarray(pt.length - MDC_LEN));
+    } else {
+      const all = Buffer.concat([tail, pt]);
+      if (all.length <= MDC_LEN) {
+        tail = all;
+        continue;
+      }
+      out = Uint8Array.from(all.subarray(0, all.length - MDC_LEN));
+      tail = all.subarray(all.length - MDC_LEN);
+    }
+    if (out.length === 0) continue;
+    sha1.update(out);
+    while (Atomics.load(state, 0) >= IN_FLIGHT) {
+      if (Atomics.load(state, 1) !== 0) return;
+      Atomics.wait(state, 0, Atomics.load(state, 0), 100);
+    }
+    Atomics.add(state, 0, 1);
+    post({ type: 'data', chunk: out }, [out.buffer as ArrayBuffer]);
+  }
+  decipher.final();
+  if (prefix !== undefined || tail.length < MDC_LEN) throw new Failure('truncated', 'the encrypted data is too short to hold its integrity check');
+  if (tail[0] !== 0xd3 || tail[1] !== 0x14) throw new Failure('mdc', 'no modification detection code at the end of the encrypted data');
+  sha1.update(tail.subarray(0, 2));
+  if (!sha1.digest().equals(tail.subarray(2))) throw new Failure('mdc', 'modification detected: the encrypted data does not match its SHA-1 integrity check');
+  post({ type: 'end' });
+}
+
+try {
+  run();
+} catch (err) {
+  post({ type: 'error', kind: err instanceof Failure ? err.kind : 'io', message: (err as Error).message });
+} finally {
+  closeSync(fd);
+}

@@ -1,0 +1,115 @@
+import { open } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import type * as openpgp from 'openpgp';
+import { FussyError } from '../errors.js';
+import { packetHeader } from './packet-length.js';
+import { SEIPD_TAG, type SeipdMessage, type SeipdWork } from './seipd-protocol.js';
+
+/** RFC 4880 tags that may come before the encrypted data: PKESK, SKESK, marker. */
+const SESSION_KEY_TAGS = new Set([1, 3, 10]);
+const HEAD = 64 * 1024;
+const CIPHERS: Record<string, string | undefined> = { aes128: 'aes-128-cfb', aes192: 'aes-192-cfb', aes256: 'aes-256-cfb' };
+
+/**
+ * Where the SEIPDv1 packet starts, when the package is a binary message of session-key packets
+ * followed by one SEIPDv1 packet (what fussy pack and gpg -e write); otherwise undefined (AEAD,
+ * armor, anything unusual stays with OpenPGP.js). `head` is the file's first bytes.
+ */
+export async function findSeipdV1(file: string): Promise<{ offset: number; head: Uint8Array } | undefined> {
+  const fh = await open(file, 'r');
+  let head: Buffer;
+  try {
+    const b = Buffer.alloc(HEAD);
+    head = b.subarray(0, (await fh.read(b, 0, HEAD, 0)).bytesRead);
+  } finally {
+    await fh.close();
+  }
+  for (let at = 0; at < head.length; ) {
+    const h = packetHeader(head.subarray(at));
+    if (h === undefined) return undefined;
+    if (h.tag === SEIPD_TAG) return at > 0 && head[at + h.headerLen] === 1 ? { offset: at, head: head.subarray(0, at) } : undefined;
+    if (!SESSION_KEY_TAGS.has(h.tag) || h.length.kind !== 'fixed') return undefined;
+    at += h.headerLen + h.length.length;
+  }
+  return undefined;
+}
+
+export interface Decrypted {
+  /** The plaintext (an OpenPGP message), streamed. NOT trusted until `integrity` resolves. */
+  data: AsyncIterable<Uint8Array>;
+  /** Resolves once the whole packet was decrypted and its MDC holds; rejects otherwise. */
+  integrity: Promise<void>;
+  /** Stop the decryption thread (the reader gave up, or the install failed elsewhere). */
+  stop: () => void;
+}
+
+/** The cipher for a session key, or undefined when it is not AES (then OpenPGP.js decrypts). */
+export function seipdCipher(key: openpgp.SessionKey): string | undefined {
+  return CIPHERS[key.algorithm];
+}
+
+/**
+ * Decrypt the SEIPDv1 packet at `offset` of `file` on a worker thread (seipd-worker.ts), so AES
+ * and the SHA-1 of the integrity check run beside the main thread's gunzip, tar and hashing
+ * instead of inside OpenPGP.js's streams on it (README "How install is fast"). Memory is bounded
+ * by IN_FLIGHT pieces. Stopping to read (for await ... break, or an error) stops the worker.
+ */
+export function decryptSeipd(file: string, offset: number, key: openpgp.SessionKey): Decrypted {
+  const cipher = seipdCipher(key);
+  if (cipher === undefined) throw new Error(`decryptSeipd: ${key.algorithm} is not AES`);
+  const shared = new SharedArrayBuffer(8);
+  const state = new Int32Array(shared);
+  const work: SeipdWork = { file, offset, cipher, key: key.data, shared };
+  const worker = new Worker(new URL('./seipd-worker.js', import.meta.url), { workerData: work });
+  const queue: SeipdMessage[] = [];
+  let wake: (() => void) | undefined;
+  let settle: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  const integrity = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  integrity.catch(() => {}); // read through `data` or `integrity`, whichever the caller awaits
+  const push = (m: SeipdMessage): void => {
+    queue.push(m);
+    wake?.();
+  };
+  worker.on('message', push);
+  worker.on('error', (err) => push({ type: 'error', kind: 'io', message: err.message }));
+  worker.on('exit', () => push({ type: 'error', kind: 'io', message: 'the decryption thread stopped' }));
+
+  const fail = (m: Extract<SeipdMessage, { type: 'error' }>): FussyError =>
+    m.kind === 'quick-check'
+      ? new FussyError('DECRYPT_FAILED', `${file} cannot be decrypted: ${m.message}`, { hint: 'the package was encrypted for another device key, or is damaged' })
+      : new FussyError('BAD_SIGNATURE', `${file} failed verification: ${m.message}`, { hint: 'the package was tampered with, truncated or damaged; nothing was installed' });
+
+  async function* data(): AsyncGenerator<Uint8Array> {
+    try {
+      for (;;) {
+        const m = queue.shift();
+        if (m === undefined) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          continue;
+        }
+        if (m.type === 'data') {
+          Atomics.sub(state, 0, 1);
+          Atomics.notify(state, 0);
+          yield m.chunk;
+        } else if (m.type === 'end') {
+          settle?.resolve();
+          return;
+        } else {
+          const err = fail(m);
+          settle?.reject(err);
+          throw err;
+        }
+      }
+    } finally {
+      stop();
+    }
+  }
+  function stop(): void {
+    settle?.reject(new FussyError('BAD_SIGNATURE', `${file}: decryption was stopped before the integrity check`, { hint: 'nothing was installed' }));
+    Atomics.store(state, 1, 1);
+    Atomics.notify(state, 0);
+    void worker.terminate();
+  }
+  return { data: data(), integrity, stop };
+}
