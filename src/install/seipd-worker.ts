@@ -30,11 +30,14 @@ class Failure extends Error {
 
 const fd = openSync(file, 'r');
 let pos = offset;
+// One read buffer for the whole packet: what the thread allocates per piece is only the
+// decrypted piece, which is transferred to the main thread (the thread's heap stays small).
+const readBuffer = Buffer.allocUnsafe(PIECE);
+/** Up to `n` (<= PIECE) bytes at the current position; valid until the next call. */
 function readAt(n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  const got = readSync(fd, b, 0, n, pos);
+  const got = readSync(fd, readBuffer, 0, n, pos);
   pos += got;
-  return b.subarray(0, got);
+  return readBuffer.subarray(0, got);
 }
 
 /** The packet's body, partial lengths removed, in pieces of at most PIECE bytes. */
@@ -64,6 +67,22 @@ function* body(): Generator<Buffer> {
   }
 }
 
+/**
+ * Hand a piece to the main thread, waiting while IN_FLIGHT are unread; false when told to stop.
+ * `move`: the piece starts its own ArrayBuffer, which nothing else uses: transfer it.
+ */
+function send(piece: Buffer, move: boolean): boolean {
+  while (Atomics.load(state, 0) >= IN_FLIGHT) {
+    if (Atomics.load(state, 1) !== 0) return false;
+    Atomics.wait(state, 0, Atomics.load(state, 0), 100);
+  }
+  if (Atomics.load(state, 1) !== 0) return false;
+  const chunk = move ? new Uint8Array(piece.buffer, 0, piece.length) : Uint8Array.from(piece);
+  Atomics.add(state, 0, 1);
+  post({ type: 'data', chunk }, [chunk.buffer as ArrayBuffer]);
+  return true;
+}
+
 function run(): void {
   const decipher = createDecipheriv(cipher, key, Buffer.alloc(BLOCK));
   const sha1 = createHash('sha1');
@@ -88,30 +107,24 @@ function run(): void {
       sha1.update(prefix);
       prefix = undefined;
     }
-    // Hold back the last MDC_LEN bytes: they are the MDC packet if the data ends here.
-    let out: Uint8Array;
-    if (pt.length >= MDC_LEN) {
-      out = new Uint8Array(tail.length + pt.length - MDC_LEN);
-      out.set(tail);
-      out.set(pt.subarray(0, pt.length - MDC_LEN), tail.length);
-      tail = Buffer.from(pt.subarray(pt.length - MDC_LEN));
-    } else {
-      const all = Buffer.concat([tail, pt]);
-      if (all.length <= MDC_LEN) {
-        tail = all;
-        continue;
-      }
-      out = Uint8Array.from(all.subarray(0, all.length - MDC_LEN));
-      tail = all.subarray(all.length - MDC_LEN);
+    // Hold back the last MDC_LEN bytes: they are the MDC packet if the data ends here. The
+    // bytes held back from the piece before go out first, then this piece without its tail.
+    const all = Buffer.concat([tail, pt.subarray(0, Math.min(pt.length, MDC_LEN))]);
+    if (tail.length + pt.length <= MDC_LEN) {
+      tail = all;
+      continue;
     }
-    if (out.length === 0) continue;
-    sha1.update(out);
-    while (Atomics.load(state, 0) >= IN_FLIGHT) {
-      if (Atomics.load(state, 1) !== 0) return;
-      Atomics.wait(state, 0, Atomics.load(state, 0), 100);
+    const fromTail = all.length - MDC_LEN; // how much of the old tail (and the piece's head) is data
+    const head = pt.length > MDC_LEN ? tail : all.subarray(0, fromTail);
+    const body = pt.length > MDC_LEN ? pt.subarray(0, pt.length - MDC_LEN) : pt.subarray(0, 0);
+    tail = Buffer.from(pt.length > MDC_LEN ? pt.subarray(pt.length - MDC_LEN) : all.subarray(fromTail));
+    // The decipher's output owns its memory (not node's shared small-buffer pool): moved, not copied.
+    const movable = pt.byteOffset === 0 && pt.buffer.byteLength === pt.length;
+    for (const [out, move] of [[head, false], [body, movable]] as const) {
+      if (out.length === 0) continue;
+      sha1.update(out);
+      if (!send(out, move)) return;
     }
-    Atomics.add(state, 0, 1);
-    post({ type: 'data', chunk: out }, [out.buffer as ArrayBuffer]);
   }
   decipher.final();
   if (prefix !== undefined || tail.length < MDC_LEN) throw new Failure('truncated', 'the encrypted data is too short to hold its integrity check');

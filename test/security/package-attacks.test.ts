@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -113,5 +114,48 @@ describe('security: package-level attacks on install', function () {
     const two = (await pack({ source: src, tmpDir: dev2.dir, signingKeyFiles: [dev2.signingKeyFile, second.secretKeyFile], output: join(dev2.dir, 'two.gpg') })).path;
     const r = await installInto(dev2, two);
     if (r.signers.length !== 2) throw new Error(`signers ${r.signers.join(',')}`);
+  });
+});
+
+/** The same attacks on encrypted packages, which are decrypted on a worker thread (seipd.ts). */
+describe('security: attacks on encrypted packages', function () {
+  let dev: Device;
+  let enc: string;
+
+  before(async function () {
+    dev = await makeDevice(await makeTmp());
+    // Random data (stored gzip members): the package spans several of the thread's 1 MiB pieces.
+    const tree = [...sampleFirmware(), { path: 'opt/blob.bin', content: randomBytes(3 * 1024 * 1024) }];
+    const src = await writeTree(join(dev.dir, 'build', 'fw-1'), tree);
+    enc = (await pack({ source: src, tmpDir: dev.dir, signingKeyFiles: [dev.signingKeyFile], recipients: [dev.deviceFingerprint], recipientKeyFiles: [dev.devicePublicKeyFile], output: join(dev.dir, 'enc.gpg') })).path;
+    await installInto(dev, enc); // it installs as made; then a release is current for the attacks to leave alone
+  });
+
+  const altered = async (name: string, change: (b: Buffer) => Buffer): Promise<string> => {
+    const f = join(dev.dir, name);
+    await writeFile(f, change(Buffer.from(await readFile(enc))));
+    return f;
+  };
+
+  it('tampered-ciphertext: one byte in the middle of an encrypted package flipped', async function () {
+    const f = await altered('tampered-enc.gpg', (b) => {
+      const at = Math.floor(b.length / 2);
+      b[at] = (b[at] as number) ^ 0x01;
+      return b;
+    });
+    await assertRefused(dev, f, 'BAD_SIGNATURE', /modification detected|failed verification|signature check failed|not valid gzip/);
+  });
+
+  it('forged-mdc: only the integrity check at the end changed, the signed data intact: still refused', async function () {
+    const f = await altered('forged-mdc.gpg', (b) => {
+      b[b.length - 1] = (b[b.length - 1] as number) ^ 0x01;
+      return b;
+    });
+    await assertRefused(dev, f, 'BAD_SIGNATURE', /modification detected/);
+  });
+
+  it('truncated-encrypted-package: the last part of an encrypted package missing', async function () {
+    const f = await altered('truncated-enc.gpg', (b) => b.subarray(0, b.length - 1000));
+    await assertRefused(dev, f, 'BAD_SIGNATURE', /truncated|too short|failed verification|signature check failed/);
   });
 });

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as openpgp from 'openpgp';
+import { FussyError } from '../../src/errors.js';
+import { decryptSeipd, findSeipdV1 } from '../../src/install/seipd.js';
+import { pack } from '../../src/pack/pack.js';
+import { makeDevice, type Device } from '../helpers/device.js';
+import { makeTmp } from '../helpers/tmp.js';
+import { sampleFirmware, writeTree } from '../helpers/tree.js';
+
+const FROZEN = fileURLToPath(new URL('../../../fixtures/gnupg-2.2/', import.meta.url));
+
+async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const c of it) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+describe('decryptSeipd: encrypted packages decrypted on a worker thread', function () {
+  let dev: Device;
+  let pkg: string;
+  let deviceKey: openpgp.PrivateKey;
+  let sessionKey: openpgp.SessionKey;
+
+  before(async function () {
+    dev = await makeDevice(await makeTmp());
+    // Random data: stored gzip members, so the package is ~3 MiB and spans several 1 MiB pieces.
+    const tree = [...sampleFirmware(), { path: 'opt/blob.bin', content: randomBytes(3 * 1024 * 1024 + 17) }];
+    const src = await writeTree(join(dev.dir, 'build', 'fw-1'), tree);
+    pkg = (await pack({ source: src, tmpDir: dev.dir, signingKeyFiles: [dev.signingKeyFile], recipients: [dev.deviceFingerprint], recipientKeyFiles: [dev.devicePublicKeyFile], output: join(dev.dir, 'fw.gpg') })).path;
+    const keyFile = (await readdir(dev.keyring)).find((n) => n.startsWith('device-') && n.endsWith('.key')) as string;
+    deviceKey = await openpgp.readPrivateKey({ armoredKey: await readFile(join(dev.keyring, keyFile), 'utf8') });
+    const message = await openpgp.readMessage({ binaryMessage: await readFile(pkg) });
+    const [found] = await openpgp.decryptSessionKeys({ message, decryptionKeys: deviceKey });
+    sessionKey = { data: found!.data, algorithm: found!.algorithm as openpgp.enums.symmetricNames };
+  });
+
+  it('yields exactly the signed message OpenPGP.js decrypts from the same package, and its MDC holds', async function () {
+    const at = await findSeipdV1(pkg);
+    assert.ok(at !== undefined && at.offset > 0, 'fussy pack -e writes PKESK + SEIPDv1');
+    const d = decryptSeipd(pkg, at.offset, sessionKey);
+    const plain = await collect(d.data);
+    await d.integrity;
+    const signer = (await openpgp.readPrivateKey({ armoredKey: await readFile(dev.signingKeyFile, 'utf8') })).toPublic();
+    const ours = await openpgp.verify({ message: await openpgp.readMessage({ binaryMessage: plain }), verificationKeys: signer, expectSigned: true, format: 'binary' });
+    const theirs = await openpgp.decrypt({ message: await openpgp.readMessage({ binaryMessage: await readFile(pkg) }), decryptionKeys: deviceKey, verificationKeys: signer, expectSigned: true, format: 'binary' });
+    assert.ok(Buffer.from(ours.data as Uint8Array).equals(Buffer.from(theirs.data as Uint8Array)));
+    assert.ok((ours.data as Uint8Array).length > 3 * 1024 * 1024);
+  });
+
+  it('finds the encrypted data behind the old-format session-key packet GnuPG 2.2 writes, so its packages take this path too', async function () {
+    assert.ok((await findSeipdV1(join(FROZEN, 'signed-encrypted.tar.gz.gpg'))) !== undefined);
+    assert.equal(await findSeipdV1(join(FROZEN, 'signed-zip.tar.gz.gpg')), undefined, 'a signed-only package has no encrypted data');
+    assert.equal(await findSeipdV1(join(FROZEN, 'signed-armored.tar.gz.asc')), undefined, 'armor stays with OpenPGP.js');
+  });
+
+  it('wrong-session-key: refused at the first block by the prefix check, as DECRYPT_FAILED', async function () {
+    const at = (await findSeipdV1(pkg))!;
+    const d = decryptSeipd(pkg, at.offset, { data: randomBytes(32), algorithm: 'aes256' });
+    await assert.rejects(collect(d.data), (err: unknown) => err instanceof FussyError && err.code === 'DECRYPT_FAILED' && /session key does not decrypt/.test(err.message));
+    await assert.rejects(d.integrity);
+  });
+
+  it('a reader that stops early stops the thread, and the integrity check then fails instead of hanging', async function () {
+    const at = (await findSeipdV1(pkg))!;
+    const d = decryptSeipd(pkg, at.offset, sessionKey);
+    for await (const c of d.data) {
+      assert.ok(c.length > 0);
+      break;
+    }
+    await assert.rejects(d.integrity, /stopped before the integrity check/);
+    const again = decryptSeipd(pkg, at.offset, sessionKey);
+    again.stop();
+    await assert.rejects(again.integrity, /stopped before the integrity check/);
+  });
+});
