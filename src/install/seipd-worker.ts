@@ -7,7 +7,7 @@
  * of them unread at a time; nothing of it is trusted before 'end' says the MDC holds.
  */
 import { createDecipheriv, createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { packetHeader, newLength, type BodyLength } from './packet-length.js';
 import { IN_FLIGHT, SEIPD_TAG, type SeipdMessage, type SeipdWork } from './seipd-protocol.js';
@@ -127,6 +127,9 @@ function run(): void {
     }
   }
   decipher.final();
+  // Nothing may follow the encrypted data: appended bytes are no part of what was encrypted.
+  const size = fstatSync(fd).size;
+  if (pos !== size) throw new Failure('format', `${size - pos} bytes follow the encrypted data`);
   if (prefix !== undefined || tail.length < MDC_LEN) throw new Failure('truncated', 'the encrypted data is too short to hold its integrity check');
   if (tail[0] !== 0xd3 || tail[1] !== 0x14) throw new Failure('mdc', 'no modification detection code at the end of the encrypted data');
   sha1.update(tail.subarray(0, 2));

@@ -154,6 +154,11 @@ describe('security: attacks on encrypted packages', function () {
     await assertRefused(dev, f, 'BAD_SIGNATURE', /modification detected/);
   });
 
+  it('trailing-data: bytes appended after the encrypted data are refused, not ignored', async function () {
+    const f = await altered('appended-enc.gpg', (b) => Buffer.concat([b, Buffer.from('\xcb\x0bb\x00\x00\x00\x00\x00evil!', 'latin1')]));
+    await assertRefused(dev, f, 'BAD_SIGNATURE', /bytes follow the encrypted data/);
+  });
+
   it('truncated-encrypted-package: the last part of an encrypted package missing', async function () {
     const f = await altered('truncated-enc.gpg', (b) => b.subarray(0, b.length - 1000));
     await assertRefused(dev, f, 'BAD_SIGNATURE', /truncated|too short|failed verification|signature check failed/);
