@@ -109,6 +109,7 @@ async function main(): Promise<void> {
     { what: 'fussy install -e package: fresh', prepare: fresh, cmd: fi(encBase), ref: FRESH_E, runs: [] },
     { what: 'fussy install -e package: update', prepare: withBase('fussy-e'), cmd: fi(encNext), ref: UPDATE_E, runs: [] },
     { what: "fussy install of the pipeline's package: fresh", prepare: fresh, cmd: fi(refBase), ref: FRESH, runs: [] },
+    { what: "fussy install of the pipeline's -e package: fresh", prepare: fresh, cmd: fi(refEncBase), ref: FRESH_E, runs: [] },
   ];
   if (Number(bigMb) > 0) {
     const big = await tree(`firmware-${bigMb}mb`, ['--mb', bigMb, '--files', files, '--seed', '1']);

@@ -33,38 +33,54 @@ let pos = offset;
 // One read buffer for the whole packet: what the thread allocates per piece is only the
 // decrypted piece, which is transferred to the main thread (the thread's heap stays small).
 const readBuffer = Buffer.allocUnsafe(PIECE);
-/** Up to `n` (<= PIECE) bytes at the current position; valid until the next call. */
-function readAt(n: number): Buffer {
-  const got = readSync(fd, readBuffer, 0, n, pos);
+/** Up to `n` bytes at the current position into readBuffer at `at`; how many were read. */
+function readInto(at: number, n: number): number {
+  const got = readSync(fd, readBuffer, at, n, pos);
   pos += got;
-  return readBuffer.subarray(0, got);
+  return got;
 }
 
-/** The packet's body, partial lengths removed, in pieces of at most PIECE bytes. */
+/**
+ * The packet's body, partial lengths removed, in pieces of PIECE bytes (the last one shorter):
+ * gpg writes 8 KiB parts, and a message per part would cost more than the decryption. Each piece
+ * is valid until the next one is asked for.
+ */
 function* body(): Generator<Buffer> {
-  const head = readAt(6);
-  const h = packetHeader(head);
+  const head = Buffer.allocUnsafe(6);
+  const h = packetHeader(head.subarray(0, readSync(fd, head, 0, 6, pos)));
   if (h === undefined || h.tag !== SEIPD_TAG) throw new Failure('format', 'not an integrity-protected encrypted data packet');
   pos = offset + h.headerLen;
   let length: BodyLength = h.length;
+  let fill = 0;
   for (;;) {
     if (length.kind === 'indeterminate') {
-      for (let b = readAt(PIECE); b.length > 0; b = readAt(PIECE)) yield b;
-      return;
+      for (let got = readInto(fill, PIECE - fill); got > 0; got = readInto(fill, PIECE - fill)) {
+        fill += got;
+        if (fill === PIECE) {
+          yield readBuffer;
+          fill = 0;
+        }
+      }
+      break;
     }
     for (let left = length.length; left > 0; ) {
-      const b = readAt(Math.min(left, PIECE));
-      if (b.length === 0) throw new Failure('truncated', 'the encrypted data ends early (truncated file)');
-      left -= b.length;
-      yield b;
+      const got = readInto(fill, Math.min(left, PIECE - fill));
+      if (got === 0) throw new Failure('truncated', 'the encrypted data ends early (truncated file)');
+      left -= got;
+      fill += got;
+      if (fill === PIECE) {
+        yield readBuffer;
+        fill = 0;
+      }
     }
-    if (length.kind === 'fixed') return;
-    const before = pos;
-    const l = newLength(readAt(5));
+    if (length.kind === 'fixed') break;
+    const lb = Buffer.allocUnsafe(5);
+    const l = newLength(lb.subarray(0, readSync(fd, lb, 0, 5, pos)));
     if (l === undefined) throw new Failure('truncated', 'the encrypted data ends inside a length header (truncated file)');
-    pos = before + l[1];
+    pos += l[1];
     length = l[0];
   }
+  if (fill > 0) yield readBuffer.subarray(0, fill);
 }
 
 /**

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as openpgp from 'openpgp';
 import { FussyError } from '../../src/errors.js';
+import { inflateOuterLayer } from '../../src/install/outer-compression.js';
 import { decryptSeipd, findSeipdV1 } from '../../src/install/seipd.js';
+import { webStreamOf } from '../../src/util/web-stream.js';
 import { pack } from '../../src/pack/pack.js';
 import { makeDevice, type Device } from '../helpers/device.js';
+import { gpgHome } from '../helpers/gpg.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { sampleFirmware, writeTree } from '../helpers/tree.js';
 
@@ -55,6 +58,25 @@ describe('decryptSeipd: encrypted packages decrypted on a worker thread', functi
     assert.ok((await findSeipdV1(join(FROZEN, 'signed-encrypted.tar.gz.gpg'))) !== undefined);
     assert.equal(await findSeipdV1(join(FROZEN, 'signed-zip.tar.gz.gpg')), undefined, 'a signed-only package has no encrypted data');
     assert.equal(await findSeipdV1(join(FROZEN, 'signed-armored.tar.gz.asc')), undefined, 'armor stays with OpenPGP.js');
+  });
+
+  it("decrypts what gpg -se writes (8 KiB partial parts, ZIP inside) to the literal data gpg signed", async function () {
+    const g = await gpgHome(dev.dir);
+    for (const f of [dev.signingKeyFile, dev.devicePublicKeyFile]) assert.equal((await g.gpg(['--import', f])).exitCode, 0);
+    const payload = randomBytes(300 * 1024 + 5);
+    const made = await g.gpg(['--trust-model', 'always', '--sign', '-e', '-r', dev.deviceFingerprint, '--local-user', 'build@example.com'], payload);
+    assert.equal(made.exitCode, 0, made.stderr);
+    const file = join(dev.dir, 'gpg-se.gpg');
+    await writeFile(file, made.stdout);
+    const at = await findSeipdV1(file);
+    assert.ok(at !== undefined);
+    const [found] = await openpgp.decryptSessionKeys({ message: await openpgp.readMessage({ binaryMessage: made.stdout }), decryptionKeys: deviceKey });
+    const d = decryptSeipd(file, at.offset, { data: found!.data, algorithm: found!.algorithm as openpgp.enums.symmetricNames });
+    const inner = await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(d.data, 1 << 30, file)) });
+    const signer = (await openpgp.readPrivateKey({ armoredKey: await readFile(dev.signingKeyFile, 'utf8') })).toPublic();
+    const r = await openpgp.verify({ message: inner, verificationKeys: signer, expectSigned: true, format: 'binary' });
+    assert.ok((await collect(r.data as unknown as AsyncIterable<Uint8Array>)).equals(payload));
+    await d.integrity;
   });
 
   it('wrong-session-key: refused at the first block by the prefix check, as DECRYPT_FAILED', async function () {
