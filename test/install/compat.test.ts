@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { cp, lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { FussyError } from '../../src/errors.js';
@@ -21,7 +21,8 @@ interface Setup {
 async function setup(keyringFrom?: string): Promise<Setup> {
   const dir = await makeTmp();
   const keyring = join(dir, 'keys');
-  if (keyringFrom !== undefined) await cp(keyringFrom, keyring, { recursive: true });
+  // Not the sockets of an agent that a gpg run on the fixture home left there (cp cannot copy them).
+  if (keyringFrom !== undefined) await cp(keyringFrom, keyring, { recursive: true, filter: (from) => !/^S\.gpg-agent/.test(basename(from)) });
   const target = join(dir, 'firmware');
   await mkdir(join(target, 'current'), { recursive: true });
   await writeFile(join(target, 'current', 'factory'), 'factory\n');
