@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { isErrno } from '../errors.js';
 import { MANIFEST_NAME, type Manifest } from '../archive/manifest.js';
+import { sha256OfFd } from '../util/hash-fd.js';
 import { HashCache } from './hash-cache.js';
 
 export interface FileIdentity {
@@ -136,14 +136,7 @@ export class DedupIndex {
     try {
       const fst = fstatSync(fd);
       if (fst.dev !== st.dev || fst.ino !== st.ino || !sameMeta(fst, f)) return undefined; // replaced meanwhile
-      const hash = createHash('sha256');
-      const buf = this.#buf;
-      for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, null);
-        if (n === 0) break;
-        hash.update(buf.subarray(0, n));
-      }
-      const sha = hash.digest('hex');
+      const sha = sha256OfFd(fd, this.#buf);
       this.#verified.set(key, sha);
       this.cache.note(fst, sha);
       return sha;

@@ -4,10 +4,10 @@
  * to the calling thread). Anything but a regular file (a FIFO, a device) is not hashed: opening
  * with O_NONBLOCK never waits for a writer, and the answer is then `undefined`.
  */
-import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { sha256OfFd } from '../util/hash-fd.js';
 
 const { file } = workerData as { file: string };
 try {
@@ -20,10 +20,7 @@ function digest(): string | undefined {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
     if (!fstatSync(fd).isFile()) return undefined;
-    const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
-    return hash.digest('hex');
+    return sha256OfFd(fd, Buffer.allocUnsafe(1 << 20));
   } finally {
     closeSync(fd);
   }

@@ -50,7 +50,7 @@ export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOpti
   if (head[0] === 0x1f && head[1] === 0x8b) {
     throw reject(`${file} is a plain gzip file (.tar.gz), not a signed package`, 'sign it: fussy pack, or tar czf - DIR | gpg --sign');
   }
-  const armored = head.toString('latin1').includes('-----BEGIN PGP MESSAGE');
+  const armored = head.subarray(0, 256).toString('latin1').includes('-----BEGIN PGP MESSAGE');
   const config: openpgp.PartialConfig = { maxDecompressedMessageSize: o.maxBytes, allowUnauthenticatedStream: true };
   const raw = armored ? createReadStream(file, { encoding: 'utf8' }) : createReadStream(file, { highWaterMark: 1 << 20 });
   // What else reads the package (a decryption thread); close() stops it and the file.
@@ -60,14 +60,16 @@ export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOpti
     decrypting?.stop();
   };
   try {
-    return await openWith(raw, armored, file, ring, o, config, (d) => (decrypting = d), close);
+    return { ...(await openWith(raw, armored ? undefined : head, file, ring, o, config, (d) => (decrypting = d))), close };
   } catch (err) {
     close();
     throw err;
   }
 }
 
-async function openWith(raw: ReadStream, armored: boolean, file: string, ring: DeviceKeyring, o: OpenOptions, config: openpgp.PartialConfig, decrypting: (d: Decrypted) => void, close: () => void): Promise<OpenedPackage> {
+/** `binaryHead`: the first bytes of a binary package (undefined when armored). */
+async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: string, ring: DeviceKeyring, o: OpenOptions, config: openpgp.PartialConfig, decrypting: (d: Decrypted) => void): Promise<Omit<OpenedPackage, 'close'>> {
+  const armored = binaryHead === undefined;
   let message: openpgp.Message<ReadableStream<Uint8Array>>;
   try {
     message = armored
@@ -92,11 +94,11 @@ async function openWith(raw: ReadStream, armored: boolean, file: string, ring: D
         });
       }
       const sessionKey = decryptionKeys.length > 0 ? await firstSessionKey(message, decryptionKeys, config) : await gpgSessionKey(ring.dir, file);
-      const seipd = armored || seipdCipher(sessionKey) === undefined ? undefined : await findSeipdV1(file);
+      const seipd = binaryHead === undefined || seipdCipher(sessionKey) === undefined ? undefined : findSeipdV1(binaryHead);
       if (seipd !== undefined) {
         // AES SEIPDv1 (fussy pack, gpg -e): decrypted on a thread of its own, verified as a signed message.
         raw.destroy();
-        const d = decryptSeipd(file, seipd.offset, sessionKey);
+        const d = decryptSeipd(file, seipd, sessionKey);
         decrypting(d);
         integrity = d.integrity;
         const inner = await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(d.data, o.maxBytes, file)), config });
@@ -148,7 +150,7 @@ async function openWith(raw: ReadStream, armored: boolean, file: string, ring: D
     }
     return { signers: [...signers] };
   };
-  return { data, verdict, encrypted, close };
+  return { data, verdict, encrypted };
 }
 
 /** The session key from the first PKESK one of `keys` decrypts (OpenPGP.js tries them all). */
@@ -178,6 +180,9 @@ async function* guardStream(stream: ReadableStream<Uint8Array>, file: string): A
   }
 }
 
+/** Enough of the file for the session-key packets in front of the encrypted data (findSeipdV1). */
+const HEAD = 64 * 1024;
+
 async function readHead(file: string): Promise<Buffer> {
   let fh;
   try {
@@ -189,7 +194,7 @@ async function readHead(file: string): Promise<Buffer> {
     throw err;
   }
   try {
-    const buf = Buffer.alloc(256);
+    const buf = Buffer.alloc(HEAD);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
     return buf.subarray(0, bytesRead);
   } finally {

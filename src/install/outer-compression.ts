@@ -2,7 +2,7 @@ import { createInflate, createInflateRaw, type Inflate, type InflateRaw } from '
 import { FussyError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
 import { INFLATE_STREAM_OPTIONS, throughZlib } from '../util/zlib-pipe.js';
-import { newLength, type BodyLength } from './packet-length.js';
+import { newLength, packetHeader, type BodyLength } from './packet-length.js';
 import { reframeLiterals } from './reframe-literal.js';
 
 /** RFC 4880 §5.6 Compressed Data Packet: tag 8; algorithm 1 = ZIP (raw deflate), 2 = ZLIB. */
@@ -28,28 +28,12 @@ const INFLATERS: Record<number, (() => Inflate | InflateRaw) | undefined> = {
 export async function* inflateOuterLayer(source: AsyncIterable<Uint8Array>, maxBytes: number, file: string): AsyncGenerator<Uint8Array> {
   const r = new ByteReader(source);
   const head = await r.fill(8);
-  const ctb = head[0];
-  if (ctb === undefined || (ctb & 0x80) === 0) {
+  const h = packetHeader(head);
+  if (h === undefined) {
     yield* r.rest(); // not a packet: let OpenPGP.js produce the error
     return;
   }
-  const isNew = (ctb & 0x40) !== 0;
-  const tag = isNew ? ctb & 0x3f : (ctb >> 2) & 0x0f;
-  let length: BodyLength;
-  let headerLen: number;
-  if (isNew) {
-    const l = newLength(head.subarray(1));
-    if (l === undefined) {
-      yield* r.rest();
-      return;
-    }
-    [length, headerLen] = [l[0], 1 + l[1]];
-  } else {
-    const type = ctb & 3;
-    const n = type === 3 ? 0 : 1 << type;
-    length = type === 3 ? { kind: 'indeterminate' } : { kind: 'fixed', length: n === 1 ? (head[1] as number) : n === 2 ? head.readUInt16BE(1) : head.readUInt32BE(1) };
-    headerLen = 1 + n;
-  }
+  const { tag, length, headerLen } = h;
   const algorithm = head[headerLen];
   const inflater = tag === TAG_COMPRESSED && algorithm !== undefined ? INFLATERS[algorithm] : undefined;
   if (inflater === undefined) {

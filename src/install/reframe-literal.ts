@@ -1,6 +1,6 @@
 import { FussyError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
-import { newLength } from './packet-length.js';
+import { newLength, packetHeader } from './packet-length.js';
 
 const TAG_LITERAL = 11;
 /** Partial body length octet for 2^20 bytes (RFC 4880 §4.2.2.4: 224 + 20). */
@@ -24,37 +24,15 @@ export async function* reframeLiterals(source: AsyncIterable<Uint8Array>, file: 
   for (;;) {
     const head = await r.fill(6);
     if (head.length === 0) return;
-    const ctb = head[0] as number;
-    if ((ctb & 0x80) === 0) {
+    const h = packetHeader(head);
+    // Not a packet, cut short, or of indeterminate length (it runs to the end): passed on as it is.
+    if (h === undefined || h.length.kind === 'indeterminate') {
       yield* r.rest();
       return;
     }
-    const isNew = (ctb & 0x40) !== 0;
-    const tag = isNew ? ctb & 0x3f : (ctb >> 2) & 0x0f;
-    let length: number;
-    let headerLen: number;
-    let partial = false;
-    if (isNew) {
-      const l = newLength(head.subarray(1));
-      if (l === undefined) {
-        yield* r.rest();
-        return;
-      }
-      [length, headerLen, partial] = [l[0].kind === 'indeterminate' ? 0 : l[0].length, 1 + l[1], l[0].kind === 'partial'];
-    } else {
-      const type = ctb & 3;
-      if (type === 3) {
-        yield* r.rest(); // indeterminate length: the packet runs to the end
-        return;
-      }
-      const n = 1 << type;
-      if (head.length < 1 + n) {
-        yield* r.rest();
-        return;
-      }
-      length = n === 1 ? (head[1] as number) : n === 2 ? head.readUInt16BE(1) : head.readUInt32BE(1);
-      headerLen = 1 + n;
-    }
+    const { tag, headerLen } = h;
+    const length = h.length.length;
+    const partial = h.length.kind === 'partial';
     if (partial && tag === TAG_LITERAL && length < SMALL_PART) {
       r.take(headerLen);
       yield* reframeBody(r, length, file);

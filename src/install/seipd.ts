@@ -1,4 +1,3 @@
-import { open } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type * as openpgp from 'openpgp';
 import { FussyError } from '../errors.js';
@@ -7,27 +6,19 @@ import { SEIPD_TAG, type SeipdMessage, type SeipdWork } from './seipd-protocol.j
 
 /** RFC 4880 tags that may come before the encrypted data: PKESK, SKESK, marker. */
 const SESSION_KEY_TAGS = new Set([1, 3, 10]);
-const HEAD = 64 * 1024;
 const CIPHERS: Record<string, string | undefined> = { aes128: 'aes-128-cfb', aes192: 'aes-192-cfb', aes256: 'aes-256-cfb' };
 
 /**
  * Where the SEIPDv1 packet starts, when the package is a binary message of session-key packets
  * followed by one SEIPDv1 packet (what fussy pack and gpg -e write); otherwise undefined (AEAD,
- * armor, anything unusual stays with OpenPGP.js). `head` is the file's first bytes.
+ * armor, anything unusual stays with OpenPGP.js). `head`: the file's first bytes, enough to hold
+ * the session-key packets (each a few hundred bytes).
  */
-export async function findSeipdV1(file: string): Promise<{ offset: number; head: Uint8Array } | undefined> {
-  const fh = await open(file, 'r');
-  let head: Buffer;
-  try {
-    const b = Buffer.alloc(HEAD);
-    head = b.subarray(0, (await fh.read(b, 0, HEAD, 0)).bytesRead);
-  } finally {
-    await fh.close();
-  }
+export function findSeipdV1(head: Buffer): number | undefined {
   for (let at = 0; at < head.length; ) {
     const h = packetHeader(head.subarray(at));
     if (h === undefined) return undefined;
-    if (h.tag === SEIPD_TAG) return at > 0 && head[at + h.headerLen] === 1 ? { offset: at, head: head.subarray(0, at) } : undefined;
+    if (h.tag === SEIPD_TAG) return at > 0 && head[at + h.headerLen] === 1 ? at : undefined;
     if (!SESSION_KEY_TAGS.has(h.tag) || h.length.kind !== 'fixed') return undefined;
     at += h.headerLen + h.length.length;
   }

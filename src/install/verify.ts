@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { chmod, chown, copyFile, lchown, lstat, open, readdir, readFile, readlink, rename, symlink, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MANIFEST_NAME, type Manifest, type ManifestEntry } from '../archive/manifest.js';
 import { FussyError, isErrno } from '../errors.js';
+import { sha256OfFd } from '../util/hash-fd.js';
 import { currentName, readLayout } from './layout.js';
 import { withTarget } from './recover.js';
 
@@ -111,14 +111,12 @@ function wantedType(e: ManifestEntry): string {
 }
 
 function hashFile(p: string, buf: Buffer): string {
-  const h = createHash('sha256');
   const fd = openSync(p, 'r');
   try {
-    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) h.update(buf.subarray(0, n));
+    return sha256OfFd(fd, buf);
   } finally {
     closeSync(fd);
   }
-  return h.digest('hex');
 }
 
 async function extras(dir: string, rel: string, listed: Set<string>, findings: Finding[]): Promise<void> {

@@ -42,9 +42,9 @@ describe('decryptSeipd: encrypted packages decrypted on a worker thread', functi
   });
 
   it('yields exactly the signed message OpenPGP.js decrypts from the same package, and its MDC holds', async function () {
-    const at = await findSeipdV1(pkg);
-    assert.ok(at !== undefined && at.offset > 0, 'fussy pack -e writes PKESK + SEIPDv1');
-    const d = decryptSeipd(pkg, at.offset, sessionKey);
+    const at = findSeipdV1(await readFile(pkg));
+    assert.ok(at !== undefined && at > 0, 'fussy pack -e writes PKESK + SEIPDv1');
+    const d = decryptSeipd(pkg, at, sessionKey);
     const plain = await collect(d.data);
     await d.integrity;
     const signer = (await openpgp.readPrivateKey({ armoredKey: await readFile(dev.signingKeyFile, 'utf8') })).toPublic();
@@ -55,9 +55,9 @@ describe('decryptSeipd: encrypted packages decrypted on a worker thread', functi
   });
 
   it('finds the encrypted data behind the old-format session-key packet GnuPG 2.2 writes, so its packages take this path too', async function () {
-    assert.ok((await findSeipdV1(join(FROZEN, 'signed-encrypted.tar.gz.gpg'))) !== undefined);
-    assert.equal(await findSeipdV1(join(FROZEN, 'signed-zip.tar.gz.gpg')), undefined, 'a signed-only package has no encrypted data');
-    assert.equal(await findSeipdV1(join(FROZEN, 'signed-armored.tar.gz.asc')), undefined, 'armor stays with OpenPGP.js');
+    assert.ok(findSeipdV1(await readFile(join(FROZEN, 'signed-encrypted.tar.gz.gpg'))) !== undefined);
+    assert.equal(findSeipdV1(await readFile(join(FROZEN, 'signed-zip.tar.gz.gpg'))), undefined, 'a signed-only package has no encrypted data');
+    assert.equal(findSeipdV1(await readFile(join(FROZEN, 'signed-armored.tar.gz.asc'))), undefined, 'armor stays with OpenPGP.js');
   });
 
   it("decrypts what gpg -se writes (8 KiB partial parts, ZIP inside) to the literal data gpg signed", async function () {
@@ -68,10 +68,10 @@ describe('decryptSeipd: encrypted packages decrypted on a worker thread', functi
     assert.equal(made.exitCode, 0, made.stderr);
     const file = join(dev.dir, 'gpg-se.gpg');
     await writeFile(file, made.stdout);
-    const at = await findSeipdV1(file);
+    const at = findSeipdV1(made.stdout);
     assert.ok(at !== undefined);
     const [found] = await openpgp.decryptSessionKeys({ message: await openpgp.readMessage({ binaryMessage: made.stdout }), decryptionKeys: deviceKey });
-    const d = decryptSeipd(file, at.offset, { data: found!.data, algorithm: found!.algorithm as openpgp.enums.symmetricNames });
+    const d = decryptSeipd(file, at, { data: found!.data, algorithm: found!.algorithm as openpgp.enums.symmetricNames });
     const inner = await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(d.data, 1 << 30, file)) });
     const signer = (await openpgp.readPrivateKey({ armoredKey: await readFile(dev.signingKeyFile, 'utf8') })).toPublic();
     const r = await openpgp.verify({ message: inner, verificationKeys: signer, expectSigned: true, format: 'binary' });
@@ -80,21 +80,21 @@ describe('decryptSeipd: encrypted packages decrypted on a worker thread', functi
   });
 
   it('wrong-session-key: refused at the first block by the prefix check, as DECRYPT_FAILED', async function () {
-    const at = (await findSeipdV1(pkg))!;
-    const d = decryptSeipd(pkg, at.offset, { data: randomBytes(32), algorithm: 'aes256' });
+    const at = findSeipdV1(await readFile(pkg))!;
+    const d = decryptSeipd(pkg, at, { data: randomBytes(32), algorithm: 'aes256' });
     await assert.rejects(collect(d.data), (err: unknown) => err instanceof FussyError && err.code === 'DECRYPT_FAILED' && /session key does not decrypt/.test(err.message));
     await assert.rejects(d.integrity);
   });
 
   it('a reader that stops early stops the thread, and the integrity check then fails instead of hanging', async function () {
-    const at = (await findSeipdV1(pkg))!;
-    const d = decryptSeipd(pkg, at.offset, sessionKey);
+    const at = findSeipdV1(await readFile(pkg))!;
+    const d = decryptSeipd(pkg, at, sessionKey);
     for await (const c of d.data) {
       assert.ok(c.length > 0);
       break;
     }
     await assert.rejects(d.integrity, /stopped before the integrity check/);
-    const again = decryptSeipd(pkg, at.offset, sessionKey);
+    const again = decryptSeipd(pkg, at, sessionKey);
     again.stop();
     await assert.rejects(again.integrity, /stopped before the integrity check/);
   });
