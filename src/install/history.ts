@@ -1,15 +1,35 @@
 import { createHash } from 'node:crypto';
-import { lstat, open, readFile } from 'node:fs/promises';
+import { lstat, open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { isErrno } from '../errors.js';
-import { writeAtomic } from '../util/fs-atomic.js';
+import { fsyncDir, writeAtomic } from '../util/fs-atomic.js';
 
 /** In the state dir: one JSON record per line, each naming the sha256 of the line before it. */
 export const HISTORY = 'history.log';
+/** The log before the last rotation (one generation is kept). */
+export const HISTORY_ARCHIVE = 'history.1.log';
 /** The newest record's hash and the record count, so that cutting records off the end shows. */
 const HEAD = 'history.head';
 const GENESIS = '0'.repeat(64);
+/**
+ * History space is bounded (docs/security.md): every refused upload adds a record, so the log is
+ * rotated when it would pass this size, keeping one older generation (~2 x 4 MiB, ~16,000
+ * records), and every string an untrusted package can influence is cut to a fixed length.
+ */
+export const HISTORY_MAX_BYTES = 4 * 1024 * 1024;
+const FIELD_MAX = 1024;
+
+interface Head {
+  /** Records in history.log. */
+  count: number;
+  /** sha256 of its last line (or `base` when it has none). */
+  sha256: string;
+  /** What the first record of history.log names as its predecessor: the archive's last line. */
+  base?: string;
+  /** The same for the archive's first record. */
+  archiveBase?: string;
+}
 
 export interface HistoryRecord {
   time: string;
@@ -32,19 +52,44 @@ export interface HistoryRecord {
 /**
  * Append a record, durably (O_APPEND, fsync), then move the head file to it (atomic rename).
  * A crash between the two leaves one record more than the head says: reported as such, not as
- * tampering. Call with the target's lock held.
+ * tampering. A log that would pass HISTORY_MAX_BYTES is first renamed to the archive (replacing
+ * the older one) and a new one starts whose first record names the archive's last. Call with the
+ * target's lock held.
  */
-export async function appendHistory(stateDir: string, rec: Omit<HistoryRecord, 'prev'>): Promise<void> {
-  const head = await readHead(stateDir);
-  const line = JSON.stringify({ ...rec, prev: head.sha256 }) + '\n';
-  const fh = await open(join(stateDir, HISTORY), 'a', 0o644);
+export async function appendHistory(stateDir: string, rec: Omit<HistoryRecord, 'prev'>, maxBytes = HISTORY_MAX_BYTES): Promise<void> {
+  let head = await settledHead(stateDir);
+  const line = JSON.stringify({ ...bounded(rec), prev: head.sha256 }) + '\n';
+  const log = join(stateDir, HISTORY);
+  const size = await stat(log).then((s) => s.size, (err: unknown) => (isErrno(err, 'ENOENT') ? 0 : Promise.reject(err)));
+  if (size > 0 && size + Buffer.byteLength(line) > maxBytes) {
+    await rename(log, join(stateDir, HISTORY_ARCHIVE));
+    await fsyncDir(stateDir);
+    head = { count: 0, sha256: head.sha256, base: head.sha256, archiveBase: head.base ?? GENESIS };
+    await writeHead(stateDir, head);
+  }
+  const fh = await open(log, 'a', 0o644);
   try {
     await fh.write(line);
     await fh.sync();
   } finally {
     await fh.close();
   }
-  await writeAtomic(join(stateDir, HEAD), JSON.stringify({ count: head.count + 1, sha256: sha(line) }) + '\n');
+  await writeHead(stateDir, { ...head, count: head.count + 1, sha256: sha(line) });
+}
+
+function writeHead(stateDir: string, head: Head): Promise<void> {
+  return writeAtomic(join(stateDir, HEAD), JSON.stringify(head) + '\n');
+}
+
+/** Strings a package can influence (paths, error messages naming archive members) cut to FIELD_MAX. */
+function bounded(rec: Omit<HistoryRecord, 'prev'>): Omit<HistoryRecord, 'prev'> {
+  const cut = (v: string): string => (v.length > FIELD_MAX ? `${v.slice(0, FIELD_MAX)}... (${v.length} characters)` : v);
+  return {
+    ...rec,
+    ...(rec.release === undefined ? {} : { release: cut(rec.release) }),
+    ...(rec.package === undefined ? {} : { package: { ...rec.package, file: cut(rec.package.file) } }),
+    ...(rec.error === undefined ? {} : { error: { code: cut(rec.error.code), message: cut(rec.error.message) } }),
+  };
 }
 
 export interface History {
@@ -53,50 +98,86 @@ export interface History {
   problems: string[];
 }
 
-/** Read and check the log: every record must name the hash of the one before, the last the head's. */
+/**
+ * Read and check the log: every record must name the hash of the one before, the last the
+ * head's. The archive of the last rotation comes first; its chain must end where the log's begins.
+ */
 export async function readHistory(stateDir: string): Promise<History> {
-  let text = '';
-  try {
-    text = await readFile(join(stateDir, HISTORY), 'utf8');
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw err;
+  const head = await settledHead(stateDir);
+  const problems: string[] = [];
+  const records: HistoryRecord[] = [];
+  const archive = await readText(join(stateDir, HISTORY_ARCHIVE));
+  if (archive !== undefined && head.base !== undefined) {
+    const a = checkChain(archive, head.archiveBase ?? GENESIS, `${HISTORY_ARCHIVE} `);
+    records.push(...a.records);
+    problems.push(...a.problems);
+    if (a.last !== head.base) problems.push(`${HISTORY} does not continue ${HISTORY_ARCHIVE} (its first record names another predecessor): a log was replaced or edited`);
   }
-  const head = await readHead(stateDir);
+  const c = checkChain((await readText(join(stateDir, HISTORY))) ?? '', head.base ?? GENESIS, '');
+  records.push(...c.records);
+  problems.push(...c.problems);
+  const n = c.lines;
+  if (n < head.count) problems.push(`the log has ${n} records but ${head.count} were written: records were removed from the end`);
+  else if (n === head.count && c.last !== head.sha256) problems.push('the newest record is not the one fussy wrote last: the log was edited');
+  else if (n === head.count + 1 && head.count > 0 && records.at(-1)?.prev !== head.sha256) problems.push('the newest record does not follow the one fussy wrote last');
+  else if (n > head.count + 1) problems.push(`the log has ${n} records but only ${head.count} were written: records were added`);
+  return { records, problems };
+}
+
+function checkChain(text: string, base: string, label: string): { records: HistoryRecord[]; problems: string[]; lines: number; last: string } {
   const problems: string[] = [];
   const records: HistoryRecord[] = [];
   const lines = text.split('\n');
   const torn = lines.pop(); // '' after the final newline; anything else is a write cut short
-  if (torn !== undefined && torn !== '') problems.push(`the last record is incomplete (a write cut short): ${JSON.stringify(torn.slice(0, 60))}`);
-  let prev = GENESIS;
+  if (torn !== undefined && torn !== '') problems.push(`the last record ${label === '' ? '' : `of ${label}`}is incomplete (a write cut short): ${JSON.stringify(torn.slice(0, 60))}`);
+  let prev = base;
   for (const [i, line] of lines.entries()) {
     let r: HistoryRecord;
     try {
       r = JSON.parse(line) as HistoryRecord;
     } catch (err) {
       if (!(err instanceof SyntaxError)) throw err;
-      problems.push(`record ${i + 1} is not JSON: the log was edited`);
+      problems.push(`${label}record ${i + 1} is not JSON: the log was edited`);
       prev = sha(line + '\n');
       continue;
     }
-    if (r.prev !== prev) problems.push(`record ${i + 1} does not follow record ${i} (its hash of the previous record differs): the log was edited or records were removed`);
+    if (r.prev !== prev) problems.push(`${label}record ${i + 1} does not follow record ${i} (its hash of the previous record differs): the log was edited or records were removed`);
     records.push(r);
     prev = sha(line + '\n');
   }
-  if (lines.length < head.count) problems.push(`the log has ${lines.length} records but ${head.count} were written: records were removed from the end`);
-  else if (lines.length === head.count && prev !== head.sha256) problems.push('the newest record is not the one fussy wrote last: the log was edited');
-  else if (lines.length === head.count + 1 && head.count > 0 && records.at(-1)?.prev !== head.sha256) problems.push('the newest record does not follow the one fussy wrote last');
-  else if (lines.length > head.count + 1) problems.push(`the log has ${lines.length} records but only ${head.count} were written: records were added`);
-  return { records, problems };
+  return { records, problems, lines: lines.length, last: prev };
 }
 
-async function readHead(stateDir: string): Promise<{ count: number; sha256: string }> {
+async function readText(file: string): Promise<string | undefined> {
   try {
-    const h = JSON.parse(await readFile(join(stateDir, HEAD), 'utf8')) as { count: number; sha256: string };
-    return { count: h.count, sha256: h.sha256 };
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+async function readHead(stateDir: string): Promise<Head> {
+  try {
+    const h = JSON.parse(await readFile(join(stateDir, HEAD), 'utf8')) as Head;
+    return { count: h.count, sha256: h.sha256, base: h.base, archiveBase: h.archiveBase };
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return { count: 0, sha256: GENESIS };
     throw err;
   }
+}
+
+/**
+ * The head, with a rotation that a crash cut short completed: the log was renamed to the archive
+ * but the head still describes it (the archive's last line is the head's record, no log exists).
+ */
+async function settledHead(stateDir: string): Promise<Head> {
+  const head = await readHead(stateDir);
+  if (head.count === 0 || (await readText(join(stateDir, HISTORY))) !== undefined) return head;
+  const archive = await readText(join(stateDir, HISTORY_ARCHIVE));
+  const last = archive?.split('\n').at(-2);
+  if (last === undefined || sha(last + '\n') !== head.sha256) return head;
+  return { count: 0, sha256: head.sha256, base: head.sha256, archiveBase: head.base ?? GENESIS };
 }
 
 function sha(s: string): string {
