@@ -182,7 +182,13 @@ describe('security: local users against fussy lock', function () {
     assert.deepEqual(await snapshot(dir), before);
   });
 
-  it('lock-deleted-by-other-user: root\'s lock in a shared sticky dir cannot be removed or replaced by another user, so a second instance stays out', async function () {
+  it('lock-deleted-by-other-user: root never holds a lock in a directory a user owns (where they could delete it); in a shared sticky dir they cannot remove or replace it, so a second instance stays out', async function () {
+    const theirs = join(shared, 'theirs');
+    assert.equal((await shAs(`mkdir -m 0755 ${theirs}`)).exitCode, 0);
+    const r = await fussy(['lock', '--dir', theirs, 'job', '--', 'sleep', '60'], { timeout: 20_000 });
+    assert.deepEqual([r.timedOut, r.exitCode], [false, 40], 'refused, not held where nobody could delete it');
+    assert.deepEqual(await readdir(theirs), []);
+
     const file = join(shared, 'job.lock');
     await holdAsRoot('job', ['--dir', shared], file);
     const before = await snapshot(shared);
