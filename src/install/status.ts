@@ -8,6 +8,7 @@ import { lastEnabled, readHistory, type HistoryRecord } from './history.js';
 import { ownAndShared, releaseUsage } from './release-usage.js';
 import { readJournal, type Journal } from './journal.js';
 import { FAILSAFE, readLayout, STATE_DIR } from './layout.js';
+import { checkStateDirForReading } from './target-lock.js';
 
 export interface ReleaseStatus {
   name: string;
@@ -45,6 +46,7 @@ export interface TargetStatus {
 export async function status(targetDir: string): Promise<TargetStatus> {
   const target = resolve(targetDir);
   const layout = await readLayout(target);
+  checkStateDirForReading(target); // a FIFO or link a user planted could stall or mislead status as root
   const stateDir = join(target, STATE_DIR);
   const [history, state, journal] = await Promise.all([readHistory(stateDir), readDeviceState(stateDir), readJournal(stateDir)]);
   const lock = lockState(join(stateDir, 'lock'));

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FussyError } from '../errors.js';
 import { acquireLock, type LockHandle } from '../lock/pid-lock.js';
@@ -12,11 +13,22 @@ import { STATE_DIR } from './layout.js';
  * Returns the state dir's path.
  */
 export function trustedStateDir(target: string): string {
-  const t = checkTrustedPath(target, { what: 'target', missingHint: 'create it (mkdir -p), or pass -t DIR' });
-  if (!t.stats.isDirectory()) throw new FussyError('SETUP', `target ${target} is not a directory`, { hint: 'pass -t DIR' });
+  checkTarget(target);
   const stateDir = join(target, STATE_DIR);
   ensureTrustedDir(stateDir, { what: 'state directory', mode: 0o755 });
   return stateDir;
+}
+
+/** The same check for commands that only read (status): nothing is created. */
+export function checkStateDirForReading(target: string): void {
+  checkTarget(target);
+  const stateDir = join(target, STATE_DIR);
+  if (existsSync(stateDir)) checkTrustedPath(stateDir, { what: 'state directory' });
+}
+
+function checkTarget(target: string): void {
+  const t = checkTrustedPath(target, { what: 'target', missingHint: 'create it (mkdir -p), or pass -t DIR' });
+  if (!t.stats.isDirectory()) throw new FussyError('SETUP', `target ${target} is not a directory`, { hint: 'pass -t DIR' });
 }
 
 /**

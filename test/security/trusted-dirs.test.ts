@@ -55,7 +55,7 @@ describe('security: directories fussy trusts (target, .fussy, keyring)', functio
     const d = await device();
     await chown(d.target, NOBODY, NOBODY);
     const before = await everything(d.dir);
-    for (const args of [['install', good, '-k', d.keyring], ['clean'], ['rollback'], ['recover']]) {
+    for (const args of [['install', good, '-k', d.keyring], ['clean'], ['rollback'], ['recover'], ['status']]) {
       const r = await fussy([...args, '-t', d.target]);
       assert.equal(r.exitCode, 40, `${args[0]}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`target ${d.target} is not safe to use: ${d.target} is owned by uid ${NOBODY} \\(nobody\\) \\(mode 0755\\); only root may own`));
