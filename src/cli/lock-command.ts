@@ -18,7 +18,7 @@ export function lockCommand(io: Io, done: (r: CommandResult) => void): Command {
     .argument('<name>', 'lock name, e.g. nightly-backup')
     .argument('<command...>', 'the command and its arguments (after --)')
     .addOption(new Option('--timeout <s>', 'seconds before the command\'s whole process group is terminated').argParser(integer('--timeout', 1)))
-    .option('--dir <dir>', 'where the lock files live (default /run/lock/fussy)')
+    .option('--dir <dir>', 'where the lock files live (default /run/lock/fussy for root, /run/lock/fussy-UID for other users); may be shared by several users if sticky like /tmp')
     .option('-q, --quiet', 'no message when the lock is busy')
     .action(async (name: string, command: string[], f: LockFlags) => done(await runLock(io, name, command, f)));
 }

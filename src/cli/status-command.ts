@@ -24,6 +24,7 @@ export function statusCommand(io: Io, done: (r: CommandResult) => void): Command
         s.lastTransaction === undefined ? 'last transaction: none recorded' : `last transaction: ${s.lastTransaction.time} ${s.lastTransaction.action} ${s.lastTransaction.result}${s.lastTransaction.release === undefined ? '' : ` ${s.lastTransaction.release}`}`,
         ...(s.pendingRecovery === undefined ? [] : [`pending recovery: the ${s.pendingRecovery.action} of ${s.pendingRecovery.release} started ${s.pendingRecovery.started} was interrupted at "${s.pendingRecovery.step}"; the next install, clean, rollback or fussy recover finishes it`]),
         ...(s.lockedBy === undefined ? [] : [`locked by ${s.lockedBy}`]),
+        ...(s.staleLock === undefined ? [] : [`stale lock of ${s.staleLock}, cleared by the next command that takes it`]),
         ...s.historyProblems.map((p) => `history: ${p}`),
       ];
       if (!f.json && !f.quiet) io.stdout.write(lines.join('\n') + '\n');

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
 import { unlinkIfExists } from '../util/fs-atomic.js';
@@ -7,7 +7,7 @@ import { failpoints, NO_FAILPOINTS, type Failpoints } from './failpoint.js';
 import { recordSequence } from './device-state.js';
 import { recordHistory, type HistoryRecord } from './history.js';
 import { clearJournal, readJournal, writeJournal, type Journal, type JournalFields } from './journal.js';
-import { lockTarget } from './target-lock.js';
+import { lockTarget, trustedStateDir } from './target-lock.js';
 import { CURRENT, currentName, discardRelease, FAILSAFE, readLayout, STATE_DIR, swapCurrent, TRASH_PREFIX } from './layout.js';
 
 export interface RecoverOptions {
@@ -46,7 +46,7 @@ export interface Recovery {
  */
 export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
   const stateDir = join(o.target, STATE_DIR);
-  await mkdir(stateDir, { recursive: true, mode: 0o755 });
+  trustedStateDir(o.target); // checks target and state dir, creates the latter 0755 if missing
   const removed = await sweep(stateDir);
   const j = await readJournal(stateDir);
   if (j === undefined) {

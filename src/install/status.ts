@@ -2,11 +2,13 @@ import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MANIFEST_NAME, type Manifest } from '../archive/manifest.js';
 import { isErrno } from '../errors.js';
+import { holderAlive, readLockFile } from '../lock/pid-lock.js';
 import { readDeviceState } from './device-state.js';
 import { lastEnabled, readHistory, type HistoryRecord } from './history.js';
 import { ownAndShared, releaseUsage } from './release-usage.js';
 import { readJournal, type Journal } from './journal.js';
 import { FAILSAFE, readLayout, STATE_DIR } from './layout.js';
+import { checkStateDirForReading } from './target-lock.js';
 
 export interface ReleaseStatus {
   name: string;
@@ -30,8 +32,10 @@ export interface TargetStatus {
   lastTransaction?: HistoryRecord;
   /** An interrupted transaction that the next install, clean, rollback or recover will finish. */
   pendingRecovery?: Pick<Journal, 'action' | 'release' | 'step' | 'started'>;
-  /** Who holds the target's lock right now, if anyone. */
+  /** Who holds the target's lock right now, if anyone (a live process). */
   lockedBy?: string;
+  /** A lock left by a process that no longer runs ("dead pid N (...)"): the next command that takes the lock clears it. */
+  staleLock?: string;
   historyProblems: string[];
 }
 
@@ -42,13 +46,10 @@ export interface TargetStatus {
 export async function status(targetDir: string): Promise<TargetStatus> {
   const target = resolve(targetDir);
   const layout = await readLayout(target);
+  checkStateDirForReading(target); // a FIFO or link a user planted could stall or mislead status as root
   const stateDir = join(target, STATE_DIR);
-  const [history, state, journal, lock] = await Promise.all([
-    readHistory(stateDir),
-    readDeviceState(stateDir),
-    readJournal(stateDir),
-    readFile(join(stateDir, 'lock'), 'utf8').catch((err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err))),
-  ]);
+  const [history, state, journal] = await Promise.all([readHistory(stateDir), readDeviceState(stateDir), readJournal(stateDir)]);
+  const lock = lockState(join(stateDir, 'lock'));
   const enabled = await lastEnabled(target, layout.releases, history.records);
   const usage = await releaseUsage(target, layout.releases);
   const releases: ReleaseStatus[] = [];
@@ -59,16 +60,6 @@ export async function status(targetDir: string): Promise<TargetStatus> {
     releases.push({ name: r, current: r === layout.current, failsafe: r === FAILSAFE, since, sequence: await manifestSequence(join(target, r)), uniqueBytes: own, sharedBytes: shared });
   }
   releases.sort((a, b) => b.since.localeCompare(a.since));
-  let lockedBy: string | undefined;
-  if (lock !== undefined) {
-    try {
-      const o = JSON.parse(lock) as { pid: number; what: string; since: string };
-      lockedBy = `pid ${o.pid} (${o.what}, since ${o.since})`;
-    } catch (err) {
-      if (!(err instanceof SyntaxError)) throw err;
-      lockedBy = 'unknown (unreadable lock file)';
-    }
-  }
   return {
     target,
     current: layout.current,
@@ -76,9 +67,22 @@ export async function status(targetDir: string): Promise<TargetStatus> {
     highestSequence: state.highestSequence,
     lastTransaction: history.records.at(-1),
     pendingRecovery: journal === undefined ? undefined : { action: journal.action, release: journal.release, step: journal.step, started: journal.started },
-    lockedBy,
+    ...lock,
     historyProblems: history.problems,
   };
+}
+
+/**
+ * Who holds the lock, told apart from a dead holder (pid + process start time, as the lock
+ * itself decides): a killed install leaves its lock file until the next command takes over.
+ */
+function lockState(file: string): Pick<TargetStatus, 'lockedBy' | 'staleLock'> {
+  const lock = readLockFile(file);
+  if (lock === undefined) return {};
+  const h = lock.holder;
+  if (h === undefined) return { staleLock: 'an unreadable lock file' };
+  const desc = `pid ${h.pid} (${h.what}, since ${h.since})`;
+  return holderAlive(h) ? { lockedBy: desc } : { staleLock: `dead ${desc}` };
 }
 
 async function manifestSequence(dir: string): Promise<number | undefined> {

@@ -1,10 +1,11 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as openpgp from 'openpgp';
-import { FussyError, isErrno } from '../errors.js';
+import { FussyError } from '../errors.js';
 import { run } from '../util/run.js';
 import { readKeyFile, type KeyLoad } from './load-keys.js';
 import { readPolicy, type Policy } from './policy.js';
+import { checkKeyring } from './trusted-keyring.js';
 
 /** GnuPG home files that hold public keys (gpg 2.1+ and legacy), and the legacy secret ring. */
 const PUBLIC_RINGS = ['pubring.kbx', 'pubring.gpg', 'trustedkeys.kbx', 'trustedkeys.gpg'];
@@ -29,20 +30,11 @@ export interface DeviceKeyring {
  * that arrives with its secret part is a decryption key only, never a trusted signer; the device
  * key exists on every device, so trusting it to sign would let anyone who extracts it from one
  * device sign firmware for all. A public key file for it can still be added explicitly.
+ * Nothing is read before the keyring and everything in it is found to be root's (trusted-keyring.ts).
  */
 export async function loadDeviceKeyring(dir: string): Promise<DeviceKeyring> {
-  let names: string[];
-  try {
-    const st = await stat(dir);
-    if (!st.isDirectory()) throw new FussyError('SETUP', `keyring ${dir} is not a directory`, { hint: 'pass the keyring directory with -k' });
-    if (st.mode & 0o002) throw new FussyError('SETUP', `keyring ${dir} is world-writable`, { hint: `chmod o-w ${dir}: anyone could add a trusted key` });
-    names = (await readdir(dir)).sort();
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) {
-      throw new FussyError('SETUP', `keyring ${dir} does not exist`, { cause: err, hint: 'install the build server\'s public key there (fussy keygen, or gpg --export), or pass -k DIR' });
-    }
-    throw err;
-  }
+  checkKeyring(dir);
+  const names = (await readdir(dir)).sort();
   const ring: DeviceKeyring = { dir, signers: [], decryptionKeys: [], gpgSecretKeys: names.includes('private-keys-v1.d'), unusableSecret: [], policy: await readPolicy(dir) };
   const files = names.filter((n) => PUBLIC_RINGS.includes(n) || n === SECRET_RING || KEY_FILE.test(n));
   const publicFprs = new Set<string>();
@@ -50,7 +42,6 @@ export async function loadDeviceKeyring(dir: string): Promise<DeviceKeyring> {
     const file = join(dir, name);
     const st = await stat(file);
     if (!st.isFile()) continue;
-    if (st.mode & 0o002) throw new FussyError('SETUP', `key file ${file} is world-writable`, { hint: `chmod o-w ${file}` });
     const load: KeyLoad = await readKeyFile(file);
     for (const { key } of load.keys) {
       const fpr = key.getFingerprint();

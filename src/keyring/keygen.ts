@@ -1,8 +1,10 @@
-import { link, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { link, mkdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { FussyError, isErrno } from '../errors.js';
 import { fsyncDir, unlinkIfExists } from '../util/fs-atomic.js';
+import { randomTempName, writeNewFile } from '../util/new-file.js';
+import { ensureTrustedDir } from '../util/trusted-path.js';
 
 export type KeyRole = 'signing' | 'device';
 
@@ -43,6 +45,8 @@ export async function keygen(o: KeygenOptions): Promise<KeygenResult> {
   if (o.role === 'signing' && o.secretKeyFile === undefined) {
     throw new FussyError('USAGE', 'a signing key needs --secret-key FILE', { hint: 'keep that file on the build server only' });
   }
+  // The device trusts what is in its keyring: it must be root's alone (util/trusted-path.ts).
+  if (o.keyringDir !== undefined) ensureTrustedDir(o.keyringDir, { what: 'keyring', mode: 0o755 });
   const userID = o.email === undefined ? { name: o.name } : { name: o.name, email: o.email };
   const config: openpgp.PartialConfig = { v6Keys: false, aeadProtect: false };
   const algo = o.rsaBits !== undefined ? { type: 'rsa' as const, rsaBits: o.rsaBits } : { type: 'ecc' as const, curve: 'ed25519Legacy' as const };
@@ -74,15 +78,9 @@ export async function keygen(o: KeygenOptions): Promise<KeygenResult> {
 
 async function writeNew(file: string, text: string, mode: number, force: boolean, written: string[]): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o755 });
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = randomTempName(file);
   try {
-    const fh = await open(tmp, 'wx', mode);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    writeNewFile(tmp, text, mode, { sync: true });
     if (!force) {
       // link(2) fails with EEXIST instead of replacing: no key is ever overwritten by accident.
       try {

@@ -1,17 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { link, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { linkSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
+import { randomTempName, writeNewFile } from '../util/new-file.js';
+import { describeUid, ensureTrustedDir } from '../util/trusted-path.js';
+import { readLockFile, type LockFile, type LockOwner } from './lock-file.js';
 
-/** Who holds a lock: enough to tell a live holder from a dead one whose pid was reused. */
-export interface LockOwner {
-  pid: number;
-  /** Process start time in clock ticks since boot (/proc/PID/stat field 22). */
-  start: string;
-  /** What the holder is doing ("install firmware-x.tar.gz.gpg"), for the busy message. */
-  what: string;
-  since: string;
-}
+export { readLockFile, type LockFile, type LockOwner } from './lock-file.js';
 
 export interface LockHandle {
   file: string;
@@ -22,6 +17,21 @@ export interface LockHandle {
    * is replaced atomically; a checker sees either holder, both alive.
    */
   transfer(pid: number): Promise<void>;
+}
+
+export interface AcquireOptions {
+  pid?: number;
+  now?: Date;
+  /**
+   * The lock directory may be shared by several users (sticky and writable by others, like
+   * /tmp): a lock file another user owns is then that user's lock, busy while its holder runs;
+   * anywhere else a lock file must be root's or the caller's.
+   */
+  shared?: boolean;
+  /** For messages: "lock directory" (default), "state directory". */
+  dirWhat?: string;
+  /** Mode of the lock directory when fussy creates it (default 0755). */
+  dirMode?: number;
 }
 
 /** Start time of a process, or undefined when it does not exist (proc(5): stat field 22). */
@@ -37,20 +47,12 @@ export function processStart(pid: number): string | undefined {
   }
 }
 
-function alive(owner: LockOwner): boolean {
+/** The holder still runs: same pid and the same process start time (not a reused pid). */
+export function holderAlive(owner: LockOwner): boolean {
   return processStart(owner.pid) === owner.start;
 }
 
-async function readOwner(file: string): Promise<LockOwner | undefined> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as LockOwner;
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return undefined;
-    // A torn or empty lock file comes from a holder that died while writing it.
-    if (err instanceof SyntaxError) return { pid: 0, start: '', what: 'unknown (unreadable lock file)', since: '' };
-    throw err;
-  }
-}
+const euid = (): number => process.geteuid?.() ?? 0;
 
 /**
  * A lock that dies with its holder: the lock file names the holder's pid and process start
@@ -58,77 +60,136 @@ async function readOwner(file: string): Promise<LockOwner | undefined> {
  * timeout, and a reused pid is not mistaken for the holder). Taking the lock is link(2) of a
  * fully written temp file onto the lock name, which either succeeds atomically or fails EEXIST.
  * A stale lock is removed by renaming it aside first, so two processes cannot both remove it.
+ *
+ * Safe against other local users: the directory must be trusted (util/trusted-path.ts; created
+ * if missing), temp files have unguessable names and are created O_EXCL|O_NOFOLLOW, and the
+ * lock file is only ever read (lock-file.ts: never through a link, never blocking on a FIFO)
+ * and renamed or unlinked, never written through.
  */
-export async function acquireLock(file: string, what: string, opts: { pid?: number; now?: Date } = {}): Promise<LockHandle> {
+export async function acquireLock(file: string, what: string, opts: AcquireOptions = {}): Promise<LockHandle> {
   const pid = opts.pid ?? process.pid;
   const start = processStart(pid);
   if (start === undefined) throw new Error(`cannot read /proc/${pid}/stat`);
-  const owner: LockOwner = { pid, start, what, since: (opts.now ?? new Date()).toISOString() };
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${pid}.${Date.now()}.tmp`;
-  const fh = await open(tmp, 'wx', 0o644);
+  const dir = ensureTrustedDir(dirname(file), { what: opts.dirWhat ?? 'lock directory', mode: opts.dirMode ?? 0o755, allowShared: opts.shared === true });
+  const owner: LockOwner = { pid, start, what: what.slice(0, 256), since: (opts.now ?? new Date()).toISOString() };
+  const tmp = randomTempName(file);
   try {
-    await fh.writeFile(JSON.stringify(owner) + '\n');
-  } finally {
-    await fh.close();
+    writeNewFile(tmp, JSON.stringify(owner) + '\n', 0o644);
+  } catch (err) {
+    if (!(err instanceof FussyError)) throw err;
+    throw new FussyError(err.code, `cannot create lock file ${file}: ${err.message.replace(/.*: /, '')}`, { cause: err, hint: `run fussy as a user who may write ${dirname(file)}, or use another directory`, details: { path: dirname(file) } });
   }
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        await link(tmp, file);
-        let holder = owner;
-        return {
-          file,
-          release: () => releaseLock(file, holder),
-          transfer: async (to: number) => {
-            const toStart = processStart(to);
-            if (toStart === undefined) return; // already gone: the lock stays ours
-            const next: LockOwner = { ...holder, pid: to, start: toStart };
-            const t = `${file}.${to}.${Date.now()}.tmp`;
-            await writeFile(t, JSON.stringify(next) + '\n', { mode: 0o644 });
-            await rename(t, file);
-            holder = next;
-          },
-        };
+        linkSync(tmp, file);
+        return handle(file, owner);
       } catch (err) {
         if (!isErrno(err, 'EEXIST')) throw err;
       }
-      const holder = await readOwner(file);
-      if (holder !== undefined && alive(holder)) {
-        throw new FussyError('LOCKED', `${file} is held by pid ${holder.pid} (${holder.what}, since ${holder.since})`, {
-          hint: 'wait for it to finish and try again',
-          details: { holder },
-        });
+      const found = readLockFile(file);
+      if (found !== undefined) {
+        const foreign = found.uid !== 0 && found.uid !== euid();
+        if (foreign && !dir.shared) throw untrustedLockFile(file, found);
+        if (found.holder !== undefined && holderAlive(found.holder)) throw busy(file, found.holder, foreign ? found.uid : undefined);
       }
       if (attempt >= 3) throw new FussyError('LOCKED', `${file} keeps changing hands`, { hint: 'try again' });
-      await removeStale(file);
+      if (found !== undefined) removeStale(file, found);
     }
   } finally {
-    await unlink(tmp).catch((err: unknown) => {
+    try {
+      unlinkSync(tmp);
+    } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
-    });
+    }
   }
 }
 
-async function removeStale(file: string): Promise<void> {
-  const aside = join(dirname(file), `.stale-${process.pid}-${Date.now()}`);
+function handle(file: string, first: LockOwner): LockHandle {
+  let holder = first;
+  return {
+    file,
+    release: async () => releaseLock(file, holder),
+    transfer: async (to: number) => {
+      const toStart = processStart(to);
+      if (toStart === undefined) return; // already gone: the lock stays ours
+      const next: LockOwner = { ...holder, pid: to, start: toStart };
+      const t = randomTempName(file);
+      writeNewFile(t, JSON.stringify(next) + '\n', 0o644);
+      try {
+        renameSync(t, file);
+      } catch (err) {
+        unlinkSync(t);
+        throw err;
+      }
+      holder = next;
+    },
+  };
+}
+
+function busy(file: string, holder: LockOwner, foreignUid: number | undefined): FussyError {
+  const of = foreignUid === undefined ? '' : `, a lock of ${describeUid(foreignUid)}`;
+  return new FussyError('LOCKED', `${file} is held by pid ${holder.pid} (${holder.what}, since ${holder.since}${of})`, {
+    hint: 'wait for it to finish and try again',
+    details: { holder },
+  });
+}
+
+function untrustedLockFile(file: string, found: LockFile): FussyError {
+  return new FussyError('SETUP', `lock file ${file} is owned by ${describeUid(found.uid)}, but only root or you may write its directory: someone changed it behind fussy's back`, {
+    hint: `remove it (rm ${file}) after checking who made it`,
+    details: { path: file, owner: found.uid },
+  });
+}
+
+function removeStale(file: string, found: LockFile): void {
+  const aside = join(dirname(file), `.stale-${basename(file)}-${randomBytes(16).toString('hex')}`);
   try {
-    await rename(file, aside);
+    renameSync(file, aside);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return; // someone else removed it first
+    if (isErrno(err, 'EPERM', 'EACCES')) {
+      // A sticky shared directory: only the file's owner or root may remove it.
+      const dead = found.holder === undefined ? 'an unreadable lock' : `a stale lock of dead pid ${found.holder.pid} (${found.holder.what})`;
+      throw new FussyError('SETUP', `${file} is ${dead} owned by ${describeUid(found.uid)}, which you may not remove`, {
+        hint: `ask ${describeUid(found.uid)} or root to remove ${file}`,
+        details: { path: file, owner: found.uid },
+      });
+    }
     throw err;
   }
   // Only remove what we moved aside if it is still a dead holder's: a live one may have linked in between.
-  const moved = await readOwner(aside);
-  if (moved !== undefined && alive(moved)) {
-    await link(aside, file).catch((err: unknown) => {
-      if (!isErrno(err, 'EEXIST')) throw err;
-    });
+  let moved: LockFile | undefined;
+  try {
+    moved = readLockFile(aside);
+  } catch (err) {
+    // Swapped for something that is not a lock file by its owner: it goes all the same.
+    if (!(err instanceof FussyError && err.code === 'SETUP')) throw err;
   }
-  await unlink(aside);
+  if (moved?.holder !== undefined && holderAlive(moved.holder)) {
+    try {
+      linkSync(aside, file);
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+    }
+  }
+  try {
+    unlinkSync(aside);
+  } catch (err) {
+    if (!isErrno(err, 'EISDIR', 'EPERM')) throw err;
+    throw new FussyError('SETUP', `${aside} is a directory that replaced lock file ${file}`, { hint: `remove it (rm -r ${aside})`, details: { path: aside } });
+  }
 }
 
 async function releaseLock(file: string, owner: LockOwner): Promise<void> {
-  const current = await readOwner(file);
-  if (current !== undefined && current.pid === owner.pid && current.start === owner.start) await unlink(file);
+  let current: LockFile | undefined;
+  try {
+    current = readLockFile(file);
+  } catch (err) {
+    // Not a lock file any more: not ours to remove.
+    if (err instanceof FussyError && err.code === 'SETUP') return;
+    throw err;
+  }
+  const h = current?.holder;
+  if (h !== undefined && current?.uid === euid() && h.pid === owner.pid && h.start === owner.start) unlinkSync(file);
 }

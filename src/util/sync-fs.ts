@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, fsyncSync, openSync, readdirSync } from 'node:fs';
+import { closeSync, constants as FS, fstatSync, fsyncSync, openSync, readdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { join } from 'node:path';
-import { FussyError } from '../errors.js';
+import { FussyError, isErrno } from '../errors.js';
 import { runQuiet } from './run.js';
 
 /**
@@ -83,20 +82,49 @@ export class SyncHelper {
   }
 }
 
-function fsyncTree(dir: string): void {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) fsyncTree(p);
-    else if (e.isFile()) fsyncPath(p);
-  }
-  fsyncPath(dir);
-}
+/** Deeper than any tree a package can hold (a path is at most 4096 bytes): a walk stops there. */
+const MAX_DEPTH = 2048;
 
-function fsyncPath(p: string): void {
-  const fd = openSync(p, 'r');
+/**
+ * fsync every file and directory under `dir` without following a symlink or opening a FIFO a
+ * user may have swapped in during the walk (firmware may ship directories owned by service
+ * users): each entry is opened relative to its parent's descriptor (/proc/self/fd/N/NAME: the
+ * kernel's openat) with O_NOFOLLOW|O_NONBLOCK, and only what fstat calls a file or directory
+ * is synced.
+ */
+export function fsyncTree(dir: string): void {
+  const fd = openSync(dir, FS.O_RDONLY | FS.O_DIRECTORY);
   try {
-    fsyncSync(fd);
+    fsyncDirFd(fd, 0);
   } finally {
     closeSync(fd);
+  }
+}
+
+function fsyncDirFd(fd: number, depth: number): void {
+  const base = `/proc/self/fd/${fd}`;
+  for (const e of readdirSync(base, { withFileTypes: true })) {
+    if (!e.isDirectory() && !e.isFile()) continue;
+    if (e.isDirectory() && depth >= MAX_DEPTH) continue;
+    const child = openEntry(`${base}/${e.name}`, e.isDirectory());
+    if (child === undefined) continue;
+    try {
+      const st = fstatSync(child);
+      if (st.isDirectory()) fsyncDirFd(child, depth + 1);
+      else if (st.isFile()) fsyncSync(child);
+    } finally {
+      closeSync(child);
+    }
+  }
+  fsyncSync(fd);
+}
+
+/** The entry's descriptor, or undefined when it was removed or replaced by a link meanwhile. */
+function openEntry(path: string, dir: boolean): number | undefined {
+  try {
+    return openSync(path, FS.O_RDONLY | FS.O_NOFOLLOW | FS.O_NONBLOCK | FS.O_NOCTTY | (dir ? FS.O_DIRECTORY : 0));
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ELOOP', 'ENOTDIR')) return undefined;
+    throw err;
   }
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SyncHelper } from '../../src/util/sync-fs.js';
+import { fsyncTree, SyncHelper } from '../../src/util/sync-fs.js';
 import { useTmp } from '../helpers/tmp.js';
 
 describe('SyncHelper: one long-lived shell that runs sync -f on request', function () {
@@ -26,5 +27,19 @@ describe('SyncHelper: one long-lived shell that runs sync -f on request', functi
     h.wrote(1 << 30, 1);
     assert.equal(await h.sync(), false);
     h.close();
+  });
+
+  it('fsyncTree (the fallback without sync -f) syncs files and dirs without opening FIFOs or following links, however deep', async function () {
+    let deep = tmp.dir;
+    for (let i = 0; i < 100; i++) deep = join(deep, 'd');
+    await mkdir(deep, { recursive: true });
+    await writeFile(join(deep, 'f'), 'x');
+    execFileSync('mkfifo', [join(tmp.dir, 'fifo')]);
+    execFileSync('mkfifo', [join(deep, 'fifo')]);
+    await symlink(tmp.dir, join(deep, 'loop'));
+    await symlink(join(tmp.dir, 'fifo'), join(tmp.dir, 'fifo-link'));
+    const t0 = Date.now();
+    fsyncTree(tmp.dir);
+    assert.ok(Date.now() - t0 < 10_000);
   });
 });
