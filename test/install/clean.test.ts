@@ -46,23 +46,32 @@ describe('fussy clean: old releases go, current, failsafe and the newest --keep 
   const freshDevice = (name: string, installs: string[]): Promise<Device> => deviceBeside(dev, name, installs.map((n) => pkgs[n] as string));
 
   it('keeps the newest --keep previous releases, removes the rest, and reports the bytes really freed', async function () {
-    const d = await freshDevice('dev-keep', ['fw-a', 'fw-b', 'fw-c', 'fw-d']);
-    const failsafe = await snapshotTree(join(d.target, 'failsafe'));
-    const current = await snapshotTree(join(d.target, 'fw-d'));
-    const before = await statfs(d.target);
-    const r = await cli('fussy', ['clean', '-t', d.target, '--json']);
-    assert.equal(r.exitCode, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as CleanJson;
-    assert.deepEqual([out.removed, out.kept, out.current], [['fw-a', 'fw-b'], ['fw-c'], 'fw-d']);
-    assert.deepEqual((await readdir(d.target)).sort(), ['.fussy', 'current', 'failsafe', 'fw-c', 'fw-d']);
-    assert.deepEqual(await snapshotTree(join(d.target, 'failsafe')), failsafe);
-    assert.deepEqual(await snapshotTree(join(d.target, 'fw-d')), current);
-    // lib/shared.bin (2 MiB) is a hard link shared with the kept releases: it frees nothing.
-    // Each removed release gives back its own 1 MiB file, its manifest and its directories.
-    assert.ok(out.freedBytes >= 2 * MB && out.freedBytes < 2 * MB + 256 * 1024, `freed ${out.freedBytes}`);
-    const measured = ((await statfs(d.target)).bfree - before.bfree) * before.bsize;
-    assert.ok(Math.abs(measured - out.freedBytes) <= 128 * 1024, `statfs says ${measured} bytes were freed, clean said ${out.freedBytes}`);
-    assert.match((await cli('fussy', ['history', '-t', d.target])).stdout, /clean ok removed fw-a, fw-b \(2\.\d MiB freed\) [\d.]+ s$/);
+    // A file system of its own: statfs must see this clean's frees, not what else runs on the machine.
+    const own = join(dev.dir, '..', 'dev-keep');
+    await mkdir(own, { recursive: true });
+    const mounted = await execa('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0755', 'tmpfs', own], { reject: false });
+    if (mounted.exitCode !== 0) this.skip(); // needs root (CI runs as root)
+    try {
+      const d = await freshDevice('dev-keep', ['fw-a', 'fw-b', 'fw-c', 'fw-d']);
+      const failsafe = await snapshotTree(join(d.target, 'failsafe'));
+      const current = await snapshotTree(join(d.target, 'fw-d'));
+      const before = await statfs(d.target);
+      const r = await cli('fussy', ['clean', '-t', d.target, '--json']);
+      assert.equal(r.exitCode, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as CleanJson;
+      assert.deepEqual([out.removed, out.kept, out.current], [['fw-a', 'fw-b'], ['fw-c'], 'fw-d']);
+      assert.deepEqual((await readdir(d.target)).sort(), ['.fussy', 'current', 'failsafe', 'fw-c', 'fw-d']);
+      assert.deepEqual(await snapshotTree(join(d.target, 'failsafe')), failsafe);
+      assert.deepEqual(await snapshotTree(join(d.target, 'fw-d')), current);
+      // lib/shared.bin (2 MiB) is a hard link shared with the kept releases: it frees nothing.
+      // Each removed release gives back its own 1 MiB file, its manifest and its directories.
+      assert.ok(out.freedBytes >= 2 * MB && out.freedBytes < 2 * MB + 256 * 1024, `freed ${out.freedBytes}`);
+      const measured = ((await statfs(d.target)).bfree - before.bfree) * before.bsize;
+      assert.ok(Math.abs(measured - out.freedBytes) <= 128 * 1024, `statfs says ${measured} bytes were freed, clean said ${out.freedBytes}`);
+      assert.match((await cli('fussy', ['history', '-t', d.target])).stdout, /clean ok removed fw-a, fw-b \(2\.\d MiB freed\) [\d.]+ s$/);
+    } finally {
+      await execa('umount', ['-l', own]);
+    }
   });
 
   it('--dry-run shows the same plan and removes nothing; --keep 0 keeps only current and failsafe', async function () {
