@@ -1,6 +1,7 @@
 import { access, constants, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
+import { abortError } from '../util/abort.js';
 import { runStreaming } from '../util/run.js';
 
 export type HookPhase = 'pre-install' | 'post-install';
@@ -16,6 +17,8 @@ export interface HookContext {
   cwd: string;
   timeoutMs: number;
   onLine: (phase: HookPhase, line: string) => void;
+  /** Terminates the hook's process group (SIGTERM, SIGKILL 5 s later): the hook then fails. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -46,8 +49,8 @@ export async function runHook(phase: HookPhase, c: HookContext): Promise<boolean
     FUSSY_PHASE: phase,
     FUSSY_RECOVERY: c.recovery ? 'True' : 'False',
   };
-  const r = await runStreaming(file, [c.release, c.recovery ? 'True' : 'False'], { env, cwd: c.cwd, timeout: c.timeoutMs, onLine: (l) => c.onLine(phase, l) });
-  if (r.exitCode === 0) return true;
-  const why = r.spawnError !== undefined ? `could not start: ${r.spawnError}` : r.timedOut ? `timed out after ${c.timeoutMs / 1000} s (process group killed)` : r.signal !== undefined ? `was killed by ${r.signal}` : `exited ${r.exitCode}`;
+  const r = await runStreaming(file, [c.release, c.recovery ? 'True' : 'False'], { env, cwd: c.cwd, timeout: c.timeoutMs, onLine: (l) => c.onLine(phase, l), signal: c.signal });
+  if (r.exitCode === 0 && r.interrupted !== true) return true;
+  const why = r.interrupted === true && c.signal !== undefined ? `was stopped (process group terminated): ${abortError(c.signal).message}` : r.spawnError !== undefined ? `could not start: ${r.spawnError}` : r.timedOut ? `timed out after ${c.timeoutMs / 1000} s (process group killed)` : r.signal !== undefined ? `was killed by ${r.signal}` : `exited ${r.exitCode}`;
   throw new FussyError('HOOK_FAILED', `${phase} hook ${file} ${why}`, { hint: 'see the hook output above' });
 }
