@@ -72,13 +72,13 @@ export async function activate(o: ActivateOptions): Promise<void> {
   const fp = o.failpoints ?? NO_FAILPOINTS;
   const created = o.created !== false;
   let stage: Stage = o.from === 'post-install' ? 'post-install' : 'pre-install';
-  if (stage === 'pre-install' && o.signal?.aborted === true) {
-    if (created) await discardRelease(o.target, o.release);
-    throw abortError(o.signal);
-  }
+  let refused = false;
   try {
     if (stage === 'pre-install') {
       await journal('pre-install');
+      // Nothing of the release has run yet: an interruption up to here refuses it, no hooks run.
+      refused = o.signal?.aborted === true;
+      if (refused) throw abortError(o.signal as AbortSignal);
       fp.at('before-pre-install');
       await runHook('pre-install', ctx(o.release, false));
       fp.at('after-pre-install');
@@ -94,6 +94,10 @@ export async function activate(o: ActivateOptions): Promise<void> {
     fp.at('after-post-install');
     return;
   } catch (err) {
+    if (refused) {
+      if (created) await discardRelease(o.target, o.release);
+      throw err;
+    }
     const reason = (err as Error).message;
     const switched = (await currentName(o.target)) === o.release;
     const back = o.previous ?? ((await readLayout(o.target)).hasFailsafe ? FAILSAFE : undefined);

@@ -50,7 +50,9 @@ export async function runHook(phase: HookPhase, c: HookContext): Promise<boolean
     FUSSY_RECOVERY: c.recovery ? 'True' : 'False',
   };
   const r = await runStreaming(file, [c.release, c.recovery ? 'True' : 'False'], { env, cwd: c.cwd, timeout: c.timeoutMs, onLine: (l) => c.onLine(phase, l), signal: c.signal });
-  if (r.exitCode === 0 && r.interrupted !== true) return true;
-  const why = r.interrupted === true && c.signal !== undefined ? `was stopped (process group terminated): ${abortError(c.signal).message}` : r.spawnError !== undefined ? `could not start: ${r.spawnError}` : r.timedOut ? `timed out after ${c.timeoutMs / 1000} s (process group killed)` : r.signal !== undefined ? `was killed by ${r.signal}` : `exited ${r.exitCode}`;
+  const interrupted = r.interrupted === true || r.interrupted === 'before-start';
+  if (r.exitCode === 0 && !interrupted) return true;
+  const stopped = r.interrupted === 'before-start' ? 'was not started' : 'was stopped (process group terminated)';
+  const why = interrupted && c.signal !== undefined ? `${stopped}: ${abortError(c.signal).message}` : r.spawnError !== undefined ? `could not start: ${r.spawnError}` : r.timedOut ? `timed out after ${c.timeoutMs / 1000} s (process group killed)` : r.signal !== undefined ? `was killed by ${r.signal}` : `exited ${r.exitCode}`;
   throw new FussyError('HOOK_FAILED', `${phase} hook ${file} ${why}`, { hint: 'see the hook output above' });
 }

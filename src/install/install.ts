@@ -128,6 +128,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
   return withTarget(target, { what: `install ${basename(o.package)}`, wait: o.wait, now, env: o.env, cwd: o.cwd, hookTimeoutMs, emit, signal: o.signal }, async (recovered) => {
     // Started only now that the lock is held: a busy target answers at once, with nothing left running.
     const digest = sha256 !== undefined ? Promise.resolve(sha256) : (o.packageDigest ?? packageDigest(src.path));
+    fp.at('locked');
     try {
       throwIfAborted(o.signal); // a signal while an earlier transaction was being recovered
       // A factory `current` directory becomes failsafe only once the package has been verified

@@ -117,8 +117,8 @@ export interface StreamingResult {
   exitCode: number | undefined;
   signal: string | undefined;
   timedOut: boolean;
-  /** `signal` stopped it (or it was aborted before it could start). */
-  interrupted?: boolean;
+  /** `signal` stopped it, or was aborted before it could start (then it was never started). */
+  interrupted?: boolean | 'before-start';
   /** Could not be started at all (ENOENT, EACCES, not executable, bad interpreter). */
   spawnError?: string;
 }
@@ -130,7 +130,7 @@ export interface StreamingResult {
  */
 export async function runStreaming(cmd: string, args: string[], o: StreamingOptions): Promise<StreamingResult> {
   const execa = await preloadRunner();
-  if (o.signal?.aborted === true) return { exitCode: undefined, signal: undefined, timedOut: false, interrupted: true };
+  if (o.signal?.aborted === true) return { exitCode: undefined, signal: undefined, timedOut: false, interrupted: 'before-start' };
   const child = execa(cmd, args, {
     env: o.env,
     extendEnv: false,
