@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { InstallEvent } from '../install/install.js';
-import { openPackageSource } from '../install/package-source.js';
+import { openPackageSource, stdinPackageSource } from '../install/package-source.js';
 import { openInstallLog, type InstallLog } from './install-log.js';
 import { FussyError } from '../errors.js';
 import type { PackageSource } from '../install/package-source.js';
@@ -58,7 +58,7 @@ export async function runInstall(io: Io, pkg: string, f: InstallFlags): Promise<
   const logFile = f.log === undefined || f.log === '' ? undefined : openInstallLog(resolve(io.cwd, f.log), io.now, (m) => warn(io, f, m));
   let source;
   try {
-    source = openPackageSource(pkg === '-' ? '/dev/stdin' : resolve(io.cwd, pkg));
+    source = pkg === '-' ? stdinPackageSource() : openPackageSource(resolve(io.cwd, pkg));
   } catch (err) {
     logFile?.line(`fussy install: ${(err as Error).message}`);
     logFile?.close();

@@ -11,7 +11,7 @@ import { FussyError, isErrno } from '../errors.js';
 export class PackageSource {
   /** The package as the caller named it, for messages and the history. */
   readonly name: string;
-  /** 'file': a regular file, read in place. 'pipe': a FIFO or pipe, spooled before the lock is taken. */
+  /** 'file': a regular file, read in place. 'pipe': a FIFO, pipe or socket, spooled before the lock is taken. */
   readonly kind: 'file' | 'pipe';
   #fd: number | undefined;
 
@@ -51,7 +51,7 @@ export class PackageSource {
 }
 
 /**
- * Open `file` (absolute) as a package: a regular file, or a FIFO / pipe (`/dev/stdin` from a
+ * Open `file` (absolute) as a package: a regular file, or a FIFO (also `/dev/stdin` from a shell
  * pipe), which the install spools first. Anything else (a directory, a terminal, a device) is a
  * usage error naming it; so is a path that cannot be opened.
  */
@@ -60,19 +60,41 @@ export function openPackageSource(file: string): PackageSource {
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
-    if (isErrno(err, 'ENOENT', 'EACCES', 'ENOTDIR', 'ELOOP', 'ENXIO', 'EISDIR', 'ENAMETOOLONG')) {
+    if (isErrno(err, 'ENXIO')) {
+      throw new FussyError('USAGE', `cannot read package ${file}: ENXIO (a socket, or a device without a driver)`, { cause: err, hint: 'to read the package from stdin, pass - as the package' });
+    }
+    if (isErrno(err, 'ENOENT', 'EACCES', 'ENOTDIR', 'ELOOP', 'EISDIR', 'ENAMETOOLONG')) {
       throw new FussyError('USAGE', `cannot read package ${file}: ${err.code}`, { cause: err, hint: 'check the path' });
     }
     throw err;
   }
   try {
-    const st = fstatSync(fd);
-    if (st.isFile()) return new PackageSource(file, fd, 'file');
-    if (st.isFIFO()) return new PackageSource(file, fd, 'pipe');
-    const what = st.isDirectory() ? 'a directory' : st.isCharacterDevice() ? 'a terminal or character device' : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : 'not a regular file';
-    throw new FussyError('USAGE', `package ${file} is ${what}, not a package file`, { hint: 'pass a .tar.gz.gpg / .tar.gz.asc file, or pipe it in as - (fussy install -)' });
+    return sourceOf(file, fd);
   } catch (err) {
     closeSync(fd);
     throw err;
   }
+}
+
+/**
+ * The package on stdin (`fussy install -`): descriptor 0 itself, not /dev/stdin reopened, which
+ * fails for a socket (what node and many daemons give a child as its stdin "pipe").
+ */
+export function stdinPackageSource(): PackageSource {
+  try {
+    return sourceOf(STDIN_NAME, 0);
+  } catch (err) {
+    if (!isErrno(err, 'EBADF')) throw err;
+    throw new FussyError('USAGE', 'the package is to come from stdin, which is closed', { cause: err, hint: 'pipe the package in: fussy install - < FILE' });
+  }
+}
+
+export const STDIN_NAME = '/dev/stdin';
+
+function sourceOf(file: string, fd: number): PackageSource {
+  const st = fstatSync(fd);
+  if (st.isFile()) return new PackageSource(file, fd, 'file');
+  if (st.isFIFO() || st.isSocket()) return new PackageSource(file, fd, 'pipe');
+  const what = st.isDirectory() ? 'a directory' : st.isCharacterDevice() ? 'a terminal or character device' : st.isBlockDevice() ? 'a block device' : 'not a regular file';
+  throw new FussyError('USAGE', `package ${file} is ${what}, not a package file`, { hint: 'pass a .tar.gz.gpg / .tar.gz.asc file, or pipe it in as - (fussy install -)' });
 }
