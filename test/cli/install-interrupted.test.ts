@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readHistory } from '../../src/install/history.js';
 import { pack } from '../../src/pack/pack.js';
@@ -114,5 +114,24 @@ describe('fussy install interrupted by a signal: a refusal like any other', func
     const rec = await lastHistory(dev);
     assert.equal(rec?.result, 'failed-recovered');
     assert.match(rec?.error?.message ?? '', /interrupted by SIGTERM/);
+  });
+  it('fussy rollback: SIGINT while the pre-install of the release rolled back to runs: its group is terminated, current is re-enabled (exit 3)', async function () {
+    // A release whose pre-install waits only when asked to (so that it installs normally first).
+    const hook = '#!/bin/sh\nif [ -e "$FUSSY_TARGET/../sleep-flag" ]; then echo "pre-install waiting $$"; exec sleep 600; fi\n';
+    const src = await writeTree(join(dev.dir, 'build', 'fw-later'), [...sampleFirmware().filter((f) => f.path !== '.pre-install'), { path: '.pre-install', content: hook, mode: 0o755 }]);
+    const later = (await pack({ source: src, tmpDir: dev.dir, signingKeyFiles: [dev.signingKeyFile], output: join(dev.dir, 'later.tar.gz.gpg'), sequence: 3 })).path;
+    const before = await readlink(join(dev.target, 'current'));
+    assert.equal((await cli('fussy', ['install', later, '-k', dev.keyring, '-t', dev.target], { cwd: dev.dir })).exitCode, 0);
+    assert.equal((await cli('fussy', ['rollback', '-t', dev.target, '--to', before], { cwd: dev.dir })).exitCode, 0);
+    await writeFile(join(dev.dir, 'sleep-flag'), '');
+    const p = watchFussy('fussy', ['rollback', '-t', dev.target, '--to', 'fw-later'], { cwd: dev.dir });
+    await p.stderrMatches(/pre-install: pre-install waiting \d+/);
+    process.kill(p.pid, 'SIGINT');
+    const r = await p.done();
+    assert.equal(r.exitCode, 3, r.stderr);
+    assert.match(r.stderr, /install of fw-later failed at pre-install: .* was stopped \(process group terminated\): interrupted by SIGINT; fw-later is kept, and .* is current again/);
+    assert.equal(await readlink(join(dev.target, 'current')), before);
+    await assertNothingLeft(dev);
+    assert.equal((await lastHistory(dev))?.result, 'failed-recovered');
   });
 });
