@@ -134,4 +134,21 @@ describe('fussy install interrupted by a signal: a refusal like any other', func
     await assertNothingLeft(dev);
     assert.equal((await lastHistory(dev))?.result, 'failed-recovered');
   });
+  it('install --wait queued behind a busy target: SIGINT ends the wait (exit 130), the holder keeps its lock', async function () {
+    const { acquireLock } = await import('../../src/lock/pid-lock.js');
+    const held = await acquireLock(join(dev.target, '.fussy', 'lock'), 'install other.tar.gz.gpg');
+    try {
+      const p = watchFussy('fussy', ['install', sleepy, '-k', dev.keyring, '-t', dev.target, '--wait', '--json'], { cwd: dev.dir });
+      await p.stderrMatches(/"phase":"lock"/);
+      process.kill(p.pid, 'SIGINT');
+      const r = await p.done();
+      assert.equal(r.timedOut, false);
+      assert.equal(r.exitCode, 130, r.stderr);
+      assert.match(r.stdout, /"code":"INTERRUPTED"/);
+      const busy = await cli('fussy', ['install', sleepy, '-k', dev.keyring, '-t', dev.target], { cwd: dev.dir });
+      assert.equal(busy.exitCode, 75, 'the lock of the holder was taken away');
+    } finally {
+      await held.release();
+    }
+  });
 });
