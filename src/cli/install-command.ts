@@ -1,10 +1,9 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { InstallEvent } from '../install/install.js';
-import { openPackageSource, stdinPackageSource } from '../install/package-source.js';
-import { openInstallLog, type InstallLog } from './install-log.js';
 import { FussyError } from '../errors.js';
-import type { PackageSource } from '../install/package-source.js';
+import { openPackageSource, stdinPackageSource, type PackageSource } from '../install/package-source.js';
+import { openInstallLog, type InstallLog } from './install-log.js';
 import { formatBytes, Reporter, type Io, type OutputFlags } from './io.js';
 import type { CommandResult } from './render.js';
 import { integer } from './parse.js';
@@ -56,7 +55,7 @@ export async function runInstall(io: Io, pkg: string, f: InstallFlags): Promise<
   // The log and the package are opened before anything else, so before the lock: either one that
   // cannot be used is refused (40 / 2) with nothing changed. `-` is the package piped to stdin.
   const logFile = f.log === undefined || f.log === '' ? undefined : openInstallLog(resolve(io.cwd, f.log), io.now, (m) => warn(io, f, m));
-  let source;
+  let source: PackageSource;
   try {
     source = pkg === '-' ? stdinPackageSource() : openPackageSource(resolve(io.cwd, pkg));
   } catch (err) {

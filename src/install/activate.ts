@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { FussyError } from '../errors.js';
-import { abortError, throwIfAborted } from '../util/abort.js';
+import { abortedWith, throwIfAborted } from '../util/abort.js';
 import { NO_FAILPOINTS, type Failpoints } from './failpoint.js';
 import { runHook, type HookContext, type HookPhase } from './hooks.js';
 import type { JournalStep } from './journal.js';
@@ -77,8 +77,11 @@ export async function activate(o: ActivateOptions): Promise<void> {
     if (stage === 'pre-install') {
       await journal('pre-install');
       // Nothing of the release has run yet: an interruption up to here refuses it, no hooks run.
-      refused = o.signal?.aborted === true;
-      if (refused) throw abortError(o.signal as AbortSignal);
+      const stop = abortedWith(o.signal);
+      if (stop !== undefined) {
+        refused = true;
+        throw stop;
+      }
       fp.at('before-pre-install');
       await runHook('pre-install', ctx(o.release, false));
       fp.at('after-pre-install');

@@ -3,7 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
 import type { Manifest } from '../archive/manifest.js';
 import { loadDeviceKeyring } from '../keyring/device-keyring.js';
-import { abortError, throwIfAborted } from '../util/abort.js';
+import { abortedWith, throwIfAborted } from '../util/abort.js';
 import { fsyncDir } from '../util/fs-atomic.js';
 import { preloadRunner } from '../util/run.js';
 import { SyncHelper, syncFilesystem } from '../util/sync-fs.js';
@@ -130,7 +130,8 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
     const digest = sha256 !== undefined ? Promise.resolve(sha256) : (o.packageDigest ?? packageDigest(src.path));
     fp.at('locked');
     try {
-      throwIfAborted(o.signal); // a signal while an earlier transaction was being recovered
+      const early = abortedWith(o.signal); // came while an earlier transaction was recovered
+      if (early !== undefined) throw refusal(early, pkg);
       // A factory `current` directory becomes failsafe only once the package has been verified
       // (a refused package changes nothing); until then it is indexed for dedup under its old name.
       const layout = await readLayout(target);
@@ -186,7 +187,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
         flusher.close();
         await rm(staging, { recursive: true, force: true });
         // A child that died of the same Ctrl-C (gpg) fails in its own words: the signal is the cause.
-        throw o.signal?.aborted === true ? refusal(abortError(o.signal), pkg) : err;
+        throw refusal(abortedWith(o.signal) ?? err, pkg);
       } finally {
         opened?.close();
       }

@@ -12,12 +12,13 @@ export function abortError(signal: AbortSignal): Error {
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted === true) throw abortError(signal);
+  const err = abortedWith(signal);
+  if (err !== undefined) throw err;
 }
 
-/** True when `err` is what `signal` aborted with (as opposed to a failure of its own). */
-export function isAbortOf(err: unknown, signal: AbortSignal | undefined): boolean {
-  return signal?.aborted === true && (err === signal.reason || (err instanceof FussyError && err.code === 'INTERRUPTED'));
+/** The abort error when `signal` has aborted, else undefined. */
+export function abortedWith(signal: AbortSignal | undefined): Error | undefined {
+  return signal?.aborted === true ? abortError(signal) : undefined;
 }
 
 /**
