@@ -11,8 +11,9 @@ export interface InstallLog {
  * Open the log BEFORE the install takes the target's lock: a log that cannot be created or
  * appended to (a missing directory, a symlink, a directory, a FIFO) is a SETUP error naming it
  * (exit 40) and nothing has changed. The last component is not followed (O_NOFOLLOW: as root,
- * a link planted where the log goes must not make fussy append to another file); a regular file
- * or a character device (/dev/null, a console) is accepted.
+ * a link planted where the log goes must not make fussy append to another file), and a file with
+ * more than one hard link is refused for the same reason; a regular file or a character device
+ * (/dev/null, a console) is accepted.
  * A write that fails later (disk full, I/O error) is reported once through `warn` and the log is
  * given up: it never changes what the transaction does. That is why every system error of a
  * write is caught here, not only the few a disk is known for.
@@ -27,9 +28,10 @@ export function openInstallLog(file: string, now: () => Date, warn: (message: st
     throw new FussyError('SETUP', `cannot open the log file ${file}: ${why}`, { cause: err, hint: 'create its directory (mkdir -p), or pass another -l FILE; nothing was installed' });
   }
   const st = fstatSync(fd);
-  if (!st.isFile() && !st.isCharacterDevice()) {
+  const wrong = !st.isFile() && !st.isCharacterDevice() ? 'it is not a regular file' : st.isFile() && st.nlink !== 1 ? `it has ${st.nlink} hard links (a link to another file, planted where the log goes?)` : undefined;
+  if (wrong !== undefined) {
     closeSync(fd);
-    throw new FussyError('SETUP', `cannot use ${file} as the log file: it is not a regular file`, { hint: 'pass another -l FILE; nothing was installed' });
+    throw new FussyError('SETUP', `cannot use ${file} as the log file: ${wrong}`, { hint: 'pass another -l FILE; nothing was installed' });
   }
   return {
     line(text) {
