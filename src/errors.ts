@@ -37,6 +37,9 @@ export const EXIT_CODES = {
   // 75 / 124: locks
   LOCKED: 75,
   LOCK_TIMEOUT: 124,
+  // 130: stopped by SIGINT, SIGTERM or SIGHUP before anything changed (128 + SIGINT, what a
+  // shell reports for Ctrl-C); one status whatever the signal, so scripts test one number
+  INTERRUPTED: 130,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;

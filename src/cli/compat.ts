@@ -67,7 +67,6 @@ export function fussyInstallProgram(io: Io, done: (r: CommandResult) => void): C
     .argument('[package]', '.tar.gz.gpg or .tar.gz.asc')
     .option('-f, --file <package>', 'the package (as the original\'s -f)')
     .option('-u, --unpacked', 'accepted and ignored, as by the original')
-    .option('-l, --log <file>', 'also append the log to this file')
     .option('--json', 'print one JSON object')
     .option('-q, --quiet', 'print only the release path')
     .action(async (pkg: string | undefined, f: InstallFlags & { file?: string }) => {

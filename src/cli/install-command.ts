@@ -1,7 +1,9 @@
-import { appendFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { InstallEvent } from '../install/install.js';
+import { FussyError } from '../errors.js';
+import { openPackageSource, stdinPackageSource, type PackageSource } from '../install/package-source.js';
+import { openInstallLog, type InstallLog } from './install-log.js';
 import { formatBytes, Reporter, type Io, type OutputFlags } from './io.js';
 import type { CommandResult } from './render.js';
 import { integer } from './parse.js';
@@ -27,6 +29,7 @@ export function addInstallOptions(cmd: Command): Command {
     .addOption(new Option('--hook-timeout <s>', 'seconds before a hook\'s process group is killed').default(600).argParser(integer('--hook-timeout', 1)))
     .addOption(new Option('--reserve <mb>', 'MiB to leave free after installing').default(16).argParser(integer('--reserve')))
     .option('--wait', 'wait for a running install or clean instead of exiting 75')
+    .option('-l, --log <file>', 'also append the log to this file (its directory must exist)')
     .option('--allow-downgrade', "install a release older than the device's recorded sequence")
     .option('--device-type <type>', "this device's type, for packages built for some types only (default: KEYRING/device-type)");
 }
@@ -49,21 +52,48 @@ export function describe(e: InstallEvent): string | undefined {
 
 export async function runInstall(io: Io, pkg: string, f: InstallFlags): Promise<CommandResult> {
   const reporter = new Reporter(io, f);
+  // The log and the package are opened before anything else, so before the lock: either one that
+  // cannot be used is refused (40 / 2) with nothing changed. `-` is the package piped to stdin.
+  const logFile = f.log === undefined || f.log === '' ? undefined : openInstallLog(resolve(io.cwd, f.log), io.now, (m) => warn(io, f, m));
+  let source: PackageSource;
+  try {
+    source = pkg === '-' ? stdinPackageSource() : openPackageSource(resolve(io.cwd, pkg));
+  } catch (err) {
+    logFile?.line(`fussy install: ${(err as Error).message}`);
+    logFile?.close();
+    throw err;
+  }
+  try {
+    return await installFrom(io, source, f, reporter, logFile);
+  } catch (err) {
+    logFile?.line(`fussy install: ${err instanceof FussyError ? err.message : `internal error: ${String((err as Error | undefined)?.message ?? err)}`}`);
+    throw err;
+  } finally {
+    reporter.clearBar();
+    source.close();
+    logFile?.close();
+  }
+}
+
+async function installFrom(io: Io, source: PackageSource, f: InstallFlags, reporter: Reporter, logFile: InstallLog | undefined): Promise<CommandResult> {
   const log = (line: string): void => {
     reporter.info(line);
-    if (f.log !== undefined && f.log !== '') appendFileSync(f.log, `${new Date().toISOString()} ${line}\n`);
+    logFile?.line(line);
   };
   // Started before the install module loads, so that it runs while start-up keeps one core busy.
   // If the install ends before it needs the digest (target busy, keyring missing), it is stopped.
+  // A pipe is hashed as it is spooled instead.
   const { packageDigest } = await import('../install/history.js');
   const early = new AbortController();
-  const digest = packageDigest(resolve(io.cwd, pkg), early.signal);
+  const digest = source.kind === 'file' ? packageDigest(source.path, early.signal) : undefined;
   // Loaded here, not at the top: each command pays only for its own modules at start-up.
   const { install } = await import('../install/install.js');
   let r;
   try {
-    r = await install({
-      package: resolve(io.cwd, pkg),
+    r = await io.cancellable((signal) => install({
+      package: source.name,
+      source,
+      signal,
       packageDigest: digest,
       keyring: resolve(io.cwd, f.keyring),
       target: resolve(io.cwd, f.target),
@@ -82,20 +112,25 @@ export async function runInstall(io: Io, pkg: string, f: InstallFlags): Promise<
         const line = describe(e);
         if (line !== undefined) log(line);
       },
-    });
+    }));
   } finally {
     early.abort();
   }
   reporter.clearBar();
   const summary = `installed ${r.release}: ${r.files} files, ${formatBytes(r.writtenBytes)} written, ${formatBytes(r.deduplicatedBytes)} shared with older releases, in ${(r.durationMs / 1000).toFixed(1)} s; signed by ${r.signers.map((s) => s.slice(-16)).join(', ')}`;
-  if (f.log !== undefined && f.log !== '') appendFileSync(f.log, `${new Date().toISOString()} ${summary}\n`);
+  logFile?.line(summary);
   return { json: { ...r }, summary: [summary], stdoutLine: r.path };
+}
+
+/** A problem that does not stop the install, once, on stderr (an NDJSON event with --json). */
+function warn(io: Io, f: OutputFlags, message: string): void {
+  io.stderr.write(f.json === true ? JSON.stringify({ type: 'warning', message, time: new Date().toISOString() }) + '\n' : `fussy install: warning: ${message}\n`);
 }
 
 export function installCommand(io: Io, done: (r: CommandResult) => void): Command {
   return addInstallOptions(new Command('install'))
     .description('verify and install a package; prints the installed release path last')
-    .argument('<package>', '.tar.gz.gpg or .tar.gz.asc')
+    .argument('<package>', '.tar.gz.gpg or .tar.gz.asc; - reads it from stdin')
     .option('--json', 'print one JSON object; progress as NDJSON on stderr')
     .option('-q, --quiet', 'print only the release path')
     .action(async (pkg: string, f: InstallFlags) => done(await runInstall(io, pkg, f)));

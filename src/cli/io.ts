@@ -11,6 +11,11 @@ export interface Io {
   now: () => Date;
   /** Who runs fussy: as root, install keeps archive owners and setuid bits. */
   owner: { asRoot: boolean; uid: number; gid: number };
+  /**
+   * Run an operation that SIGINT/SIGTERM/SIGHUP and the process-wide guard stop through its
+   * AbortSignal (guard.ts); it rejects with the guard's error if one was caught meanwhile.
+   */
+  cancellable: <T>(fn: (signal: AbortSignal) => Promise<T>) => Promise<T>;
 }
 
 export interface OutputFlags {

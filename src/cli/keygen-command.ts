@@ -39,11 +39,19 @@ export function keygenCommand(io: Io, done: (r: CommandResult) => void): Command
 
 async function runKeygen(io: Io, role: KeyRole, f: KeygenFlags): Promise<CommandResult> {
   let passphrase: string | undefined;
+  // A signing key is written unprotected only when asked for in so many words (--no-passphrase,
+  // or an empty answer at the prompt): never because nobody was there to be asked.
   if (role === 'signing' && f.passphrase) {
     const fromFile = f.passphraseFile !== undefined || io.env.FUSSY_PASSPHRASE !== undefined;
     const source = await passphraseSource(io, f.passphraseFile);
-    if (source !== undefined && fromFile) passphrase = await source('the new signing key');
-    else if (source !== undefined) {
+    const hint = 'pass --passphrase-file FILE or set $FUSSY_PASSPHRASE, or --no-passphrase for an unprotected key (unattended build servers)';
+    if (source === undefined) {
+      throw new FussyError('USAGE', 'no passphrase for the new signing key: there is no terminal to ask on, and no --passphrase-file or $FUSSY_PASSPHRASE', { hint });
+    }
+    if (fromFile) {
+      passphrase = await source('the new signing key');
+      if (passphrase === '') throw new FussyError('USAGE', `the passphrase from ${f.passphraseFile ?? '$FUSSY_PASSPHRASE'} is empty`, { hint });
+    } else {
       passphrase = await promptHidden(io, 'Passphrase for the new signing key (empty: none): ');
       if (passphrase !== '' && (await promptHidden(io, 'Repeat it: ')) !== passphrase) {
         throw new FussyError('BAD_PASSPHRASE', 'the two passphrases differ', { hint: 'run fussy keygen again' });
@@ -65,7 +73,7 @@ async function runKeygen(io: Io, role: KeyRole, f: KeygenFlags): Promise<Command
     force: f.force,
     date: io.now(),
   });
-  const summary = [`created ${role} key ${r.fingerprint} (${r.userID})`, `  secret key: ${r.secretKeyFile}${passphrase ? ' (passphrase-protected)' : ''}`, `  public key: ${r.publicKeyFile}`];
+  const summary = [`created ${role} key ${r.fingerprint} (${r.userID})`, `  secret key: ${r.secretKeyFile}${passphrase ? ' (passphrase-protected)' : ' (NOT passphrase-protected)'}`, `  public key: ${r.publicKeyFile}`];
   if (r.keyringFile !== undefined) summary.push(`  keyring copy: ${r.keyringFile}`);
   summary.push(role === 'signing' ? '  next: install the public key into each device keyring; pack with --signing-key ' + r.secretKeyFile : `  next: pack with --recipient-key ${r.publicKeyFile} -e ${r.fingerprint}`);
   return { json: { role, ...r, protected: passphrase !== undefined }, summary, stdoutLine: r.fingerprint };

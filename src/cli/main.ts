@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { fussyCleanProgram, fussyInstallProgram, fussyLinkTreeProgram, fussyPackProgram } from './compat.js';
+import { cancellable, installGuard } from './guard.js';
 import type { Io, OutputFlags } from './io.js';
 import { buildProgram } from './program.js';
 import { renderError, renderResult, type CommandResult } from './render.js';
@@ -8,7 +9,7 @@ export type Launcher = 'fussy' | 'fussy-pack' | 'fussy-install' | 'fussy-clean' 
 
 /** Run one command line; returns the exit status (SPEC §5). Never calls process.exit. */
 export async function main(launcher: Launcher, argv: string[], io: Io): Promise<number> {
-  const flags: OutputFlags = { json: argv.includes('--json'), quiet: argv.includes('--quiet') || argv.includes('-q') };
+  const { flags, prog } = invocation(launcher, argv);
   let result: CommandResult | undefined;
   const done = (r: CommandResult): void => {
     result = r;
@@ -19,13 +20,19 @@ export async function main(launcher: Launcher, argv: string[], io: Io): Promise<
   else if (launcher === 'fussy-install') program = fussyInstallProgram(io, done);
   else if (launcher === 'fussy-clean') program = fussyCleanProgram(io, done);
   else program = fussyLinkTreeProgram(io, done);
-  const prog = launcher === 'fussy' && argv[0] !== undefined && !argv[0].startsWith('-') ? `fussy ${argv[0]}` : launcher;
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     return renderError(io, flags, prog, err);
   }
   return result === undefined ? 0 : renderResult(io, flags, result);
+}
+
+/** How output is shaped (--json, --quiet) and what messages are prefixed with ("fussy install"). */
+function invocation(launcher: Launcher, argv: string[]): { flags: OutputFlags; prog: string } {
+  const flags: OutputFlags = { json: argv.includes('--json'), quiet: argv.includes('--quiet') || argv.includes('-q') };
+  const prog = launcher === 'fussy' && argv[0] !== undefined && !argv[0].startsWith('-') ? `fussy ${argv[0]}` : launcher;
+  return { flags, prog };
 }
 
 /** Io for the real process: the only place process.* is read (bin/ calls this). */
@@ -39,12 +46,17 @@ export function processIo(): Io {
     stderrIsTTY: process.stderr.isTTY === true,
     now: () => new Date(),
     owner: { asRoot: process.getuid?.() === 0, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+    cancellable,
   };
 }
 
 export async function runLauncher(launcher: Launcher): Promise<void> {
   dropLauncherTunables(process.env);
-  process.exitCode = await main(launcher, process.argv.slice(2), processIo());
+  const argv = process.argv.slice(2);
+  const io = processIo();
+  const { flags, prog } = invocation(launcher, argv);
+  installGuard((err) => renderError(io, flags, prog, err));
+  process.exitCode = await main(launcher, argv, io);
 }
 
 /**

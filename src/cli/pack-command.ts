@@ -52,6 +52,13 @@ export async function runPack(io: Io, source: string, f: PackFlags, extra: Parti
     if (!/^\d+$/.test(epoch)) throw new FussyError('USAGE', `SOURCE_DATE_EPOCH must be a whole number of seconds, not "${epoch}"`);
     sourceDateEpoch = Number(epoch);
   }
+  if (f.recipientKey.length > 0 && f.encryptFor.length === 0) {
+    // Encryption is per recipient (-e); a key file only says where to look recipients up. Without
+    // one the package would go out unencrypted while the command line reads as if it were not.
+    throw new FussyError('USAGE', `--recipient-key ${f.recipientKey.join(', ')} given without -e/--encrypt-for: the package would not be encrypted`, {
+      hint: 'name the device key to encrypt for with -e ID (fingerprint, key id or email), or drop --recipient-key for an unencrypted package',
+    });
+  }
   const useGpg = f.gpg === true || (f.localUser.length > 0 && f.signingKey.length === 0);
   const [{ pack }, { defaultGnupgHome }] = await Promise.all([import('../pack/pack.js'), import('../keyring/recipients.js')]);
   const r = await pack({

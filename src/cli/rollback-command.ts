@@ -11,7 +11,7 @@ export function rollbackCommand(io: Io, done: (r: CommandResult) => void): Comma
     .option('-q, --quiet', 'print only the release path')
     .action(async (f: TargetFlags & { to?: string }) => {
       const { rollback } = await import('../install/rollback.js');
-      const r = await rollback({ ...targetOptions(io, f), to: f.to });
+      const r = await io.cancellable((signal) => rollback({ ...targetOptions(io, f), to: f.to, signal }));
       done({ json: { ...r }, summary: [`rolled back to ${r.release}${r.previous === undefined ? '' : ` (was ${r.previous})`}`], stdoutLine: r.path });
     });
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { FussyError } from '../errors.js';
+import { abortedWith, throwIfAborted } from '../util/abort.js';
 import { NO_FAILPOINTS, type Failpoints } from './failpoint.js';
 import { runHook, type HookContext, type HookPhase } from './hooks.js';
 import type { JournalStep } from './journal.js';
@@ -27,6 +28,13 @@ export interface ActivateOptions {
   /** Made durable before each step it names (journal.ts); recovery reads it after a crash. */
   journal?: (step: JournalStep, extra?: { back?: string; keepRelease?: boolean }) => Promise<void>;
   failpoints?: Failpoints;
+  /**
+   * Interruption. Before the release's pre-install starts: nothing of it ran, so it is a refusal
+   * (an install's new release is removed; throws the abort error). Once its hooks run: the running
+   * hook's process group is terminated, or the next step is not taken, and the failure path below
+   * re-enables the previous release. Recovery hooks never get the signal: they run to their end.
+   */
+  signal?: AbortSignal;
 }
 
 type Stage = 'pre-install' | 'switch' | 'post-install';
@@ -34,7 +42,7 @@ type Stage = 'pre-install' | 'switch' | 'post-install';
 export type HookContexts = (release: string, recovery: boolean) => HookContext;
 
 /** The hook context for `release` (FUSSY_* variables, timeout, output to events). */
-export function hookContexts(o: Pick<ActivateOptions, 'target' | 'previous' | 'env' | 'cwd' | 'hookTimeoutMs' | 'emit'>): HookContexts {
+export function hookContexts(o: Pick<ActivateOptions, 'target' | 'previous' | 'env' | 'cwd' | 'hookTimeoutMs' | 'emit' | 'signal'>): HookContexts {
   return (release, recovery) => ({
     target: o.target,
     release: join(o.target, release),
@@ -44,6 +52,7 @@ export function hookContexts(o: Pick<ActivateOptions, 'target' | 'previous' | 'e
     cwd: o.cwd,
     timeoutMs: o.hookTimeoutMs,
     onLine: (phase: HookPhase, line: string) => o.emit({ type: 'hook', phase, release, recovery, line }),
+    signal: recovery ? undefined : o.signal,
   });
 }
 
@@ -63,12 +72,20 @@ export async function activate(o: ActivateOptions): Promise<void> {
   const fp = o.failpoints ?? NO_FAILPOINTS;
   const created = o.created !== false;
   let stage: Stage = o.from === 'post-install' ? 'post-install' : 'pre-install';
+  let refused = false;
   try {
     if (stage === 'pre-install') {
       await journal('pre-install');
+      // Nothing of the release has run yet: an interruption up to here refuses it, no hooks run.
+      const stop = abortedWith(o.signal);
+      if (stop !== undefined) {
+        refused = true;
+        throw stop;
+      }
       fp.at('before-pre-install');
       await runHook('pre-install', ctx(o.release, false));
       fp.at('after-pre-install');
+      throwIfAborted(o.signal); // not switched yet: not worth switching only to switch back
       stage = 'switch';
       await swapCurrent(o.target, o.release);
       fp.at('after-switch');
@@ -80,6 +97,10 @@ export async function activate(o: ActivateOptions): Promise<void> {
     fp.at('after-post-install');
     return;
   } catch (err) {
+    if (refused) {
+      if (created) await discardRelease(o.target, o.release);
+      throw err;
+    }
     const reason = (err as Error).message;
     const switched = (await currentName(o.target)) === o.release;
     const back = o.previous ?? ((await readLayout(o.target)).hasFailsafe ? FAILSAFE : undefined);

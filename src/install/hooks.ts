@@ -1,6 +1,7 @@
 import { access, constants, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
+import { abortError } from '../util/abort.js';
 import { runStreaming } from '../util/run.js';
 
 export type HookPhase = 'pre-install' | 'post-install';
@@ -16,6 +17,8 @@ export interface HookContext {
   cwd: string;
   timeoutMs: number;
   onLine: (phase: HookPhase, line: string) => void;
+  /** Terminates the hook's process group (SIGTERM, SIGKILL 5 s later): the hook then fails. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -46,8 +49,10 @@ export async function runHook(phase: HookPhase, c: HookContext): Promise<boolean
     FUSSY_PHASE: phase,
     FUSSY_RECOVERY: c.recovery ? 'True' : 'False',
   };
-  const r = await runStreaming(file, [c.release, c.recovery ? 'True' : 'False'], { env, cwd: c.cwd, timeout: c.timeoutMs, onLine: (l) => c.onLine(phase, l) });
-  if (r.exitCode === 0) return true;
-  const why = r.spawnError !== undefined ? `could not start: ${r.spawnError}` : r.timedOut ? `timed out after ${c.timeoutMs / 1000} s (process group killed)` : r.signal !== undefined ? `was killed by ${r.signal}` : `exited ${r.exitCode}`;
+  const r = await runStreaming(file, [c.release, c.recovery ? 'True' : 'False'], { env, cwd: c.cwd, timeout: c.timeoutMs, onLine: (l) => c.onLine(phase, l), signal: c.signal });
+  const interrupted = r.interrupted === true || r.interrupted === 'before-start';
+  if (r.exitCode === 0 && !interrupted) return true;
+  const stopped = r.interrupted === 'before-start' ? 'was not started' : 'was stopped (process group terminated)';
+  const why = interrupted && c.signal !== undefined ? `${stopped}: ${abortError(c.signal).message}` : r.spawnError !== undefined ? `could not start: ${r.spawnError}` : r.timedOut ? `timed out after ${c.timeoutMs / 1000} s (process group killed)` : r.signal !== undefined ? `was killed by ${r.signal}` : `exited ${r.exitCode}`;
   throw new FussyError('HOOK_FAILED', `${phase} hook ${file} ${why}`, { hint: 'see the hook output above' });
 }

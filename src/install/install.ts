@@ -1,8 +1,9 @@
-import { rename, rm, stat, statfs } from 'node:fs/promises';
+import { rename, rm, statfs } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
 import type { Manifest } from '../archive/manifest.js';
 import { loadDeviceKeyring } from '../keyring/device-keyring.js';
+import { abortedWith, throwIfAborted } from '../util/abort.js';
 import { fsyncDir } from '../util/fs-atomic.js';
 import { preloadRunner } from '../util/run.js';
 import { SyncHelper, syncFilesystem } from '../util/sync-fs.js';
@@ -16,11 +17,13 @@ import { packageDigest, recordHistory, type HistoryRecord } from './history.js';
 import { checkLayout, CURRENT, ensureCurrentLink, FAILSAFE, freeReleaseName, readLayout, STATE_DIR } from './layout.js';
 import { clearJournal, writeJournal, type JournalStep } from './journal.js';
 import { openPackage, type OpenedPackage } from './open-package.js';
+import { openPackageSource, type PackageSource } from './package-source.js';
+import { spoolPackage, type Spooled } from './spool-package.js';
 import { withTarget } from './recover.js';
 import { unpack } from './unpack.js';
 
 export type InstallEvent =
-  | { type: 'phase'; phase: 'lock' | 'unpack' | 'commit' | 'activate' }
+  | { type: 'phase'; phase: 'spool' | 'lock' | 'unpack' | 'commit' | 'activate' }
   | { type: 'progress'; phase: 'unpack'; done: number; total?: number }
   | { type: 'log'; message: string }
   | ActivateEvent;
@@ -48,6 +51,16 @@ export interface InstallOptions {
   allowDowngrade?: boolean;
   /** This device's type for `compatible` lists; default: the keyring dir's `device-type` file. */
   deviceType?: string;
+  /** `package` already opened by the caller (openPackageSource), who closes it; default: opened here. */
+  source?: PackageSource;
+  /**
+   * Stops the install (SIGINT/SIGTERM in the CLI). Until the package is verified and renamed into
+   * place, and until the new release's first hook starts, it is a refusal: staging removed,
+   * history record, INTERRUPTED (or the signal's own Error reason). Once a hook of the new
+   * release has started, the running hook's process group is terminated: a failed hook, so the
+   * previous release is re-enabled (exit 3). Recovery hooks and the switch are never interrupted.
+   */
+  signal?: AbortSignal;
 }
 
 export interface InstallResult {
@@ -78,6 +91,27 @@ const BLOCK = 4096;
  * executed or visible under a release name before it is verified.
  */
 export async function install(o: InstallOptions): Promise<InstallResult> {
+  const own = o.source === undefined ? openPackageSource(resolve(o.package)) : undefined;
+  const source = (o.source ?? own) as PackageSource;
+  let spooled: Spooled | undefined;
+  try {
+    // A pipe is read to its end before the lock is taken: never wait on input while holding it.
+    if (source.kind === 'pipe') {
+      const target = resolve(o.target);
+      await readLayout(target);
+      o.onEvent?.({ type: 'phase', phase: 'spool' });
+      const maxBytes = Math.max(0, (await freeBytes(target)) - (o.reserveBytes ?? DEFAULT_RESERVE));
+      spooled = await spoolPackage(source, { stateDir: join(target, STATE_DIR), maxBytes, signal: o.signal });
+    }
+    return await installFrom(o, spooled?.source ?? source, spooled?.sha256);
+  } finally {
+    own?.close();
+    spooled?.source.close();
+  }
+}
+
+/** `src`: the package as read (the caller's file, or the spooled copy of a pipe); `sha256` if known. */
+async function installFrom(o: InstallOptions, src: PackageSource, sha256: string | undefined): Promise<InstallResult> {
   const started = Date.now();
   const pkg = resolve(o.package);
   const emit = o.onEvent ?? (() => {});
@@ -91,10 +125,13 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
   const hookTimeoutMs = o.hookTimeoutMs ?? 600_000;
   // Facts for the history record, filled in as they become known.
   const facts: { release?: string; previous?: string; signers?: string[] } = {};
-  return withTarget(target, { what: `install ${basename(o.package)}`, wait: o.wait, now, env: o.env, cwd: o.cwd, hookTimeoutMs, emit }, async (recovered) => {
+  return withTarget(target, { what: `install ${basename(o.package)}`, wait: o.wait, now, env: o.env, cwd: o.cwd, hookTimeoutMs, emit, signal: o.signal }, async (recovered) => {
     // Started only now that the lock is held: a busy target answers at once, with nothing left running.
-    const digest = o.packageDigest ?? packageDigest(pkg);
+    const digest = sha256 !== undefined ? Promise.resolve(sha256) : (o.packageDigest ?? packageDigest(src.path));
+    fp.at('locked');
     try {
+      const early = abortedWith(o.signal); // came while an earlier transaction was recovered
+      if (early !== undefined) throw refusal(early, pkg);
       // A factory `current` directory becomes failsafe only once the package has been verified
       // (a refused package changes nothing); until then it is indexed for dedup under its old name.
       const layout = await readLayout(target);
@@ -123,7 +160,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
       let encrypted: boolean;
       let opened: OpenedPackage | undefined;
       try {
-        opened = await openPackage(pkg, ring, { maxBytes: cap, now });
+        opened = await openPackage(pkg, ring, { maxBytes: cap, now, read: src.path });
         encrypted = opened.encrypted;
         unpacked = await unpack(opened.data, {
           staging,
@@ -141,13 +178,16 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
             flusher.wrote(n);
             fp.wrote(n);
           },
+          signal: o.signal,
         });
         ({ signers } = await opened.verdict());
         facts.signers = signers;
+        throwIfAborted(o.signal);
       } catch (err) {
         flusher.close();
         await rm(staging, { recursive: true, force: true });
-        throw err;
+        // A child that died of the same Ctrl-C (gpg) fails in its own words: the signal is the cause.
+        throw refusal(abortedWith(o.signal) ?? err, pkg);
       } finally {
         opened?.close();
       }
@@ -182,12 +222,12 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
       const recording = index.cache.save(cacheFile, join(target, name), unpacked.hashes);
       try {
         const journal = (step: JournalStep, extra: { back?: string; keepRelease?: boolean } = {}): Promise<void> => writeJournal(stateDir, { ...txn, ...extra, step, release: name });
-        await activate({ target, release: name, previous, env: o.env, cwd: o.cwd, hookTimeoutMs, emit, created: true, journal, failpoints: fp });
+        await activate({ target, release: name, previous, env: o.env, cwd: o.cwd, hookTimeoutMs, emit, created: true, journal, failpoints: fp, signal: o.signal });
         if (sequence !== undefined) await recordSequence(stateDir, sequence);
         await clearJournal(stateDir);
       } catch (err) {
         await clearJournal(stateDir); // activate re-enabled the previous release (or says it could not)
-        throw err;
+        throw refusal(err, pkg);
       } finally {
         await recording;
       }
@@ -204,12 +244,12 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
         durationMs: Date.now() - started,
         recovered,
       };
-      await recordHistory(stateDir, { action: 'install', result: 'ok', ...facts, package: await packageFacts(pkg, digest), time: new Date(started).toISOString(), durationMs: Date.now() - started }, emit);
+      await recordHistory(stateDir, { action: 'install', result: 'ok', ...facts, package: await packageFacts(pkg, src, digest), time: new Date(started).toISOString(), durationMs: Date.now() - started }, emit);
       return result;
     } catch (err) {
       const result: HistoryRecord['result'] = err instanceof FussyError ? (err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : err.code === 'INSTALL_FAILED_UNRECOVERED' ? 'failed-unrecovered' : 'refused') : 'error';
       const code = err instanceof FussyError ? err.code : 'INTERNAL';
-      const rec = { action: 'install' as const, result, ...facts, package: await packageFacts(pkg, digest), error: { code, message: (err as Error).message }, time: new Date(started).toISOString(), durationMs: Date.now() - started };
+      const rec = { action: 'install' as const, result, ...facts, package: await packageFacts(pkg, src, digest), error: { code, message: (err as Error).message }, time: new Date(started).toISOString(), durationMs: Date.now() - started };
       // The install's own error is what the caller must see, even if the history cannot take it.
       await recordHistory(stateDir, rec, emit).catch((e: unknown) => emit({ type: 'log', message: `could not add to the history: ${(e as Error).message}` }));
       throw err;
@@ -217,9 +257,14 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
   });
 }
 
-async function packageFacts(file: string, digest: Promise<string | undefined>): Promise<HistoryRecord['package']> {
-  const bytes = await stat(file).then((s) => s.size, () => undefined);
-  return { file, bytes, sha256: await digest };
+async function packageFacts(file: string, src: PackageSource, digest: Promise<string | undefined>): Promise<HistoryRecord['package']> {
+  return { file, bytes: src.size(), sha256: await digest };
+}
+
+/** An interruption before anything of the new release ran: say that nothing was installed. */
+function refusal(err: unknown, pkg: string): unknown {
+  if (!(err instanceof FussyError && err.code === 'INTERRUPTED')) return err;
+  return new FussyError('INTERRUPTED', `${err.message}: ${basename(pkg)} was not installed`, { cause: err, details: err.details });
 }
 
 

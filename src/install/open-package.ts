@@ -28,6 +28,8 @@ export interface OpenOptions {
   /** Cap on bytes produced by OpenPGP decompression (gpg compresses by default): bomb guard. */
   maxBytes: number;
   now: Date;
+  /** Where to read it: the descriptor's /proc path (package-source.ts); default `file`, which names it in messages. */
+  read?: string;
 }
 
 const hex = (id: openpgp.KeyID): string => id.toHex().toUpperCase();
@@ -46,13 +48,14 @@ function reject(message: string, hint: string, cause?: unknown): FussyError {
  * expired and revoked keys.
  */
 export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOptions): Promise<OpenedPackage> {
-  const head = await readHead(file);
+  const src = o.read ?? file;
+  const head = await readHead(src, file);
   if (head[0] === 0x1f && head[1] === 0x8b) {
     throw reject(`${file} is a plain gzip file (.tar.gz), not a signed package`, 'sign it: fussy pack, or tar czf - DIR | gpg --sign');
   }
   const armored = head.subarray(0, 256).toString('latin1').includes('-----BEGIN PGP MESSAGE');
   const config: openpgp.PartialConfig = { maxDecompressedMessageSize: o.maxBytes, allowUnauthenticatedStream: true };
-  const raw = armored ? createReadStream(file, { encoding: 'utf8' }) : createReadStream(file, { highWaterMark: 1 << 20 });
+  const raw = armored ? createReadStream(src, { encoding: 'utf8' }) : createReadStream(src, { highWaterMark: 1 << 20 });
   // What else reads the package (a decryption thread); close() stops it and the file.
   let decrypting: Decrypted | undefined;
   const close = (): void => {
@@ -93,12 +96,12 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
           hint: 'the package was made for another device, or the device key is missing from the keyring',
         });
       }
-      const sessionKey = decryptionKeys.length > 0 ? await firstSessionKey(message, decryptionKeys, config) : await gpgSessionKey(ring.dir, file);
+      const sessionKey = decryptionKeys.length > 0 ? await firstSessionKey(message, decryptionKeys, config) : await gpgSessionKey(ring.dir, o.read ?? file, file);
       const seipd = binaryHead === undefined || seipdCipher(sessionKey) === undefined ? undefined : findSeipdV1(binaryHead);
       if (seipd !== undefined) {
         // AES SEIPDv1 (fussy pack, gpg -e): decrypted on a thread of its own, verified as a signed message.
         raw.destroy();
-        const d = decryptSeipd(file, seipd, sessionKey);
+        const d = decryptSeipd(file, seipd, sessionKey, o.read);
         decrypting(d);
         integrity = d.integrity;
         const inner = await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(d.data, o.maxBytes, file)), config });
@@ -183,10 +186,10 @@ async function* guardStream(stream: ReadableStream<Uint8Array>, file: string): A
 /** Enough of the file for the session-key packets in front of the encrypted data (findSeipdV1). */
 const HEAD = 64 * 1024;
 
-async function readHead(file: string): Promise<Buffer> {
+async function readHead(src: string, file: string): Promise<Buffer> {
   let fh;
   try {
-    fh = await open(file, 'r');
+    fh = await open(src, 'r');
   } catch (err) {
     if (isErrno(err, 'ENOENT', 'EACCES', 'EISDIR')) {
       throw new FussyError('USAGE', `cannot read package ${file}: ${err.code}`, { cause: err, hint: 'check the path' });

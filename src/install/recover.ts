@@ -146,6 +146,8 @@ export interface TargetOptions extends Omit<RecoverOptions, 'target' | 'failpoin
   what: string;
   wait?: boolean;
   now?: Date;
+  /** Stops a wait for the lock; recovery itself always runs to its end (see install.ts). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -156,7 +158,7 @@ export interface TargetOptions extends Omit<RecoverOptions, 'target' | 'failpoin
  */
 export async function withTarget<T>(target: string, o: TargetOptions, fn: (recovered: string | undefined) => Promise<T>): Promise<T> {
   await readLayout(target); // the target must exist before a lock is made in it
-  const lock = await lockTarget(target, o.what, o.wait === true, o.now ?? new Date());
+  const lock = await lockTarget(target, o.what, o.wait === true, o.now ?? new Date(), o.signal);
   try {
     let recovered: string | undefined;
     try {

@@ -19,6 +19,8 @@ export interface RollbackOptions {
   emit?: (e: ActivateEvent | { type: 'log'; message: string }) => void;
   /** Testing only: SIGKILL this process at a named step (failpoint.ts). */
   failpoint?: string;
+  /** Interruption, as for an install (activate.ts): before the pre-install starts a refusal, then a failed hook. */
+  signal?: AbortSignal;
 }
 
 export interface RollbackResult {
@@ -43,7 +45,7 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   const started = Date.now();
   const stateDir = join(target, STATE_DIR);
   const what = `rollback${o.to === undefined ? '' : ` to ${o.to}`}`;
-  return withTarget(target, { what, wait: o.wait, now: o.now, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit }, async (recovered) => {
+  return withTarget(target, { what, wait: o.wait, now: o.now, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit, signal: o.signal }, async (recovered) => {
     const layout = await readLayout(target);
     const to = o.to ?? (await defaultTarget(target, stateDir, layout.current, layout.releases));
     if (!layout.releases.includes(to) || to.startsWith('.')) {
@@ -54,10 +56,10 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
     const txn = { action: 'rollback' as const, id: `${process.pid}-${started}`, started: facts.time, created: false, previous: layout.current };
     const journal = (step: JournalStep, extra: { back?: string; keepRelease?: boolean } = {}): Promise<void> => writeJournal(stateDir, { ...txn, ...extra, step, release: to });
     try {
-      await activate({ target, release: to, previous: layout.current, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit, created: false, journal, failpoints: failpoints(o.failpoint) });
+      await activate({ target, release: to, previous: layout.current, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit, created: false, journal, failpoints: failpoints(o.failpoint), signal: o.signal });
     } catch (err) {
-      if (err instanceof FussyError && (err.code === 'INSTALL_FAILED_RECOVERED' || err.code === 'INSTALL_FAILED_UNRECOVERED')) {
-        const result = err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : 'failed-unrecovered';
+      if (err instanceof FussyError && (err.code === 'INSTALL_FAILED_RECOVERED' || err.code === 'INSTALL_FAILED_UNRECOVERED' || err.code === 'INTERRUPTED')) {
+        const result = err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : err.code === 'INTERRUPTED' ? 'refused' : 'failed-unrecovered';
         await recordHistory(stateDir, { ...facts, result, error: { code: err.code, message: err.message }, durationMs: Date.now() - started }, emit);
       }
       throw err;

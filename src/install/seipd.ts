@@ -40,17 +40,17 @@ export function seipdCipher(key: openpgp.SessionKey): string | undefined {
 }
 
 /**
- * Decrypt the SEIPDv1 packet at `offset` of `file` on a worker thread (seipd-worker.ts), so AES
+ * Decrypt the SEIPDv1 packet at `offset` of `file` (read from `read`, its descriptor's path) on a worker thread (seipd-worker.ts), so AES
  * and the SHA-1 of the integrity check run beside the main thread's gunzip, tar and hashing
  * instead of inside OpenPGP.js's streams on it (README "How install is fast"). Memory is bounded
  * by IN_FLIGHT pieces. Stopping to read (for await ... break, or an error) stops the worker.
  */
-export function decryptSeipd(file: string, offset: number, key: openpgp.SessionKey): Decrypted {
+export function decryptSeipd(file: string, offset: number, key: openpgp.SessionKey, read: string = file): Decrypted {
   const cipher = seipdCipher(key);
   if (cipher === undefined) throw new Error(`decryptSeipd: ${key.algorithm} is not AES`);
   const shared = new SharedArrayBuffer(8);
   const state = new Int32Array(shared);
-  const work: SeipdWork = { file, offset, cipher, key: key.data, shared };
+  const work: SeipdWork = { file: read, offset, cipher, key: key.data, shared };
   const worker = new Worker(new URL('./seipd-worker.js', import.meta.url), { workerData: work });
   const queue: SeipdMessage[] = [];
   let wake: (() => void) | undefined;

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FussyError } from '../errors.js';
+import { sleep, throwIfAborted } from '../util/abort.js';
 import { acquireLock, type LockHandle } from '../lock/pid-lock.js';
 import { checkTrustedPath, ensureTrustedDir } from '../util/trusted-path.js';
 import { STATE_DIR } from './layout.js';
@@ -33,16 +34,18 @@ function checkTarget(target: string): void {
 
 /**
  * The target's lock (`.fussy/lock`): one install, rollback, clean or recovery at a time. Busy is
- * LOCKED (exit 75) naming the holder, unless `wait`, which retries every half second.
+ * LOCKED (exit 75) naming the holder, unless `wait`, which retries every half second until
+ * `signal` aborts.
  */
-export async function lockTarget(target: string, what: string, wait: boolean, now: Date): Promise<LockHandle> {
+export async function lockTarget(target: string, what: string, wait: boolean, now: Date, signal?: AbortSignal): Promise<LockHandle> {
   const file = join(trustedStateDir(target), 'lock');
   for (;;) {
+    throwIfAborted(signal);
     try {
       return await acquireLock(file, what, { now, dirWhat: 'state directory' });
     } catch (err) {
       if (!(wait && err instanceof FussyError && err.code === 'LOCKED')) throw err;
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500, signal);
     }
   }
 }

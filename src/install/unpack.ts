@@ -3,6 +3,7 @@ import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, 
 import { join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { FussyError, isErrno } from '../errors.js';
+import { abortable } from '../util/abort.js';
 import { splitEntryName } from '../archive/entry-path.js';
 import { MANIFEST_FORMAT, MANIFEST_NAME, type Manifest, type ManifestEntry } from '../archive/manifest.js';
 import { resolveLink, type NodeKind } from '../archive/resolve-link.js';
@@ -31,6 +32,8 @@ export interface UnpackOptions {
   onProgress?: (done: number, total: number | undefined) => void;
   /** Told how many file bytes were just written (background writeback). */
   onWritten?: (bytes: number) => void;
+  /** Checked between chunks and raced against each wait for one: an abort ends the unpack at once. */
+  signal?: AbortSignal;
 }
 
 export interface UnpackResult {
@@ -72,7 +75,7 @@ function unsafe(message: string): FussyError {
  */
 export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions): Promise<UnpackResult> {
   const u = new Unpacker(o);
-  const gunzip = parallelGunzip(data);
+  const gunzip = abortable(parallelGunzip(data), o.signal);
   const parser = new Parser({ strict: true });
   let parseError: unknown;
   parser.on('entry', (entry: ReadEntry) => u.entry(entry, parser));

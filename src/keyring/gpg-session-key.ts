@@ -6,9 +6,10 @@ import { spawnFilter } from '../util/run.js';
  * Ask the system gpg for a package's session key, for device keys that exist only in gpg's
  * private-keys-v1.d (keyrings made with the Fussy docs' `GNUPGHOME=/etc/fussy/keys gpg --gen-key`).
  * gpg reports `SESSION_KEY algo:hex` on its status fd as soon as it has decrypted the PKESK, and
- * is stopped there: decryption of the data and the signature check stay with fussy.
+ * is stopped there: decryption of the data and the signature check stay with fussy. `packageFile`
+ * is what gpg reads (a /proc/PID/fd/N path of the install's descriptor works), `name` names it.
  */
-export async function gpgSessionKey(home: string, packageFile: string): Promise<openpgp.SessionKey> {
+export async function gpgSessionKey(home: string, packageFile: string, name: string = packageFile): Promise<openpgp.SessionKey> {
   const { child: gpg } = await spawnFilter('gpg', ['--homedir', home, '--batch', '--no-tty', '--status-fd', '1', '--show-session-key', '--decrypt', '--output', '/dev/null', packageFile], {
     env: { GNUPGHOME: home },
   });
@@ -29,7 +30,7 @@ export async function gpgSessionKey(home: string, packageFile: string): Promise<
     if (r.exitCode === undefined && r.failed && r.signal === undefined) {
       throw new FussyError('GPG_MISSING', `the device key is held by gpg in ${home}, but gpg cannot run: ${r.shortMessage}`, { hint: 'install GnuPG' });
     }
-    throw new FussyError('DECRYPT_FAILED', `${packageFile} cannot be decrypted with the keys in ${home}: ${stderr.split('\n').slice(-2).join(' / ')}`, {
+    throw new FussyError('DECRYPT_FAILED', `${name} cannot be decrypted with the keys in ${home}: ${stderr.split('\n').slice(-2).join(' / ')}`, {
       hint: 'the package was encrypted for another device key',
     });
   }

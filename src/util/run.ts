@@ -108,12 +108,17 @@ export interface StreamingOptions {
   timeout: number;
   /** Each line of stdout and stderr (merged), as it arrives. */
   onLine: (line: string) => void;
+  /** Stops the run: SIGTERM to the whole group, SIGKILL `graceMs` (5000) later; not started if already aborted. */
+  signal?: AbortSignal;
+  graceMs?: number;
 }
 
 export interface StreamingResult {
   exitCode: number | undefined;
   signal: string | undefined;
   timedOut: boolean;
+  /** `signal` stopped it, or was aborted before it could start (then it was never started). */
+  interrupted?: boolean | 'before-start';
   /** Could not be started at all (ENOENT, EACCES, not executable, bad interpreter). */
   spawnError?: string;
 }
@@ -125,6 +130,7 @@ export interface StreamingResult {
  */
 export async function runStreaming(cmd: string, args: string[], o: StreamingOptions): Promise<StreamingResult> {
   const execa = await preloadRunner();
+  if (o.signal?.aborted === true) return { exitCode: undefined, signal: undefined, timedOut: false, interrupted: 'before-start' };
   const child = execa(cmd, args, {
     env: o.env,
     extendEnv: false,
@@ -137,16 +143,27 @@ export async function runStreaming(cmd: string, args: string[], o: StreamingOpti
     encoding: 'utf8',
   });
   let timedOut = false;
+  let interrupted = false;
+  let killer: NodeJS.Timeout | undefined;
+  const group = (sig: NodeJS.Signals): void => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, sig);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  };
   const timer = setTimeout(() => {
     timedOut = true;
-    if (child.pid !== undefined) {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-      }
-    }
+    group('SIGKILL');
   }, o.timeout);
+  // As timeout(1) -k: the group may stop its services cleanly, but not take longer than the grace.
+  const stop = (): void => {
+    interrupted = true;
+    group('SIGTERM');
+    killer = setTimeout(() => group('SIGKILL'), o.graceMs ?? 5000);
+  };
+  o.signal?.addEventListener('abort', stop, { once: true });
   let pending = '';
   child.all?.on('data', (chunk: Buffer | string) => {
     pending += chunk.toString();
@@ -156,11 +173,14 @@ export async function runStreaming(cmd: string, args: string[], o: StreamingOpti
   });
   const r = await child;
   clearTimeout(timer);
+  clearTimeout(killer);
+  o.signal?.removeEventListener('abort', stop);
+  if (interrupted) group('SIGKILL'); // the leader is gone; nothing it started outlives the interruption
   if (pending !== '') o.onLine(pending);
-  if (r.failed && r.exitCode === undefined && r.signal === undefined && !timedOut) {
+  if (r.failed && r.exitCode === undefined && r.signal === undefined && !timedOut && !interrupted) {
     return { exitCode: undefined, signal: undefined, timedOut, spawnError: r.shortMessage };
   }
-  return { exitCode: r.exitCode, signal: r.signal, timedOut };
+  return { exitCode: r.exitCode, signal: r.signal, timedOut, interrupted };
 }
 
 export interface ForegroundResult {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -49,7 +49,6 @@ describe('fussy install / fussy-install on the command line', function () {
     const r = await cli('fussy-install', ['-f', pkg, '-k', dev.keyring, '-t', dev.target, '-l', log], { cwd: dev.dir });
     assert.equal(r.exitCode, 0, r.stderr);
     assert.equal(r.lastLine, join(dev.target, 'firmware-2026-11-23T10.00.00-2'));
-    const { readFile } = await import('node:fs/promises');
     assert.match(await readFile(log, 'utf8'), /installed firmware-2026-11-23T10\.00\.00-2/);
   });
 
@@ -79,15 +78,22 @@ describe('fussy install / fussy-install on the command line', function () {
   });
 
   it('a busy target exits 75 at once: the package digest started for the history is stopped, not waited for', async function () {
-    // A FIFO nobody writes to: reading it for the digest would never finish, so waiting for it would hang.
-    const fifo = join(dev.dir, 'never-written.gpg');
-    await execa('mkfifo', [fifo]);
     const { acquireLock } = await import('../../src/lock/pid-lock.js');
     const held = await acquireLock(join(dev.target, '.fussy', 'lock'), 'install other.tar.gz.gpg');
     try {
-      const r = await execa(process.execPath, [BIN, 'install', fifo, '-k', dev.keyring, '-t', dev.target], { reject: false, timeout: 30_000 });
+      const r = await execa(process.execPath, [BIN, 'install', pkg, '-k', dev.keyring, '-t', dev.target], { reject: false, timeout: 30_000 });
       assert.equal(r.timedOut, false, 'fussy waited for the digest of a package it never installed');
       assert.equal(r.exitCode, 75, String(r.stderr));
+      // A FIFO is read (spooled) before the lock is taken, never while holding it: once fed, it
+      // meets the busy target, and its spooled copy goes with the refusal.
+      const fifo = join(dev.dir, 'upload.gpg');
+      await execa('mkfifo', [fifo]);
+      const waiting = execa(process.execPath, [BIN, 'install', fifo, '-k', dev.keyring, '-t', dev.target], { reject: false, timeout: 30_000 });
+      await writeFile(fifo, await readFile(pkg));
+      const f = await waiting;
+      assert.equal(f.timedOut, false);
+      assert.equal(f.exitCode, 75, String(f.stderr));
+      assert.deepEqual((await readdir(join(dev.target, '.fussy'))).filter((n) => n.startsWith('spool-')), []);
     } finally {
       await held.release();
     }

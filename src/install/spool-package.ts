@@ -1,0 +1,78 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
+import { lstat, mkdir } from 'node:fs/promises';
+import { Socket } from 'node:net';
+import { join } from 'node:path';
+import { FussyError, isErrno } from '../errors.js';
+import { abortable } from '../util/abort.js';
+import { TMP_SUFFIX } from '../util/fs-atomic.js';
+import { PackageSource } from './package-source.js';
+
+export interface SpoolOptions {
+  /** The target's state dir (`.fussy/`): same file system as the releases, so the same space. */
+  stateDir: string;
+  /** Bytes the spooled package may take: the free space less the reserve. */
+  maxBytes: number;
+  signal?: AbortSignal;
+}
+
+export interface Spooled {
+  /** The spooled copy, read like a regular package file. */
+  source: PackageSource;
+  sha256: string;
+  bytes: number;
+}
+
+/**
+ * Read a package that arrives through a pipe (`fussy install -`, a FIFO) into the state dir,
+ * BEFORE the target's lock is taken: fussy never waits on input while it holds the lock. The copy
+ * is created O_EXCL|O_NOFOLLOW, mode 0600, and unlinked at once: it lives only as the descriptor
+ * (read through /proc/PID/fd/N), so nothing is left behind however the install ends; a crash
+ * in the instant before the unlink leaves `spool-*.tmp-PID`, which recovery sweeps. Bounded by
+ * `maxBytes` (NO_SPACE past it); the sha256 for the history is taken as it streams. The bytes
+ * are then read, decrypted and verified exactly like a package file.
+ */
+export async function spoolPackage(pipe: PackageSource, o: SpoolOptions): Promise<Spooled> {
+  const st = await lstatDir(o.stateDir);
+  if (st === undefined) await mkdir(o.stateDir, { mode: 0o755 });
+  const tmp = join(o.stateDir, `spool-${randomBytes(6).toString('hex')}${TMP_SUFFIX}${process.pid}`);
+  const fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  const out = new PackageSource(pipe.name, fd, 'file');
+  try {
+    unlinkSync(tmp);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err; // a concurrent recovery swept it already: as good
+  }
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const input = new Socket({ fd: pipe.take(), readable: true, writable: false });
+  try {
+    for await (const chunk of abortable<Buffer>(input, o.signal)) {
+      bytes += chunk.length;
+      if (bytes > o.maxBytes) {
+        throw new FussyError('NO_SPACE', `the package from ${pipe.name} is larger than the ${o.maxBytes} bytes ${o.stateDir} has free (less the reserve)`, { hint: 'free space with fussy clean, or lower --reserve, then install again' });
+      }
+      hash.update(chunk);
+      for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
+    }
+  } catch (err) {
+    out.close();
+    throw err;
+  } finally {
+    input.destroy();
+  }
+  return { source: out, sha256: hash.digest('hex'), bytes };
+}
+
+/** The state dir, when it exists; one that is not a real directory (a symlink) is refused. */
+async function lstatDir(dir: string): Promise<'dir' | undefined> {
+  try {
+    const st = await lstat(dir);
+    if (st.isDirectory()) return 'dir';
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    if (isErrno(err, 'ENOTDIR')) throw new FussyError('SETUP', `target ${join(dir, '..')} is not a directory`, { cause: err, hint: 'pass -t DIR' });
+    throw err;
+  }
+  throw new FussyError('SETUP', `${dir} is not a directory (a symlink or a file)`, { hint: 'fussy keeps its state there: remove it and install again' });
+}
