@@ -1,8 +1,12 @@
+import { closeSync, existsSync, openSync } from 'node:fs';
+
 /**
  * Fault injection for the crash-safety tests (SPEC: a SIGKILL at any instant). The CLI reads
  * FUSSY_FAILPOINT (undocumented for users) and passes it down; the library never reads the
  * environment. `NAME` kills this process with SIGKILL when the step NAME is reached;
  * `unpack-bytes:N` kills it once N bytes of file data have been written into staging.
+ * `pause:NAME:/FILE` creates FILE when NAME is first reached and waits (at most a minute) until
+ * another process removes it: the race tests use it to act in a window deterministically.
  */
 export interface Failpoints {
   at(name: string): void;
@@ -13,6 +17,8 @@ export const NO_FAILPOINTS: Failpoints = { at: () => {}, wrote: () => {} };
 
 export function failpoints(spec: string | undefined): Failpoints {
   if (spec === undefined || spec === '') return NO_FAILPOINTS;
+  const pause = /^pause:([^:]+):(\/.+)$/.exec(spec);
+  if (pause !== null) return pauseAt(pause[1] as string, pause[2] as string);
   const m = /^unpack-bytes:(\d+)$/.exec(spec);
   const limit = m === null ? undefined : Number(m[1]);
   let written = 0;
@@ -30,4 +36,20 @@ export function failpoints(spec: string | undefined): Failpoints {
 function die(): never {
   process.kill(process.pid, 'SIGKILL');
   throw new Error('SIGKILL did not stop the process'); // not reached
+}
+
+function pauseAt(name: string, file: string): Failpoints {
+  let done = false;
+  return {
+    at: (n) => {
+      if (n !== name || done) return;
+      done = true;
+      closeSync(openSync(file, 'wx', 0o644));
+      const tick = new Int32Array(new SharedArrayBuffer(4));
+      for (const until = Date.now() + 60_000; existsSync(file); Atomics.wait(tick, 0, 0, 5)) {
+        if (Date.now() > until) throw new Error(`failpoint ${name}: ${file} was not removed within a minute`);
+      }
+    },
+    wrote: () => {},
+  };
 }

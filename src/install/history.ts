@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { lstat, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -37,7 +38,7 @@ export interface HistoryRecord {
 export async function appendHistory(stateDir: string, rec: Omit<HistoryRecord, 'prev'>): Promise<void> {
   const head = await readHead(stateDir);
   const line = JSON.stringify({ ...rec, prev: head.sha256 }) + '\n';
-  const fh = await open(join(stateDir, HISTORY), 'a', 0o644);
+  const fh = await open(join(stateDir, HISTORY), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
   try {
     await fh.write(line);
     await fh.sync();

@@ -1,9 +1,10 @@
-import { rename, rm, stat, statfs } from 'node:fs/promises';
+import { rename, stat, statfs } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
 import type { Manifest } from '../archive/manifest.js';
 import { loadDeviceKeyring } from '../keyring/device-keyring.js';
 import { fsyncDir } from '../util/fs-atomic.js';
+import { removeTree } from '../util/remove-tree.js';
 import { preloadRunner } from '../util/run.js';
 import { SyncHelper, syncFilesystem } from '../util/sync-fs.js';
 import { activate, type ActivateEvent } from './activate.js';
@@ -105,6 +106,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
       const index = DedupIndex.build(
         [...layout.releases, ...(layout.currentIsDir ? [CURRENT] : [])].map((r) => join(target, r)),
         HashCache.load(cacheFile),
+        fp,
       );
       const state = await readDeviceState(stateDir);
       const deviceType = o.deviceType ?? (await readDeviceType(keyringDir));
@@ -146,7 +148,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
         facts.signers = signers;
       } catch (err) {
         flusher.close();
-        await rm(staging, { recursive: true, force: true });
+        await removeTree(staging);
         throw err;
       } finally {
         opened?.close();
@@ -172,7 +174,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
         fp.at('after-rename');
       } catch (err) {
         flusher.close();
-        await rm(staging, { recursive: true, force: true });
+        await removeTree(staging);
         await clearJournal(stateDir);
         throw err;
       }

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, fsyncSync, openSync, readdirSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { join } from 'node:path';
-import { FussyError } from '../errors.js';
+import { FussyError, isErrno } from '../errors.js';
+import { FILE_NOFOLLOW, walkBeneath } from './dir-fd.js';
 import { runQuiet } from './run.js';
 
 /**
@@ -83,17 +83,26 @@ export class SyncHelper {
   }
 }
 
+/**
+ * The staging tree may already hold directories handed to service users (finalize-dirs.ts): walk
+ * it by descriptor, never through a symlink, and open files O_NOFOLLOW|O_NONBLOCK (a FIFO a user
+ * put there must not stall the install).
+ */
 function fsyncTree(dir: string): void {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) fsyncTree(p);
-    else if (e.isFile()) fsyncPath(p);
-  }
+  walkBeneath(dir, (_rel, st, path) => {
+    if (st.isFile() || st.isDirectory()) fsyncPath(path);
+  }, { maxDepth: 256 }); // deeper than any archive may be (archive/entry-path.ts MAX_DEPTH)
   fsyncPath(dir);
 }
 
 function fsyncPath(p: string): void {
-  const fd = openSync(p, 'r');
+  let fd: number;
+  try {
+    fd = openSync(p, FILE_NOFOLLOW);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ELOOP')) return; // replaced meanwhile: not part of the release
+    throw err;
+  }
   try {
     fsyncSync(fd);
   } finally {
