@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, futimesSync, lchownSync, openSync, readSync, renameSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { MANIFEST_NAME, type Manifest, type ManifestEntry } from '../archive/manifest.js';
+import type { Manifest, ManifestEntry } from '../archive/manifest.js';
 import { isErrno } from '../errors.js';
 import { at, DIR_NOFOLLOW, FILE_NOFOLLOW, withDirBeneath } from '../util/dir-fd.js';
 import { readInstalledManifest } from './installed-manifest.js';
@@ -65,7 +65,7 @@ export async function repair(o: VerifyOptions & { reports: ReleaseReport[] }): P
     for (const f of report.findings) {
       const e = m?.manifest.entries.find((x) => x.path === f.path);
       if (m?.distrust !== undefined) {
-        left.push(f.path === MANIFEST_NAME ? f : { ...f, detail: `${f.detail}; not repaired: ${m.distrust}` });
+        left.push({ ...f, detail: `${f.detail}; not repaired: ${m.distrust}, so its manifest may not be the one fussy installed` });
         continue;
       }
       if (e === undefined || f.problem === 'extra' || f.problem === 'type') {

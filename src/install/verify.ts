@@ -64,7 +64,6 @@ export async function verifyRelease(dir: string, release: string, owner: { asRoo
   if ('problem' in read) return { release, manifest: true, checked: 0, findings: [{ path: MANIFEST_NAME, problem: 'changed', detail: read.problem }] };
   const m = read.manifest;
   const findings: Finding[] = [];
-  if (read.distrust !== undefined) findings.push({ path: MANIFEST_NAME, problem: 'owner', detail: `${read.distrust}: it may have been replaced, so this check proves nothing and repair will not use it` });
   const listed = new Set<string>([MANIFEST_NAME]);
   const buf = Buffer.allocUnsafe(1 << 20);
   for (const e of m.entries) {
