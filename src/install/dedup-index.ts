@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, linkSync, lstatSync, openSync, renameSync, unlinkSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { isErrno } from '../errors.js';
 import { MAX_DEPTH } from '../archive/entry-path.js';
 import { MANIFEST_NAME, type Manifest } from '../archive/manifest.js';
@@ -172,7 +172,7 @@ export class DedupIndex {
    * once linkTo's check passed, so on a mismatch the written file stays.
    */
   replaceWith(c: Found, dest: string): boolean {
-    const tmp = `${dest}.fussy-dedup-${this.#nonce}-${++this.#tmp}`;
+    const tmp = join(dirname(dest), `.fussy-dedup-${this.#nonce}-${++this.#tmp}`); // short: dest's name may be near NAME_MAX
     if (!this.linkTo(c, tmp)) return false;
     renameSync(tmp, dest);
     return true;

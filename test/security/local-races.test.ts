@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { clean } from '../../src/install/clean.js';
 import { HashCache } from '../../src/install/hash-cache.js';
 import { releaseUsage } from '../../src/install/release-usage.js';
-import { installInto, makeDevice, type Device } from '../helpers/device.js';
+import { installInto, makeDevice, rawTar, signPayload, type Device } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
 import type { SampleFile } from '../helpers/tree.js';
 import { asNobody, asNobodySync, canRaceAsNobody, NOBODY, packOwned, raceDir, untilExists, victimState } from './race-helpers.js';
@@ -107,7 +107,7 @@ describe('security: local users racing fussy as root (directories a user owns in
     assert.ok(Number(await attacker.done) > 0);
   });
 
-  it('dedup-swap-after-verify: a candidate file swapped for another root-owned file between its verification and the link: the new release still holds exactly the signed content', async function () {
+  it('dedup-swap-after-verify: a candidate file swapped for another root-owned file between its verification and the link (with and without a manifest): the new release still holds exactly the signed content', async function () {
     const a = 'A'.repeat(64) + '\n';
     const b = 'B'.repeat(64) + '\n';
     const files = (n: string): SampleFile[] => [{ path: 'etc/version', content: `${n}\n` }, { path: 'svc/a.conf', content: a }, { path: 'svc/b.conf', content: b }];
@@ -124,10 +124,14 @@ describe('security: local users racing fussy as root (directories a user owns in
       fs.renameSync(svc + '/t', svc + '/b.conf');
       fs.unlinkSync(paused);
     `;
-    for (const [round, from] of [[2, 'fw-1'], [3, 'fw-2']] as const) {
+    // fw-4 comes without a manifest (the original pipeline's format): written first, linked after.
+    const legacy = (n: string) =>
+      signPayload(join(tmp, `${n}.legacy.gpg`), rawTar([{ path: `${n}/`, type: 'Directory' }, { path: `${n}/etc/version`, data: `${n}\n` }, { path: `${n}/svc/`, type: 'Directory', uid: NOBODY, gid: NOBODY }, { path: `${n}/svc/a.conf`, data: a }, { path: `${n}/svc/b.conf`, data: b }]), { signingKeys: [dev.signingKey] });
+    for (const [round, from] of [[2, 'fw-1'], [3, 'fw-2'], [4, 'fw-3']] as const) {
       const paused = join(ctl, `paused-${round}`);
       const attacker = asNobody(SWAP, [join(dev.target, from, 'svc'), paused]);
-      await installInto(dev, await packOwned(tmp, dev, `fw-${round}`, files(`fw-${round}`), { dirs: ['svc'] }), { failpoint: `pause:dedup-before-link:${paused}` });
+      const pkg = round === 4 ? await legacy('fw-4') : await packOwned(tmp, dev, `fw-${round}`, files(`fw-${round}`), { dirs: ['svc'] });
+      await installInto(dev, pkg, { failpoint: `pause:dedup-before-link:${paused}` });
       await attacker.done;
       assert.equal(readFileSync(join(dev.target, from, 'svc', 'a.conf'), 'utf8'), b, 'the attacker swapped the files');
       const fresh = join(dev.target, `fw-${round}`, 'svc');
