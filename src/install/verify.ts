@@ -11,6 +11,8 @@ import { currentName, readLayout } from './layout.js';
 import { withTarget } from './recover.js';
 import { repair, type RepairResult } from './repair.js';
 
+export { repair, type RepairResult } from './repair.js';
+
 export interface Finding {
   path: string;
   problem: 'changed' | 'missing' | 'extra' | 'type' | 'mode' | 'owner' | 'link';
