@@ -1,8 +1,13 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fstatSync, linkSync, lstatSync, openSync, renameSync, unlinkSync, type Stats } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { isErrno } from '../errors.js';
+import { MAX_DEPTH } from '../archive/entry-path.js';
 import { MANIFEST_NAME, type Manifest } from '../archive/manifest.js';
+import { walkBeneath } from '../util/dir-fd.js';
 import { sha256OfFd } from '../util/hash-fd.js';
+import { readSmallFile } from '../util/read-small-file.js';
+import { NO_FAILPOINTS, type Failpoints } from './failpoint.js';
 import { HashCache } from './hash-cache.js';
 
 export interface FileIdentity {
@@ -22,6 +27,17 @@ interface Candidate {
   /** Claimed by the release's manifest; undefined for releases installed without one. */
   sha256?: string;
 }
+
+/** A candidate whose content was verified: the inode that was hashed (or vouched for), by dev/ino. */
+export interface Found {
+  abs: string;
+  dev: number;
+  ino: number;
+  identity: FileIdentity;
+}
+
+/** Installed manifests are written by fussy from a package's (at most 64 MiB) manifest. */
+const MANIFEST_MAX = 64 * 1024 * 1024;
 
 const metaKey = (size: number, mode: number, uid: number, gid: number): string => `${size}:${mode}:${uid}:${gid}`;
 
@@ -43,30 +59,42 @@ export class DedupIndex {
   readonly #verified = new Map<string, string>(); // dev:ino -> actual sha256
   /** One read buffer for all candidate hashing: no garbage per file. */
   readonly #buf = Buffer.allocUnsafe(1 << 20);
+  readonly #fp: Failpoints;
+  /** Temp names for replaceWith: unguessable, unique per call. */
+  readonly #nonce = randomBytes(6).toString('hex');
+  #tmp = 0;
   readonly cache: HashCache;
   /** Total size of the files indexed: the most dedup could ever share. */
   bytes = 0;
 
-  private constructor(cache: HashCache) {
+  private constructor(cache: HashCache, fp: Failpoints) {
     this.cache = cache;
+    this.#fp = fp;
   }
 
-  static build(releaseDirs: string[], cache = HashCache.load(undefined)): DedupIndex {
-    const index = new DedupIndex(cache);
+  static build(releaseDirs: string[], cache = HashCache.load(undefined), fp: Failpoints = NO_FAILPOINTS): DedupIndex {
+    const index = new DedupIndex(cache, fp);
     for (const dir of releaseDirs) index.#add(dir);
     return index;
   }
 
   #add(dir: string): void {
     let manifest: Manifest | undefined;
-    try {
-      manifest = JSON.parse(readFileSync(join(dir, MANIFEST_NAME), 'utf8')) as Manifest;
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT') && !(err instanceof SyntaxError)) throw err;
+    // Only a hint of where to look (every candidate is hashed or vouched for before use), but
+    // never read through a symlink or from a FIFO a user put there.
+    const file = readSmallFile(join(dir, MANIFEST_NAME), MANIFEST_MAX);
+    if (file !== undefined && 'data' in file) {
+      try {
+        manifest = JSON.parse(file.data.toString('utf8')) as Manifest;
+      } catch (err) {
+        if (!(err instanceof SyntaxError)) throw err;
+      }
     }
     if (manifest !== undefined && Array.isArray(manifest.entries)) {
       for (const e of manifest.entries) {
         if (e.type !== 'file' || e.sha256 === undefined || e.size === undefined) continue;
+        // A manifest in a directory a user owns may be forged: never look outside the release.
+        if (typeof e.path !== 'string' || e.path.startsWith('/') || /(^|\/)\.\.(\/|$)/.test(e.path)) continue;
         const c: Candidate = { abs: join(dir, e.path), size: e.size, mode: e.mode, uid: e.uid, gid: e.gid, sha256: e.sha256 };
         this.bytes += e.size;
         const list = this.#bySha.get(e.sha256);
@@ -75,15 +103,11 @@ export class DedupIndex {
       }
       return;
     }
-    const walk = (abs: string): void => {
-      for (const name of readdirSync(abs)) {
-        const p = join(abs, name);
-        const st = lstatSync(p);
-        if (st.isDirectory()) walk(p);
-        else if (st.isFile()) this.#push({ abs: p, size: st.size, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
-      }
-    };
-    walk(dir);
+    // Users may own directories of a release and change them during the walk: by descriptor,
+    // never through a symlink, vanished entries skipped; no release is deeper than an archive may be.
+    walkBeneath(dir, (rel, st) => {
+      if (st.isFile()) this.#push({ abs: join(dir, rel), size: st.size, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
+    }, { maxDepth: MAX_DEPTH });
   }
 
   #push(c: Candidate): void {
@@ -102,18 +126,59 @@ export class DedupIndex {
     return this.#bySha.get(f.sha256)?.some((c) => sameIdentity(c, f)) === true || this.#bySize.has(metaKey(f.size, f.mode, f.uid, f.gid));
   }
 
-  /** A path whose current content and metadata equal `f`, verified now, or undefined. */
-  find(f: FileIdentity): string | undefined {
+  /**
+   * A file whose current content and metadata equal `f`, verified now, or undefined. What was
+   * verified is an inode, not a path: link it with linkTo or replaceWith, which check that the
+   * inode linked is that one (a user who owns the candidate's directory can swap the name).
+   */
+  find(f: FileIdentity): Found | undefined {
     for (const c of this.#bySha.get(f.sha256) ?? []) {
-      if (sameIdentity(c, f) && this.#actualSha(c, f) === f.sha256) return c.abs;
+      if (!sameIdentity(c, f)) continue;
+      const v = this.#actualSha(c, f);
+      if (v?.sha === f.sha256) return { abs: c.abs, dev: v.dev, ino: v.ino, identity: f };
     }
     for (const c of this.#bySize.get(metaKey(f.size, f.mode, f.uid, f.gid)) ?? []) {
-      if (this.#actualSha(c, f) === f.sha256) return c.abs;
+      const v = this.#actualSha(c, f);
+      if (v?.sha === f.sha256) return { abs: c.abs, dev: v.dev, ino: v.ino, identity: f };
     }
     return undefined;
   }
 
-  #actualSha(c: Candidate, f: FileIdentity): string | undefined {
+  /**
+   * Hard-link the candidate `find` verified to `dest` (a new name in the private staging dir).
+   * link(2) works by path, so the new name is checked to be the verified inode, still a regular
+   * file of the wanted size, mode and owner; if not (the candidate was swapped after it was
+   * verified), the new name is removed and false returned: the caller writes the data instead.
+   * One lstat per link.
+   */
+  linkTo(c: Found, dest: string): boolean {
+    this.#fp.at('dedup-before-link');
+    try {
+      linkSync(c.abs, dest);
+    } catch (err) {
+      // Gone or moved since it was verified, or at the link limit (EMLINK): write a copy instead.
+      if (isErrno(err, 'ENOENT', 'ENOTDIR', 'ELOOP', 'EMLINK')) return false;
+      throw err;
+    }
+    const st = lstatSync(dest);
+    if (st.dev === c.dev && st.ino === c.ino && sameMeta(st, c.identity)) return true;
+    unlinkSync(dest);
+    return false;
+  }
+
+  /**
+   * Replace the file just written at `dest` with a hard link to the verified candidate (no
+   * manifest: content is known only after writing). Linked beside it and renamed over it only
+   * once linkTo's check passed, so on a mismatch the written file stays.
+   */
+  replaceWith(c: Found, dest: string): boolean {
+    const tmp = join(dirname(dest), `.fussy-dedup-${this.#nonce}-${++this.#tmp}`); // short: dest's name may be near NAME_MAX
+    if (!this.linkTo(c, tmp)) return false;
+    renameSync(tmp, dest);
+    return true;
+  }
+
+  #actualSha(c: Candidate, f: FileIdentity): { sha: string; dev: number; ino: number } | undefined {
     // One lstat answers most lookups (cache hits); only a miss opens and reads the file.
     let st: Stats | undefined;
     try {
@@ -125,10 +190,10 @@ export class DedupIndex {
     if (st === undefined || !sameMeta(st, f)) return undefined;
     const key = `${st.dev}:${st.ino}`;
     const known = this.#verified.get(key) ?? this.cache.get(st);
-    if (known !== undefined) return known;
+    if (known !== undefined) return { sha: known, dev: st.dev, ino: st.ino };
     let fd: number;
     try {
-      fd = openSync(c.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+      fd = openSync(c.abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
       if (isErrno(err, 'ENOENT', 'ELOOP', 'EACCES', 'ENOTDIR')) return undefined;
       throw err;
@@ -139,7 +204,7 @@ export class DedupIndex {
       const sha = sha256OfFd(fd, this.#buf);
       this.#verified.set(key, sha);
       this.cache.note(fst, sha);
-      return sha;
+      return { sha, dev: fst.dev, ino: fst.ino };
     } finally {
       closeSync(fd);
     }

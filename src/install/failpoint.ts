@@ -1,3 +1,5 @@
+import { closeSync, existsSync, openSync } from 'node:fs';
+
 /**
  * Fault injection for the crash-safety tests (SPEC: a SIGKILL at any instant). The CLI reads
  * FUSSY_FAILPOINT (undocumented for users) and passes it down; the library never reads the
@@ -7,6 +9,8 @@
  * test then sends it signals at exactly that step and continues it with SIGCONT); `reject:` leaves
  * a promise rejection nobody handles, `throw:` throws from a timer callback (an uncaught
  * exception): the tests of the CLI's process-wide guard.
+ * `pause:NAME:/FILE` creates FILE when NAME is first reached and waits (at most a minute) until
+ * another process removes it: the race tests use it to act in a window deterministically.
  */
 export interface Failpoints {
   at(name: string): void;
@@ -19,6 +23,8 @@ type Action = 'kill' | 'stop' | 'reject' | 'throw';
 
 export function failpoints(spec: string | undefined): Failpoints {
   if (spec === undefined || spec === '') return NO_FAILPOINTS;
+  const pause = /^pause:([^:]+):(\/.+)$/.exec(spec);
+  if (pause !== null) return pauseAt(pause[1] as string, pause[2] as string);
   const prefixed = /^(stop|reject|throw):(.+)$/.exec(spec);
   const action: Action = (prefixed?.[1] as Action | undefined) ?? 'kill';
   const point = prefixed?.[2] ?? spec;
@@ -51,4 +57,20 @@ export function failpoints(spec: string | undefined): Failpoints {
 function die(): never {
   process.kill(process.pid, 'SIGKILL');
   throw new Error('SIGKILL did not stop the process'); // not reached
+}
+
+function pauseAt(name: string, file: string): Failpoints {
+  let done = false;
+  return {
+    at: (n) => {
+      if (n !== name || done) return;
+      done = true;
+      closeSync(openSync(file, 'wx', 0o644));
+      const tick = new Int32Array(new SharedArrayBuffer(4));
+      for (const until = Date.now() + 60_000; existsSync(file); Atomics.wait(tick, 0, 0, 5)) {
+        if (Date.now() > until) throw new Error(`failpoint ${name}: ${file} was not removed within a minute`);
+      }
+    },
+    wrote: () => {},
+  };
 }

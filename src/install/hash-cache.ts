@@ -1,7 +1,7 @@
 import { lstatSync, readFileSync, type Stats } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from '../errors.js';
+import { writeAtomic } from '../util/fs-atomic.js';
 
 /** Entries whose ctime is this close to the moment they were recorded are not trusted. */
 const RACY_MS = 200;
@@ -81,7 +81,11 @@ export class HashCache {
    * write the cache atomically. Asynchronous, so it can run while
    * the release's hooks do: the recording time is taken first, and any file a hook changes after
    * it has a ctime inside the racy window, so it is never trusted. Best effort: a cache that
-   * cannot be written only costs the next install some hashing.
+   * cannot be written only costs the next install some hashing. A file is recorded only when
+   * every directory on its path is fussy's own (see safeDirs): the hash comes from the manifest
+   * and the inode from a path, and a user who owns a directory of the release could otherwise
+   * swap names (or whole subdirectories, which keeps the files' ctimes) so that the cache vouches
+   * for one root-owned file with another's hash, and a later install links the wrong content.
    */
   async save(file: string, dir: string, files: Array<[string, string]>): Promise<void> {
     const at = Date.now();
@@ -89,9 +93,11 @@ export class HashCache {
     // lstatSync in slices, yielding between them: a promise per file costs ~4x more, and the
     // main thread has little else to do while a hook runs.
     const SLICE = 256;
+    const safe = safeDirs(dir);
     for (let i = 0; i < files.length; i += SLICE) {
       if (i > 0) await new Promise((resolve) => setImmediate(resolve));
       for (const [rel, sha] of files.slice(i, i + SLICE)) {
+        if (!safe(rel)) continue;
         let st: Stats | undefined;
         try {
           st = lstatSync(join(dir, rel), { throwIfNoEntry: false });
@@ -115,13 +121,42 @@ export class HashCache {
     for (const [k, e] of this.#fresh) put(this.#freshAt, k, e);
     const groups = [...byAt].map(([a, f]) => ({ at: String(a), files: f }));
     groups.push({ at: String(at), files: mine });
-    const tmp = `${file}.tmp-${process.pid}`;
     try {
-      await writeFile(tmp, JSON.stringify({ version: VERSION, groups }));
-      await rename(tmp, file);
+      await writeAtomic(file, JSON.stringify({ version: VERSION, groups }), { durable: false });
     } catch (err) {
       // best effort (read-only state dir, full disk): the next install hashes instead
       if (!isErrno(err, 'EROFS', 'ENOSPC', 'EDQUOT', 'EACCES', 'EIO')) throw err;
     }
   }
+}
+
+/**
+ * A test for paths below `dir`: true when `dir` and every directory between it and the entry are
+ * owned by this process's user and writable by nobody else, so no one else can have changed what
+ * the path leads to. Directories are lstat'd once each.
+ */
+function safeDirs(dir: string): (rel: string) => boolean {
+  const me = process.geteuid?.() ?? 0;
+  const known = new Map<string, boolean>();
+  const ok = (rel: string): boolean => {
+    let v = known.get(rel);
+    if (v !== undefined) return v;
+    const slash = rel.lastIndexOf('/');
+    v = rel === '' || ok(slash < 0 ? '' : rel.slice(0, slash));
+    if (v) {
+      let st: Stats | undefined;
+      try {
+        st = lstatSync(rel === '' ? dir : join(dir, rel), { throwIfNoEntry: false });
+      } catch (err) {
+        if (!isErrno(err, 'ENOTDIR', 'EACCES', 'ELOOP')) throw err;
+      }
+      v = st !== undefined && st.isDirectory() && st.uid === me && (st.mode & 0o022) === 0;
+    }
+    known.set(rel, v);
+    return v;
+  };
+  return (rel) => {
+    const slash = rel.lastIndexOf('/');
+    return ok(slash < 0 ? '' : rel.slice(0, slash));
+  };
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { lstat, open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -67,7 +68,7 @@ export async function appendHistory(stateDir: string, rec: Omit<HistoryRecord, '
     head = { count: 0, sha256: head.sha256, base: head.sha256, archiveBase: head.base ?? GENESIS };
     await writeHead(stateDir, head);
   }
-  const fh = await open(log, 'a', 0o644);
+  const fh = await open(log, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
   try {
     await fh.write(line);
     await fh.sync();

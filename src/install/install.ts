@@ -1,10 +1,11 @@
-import { rename, rm, statfs } from 'node:fs/promises';
+import { rename, statfs } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
 import type { Manifest } from '../archive/manifest.js';
 import { loadDeviceKeyring } from '../keyring/device-keyring.js';
 import { abortedWith, throwIfAborted } from '../util/abort.js';
 import { fsyncDir } from '../util/fs-atomic.js';
+import { removeTree } from '../util/remove-tree.js';
 import { preloadRunner } from '../util/run.js';
 import { SyncHelper, syncFilesystem } from '../util/sync-fs.js';
 import { activate, type ActivateEvent } from './activate.js';
@@ -142,6 +143,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
       const index = DedupIndex.build(
         [...layout.releases, ...(layout.currentIsDir ? [CURRENT] : [])].map((r) => join(target, r)),
         HashCache.load(cacheFile),
+        fp,
       );
       const state = await readDeviceState(stateDir);
       const deviceType = o.deviceType ?? (await readDeviceType(keyringDir));
@@ -185,7 +187,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
         throwIfAborted(o.signal);
       } catch (err) {
         flusher.close();
-        await rm(staging, { recursive: true, force: true });
+        await removeTree(staging);
         // A child that died of the same Ctrl-C (gpg) fails in its own words: the signal is the cause.
         throw refusal(abortedWith(o.signal) ?? err, pkg);
       } finally {
@@ -212,7 +214,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
         fp.at('after-rename');
       } catch (err) {
         flusher.close();
-        await rm(staging, { recursive: true, force: true });
+        await removeTree(staging);
         await clearJournal(stateDir);
         throw err;
       }

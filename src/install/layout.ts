@@ -1,7 +1,8 @@
-import { lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink, rename, stat, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
 import { fsyncDir, unlinkIfExists } from '../util/fs-atomic.js';
+import { removeTree } from '../util/remove-tree.js';
 import { NO_FAILPOINTS, type Failpoints } from './failpoint.js';
 
 /** The device layout (SPEC §2): `current` link, `failsafe` dir, release dirs, hidden `.fussy/`. */
@@ -149,5 +150,5 @@ export async function discardRelease(target: string, name: string): Promise<void
     throw err;
   }
   await fsyncDir(target);
-  await rm(trash, { recursive: true, force: true });
+  await removeTree(trash);
 }

@@ -1,7 +1,8 @@
-import { readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
-import { unlinkIfExists } from '../util/fs-atomic.js';
+import { isAtomicTemp, unlinkIfExists } from '../util/fs-atomic.js';
+import { removeTree } from '../util/remove-tree.js';
 import { activate, hookContexts, reenable, type ActivateEvent } from './activate.js';
 import { failpoints, NO_FAILPOINTS, type Failpoints } from './failpoint.js';
 import { recordSequence } from './device-state.js';
@@ -130,9 +131,9 @@ async function sweep(stateDir: string): Promise<string[]> {
   for (const n of await readdir(stateDir)) {
     const p = join(stateDir, n);
     if (n.startsWith('staging-') || n.startsWith(TRASH_PREFIX)) {
-      await rm(p, { recursive: true, force: true });
+      await removeTree(p);
       removed.push(n);
-    } else if (/\.tmp-\d+$/.test(n)) {
+    } else if (isAtomicTemp(n)) {
       await unlinkIfExists(p); // an atomic write cut short (journal, state, history head, hash cache): the file it was to replace is intact
     }
   }

@@ -1,5 +1,6 @@
-import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MAX_DEPTH } from '../archive/entry-path.js';
+import { walkBeneath } from '../util/dir-fd.js';
 
 /**
  * Disk use of releases by inode: releases share unchanged files as hard links, so a file's
@@ -13,24 +14,28 @@ export interface ReleaseUsage {
   dirBytes: Map<string, number>;
 }
 
+/**
+ * Walks by descriptor (dir-fd.ts walkBeneath): a user who owns a directory of a release may swap
+ * entries for symlinks or remove them during the walk; nothing is followed, vanished entries are
+ * skipped, and nothing deeper than an archive may be is entered.
+ */
 export async function releaseUsage(target: string, releases: string[]): Promise<ReleaseUsage> {
   const u: ReleaseUsage = { inodes: new Map(), dirBytes: new Map() };
-  const walk = async (dir: string, release: string): Promise<void> => {
-    u.dirBytes.set(release, (u.dirBytes.get(release) ?? 0) + (await lstat(dir)).blocks * 512);
-    for (const e of await readdir(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) {
-        await walk(p, release);
-        continue;
+  for (const r of releases) {
+    let dirs = 0;
+    const top = walkBeneath(join(target, r), (_rel, st) => {
+      if (st.isDirectory()) {
+        dirs += st.blocks * 512;
+        return;
       }
-      const st = await lstat(p);
       const key = `${st.dev}:${st.ino}`;
       const l = u.inodes.get(key) ?? { nlink: st.nlink, bytes: st.blocks * 512, in: new Map<string, number>() };
-      l.in.set(release, (l.in.get(release) ?? 0) + 1);
+      l.in.set(r, (l.in.get(r) ?? 0) + 1);
       u.inodes.set(key, l);
-    }
-  };
-  for (const r of releases) await walk(join(target, r), r);
+    }, { maxDepth: MAX_DEPTH });
+    if (top !== undefined) u.dirBytes.set(r, dirs + top.blocks * 512);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   return u;
 }
 

@@ -1,9 +1,9 @@
 import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { MANIFEST_NAME, type Manifest } from '../archive/manifest.js';
 import { isErrno } from '../errors.js';
 import { holderAlive, readLockFile } from '../lock/pid-lock.js';
 import { readDeviceState } from './device-state.js';
+import { readInstalledManifest } from './installed-manifest.js';
 import { lastEnabled, readHistory, type HistoryRecord } from './history.js';
 import { ownAndShared, releaseUsage } from './release-usage.js';
 import { readJournal, type Journal } from './journal.js';
@@ -86,10 +86,6 @@ function lockState(file: string): Pick<TargetStatus, 'lockedBy' | 'staleLock'> {
 }
 
 async function manifestSequence(dir: string): Promise<number | undefined> {
-  try {
-    return (JSON.parse(await readFile(join(dir, MANIFEST_NAME), 'utf8')) as Manifest).sequence;
-  } catch (err) {
-    if (isErrno(err, 'ENOENT') || err instanceof SyntaxError) return undefined;
-    throw err;
-  }
+  const m = readInstalledManifest(dir);
+  return m !== undefined && 'manifest' in m && typeof m.manifest.sequence === 'number' ? m.manifest.sequence : undefined;
 }

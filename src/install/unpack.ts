@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { FussyError, isErrno } from '../errors.js';
@@ -7,7 +7,7 @@ import { abortable } from '../util/abort.js';
 import { splitEntryName } from '../archive/entry-path.js';
 import { MANIFEST_FORMAT, MANIFEST_NAME, type Manifest, type ManifestEntry } from '../archive/manifest.js';
 import { resolveLink, type NodeKind } from '../archive/resolve-link.js';
-import type { DedupIndex } from './dedup-index.js';
+import type { DedupIndex, Found } from './dedup-index.js';
 import { finalizeDirectories, type DirMeta } from './finalize-dirs.js';
 import { parallelGunzip } from './parallel-gunzip.js';
 import { Precreator } from './precreate.js';
@@ -373,8 +373,7 @@ class Unpacker {
     // With a manifest the content is known before the data: link first. The data itself is
     // covered by the signature like the manifest that names its hash, so it is not re-hashed.
     const known = m?.sha256 !== undefined ? this.#o.index.find({ sha256: m.sha256, size, ...meta }) : undefined;
-    if (known !== undefined && m?.sha256 !== undefined) {
-      this.#link(known, rel);
+    if (known !== undefined && m?.sha256 !== undefined && this.#linkFound(known, rel)) {
       this.#linked += size;
       this.#hashes.push([rel, m.sha256]);
       entry.resume();
@@ -410,9 +409,7 @@ class Unpacker {
       if (m === undefined && sha !== undefined) {
         // No manifest: hash while writing, link after.
         const same = this.#o.index.find({ sha256: sha, size, ...meta });
-        if (same !== undefined) {
-          unlinkSync(abs);
-          this.#link(same, rel);
+        if (same !== undefined && this.#o.index.replaceWith(same, abs)) {
           this.#written -= size;
           this.#linked += size;
         }
@@ -432,6 +429,15 @@ class Unpacker {
   #link(existing: string, rel: string): void {
     try {
       linkSync(existing, this.#abs(rel));
+    } catch (err) {
+      throw this.#fsError(err, rel);
+    }
+  }
+
+  /** Link a verified dedup candidate; false if it was swapped after verification (the data is written instead). */
+  #linkFound(c: Found, rel: string): boolean {
+    try {
+      return this.#o.index.linkTo(c, this.#abs(rel));
     } catch (err) {
       throw this.#fsError(err, rel);
     }

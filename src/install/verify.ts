@@ -1,11 +1,17 @@
-import { closeSync, openSync } from 'node:fs';
-import { chmod, chown, copyFile, lchown, lstat, open, readdir, readFile, readlink, rename, symlink, utimes } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, type Stats } from 'node:fs';
+import { lstat, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { MANIFEST_NAME, type Manifest, type ManifestEntry } from '../archive/manifest.js';
+import { MAX_DEPTH } from '../archive/entry-path.js';
+import { MANIFEST_NAME, type ManifestEntry } from '../archive/manifest.js';
 import { FussyError, isErrno } from '../errors.js';
+import { FILE_NOFOLLOW, walkBeneath } from '../util/dir-fd.js';
 import { sha256OfFd } from '../util/hash-fd.js';
+import { readInstalledManifest } from './installed-manifest.js';
 import { currentName, readLayout } from './layout.js';
 import { withTarget } from './recover.js';
+import { repair, type RepairResult } from './repair.js';
+
+export { repair, type RepairResult } from './repair.js';
 
 export interface Finding {
   path: string;
@@ -55,14 +61,10 @@ export async function verify(o: VerifyOptions): Promise<ReleaseReport[]> {
 }
 
 export async function verifyRelease(dir: string, release: string, owner: { asRoot: boolean }): Promise<ReleaseReport> {
-  let m: Manifest;
-  try {
-    m = JSON.parse(await readFile(join(dir, MANIFEST_NAME), 'utf8')) as Manifest;
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return { release, manifest: false, checked: 0, findings: [] };
-    if (err instanceof SyntaxError) return { release, manifest: true, checked: 0, findings: [{ path: MANIFEST_NAME, problem: 'changed', detail: 'the manifest is not valid JSON' }] };
-    throw err;
-  }
+  const read = readInstalledManifest(dir);
+  if (read === undefined) return { release, manifest: false, checked: 0, findings: [] };
+  if ('problem' in read) return { release, manifest: true, checked: 0, findings: [{ path: MANIFEST_NAME, problem: 'changed', detail: read.problem }] };
+  const m = read.manifest;
   const findings: Finding[] = [];
   const listed = new Set<string>([MANIFEST_NAME]);
   const buf = Buffer.allocUnsafe(1 << 20);
@@ -95,14 +97,20 @@ export async function verifyRelease(dir: string, release: string, owner: { asRoo
       const to = await lstat(join(dir, e.target ?? '')).catch(() => undefined);
       if (to === undefined || to.ino !== st.ino || to.dev !== st.dev) findings.push({ path: e.path, problem: 'link', detail: `is no longer a hard link to ${e.target}` });
     } else if (e.type === 'file') {
-      const sha = hashFile(p, buf);
-      if (st.size !== e.size || sha !== e.sha256) {
+      const sha = hashFile(p, st, buf);
+      if (sha === undefined) findings.push({ path: e.path, problem: 'type', detail: 'was replaced while it was checked' });
+      else if (st.size !== e.size || sha !== e.sha256) {
         const shared = st.nlink > 1 ? `; it has ${st.nlink - 1} other hard link${st.nlink === 2 ? '' : 's'} (other releases share the damage)` : '';
         findings.push({ path: e.path, problem: 'changed', detail: `content differs (size ${st.size}, manifest ${e.size})${shared}` });
       }
     }
   }
-  await extras(dir, '', listed, findings);
+  // By descriptor: a user who owns a directory of the release cannot lead the walk elsewhere.
+  walkBeneath(dir, (rel, st) => {
+    if (listed.has(rel)) return;
+    findings.push({ path: rel, problem: 'extra', detail: `not in the manifest (a ${st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'file'} added after install)` });
+    return false;
+  }, { maxDepth: MAX_DEPTH });
   return { release, manifest: true, checked: m.entries.length, findings };
 }
 
@@ -110,111 +118,25 @@ function wantedType(e: ManifestEntry): string {
   return e.type === 'hardlink' ? 'file' : e.type;
 }
 
-function hashFile(p: string, buf: Buffer): string {
-  const fd = openSync(p, 'r');
+/**
+ * sha256 of the file lstat'd as `st`, read without following a symlink or blocking on a FIFO a
+ * user may have put there since; undefined when something else is there now.
+ */
+function hashFile(p: string, st: Stats, buf: Buffer): string | undefined {
+  let fd: number;
   try {
+    fd = openSync(p, FILE_NOFOLLOW);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR', 'ELOOP')) return undefined;
+    throw err;
+  }
+  try {
+    const now = fstatSync(fd);
+    if (!now.isFile() || now.dev !== st.dev || now.ino !== st.ino) return undefined;
     return sha256OfFd(fd, buf);
   } finally {
     closeSync(fd);
   }
-}
-
-async function extras(dir: string, rel: string, listed: Set<string>, findings: Finding[]): Promise<void> {
-  for (const e of await readdir(rel === '' ? dir : join(dir, rel), { withFileTypes: true })) {
-    const r = rel === '' ? e.name : `${rel}/${e.name}`;
-    if (!listed.has(r)) {
-      findings.push({ path: r, problem: 'extra', detail: `not in the manifest (a ${e.isDirectory() ? 'directory' : e.isSymbolicLink() ? 'symlink' : 'file'} added after install)` });
-      continue;
-    }
-    if (e.isDirectory()) await extras(dir, r, listed, findings);
-  }
-}
-
-export interface RepairResult {
-  release: string;
-  repaired: string[];
-  /** Problems left: no healthy copy found, extra entries (never deleted), types. */
-  left: Finding[];
-}
-
-/**
- * `fussy verify --repair`: put back what the manifests say, under the target's lock. Content comes
- * from a healthy copy: a file of any release whose manifest names the same sha256, whose actual
- * content has it, and which is not the damaged inode (hard links share damage). It is copied to a
- * temp file beside the damaged one, given the manifest's mode, owner (as root) and mtime, synced
- * and renamed over it: the repaired file no longer shares the damaged inode. Modes, owners and
- * symlinks are set back. Extra entries are reported, never deleted (they may be data).
- */
-export async function repair(o: VerifyOptions & { reports: ReleaseReport[] }): Promise<RepairResult[]> {
-  const target = resolve(o.target);
-  const layout = await readLayout(target);
-  const manifests = new Map<string, Manifest>();
-  for (const r of layout.releases) {
-    try {
-      manifests.set(r, JSON.parse(await readFile(join(target, r, MANIFEST_NAME), 'utf8')) as Manifest);
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT') && !(err instanceof SyntaxError)) throw err;
-    }
-  }
-  const buf = Buffer.allocUnsafe(1 << 20);
-  const healthy = async (sha: string, not: { dev: number; ino: number } | undefined): Promise<string | undefined> => {
-    for (const [r, m] of manifests) {
-      for (const e of m.entries) {
-        if (e.type !== 'file' || e.sha256 !== sha) continue;
-        const p = join(target, r, e.path);
-        const st = await lstat(p).catch(() => undefined);
-        if (st === undefined || !st.isFile() || (not !== undefined && st.dev === not.dev && st.ino === not.ino)) continue;
-        if (hashFile(p, buf) === sha) return p;
-      }
-    }
-    return undefined;
-  };
-  const results: RepairResult[] = [];
-  for (const report of o.reports) {
-    const m = manifests.get(report.release);
-    const repaired: string[] = [];
-    const left: Finding[] = [];
-    for (const f of report.findings) {
-      const e = m?.entries.find((x) => x.path === f.path);
-      const p = join(target, report.release, f.path);
-      if (e === undefined || f.problem === 'extra' || f.problem === 'type') {
-        left.push(f);
-        continue;
-      }
-      const mode = o.owner.asRoot ? e.mode : e.mode & ~0o6000;
-      if (e.type === 'symlink' && (f.problem === 'link' || f.problem === 'missing')) {
-        const tmp = `${p}.fussy-repair-${process.pid}`;
-        await symlink(e.target ?? '', tmp);
-        await rename(tmp, p);
-      } else if (e.type === 'file' && (f.problem === 'changed' || f.problem === 'missing')) {
-        const st = await lstat(p).catch(() => undefined);
-        const from = await healthy(e.sha256 ?? '', st === undefined ? undefined : { dev: st.dev, ino: st.ino });
-        if (from === undefined) {
-          left.push({ ...f, detail: `${f.detail}; no healthy copy on the device` });
-          continue;
-        }
-        const tmp = `${p}.fussy-repair-${process.pid}`;
-        await copyFile(from, tmp);
-        if (o.owner.asRoot) await chown(tmp, e.uid, e.gid);
-        await chmod(tmp, mode);
-        await utimes(tmp, e.mtime, e.mtime);
-        const fh = await open(tmp, 'r');
-        await fh.sync();
-        await fh.close();
-        await rename(tmp, p);
-      } else if (f.problem === 'mode') {
-        await chmod(p, mode);
-      } else if (f.problem === 'owner') {
-        await lchown(p, e.uid, e.gid);
-      } else {
-        left.push(f);
-        continue;
-      }
-      repaired.push(f.path);
-    }
-    results.push({ release: report.release, repaired, left });
-  }
-  return results;
 }
 
 /**

@@ -1,6 +1,8 @@
-import { link, lstat, mkdir, readdir, readlink, rename, symlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { closeSync, linkSync, lstatSync, mkdirSync, renameSync, symlinkSync } from 'node:fs';
+import { lstat, mkdir, readdir, readlink, realpath } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
+import { at, openDirBeneath, withDirBeneath } from '../util/dir-fd.js';
 
 export interface LinkTreeOptions {
   source: string;
@@ -99,23 +101,71 @@ export async function linkTree(o: LinkTreeOptions): Promise<LinkTreeResult> {
       details: { conflicts },
     });
   }
-  if (o.dryRun !== true) {
-    for (const s of steps) {
-      const at = s.path === '.' ? dest : join(dest, s.path);
-      if (s.action === 'mkdir') await mkdir(at, { recursive: true });
-      else if (s.action === 'replace') await rename(at, s.aside as string);
-      if (s.action === 'link' || (s.action === 'replace' && s.target !== undefined)) await makeLink(s.target as string, at, o.hard === true);
-    }
-  }
+  if (o.dryRun !== true) await apply(source, dest, steps, o.hard === true);
   return { steps, dryRun: o.dryRun === true };
 }
 
-async function makeLink(target: string, at: string, hard: boolean): Promise<void> {
+/**
+ * Carry out the plan. As root, DEST is usually a system directory whose subdirectories a service
+ * user may own: every change is made through a descriptor of its parent opened component by
+ * component with O_NOFOLLOW from DEST (dir-fd.ts), so a directory swapped for a symlink after the
+ * plan was made stops the run instead of leading root elsewhere. DEST itself is the path the
+ * caller gave (symlinks in it resolved, as before).
+ */
+async function apply(source: string, destPath: string, steps: LinkStep[], hard: boolean): Promise<void> {
+  if (steps[0]?.action === 'mkdir' && steps[0].path === '.') await mkdir(destPath, { recursive: true });
+  const dest = await realpath(destPath);
+  const src = hard ? await realpath(source) : source;
+  let open: { rel: string; fd: number } | undefined;
+  const parent = (rel: string): number => {
+    if (open?.rel === rel) return open.fd;
+    if (open !== undefined) closeSync(open.fd);
+    open = undefined;
+    open = { rel, fd: openDirBeneath(dest, rel) };
+    return open.fd;
+  };
   try {
-    if (hard) await link(target, at);
-    else await symlink(target, at);
+    for (const s of steps) {
+      if (s.path === '.') continue;
+      const at0 = join(destPath, s.path);
+      try {
+        const dir = parent(s.path.includes('/') ? dirname(s.path) : '');
+        const here = at(dir, basename(s.path));
+        if (s.action === 'mkdir') mkdirExisting(here);
+        else if (s.action === 'replace') renameSync(here, at(dir, basename(s.aside as string)));
+        if (s.action === 'link' || (s.action === 'replace' && s.target !== undefined)) makeLink(src, s, here, at0, hard);
+      } catch (err) {
+        if (!isErrno(err, 'ELOOP', 'ENOTDIR', 'EEXIST', 'ENOENT')) throw err;
+        throw new FussyError('LINK_CONFLICT', `${at0} changed while linking (${(err as NodeJS.ErrnoException).code}): a directory on its path was replaced, or an entry appeared`, { cause: err, hint: 'run again to see the new plan' });
+      }
+    }
+  } finally {
+    if (open !== undefined) closeSync(open.fd);
+  }
+}
+
+function mkdirExisting(path: string): void {
+  try {
+    mkdirSync(path, 0o777); // less the umask, as mkdir -p
   } catch (err) {
-    if (isErrno(err, 'EXDEV')) throw new FussyError('USAGE', `cannot hard-link ${at} to ${target}: they are on different file systems`, { cause: err, hint: 'use symbolic links (drop --hard)' });
+    if (!isErrno(err, 'EEXIST') || !lstatSync(path).isDirectory()) throw err;
+  }
+}
+
+/**
+ * A symlink to the source path as given, or a hard link to the source file named through its
+ * parent's O_NOFOLLOW descriptor (link(2) does not follow the last component either).
+ */
+function makeLink(source: string, s: LinkStep, here: string, shown: string, hard: boolean): void {
+  const from = s.target as string;
+  if (!hard) {
+    symlinkSync(from, here);
+    return;
+  }
+  try {
+    withDirBeneath(source, s.path.includes('/') ? dirname(s.path) : '', (dir) => linkSync(at(dir, basename(s.path)), here));
+  } catch (err) {
+    if (isErrno(err, 'EXDEV')) throw new FussyError('USAGE', `cannot hard-link ${shown} to ${from}: they are on different file systems`, { cause: err, hint: 'use symbolic links (drop --hard)' });
     throw err;
   }
 }

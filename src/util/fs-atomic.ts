@@ -1,4 +1,5 @@
-import { constants as FS } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { constants, constants as FS } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isErrno } from '../errors.js';
@@ -34,31 +35,36 @@ export async function commitFile(tmp: string, final: string): Promise<void> {
 /** Suffix of the temp files writeAtomic leaves if it is cut short (swept by recovery). */
 export const TMP_SUFFIX = '.tmp-';
 
+/** A temp file writeAtomic (or an older fussy, `.tmp-PID`) may have left behind. */
+export function isAtomicTemp(name: string): boolean {
+  return /\.tmp-\d+(-[0-9a-f]{16})?$/.test(name);
+}
+
+/** open(2) flags for a new file that must not exist yet, nor be reached through a symlink. */
+const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
 /**
  * Replace `file` with `text` so that a crash leaves either the old or the new content: write
- * `file.tmp-PID`, fsync, rename over `file`, fsync the directory. The temp file is created
- * O_EXCL|O_NOFOLLOW, never written through whatever is at its name: a leftover of a crashed
- * process with the same pid is removed first (unlink does not follow links).
+ * `file.tmp-PID-RANDOM`, fsync, rename over `file`, fsync the directory. The temp file is created
+ * O_EXCL|O_NOFOLLOW under a name nobody can guess: a symlink or file planted beside `file` is
+ * never written through. `durable: false` skips both fsyncs (caches only).
  */
-export async function writeAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}${TMP_SUFFIX}${process.pid}`;
-  const flags = FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL | FS.O_NOFOLLOW;
-  let fh;
+export async function writeAtomic(file: string, text: string, o: { durable?: boolean } = {}): Promise<void> {
+  const tmp = `${file}${TMP_SUFFIX}${process.pid}-${randomBytes(8).toString('hex')}`;
+  const fh = await open(tmp, CREATE_NEW, 0o644);
   try {
-    fh = await open(tmp, flags, 0o644);
+    try {
+      await fh.writeFile(text);
+      if (o.durable !== false) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
   } catch (err) {
-    if (!isErrno(err, 'EEXIST')) throw err;
-    await unlink(tmp);
-    fh = await open(tmp, flags, 0o644);
+    await unlinkIfExists(tmp);
+    throw err;
   }
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-  await fsyncDir(dirname(file));
+  if (o.durable !== false) await fsyncDir(dirname(file));
 }
 
 /** Remove a file if it exists. */
