@@ -102,6 +102,14 @@ export class DedupIndex {
     return this.#bySha.get(f.sha256)?.some((c) => sameIdentity(c, f)) === true || this.#bySize.has(metaKey(f.size, f.mode, f.uid, f.gid));
   }
 
+  /**
+   * Does a release's manifest claim this content with this metadata? Unlike probablyHas, a file
+   * of a release without a manifest that merely has the size does not count (the space check).
+   */
+  claims(f: FileIdentity): boolean {
+    return this.#bySha.get(f.sha256)?.some((c) => sameIdentity(c, f)) === true;
+  }
+
   /** A path whose current content and metadata equal `f`, verified now, or undefined. */
   find(f: FileIdentity): string | undefined {
     for (const c of this.#bySha.get(f.sha256) ?? []) {

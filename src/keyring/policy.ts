@@ -8,7 +8,9 @@ import { FussyError, isErrno } from '../errors.js';
  *   threshold = N         packages need valid signatures by N distinct keyring keys (default 1)
  *   legacy = allow|refuse packages without a fussy manifest (made by the original Fussy
  *                         pipeline): installed (default, for compatibility) or refused (exit 21);
- *                         they carry no sequence, so downgrade protection cannot apply to them
+ *                         they carry no sequence, so once the device has recorded one they are
+ *                         refused as possible downgrades unless --allow-downgrade
+ *                         (install/install-policy.ts checkLegacy)
  */
 export interface Policy {
   threshold: number;
