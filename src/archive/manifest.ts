@@ -150,7 +150,7 @@ export function validateManifest(value: unknown, release: string): CheckedManife
   if (typeof m.release !== 'string') throw bad(`manifest field "release" must be a string, not ${show(m.release)}`);
   checkReleaseName(m.release, 'named by the manifest');
   if (m.release !== release) throw bad(`the manifest names release "${m.release}" but the archive holds "${release}"`);
-  if (typeof m.created !== 'string') throw bad(`manifest field "created" must be a string, not ${show(m.created)}`);
+  if (typeof m.created !== 'string' || m.created.length > 64) throw bad(`manifest field "created" must be a time (a string of at most 64 characters), not ${show(m.created)}`);
   checkPolicyFields(m);
   if (!isCount(m.totalBytes)) throw bad(`manifest field "totalBytes" must be a whole number >= 0, not ${show(m.totalBytes)}`);
   if (!isCount(m.fileCount)) throw bad(`manifest field "fileCount" must be a whole number >= 0, not ${show(m.fileCount)}`);
