@@ -65,7 +65,7 @@ const BLOCK = 4096;
  * The names of everything unpacked (paths and symlink targets) are kept until the end (duplicate,
  * parent and link checks): their total is bounded like the manifest that lists them.
  */
-const MAX_NAME_BYTES = MANIFEST_MAX_BYTES;
+const MAX_NAME_CHARS = MANIFEST_MAX_BYTES;
 const blocks = (bytes: number): number => Math.ceil(bytes / BLOCK) * BLOCK;
 
 function bad(message: string, hint = 'the package is malformed; it is refused as a whole'): FussyError {
@@ -136,6 +136,7 @@ class Unpacker {
   #entries = 0;
   /** Whether the archive has a manifest, decided at its first entry that is not a directory. */
   #kind: 'manifest' | 'legacy' | undefined;
+  /** Characters of all names kept (#nodes keys, symlink targets). */
   #nameBytes = 0;
   #inflated = 0;
   #cap: number;
@@ -239,7 +240,7 @@ class Unpacker {
   #track(rel: string, node: Node, diskBytes: number, extraName = 0): void {
     if (this.#nodes.size >= MAX_ENTRIES + 1) throw bad(`the archive holds more than ${MAX_ENTRIES} files, directories and links, more than fussy installs`);
     this.#nameBytes += rel.length + extraName;
-    if (this.#nameBytes > MAX_NAME_BYTES) throw bad(`the names in the archive add up to more than ${MAX_NAME_BYTES} bytes, more than fussy installs`);
+    if (this.#nameBytes > MAX_NAME_CHARS) throw bad(`the names in the archive add up to more than ${MAX_NAME_CHARS} characters, more than fussy installs`);
     this.#charge(diskBytes, rel);
     this.#nodes.set(rel, node);
   }

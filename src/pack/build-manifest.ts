@@ -1,3 +1,4 @@
+import { FussyError } from '../errors.js';
 import type { Manifest, ManifestEntry } from '../archive/manifest.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, validateManifest } from '../archive/manifest.js';
 import type { FileDigest } from './digest-files.js';
@@ -58,6 +59,11 @@ export function buildManifest(input: BuildManifestInput): Manifest {
   if (input.minSequence !== undefined) m.minSequence = input.minSequence;
   if (input.rollback === true) m.rollback = true;
   if (input.compatible !== undefined && input.compatible.length > 0) m.compatible = [...input.compatible];
-  validateManifest(m, input.release);
+  try {
+    validateManifest(m, input.release);
+  } catch (err) {
+    if (!(err instanceof FussyError)) throw err;
+    throw new FussyError(err.code, `${input.release}: ${err.message}`, { cause: err, hint: 'fussy install would refuse this package: leave out files (--exclude) or fix the option it names' });
+  }
   return m;
 }

@@ -138,6 +138,16 @@ describe('security: unsigned packages cannot crash install, exhaust memory or fi
     });
   });
 
+  describe('name-flood: the names install keeps until the end are bounded too', function () {
+    it('name-flood: 600 entries 12 directories deep in 250-character names (each name and every parent it implies are kept) are refused at the bound', async function () {
+      const entries: RawEntry[] = [{ path: 'fw-names/', type: 'Directory' }];
+      const deep = Array.from({ length: 11 }, (_, i) => String(i).padEnd(250, 'b')).join('/');
+      for (let i = 0; i < 600; i++) entries.push({ path: `fw-names/${String(i).padEnd(250, 'a')}/${deep}/l`, type: 'SymbolicLink', linkpath: 'x' });
+      const pkg = await sign('names', gzipSync(rawTar(entries)));
+      await assertRefusal(await targetBeside(dev, 'dev-names'), pkg, 'BAD_ARCHIVE', /the names in the archive add up to more than 8388608 characters/);
+    });
+  });
+
   describe('disk: every write is checked against the free space less the reserve (a tmpfs of its own)', function () {
     let fs: Awaited<ReturnType<typeof smallFs>>;
 
