@@ -304,7 +304,7 @@ class Unpacker {
    * and validated whole (archive/manifest.ts) before anything is built from it or written.
    */
   #readManifest(entry: ReadEntry): void {
-    if (entry.size > MANIFEST_MAX_BYTES) throw bad(`the manifest is ${entry.size} bytes, more than the ${MANIFEST_MAX_BYTES} fussy reads`);
+    if (!(entry.size >= 0 && entry.size <= MANIFEST_MAX_BYTES)) throw bad(`the manifest is ${entry.size} bytes, more than the ${MANIFEST_MAX_BYTES} fussy reads`);
     const text = Buffer.allocUnsafe(entry.size);
     let got = 0;
     entry.on('data', (c: Buffer) => {
