@@ -1,8 +1,11 @@
 /**
- * Runs one install in a process of its own and prints its outcome and peak RSS (getrusage
- * ru_maxrss, KiB) as JSON: memory assertions need a process that ran nothing else.
+ * Runs one install in a process of its own and prints its outcome and peak RSS (KiB) as JSON:
+ * memory assertions need a process that ran nothing else. The peak is VmHWM from
+ * /proc/self/status, the high-water mark of this process image: getrusage's ru_maxrss also
+ * counts the parent's pages that the forked child held before exec (Linux keeps the larger).
  * Usage: node rss-child.js PACKAGE KEYRING TARGET
  */
+import { readFileSync } from 'node:fs';
 import { FussyError } from '../../src/errors.js';
 import { install } from '../../src/install/install.js';
 
@@ -15,4 +18,5 @@ try {
   code = err instanceof FussyError ? err.code : 'INTERNAL';
   message = (err as Error).message;
 }
-process.stdout.write(JSON.stringify({ code, message, maxRssKb: process.resourceUsage().maxRSS }) + '\n');
+const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+process.stdout.write(JSON.stringify({ code, message, maxRssKb: Number(hwm?.[1] ?? process.resourceUsage().maxRSS) }) + '\n');
