@@ -9,6 +9,16 @@ const FEXTRA = 0x04;
 const SUBFIELD = Buffer.from([0x46, 0x59, 4, 0]); // 'F' 'Y', LEN = 4
 const EXTRA_LEN = 2 + SUBFIELD.length + 4; // XLEN + subfield header + value
 
+/** Uncompressed bytes fussy pack puts in one member (pack/parallel-gzip.ts): ISIZE never exceeds it. */
+export const MEMBER_DATA_BYTES = 1 << 20;
+/**
+ * The longest member fussy pack writes: a member's data stored or deflated (zlib's deflateBound
+ * for 1 MiB is 1 MiB + ~330 bytes; stored blocks add 5 bytes per 64 KiB) plus the gzip header,
+ * the FY subfield and the trailer, with a wide margin. An indexed member claiming more was not
+ * made by fussy pack, and install does not buffer it (install/parallel-gunzip.ts).
+ */
+export const MEMBER_MAX_BYTES = MEMBER_DATA_BYTES + (64 << 10);
+
 /** Add the length subfield to a member zlib produced (its header is the fixed 10 bytes, no flags). */
 export function indexMember(member: Buffer): Buffer {
   if (member.length < 18 || member[0] !== 0x1f || member[1] !== 0x8b || member[3] !== 0) throw new Error('unexpected gzip member header from zlib');

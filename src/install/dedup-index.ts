@@ -127,6 +127,14 @@ export class DedupIndex {
   }
 
   /**
+   * Does a release's manifest claim this content with this metadata? Unlike probablyHas, a file
+   * of a release without a manifest that merely has the size does not count (the space check).
+   */
+  claims(f: FileIdentity): boolean {
+    return this.#bySha.get(f.sha256)?.some((c) => sameIdentity(c, f)) === true;
+  }
+
+  /**
    * A file whose current content and metadata equal `f`, verified now, or undefined. What was
    * verified is an inode, not a path: link it with linkTo or replaceWith, which check that the
    * inode linked is that one (a user who owns the candidate's directory can swap the name).

@@ -13,7 +13,7 @@ import { DedupIndex } from './dedup-index.js';
 import { failpoints } from './failpoint.js';
 import { readDeviceState, recordSequence } from './device-state.js';
 import { HashCache } from './hash-cache.js';
-import { checkPolicy, readDeviceType } from './install-policy.js';
+import { checkLegacy, checkPolicy, readDeviceType, type PolicyFacts } from './install-policy.js';
 import { packageDigest, recordHistory, type HistoryRecord } from './history.js';
 import { checkLayout, CURRENT, ensureCurrentLink, FAILSAFE, freeReleaseName, readLayout, STATE_DIR } from './layout.js';
 import { clearJournal, writeJournal, type JournalStep } from './journal.js';
@@ -150,8 +150,11 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
       const reserve = o.reserveBytes ?? DEFAULT_RESERVE;
       const free = await freeBytes(target);
       const writable = Math.max(0, free - reserve);
-      // An update expands to far more than it writes: everything dedup may share counts too.
+      // The inflate bound (CPU and time, not disk: unpack checks every write against `writable`):
+      // an update expands to more than it writes, by at most what dedup may share. A manifest
+      // tightens it to its own total (unpack.ts).
       const cap = writable + index.bytes;
+      const policy: PolicyFacts = { recorded: state.highestSequence, deviceType, allowDowngrade: o.allowDowngrade === true, legacy: ring.policy.legacy };
 
       emit({ type: 'phase', phase: 'unpack' });
       void preloadRunner().catch(() => {}); // for the hooks, while the main thread waits on zlib
@@ -167,14 +170,15 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
         unpacked = await unpack(opened.data, {
           staging,
           index,
+          maxEntries: ring.policy.maxEntries,
           owner: o.owner,
           maxBytes: cap,
           maxWrite: writable,
           onManifest: (m) => {
-            checkPolicy(m, { recorded: state.highestSequence, deviceType, allowDowngrade: o.allowDowngrade === true }, keyringDir);
+            checkPolicy(m, policy, keyringDir);
             checkSpace(m, index, o.owner, free, reserve, target);
           },
-          requireManifest: ring.policy.legacy === 'refuse',
+          onLegacy: () => checkLegacy(policy),
           onProgress: (done, total) => emit({ type: 'progress', phase: 'unpack', done, total }),
           onWritten: (n) => {
             flusher.wrote(n);
@@ -275,7 +279,12 @@ async function freeBytes(dir: string): Promise<number> {
   return s.bavail * s.bsize;
 }
 
-/** SPEC: enough disk space, from the manifest net of dedup, is checked before writing. */
+/**
+ * SPEC: enough disk space, from the manifest net of dedup, is checked before writing. The manifest
+ * was validated (sizes whole and >= 0, no duplicate paths); a file counts as shared only when a
+ * retained release's manifest names the same content, not when a release without one merely
+ * has a file of that size. It is an early answer, not the guard: unpack checks every write.
+ */
 function checkSpace(m: Manifest, index: DedupIndex, owner: InstallOptions['owner'], free: number, reserve: number, target: string): void {
   let need = 0;
   for (const e of m.entries) {
@@ -284,7 +293,7 @@ function checkSpace(m: Manifest, index: DedupIndex, owner: InstallOptions['owner
     const mode = owner.asRoot ? e.mode : e.mode & ~0o6000;
     const uid = owner.asRoot ? e.uid : owner.uid;
     const gid = owner.asRoot ? e.gid : owner.gid;
-    if (!index.probablyHas({ sha256: e.sha256, size: e.size, mode, uid, gid })) need += Math.ceil(e.size / BLOCK) * BLOCK;
+    if (!index.claims({ sha256: e.sha256, size: e.size, mode, uid, gid })) need += Math.ceil(e.size / BLOCK) * BLOCK;
   }
   if (need + reserve > free) {
     throw new FussyError('NO_SPACE', `${m.release} needs ${need} bytes in ${target} (after sharing identical files) plus a ${reserve}-byte reserve; ${free} are free`, {

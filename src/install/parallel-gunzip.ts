@@ -1,56 +1,86 @@
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
 import { FussyError } from '../errors.js';
-import { memberLength } from '../archive/gzip-member.js';
+import { MEMBER_DATA_BYTES, MEMBER_MAX_BYTES, memberLength } from '../archive/gzip-member.js';
 import { ByteReader } from '../util/byte-reader.js';
 import { INFLATE_STREAM_OPTIONS, throughZlib } from '../util/zlib-pipe.js';
 
 const gunzipAsync = promisify(gunzip);
 
-/** fussy writes 1 MiB members; anything claiming far more is not ours to trust with memory. */
-const MAX_MEMBER_OUTPUT = 64 * 1024 * 1024;
-/** Input buffers for members are recycled: a 1 MiB member, stored, plus headers fits. */
-const POOLED_MEMBER = (1 << 20) + (64 << 10);
+/** An inflation's outcome as a value: a queued member's failure must not be a rejection nobody awaits. */
+type Inflated = { ok: true; out: Buffer } | { ok: false; err: unknown };
 
 /**
  * gunzip that inflates fussy's indexed members (archive/gzip-member.ts) several at a time on the
  * thread pool, in order, and falls back to one streaming gunzip for anything else (the original
  * pipeline's single-member .tar.gz). zlib checks every member's CRC-32 and length; each member's
  * output is capped at its declared size, so one member cannot balloon memory.
+ *
+ * The input is unsigned until the end, so what a member claims buys no memory: only a member
+ * that fits what fussy pack writes (MEMBER_MAX_BYTES long, at most MEMBER_DATA_BYTES inflated)
+ * is buffered, in one of `parallel + 1` recycled buffers; a member claiming more is streamed,
+ * with the rest of the input, like any other gzip. In flight: about (2 * parallel + 1) MiB.
  */
 export async function* parallelGunzip(source: AsyncIterable<Uint8Array>, parallel = 4): AsyncGenerator<Buffer> {
   const r = new ByteReader(source);
-  const inflight: Promise<Buffer>[] = [];
+  const inflight: Promise<Inflated>[] = [];
   // Members are copied from the input chunks into recycled buffers rather than joined into
   // fresh ones: the same few MiB stay warm instead of 1 MiB of new memory per member.
   const pool: Buffer[] = [];
-  for (;;) {
-    const head = await r.fill(64);
-    if (head.length === 0) break;
-    const total = memberLength(head);
-    if (total === undefined || total === 'short') {
-      // Not (or no longer) indexed: finish whatever is queued, then stream the rest.
-      while (inflight.length > 0) yield await (inflight.shift() as Promise<Buffer>);
-      yield* streamGunzip(r.rest());
-      return;
+  const next = async (): Promise<Buffer> => {
+    const done = await (inflight.shift() as Promise<Inflated>);
+    if (!done.ok) throw done.err;
+    return done.out;
+  };
+  try {
+    for (;;) {
+      const head = await r.fill(64);
+      if (head.length === 0) break;
+      const total = memberLength(head);
+      if (total === undefined || total === 'short' || total > MEMBER_MAX_BYTES) {
+        // Not (or no longer) one of fussy's members: finish whatever is queued, then stream the rest.
+        while (inflight.length > 0) yield await next();
+        yield* streamGunzip(r.rest());
+        return;
+      }
+      const buf = pool.pop() ?? Buffer.allocUnsafeSlow(MEMBER_MAX_BYTES);
+      const got = await r.copyInto(buf, total);
+      if (got < total) throw bad('the package payload ends inside a gzip member (truncated)');
+      const member = buf.subarray(0, total);
+      const isize = member.readUInt32LE(total - 4);
+      if (isize > MEMBER_DATA_BYTES) {
+        // Claims more output than fussy puts in a member: it and the rest go through the stream.
+        while (inflight.length > 0) yield await next();
+        yield* streamGunzip(prepend(member, r.rest()));
+        return;
+      }
+      const out = gunzipAsync(member, { chunkSize: Math.max(64 * 1024, isize + 1024), maxOutputLength: isize + 1 });
+      inflight.push(
+        out.then(
+          (b): Inflated => {
+            pool.push(buf);
+            return { ok: true, out: b };
+          },
+          (err: unknown): Inflated => ({ ok: false, err }),
+        ),
+      );
+      while (inflight.length >= parallel) yield await next();
     }
-    const pooled = total <= POOLED_MEMBER;
-    const buf = pooled ? (pool.pop() ?? Buffer.allocUnsafeSlow(POOLED_MEMBER)) : Buffer.allocUnsafe(total);
-    const got = await r.copyInto(buf, total);
-    if (got < total) throw bad('the package payload ends inside a gzip member (truncated)');
-    const member = buf.subarray(0, total);
-    const isize = member.readUInt32LE(total - 4);
-    if (isize > MAX_MEMBER_OUTPUT) throw bad(`a gzip member claims ${isize} bytes, more than fussy ever writes`);
-    const out = gunzipAsync(member, { chunkSize: Math.max(64 * 1024, isize + 1024), maxOutputLength: isize + 1 });
-    if (pooled) void out.then(() => pool.push(buf), () => {});
-    inflight.push(out);
-    while (inflight.length >= parallel) yield await (inflight.shift() as Promise<Buffer>);
+    while (inflight.length > 0) yield await next();
+  } finally {
+    // However the generator ends (a bad member, a reader that stopped), no inflation is left
+    // running unobserved: each settles into a value, and all are waited for before returning.
+    await Promise.all(inflight.splice(0));
   }
-  while (inflight.length > 0) yield await (inflight.shift() as Promise<Buffer>);
 }
 
 function streamGunzip(rest: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
   return throughZlib(coalesce(rest, 1 << 20), createGunzip(INFLATE_STREAM_OPTIONS));
+}
+
+async function* prepend(first: Buffer, rest: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield first;
+  yield* rest;
 }
 
 /**

@@ -5,7 +5,7 @@ import { Parser, type ReadEntry } from 'tar';
 import { FussyError, isErrno } from '../errors.js';
 import { abortable } from '../util/abort.js';
 import { splitEntryName } from '../archive/entry-path.js';
-import { MANIFEST_FORMAT, MANIFEST_NAME, type Manifest, type ManifestEntry } from '../archive/manifest.js';
+import { manifestMaxBytes, MANIFEST_NAME, MAX_ENTRIES, parseManifest, type Manifest, type ManifestEntry } from '../archive/manifest.js';
 import { resolveLink, type NodeKind } from '../archive/resolve-link.js';
 import type { DedupIndex, Found } from './dedup-index.js';
 import { finalizeDirectories, type DirMeta } from './finalize-dirs.js';
@@ -23,17 +23,25 @@ export interface UnpackOptions {
    * space plus what dedup could possibly share. An update may expand to more than the free space.
    */
   maxBytes: number;
-  /** Bytes that may be written (free space less the reserve): checked per file without a manifest. */
+  /**
+   * Bytes that may be written (free space less the reserve): what is written, in 4 KiB blocks
+   * plus a block per directory and symlink, is checked against it before every write.
+   */
   maxWrite: number;
-  /** Called once with the manifest, before any file data is written (space and policy checks). */
+  /** Called once with the validated manifest, before any file data is written (space and policy checks). */
   onManifest?: (m: Manifest) => void;
-  /** Refuse an archive whose first entry is not a fussy manifest (policy `legacy = refuse`). */
-  requireManifest?: boolean;
+  /**
+   * Called once when the archive turns out to have no manifest (its first entry other than
+   * directories is not one), before any file data is written: the policy for such packages.
+   */
+  onLegacy?: () => void;
   onProgress?: (done: number, total: number | undefined) => void;
   /** Told how many file bytes were just written (background writeback). */
   onWritten?: (bytes: number) => void;
   /** Checked between chunks and raced against each wait for one: an abort ends the unpack at once. */
   signal?: AbortSignal;
+  /** Most files, directories and links the release may have (default and ceiling MAX_ENTRIES; the keyring policy's max-entries). */
+  maxEntries?: number;
 }
 
 export interface UnpackResult {
@@ -49,11 +57,16 @@ export interface UnpackResult {
 }
 
 type Node = { kind: 'dir' } | { kind: 'file' } | { kind: 'symlink'; target: string };
+/** Shared: one object for every directory and file node, not one each. */
+const DIR: Node = { kind: 'dir' };
+const FILE: Node = { kind: 'file' };
 
-const MANIFEST_MAX = 64 * 1024 * 1024;
 /** Below this many new files a thread is not worth starting. */
 const PRECREATE_MIN = 64;
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
+/** Disk use is counted in blocks of this size: a 1-byte file takes a block, a directory one too. */
+const BLOCK = 4096;
+const blocks = (bytes: number): number => Math.ceil(bytes / BLOCK) * BLOCK;
 
 function bad(message: string, hint = 'the package is malformed; it is refused as a whole'): FussyError {
   return new FussyError('BAD_ARCHIVE', message, { hint });
@@ -121,8 +134,17 @@ class Unpacker {
   #manifest: Manifest | undefined;
   #manifestEntries: Map<string, ManifestEntry> | undefined;
   #entries = 0;
+  /** Whether the archive has a manifest, decided at its first entry that is not a directory. */
+  #kind: 'manifest' | 'legacy' | undefined;
+  get #maxEntries(): number {
+    return Math.min(this.#o.maxEntries ?? MAX_ENTRIES, MAX_ENTRIES);
+  }
+  /** Characters of all names kept (#nodes keys, symlink targets). */
+  #nameBytes = 0;
   #inflated = 0;
   #cap: number;
+  /** Disk the staging dir takes, in blocks (checked against maxWrite). */
+  #used = 0;
   #written = 0;
   #linked = 0;
   #files = 0;
@@ -177,18 +199,18 @@ class Unpacker {
     this.#parents(rel, entry.path);
 
     if (rel === MANIFEST_NAME) {
-      if (this.#entries > 2 || entry.type !== 'File') throw unsafe(`"${entry.path}" is not the first entry of the archive; a manifest is only trusted there`);
+      // Only the first entry (after the release directory) is a manifest; a file or link before
+      // it would have been written unchecked.
+      if (this.#kind !== undefined || this.#entries > 2 || entry.type !== 'File') throw unsafe(`"${entry.path}" is not the first entry of the archive; a manifest is only trusted there`);
+      this.#kind = 'manifest';
       this.#readManifest(entry);
       return;
     }
-    if (this.#manifest === undefined && this.#o.requireManifest === true) {
-      throw new FussyError('BAD_ARCHIVE', `the package has no fussy manifest (made by the original Fussy pipeline?), and the keyring's policy says legacy = refuse`, {
-        hint: 'pack it with fussy pack, or set legacy = allow in the policy file',
-      });
-    }
+    const type = entry.type as string;
+    if (this.#kind === undefined && type !== 'Directory') this.#decideLegacy();
+    if (this.#kind === 'manifest' && this.#manifestEntries === undefined) throw bad(`archive member "${entry.path}" arrived before the manifest was read`);
     const m = this.#manifestEntries?.get(rel);
     if (this.#manifestEntries !== undefined && m === undefined) throw bad(`archive member "${entry.path}" is not in the manifest`);
-    const type = entry.type as string;
     if (type === 'Directory') {
       this.#expect(m, 'directory', entry);
       if (!this.#premade.has(rel)) this.#mkdir(rel);
@@ -208,6 +230,36 @@ class Unpacker {
     }
   }
 
+  /** No manifest: the policy for such packages decides now, before any file data is written. */
+  #decideLegacy(): void {
+    this.#kind = 'legacy';
+    this.#o.onLegacy?.();
+  }
+
+  /**
+   * Every node (entry or implied parent) is kept in memory until the end and costs disk: both
+   * are bounded before it is made, whatever the archive claims.
+   */
+  #track(rel: string, node: Node, diskBytes: number, extraName = 0): void {
+    if (this.#nodes.size >= this.#maxEntries + 1) throw bad(`the archive holds more than ${this.#maxEntries} files, directories and links, more than fussy installs here`);
+    this.#nameBytes += rel.length + extraName;
+    // The names of everything unpacked (paths, symlink targets) are kept until the end (duplicate,
+    // parent and link checks): their total is bounded like the manifest that lists them.
+    if (this.#nameBytes > manifestMaxBytes(this.#maxEntries)) throw bad(`the names in the archive add up to more than ${manifestMaxBytes(this.#maxEntries)} characters, more than fussy installs here`);
+    this.#charge(diskBytes, rel);
+    this.#nodes.set(rel, node);
+  }
+
+  /** Disk use, checked before the bytes are written: the free space (less the reserve) is never passed. */
+  #charge(bytes: number, rel: string): void {
+    if (this.#used + bytes > this.#o.maxWrite) {
+      throw new FussyError('NO_SPACE', `not enough free space for the package: writing "${rel}" would pass the ${this.#o.maxWrite} bytes that may be written in ${this.#o.staging} (free space less the reserve)`, {
+        hint: 'free space (fussy clean) and try again; nothing was installed',
+      });
+    }
+    this.#used += bytes;
+  }
+
   /** Missing parents are created (tar may omit directory entries); existing ones must be real dirs. */
   #parents(rel: string, raw: string): void {
     const parts = rel.split('/');
@@ -220,12 +272,12 @@ class Unpacker {
   }
 
   #mkdir(rel: string): void {
+    this.#track(rel, DIR, BLOCK);
     try {
       mkdirSync(this.#abs(rel), { mode: 0o700 });
     } catch (err) {
       throw this.#fsError(err, rel);
     }
-    this.#nodes.set(rel, { kind: 'dir' });
   }
 
   #dirMeta(rel: string, entry: ReadEntry): DirMeta {
@@ -245,33 +297,33 @@ class Unpacker {
     const mismatch =
       m.type !== type ||
       m.mode !== ((entry.mode ?? 0) & 0o7777) ||
+      m.uid !== (entry.uid ?? 0) ||
+      m.gid !== (entry.gid ?? 0) ||
       (type === 'file' && m.size !== entry.size) ||
       ((type === 'symlink' || type === 'hardlink') && m.target !== target);
     if (mismatch) throw bad(`archive member "${entry.path}" does not match its manifest entry`);
   }
 
+  /**
+   * The manifest is bounded (manifestMaxBytes(), checked on the tar header before a byte is read)
+   * and validated whole (archive/manifest.ts) before anything is built from it or written.
+   */
   #readManifest(entry: ReadEntry): void {
-    if (entry.size > MANIFEST_MAX) throw bad(`the manifest is larger than ${MANIFEST_MAX} bytes`);
-    const chunks: Buffer[] = [];
-    entry.on('data', (c: Buffer) => chunks.push(c));
+    if (!(entry.size >= 0 && entry.size <= manifestMaxBytes(this.#maxEntries))) throw bad(`the manifest is ${entry.size} bytes, more than the ${manifestMaxBytes(this.#maxEntries)} fussy reads here`);
+    const text = Buffer.allocUnsafe(entry.size);
+    let got = 0;
+    entry.on('data', (c: Buffer) => {
+      got += c.copy(text, got);
+    });
     entry.on('end', () => {
       try {
-        const text = Buffer.concat(chunks);
-        let m: Manifest;
-        try {
-          m = JSON.parse(text.toString('utf8')) as Manifest;
-        } catch (err) {
-          throw bad(`the manifest is not valid JSON: ${(err as Error).message}`);
-        }
-        if (m.format !== MANIFEST_FORMAT || typeof m.version !== 'number' || !Array.isArray(m.entries)) throw bad('the manifest is not a fussy manifest');
-        if (m.version > 1) throw bad(`the manifest has format version ${m.version}; this fussy reads version 1`, 'upgrade fussy on the device first');
-        if (m.release !== this.#release) throw bad(`the manifest names release "${m.release}" but the archive holds "${this.#release}"`);
-        this.#manifestEntries = new Map(m.entries.map((e) => [e.path, e]));
+        const { manifest: m, byPath } = parseManifest(text.subarray(0, got), this.#release as string, this.#maxEntries);
+        this.#manifestEntries = byPath;
         this.#manifest = m;
         // Tar headers, pax records and padding: generously 3 blocks per entry, plus the manifest.
-        this.#cap = Math.min(this.#cap, m.totalBytes + (m.entries.length + 4) * 1536 + text.length + 1024 * 1024);
-        this.#writeBytes(MANIFEST_NAME, text, { mode: 0o644, uid: this.#o.owner.uid, gid: this.#o.owner.gid }, entry.mtime);
+        this.#cap = Math.min(this.#cap, m.totalBytes + (m.entries.length + 4) * 1536 + got + 1024 * 1024);
         this.#o.onManifest?.(m);
+        this.#writeBytes(MANIFEST_NAME, text.subarray(0, got), { mode: 0o644, uid: this.#o.owner.uid, gid: this.#o.owner.gid }, entry.mtime);
         this.#startPrecreating(m);
       } catch (err) {
         this.failure ??= err;
@@ -282,21 +334,18 @@ class Unpacker {
   /**
    * Fresh installs spend much of their time creating inodes; with a manifest the names are known
    * up front, so the files that will be written (no dedup candidate) are created empty on a
-   * worker thread ahead of the parser (precreate.ts). The manifest's names get the same checks
-   * as archive names, and every parent must be a directory the manifest lists; otherwise (or for
-   * a few files) nothing is created ahead and the parser does it all, as before. The manifest's
-   * directories are made now, so the worker can create files in them.
+   * worker thread ahead of the parser (precreate.ts). The manifest was validated: its names got
+   * the same checks as archive names, and every parent is a directory it lists before; for a few
+   * files nothing is created ahead and the parser does it all. The manifest's directories are
+   * made now, so the worker can create files in them.
    */
   #startPrecreating(m: Manifest): void {
-    const dirs = new Set<string>(['.']);
+    const dirs: string[] = [];
     const files: string[] = [];
     for (const e of m.entries) {
-      if (e.path === '.' || typeof e.path !== 'string') continue;
-      if (splitEntryName(`${m.release}/${e.path}`, 'manifest entry').rel !== e.path) return;
-      const slash = e.path.lastIndexOf('/');
-      if (!dirs.has(slash < 0 ? '.' : e.path.slice(0, slash))) return;
-      if (e.type === 'directory') dirs.add(e.path);
-      else if (e.type === 'file' && typeof e.size === 'number' && typeof e.sha256 === 'string') {
+      if (e.path === '.') continue;
+      if (e.type === 'directory') dirs.push(e.path);
+      else if (e.type === 'file' && e.size !== undefined && e.sha256 !== undefined) {
         const mode = this.#o.owner.asRoot ? e.mode : e.mode & ~0o6000;
         const uid = this.#o.owner.asRoot ? e.uid : this.#o.owner.uid;
         const gid = this.#o.owner.asRoot ? e.gid : this.#o.owner.gid;
@@ -305,7 +354,7 @@ class Unpacker {
     }
     if (files.length < PRECREATE_MIN) return;
     for (const d of dirs) {
-      if (d === '.' || this.#nodes.has(d)) continue;
+      if (this.#nodes.has(d)) continue;
       this.#mkdir(d);
       this.#premade.add(d);
     }
@@ -336,6 +385,7 @@ class Unpacker {
   }
 
   #writeBytes(rel: string, data: Buffer, meta: { mode: number; uid: number; gid: number }, mtime: Date | undefined): void {
+    this.#track(rel, FILE, blocks(data.length));
     const fd = this.#create(rel);
     try {
       writeAll(fd, data, this.#abs(rel));
@@ -343,7 +393,6 @@ class Unpacker {
     } finally {
       closeSync(fd);
     }
-    this.#nodes.set(rel, { kind: 'file' });
   }
 
   #create(rel: string): number {
@@ -363,17 +412,16 @@ class Unpacker {
   #file(rel: string, entry: ReadEntry, m: ManifestEntry | undefined): void {
     const meta = this.#owner(entry);
     const size = entry.size;
-    if (this.#manifest === undefined && this.#written + size > this.#o.maxWrite) {
-      throw new FussyError('NO_SPACE', `not enough free space for the package: ${rel} would pass ${this.#o.maxWrite} bytes`, { hint: 'free space (fussy clean) and try again' });
-    }
     const hash = createHash('sha256');
     const abs = this.#abs(rel);
-    this.#nodes.set(rel, { kind: 'file' });
     this.#files += 1;
     // With a manifest the content is known before the data: link first. The data itself is
     // covered by the signature like the manifest that names its hash, so it is not re-hashed.
     const known = m?.sha256 !== undefined ? this.#o.index.find({ sha256: m.sha256, size, ...meta }) : undefined;
-    if (known !== undefined && m?.sha256 !== undefined && this.#linkFound(known, rel)) {
+    const linked = known !== undefined && m?.sha256 !== undefined && this.#linkFound(known, rel);
+    // The tar header's size is exactly what the parser will hand over: charged before a byte is written.
+    this.#track(rel, FILE, linked ? 0 : blocks(size));
+    if (linked && m?.sha256 !== undefined) {
       this.#linked += size;
       this.#hashes.push([rel, m.sha256]);
       entry.resume();
@@ -411,6 +459,7 @@ class Unpacker {
         const same = this.#o.index.find({ sha256: sha, size, ...meta });
         if (same !== undefined && this.#o.index.replaceWith(same, abs)) {
           this.#written -= size;
+          this.#used -= blocks(size);
           this.#linked += size;
         }
       }
@@ -446,13 +495,13 @@ class Unpacker {
   #symlink(rel: string, entry: ReadEntry): void {
     const target = entry.linkpath ?? '';
     if (target === '' || target.includes('\0')) throw unsafe(`symlink "${entry.path}" has an empty or NUL-containing target`);
+    this.#track(rel, { kind: 'symlink', target }, BLOCK, target.length);
     // Checked against the whole tree once every entry is known (chains may point forward).
     try {
       symlinkSync(target, this.#abs(rel));
     } catch (err) {
       throw this.#fsError(err, rel);
     }
-    this.#nodes.set(rel, { kind: 'symlink', target });
     const meta = this.#owner(entry);
     if (this.#o.owner.asRoot) lchownSync(this.#abs(rel), meta.uid, meta.gid);
     if (entry.mtime !== undefined) lutimesSync(this.#abs(rel), entry.mtime, entry.mtime);
@@ -464,8 +513,8 @@ class Unpacker {
     if (release !== this.#release) throw unsafe(`hard link "${entry.path}" points outside the release (${entry.linkpath})`);
     const node = this.#nodes.get(targetRel);
     if (node?.kind !== 'file') throw unsafe(`hard link "${entry.path}" -> "${entry.linkpath}" does not name an earlier regular file of the release`);
+    this.#track(rel, FILE, 0);
     this.#link(this.#abs(targetRel), rel);
-    this.#nodes.set(rel, { kind: 'file' });
     entry.resume();
   }
 
@@ -484,6 +533,7 @@ class Unpacker {
 
   finish(): UnpackResult {
     if (this.#release === undefined) throw bad('the archive is empty');
+    if (this.#kind === undefined) this.#decideLegacy(); // directories only: still a package without a manifest
     if (this.#manifestEntries !== undefined) {
       for (const path of this.#manifestEntries.keys()) {
         if (path !== '.' && !this.#seen.has(path)) throw bad(`"${path}" is in the manifest but not in the archive (truncated or altered package)`);
@@ -499,7 +549,9 @@ class Unpacker {
       const r = resolveLink(rel, n.target, lookup);
       if (!r.inside || r.loop) throw unsafe(`symlink "${this.#release}/${rel}" -> "${n.target}" ${r.loop ? 'is part of a symlink loop' : 'points outside the release'}`);
     }
-    finalizeDirectories(this.#dirs, [...this.#nodes].filter(([, n]) => n.kind === 'dir').map(([rel]) => this.#abs(rel)), this.#o.owner.asRoot);
+    const dirs: string[] = [];
+    for (const [rel, n] of this.#nodes) if (n.kind === 'dir') dirs.push(this.#abs(rel));
+    finalizeDirectories(this.#dirs, dirs, this.#o.owner.asRoot);
     return { release: this.#release, manifest: this.#manifest, writtenBytes: this.#written, linkedBytes: this.#linked, files: this.#files, hashes: this.#hashes };
   }
 }

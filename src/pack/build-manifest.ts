@@ -1,5 +1,6 @@
+import { FussyError } from '../errors.js';
 import type { Manifest, ManifestEntry } from '../archive/manifest.js';
-import { MANIFEST_FORMAT, MANIFEST_VERSION } from '../archive/manifest.js';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, validateManifest } from '../archive/manifest.js';
 import type { FileDigest } from './digest-files.js';
 import type { WalkEntry } from './walk.js';
 
@@ -15,7 +16,11 @@ export interface BuildManifestInput {
   compatible?: string[];
 }
 
-/** The manifest of a walked tree, entries in archive order; mtimes clamped to SOURCE_DATE_EPOCH. */
+/**
+ * The manifest of a walked tree, entries in archive order; mtimes clamped to SOURCE_DATE_EPOCH.
+ * It is validated as install will validate it (archive/manifest.ts): what pack writes installs,
+ * and what install refuses (too many entries, an empty device type, ...) pack refuses too, exit 21.
+ */
 export function buildManifest(input: BuildManifestInput): Manifest {
   const clamp = (s: number): number => (input.sourceDateEpoch !== undefined && s > input.sourceDateEpoch ? input.sourceDateEpoch : s);
   let totalBytes = 0;
@@ -54,5 +59,11 @@ export function buildManifest(input: BuildManifestInput): Manifest {
   if (input.minSequence !== undefined) m.minSequence = input.minSequence;
   if (input.rollback === true) m.rollback = true;
   if (input.compatible !== undefined && input.compatible.length > 0) m.compatible = [...input.compatible];
+  try {
+    validateManifest(m, input.release);
+  } catch (err) {
+    if (!(err instanceof FussyError)) throw err;
+    throw new FussyError(err.code, `${input.release}: ${err.message}`, { cause: err, hint: 'fussy install would refuse this package: leave out files (--exclude) or fix the option it names' });
+  }
   return m;
 }

@@ -1,5 +1,5 @@
 import { readSync } from 'node:fs';
-import { indexMember } from '../archive/gzip-member.js';
+import { indexMember, MEMBER_DATA_BYTES } from '../archive/gzip-member.js';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 
@@ -28,7 +28,7 @@ export type Segment = DataSegment | FileSegment;
 export interface ParallelGzipOptions {
   /** zlib level for compressible data. */
   level?: number;
-  /** Uncompressed bytes per gzip member. */
+  /** Uncompressed bytes per gzip member (default MEMBER_DATA_BYTES; install streams larger members instead of inflating them in parallel). */
   chunkSize?: number;
   /** Members queued at once; zlib runs them on the libuv thread pool. */
   parallel?: number;
@@ -49,7 +49,7 @@ const STORE_FRACTION = 0.9;
  */
 export async function* parallelGzip(input: AsyncIterable<Segment>, opts: ParallelGzipOptions = {}): AsyncGenerator<Buffer> {
   const level = opts.level ?? DEFAULT_LEVEL;
-  const chunkSize = opts.chunkSize ?? 1024 * 1024;
+  const chunkSize = opts.chunkSize ?? MEMBER_DATA_BYTES;
   const parallel = Math.max(1, opts.parallel ?? 8);
   const inflight: Promise<Buffer>[] = [];
   // Input buffers are recycled once their member is compressed: a fixed set of parallel + 1

@@ -3,7 +3,7 @@ import { Header, Pax } from 'tar';
 import type { HeaderData } from 'tar';
 import { FussyError } from '../errors.js';
 import type { Manifest, ManifestEntry } from '../archive/manifest.js';
-import { MANIFEST_NAME, serializeManifest } from '../archive/manifest.js';
+import { manifestMaxBytes, MANIFEST_NAME, serializeManifest } from '../archive/manifest.js';
 import { openForRead } from './digest-files.js';
 import type { WalkEntry } from './walk.js';
 
@@ -62,6 +62,9 @@ export async function* tarStream(input: TarStreamInput, onBytes: (n: number) => 
   const { release, manifest } = input;
   const root = manifest.entries[0] as ManifestEntry;
   const manifestBytes = serializeManifest(manifest);
+  if (manifestBytes.length > manifestMaxBytes()) {
+    throw new FussyError('BAD_ARCHIVE', `the manifest of ${release} would be ${manifestBytes.length} bytes, more than the ${manifestMaxBytes()} fussy install reads`, { hint: 'leave out files (--exclude), or shorten long paths' });
+  }
   yield { data: tarHeader(release, root), store: false };
   yield {
     data: Buffer.concat([
