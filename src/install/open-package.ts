@@ -43,7 +43,9 @@ function reject(message: string, hint: string, cause?: unknown): FussyError {
  * of the stream; OpenPGP.js releases all plaintext of a tampered message before failing
  * (security-perf.md §0.3). Time checks are off while streaming (devices without an RTC boot in
  * 1970) and done by `verdict()` at max(device clock, signature time), which still refuses
- * expired and revoked keys.
+ * expired and revoked keys and signatures past their own expiration time. A signature dated
+ * after the device clock is accepted, as gpg and gpgv accept it: checking at its own time means
+ * post-dating can only make a key's expiry or revocation hit sooner, never later.
  */
 export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOptions): Promise<OpenedPackage> {
   const head = await readHead(file);
@@ -135,9 +137,14 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
       if (key === undefined) continue; // an extra signature by an unknown key is ignored
       try {
         await s.verified;
-        const sig = await s.signature;
-        const created = sig.packets[0]?.created ?? null;
+        const sig = (await s.signature).packets[0];
+        const created = sig?.created ?? null;
         const at = created !== null && created > o.now ? created : o.now;
+        const expired = signatureExpiry(sig, at);
+        if (expired !== undefined) {
+          problems.push(`the signature by ${key.getFingerprint().toUpperCase()} expired at ${expired}`);
+          continue;
+        }
         await key.getSigningKey(s.keyID, at); // throws when expired or revoked at that time
         signers.add(key.getFingerprint().toUpperCase());
       } catch (err) {
@@ -151,6 +158,17 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
     return { signers: [...signers] };
   };
   return { data, verdict, encrypted };
+}
+
+/**
+ * When the signature carries an expiration time (RFC 4880 §5.2.3.10) that `at` has reached, that
+ * time (ISO 8601); else undefined. gpg and gpgv refuse such a signature (EXPSIG, exit 1); OpenPGP.js
+ * checks it only against a date, and the stream is verified without one (the device clock may be
+ * in 1970), so it is checked here, at the same time as the key: max(device clock, signature time).
+ */
+function signatureExpiry(sig: openpgp.SignaturePacket | undefined, at: Date): string | undefined {
+  const expires = sig?.getExpirationTime();
+  return expires instanceof Date && at >= expires ? expires.toISOString() : undefined;
 }
 
 /** The session key from the first PKESK one of `keys` decrypts (OpenPGP.js tries them all). */
