@@ -1,11 +1,11 @@
 import { createReadStream, type ReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import * as openpgp from 'openpgp';
 import { FussyError, isErrno } from '../errors.js';
 import type { DeviceKeyring } from '../keyring/device-keyring.js';
 import { gpgSessionKey } from '../keyring/gpg-session-key.js';
 import { webStreamOf } from '../util/web-stream.js';
+import { dearmor } from './armor.js';
 import { inflateOuterLayer } from './outer-compression.js';
 import { decryptSeipd, findSeipdV1, seipdCipher, type Decrypted } from './seipd.js';
 
@@ -54,7 +54,7 @@ export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOpti
   }
   const armored = head.subarray(0, 256).toString('latin1').includes('-----BEGIN PGP MESSAGE');
   const config: openpgp.PartialConfig = { maxDecompressedMessageSize: o.maxBytes, allowUnauthenticatedStream: true };
-  const raw = armored ? createReadStream(file, { encoding: 'utf8' }) : createReadStream(file, { highWaterMark: 1 << 20 });
+  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
   // What else reads the package (a decryption thread); close() stops it and the file.
   let decrypting: Decrypted | undefined;
   const close = (): void => {
@@ -74,9 +74,8 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
   const armored = binaryHead === undefined;
   let message: openpgp.Message<ReadableStream<Uint8Array>>;
   try {
-    message = armored
-      ? ((await openpgp.readMessage({ armoredMessage: Readable.toWeb(raw) as unknown as ReadableStream<string>, config })) as unknown as openpgp.Message<ReadableStream<Uint8Array>>)
-      : await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(raw, o.maxBytes, file)), config });
+    // Armor is decoded here, not by OpenPGP.js (armor.ts: bounded memory, nothing around it).
+    message = await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(armored ? dearmor(raw, file) : raw, o.maxBytes, file)), config });
   } catch (err) {
     if (err instanceof FussyError) throw err;
     throw reject(`${file} is not an OpenPGP message: ${(err as Error).message}`, 'is this a fussy package (.tar.gz.gpg / .tar.gz.asc)?', err);
@@ -103,7 +102,7 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
         const d = decryptSeipd(file, seipd, sessionKey);
         decrypting(d);
         integrity = d.integrity;
-        const inner = await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(d.data, o.maxBytes, file)), config });
+        const inner = await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(d.data, o.maxBytes, file, 'the decrypted data')), config });
         result = (await openpgp.verify({ message: inner, verificationKeys: ring.signers as openpgp.PublicKey[], expectSigned: true, format: 'binary', date: null, config })) as typeof result;
       } else {
         result = (await openpgp.decrypt({ message, sessionKeys: sessionKey, verificationKeys: ring.signers as openpgp.PublicKey[], expectSigned: true, format: 'binary', date: null as unknown as Date, config })) as typeof result;
@@ -188,6 +187,7 @@ async function* guardStream(stream: ReadableStream<Uint8Array>, file: string): A
       try {
         r = await reader.read();
       } catch (err) {
+        if (err instanceof FussyError) throw err; // the envelope's own checks (packet grammar, trailing data, ...)
         throw reject(`${file} failed verification: ${(err as Error).message}`, 'the package was tampered with, truncated or damaged; nothing was installed', err);
       }
       if (r.done) return;
