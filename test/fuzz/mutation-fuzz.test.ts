@@ -5,7 +5,7 @@ import type { Failure } from './runner.js';
 
 const RUNNER = fileURLToPath(new URL('./runner.js', import.meta.url));
 /** About a minute on two idle cores (README: the rate, and how to run more). */
-const DEFAULT_CASES = 600;
+const DEFAULT_CASES = 500;
 
 interface Summary {
   seed: number;
