@@ -82,23 +82,29 @@ async function* inflateCapped(body: AsyncIterable<Buffer>, z: Inflate | InflateR
     }),
   };
   let total = 0;
+  let checked = false;
   try {
-    for await (const out of throughZlib(view, z)) {
-      total += out.length;
-      if (total > maxBytes) {
-        throw new FussyError('BAD_SIGNATURE', `${file}: the compressed OpenPGP data expands beyond ${maxBytes} bytes (decompression bomb?)`, { hint: 'the package is refused; nothing was installed' });
+    try {
+      for await (const out of throughZlib(view, z)) {
+        total += out.length;
+        if (total > maxBytes) {
+          throw new FussyError('BAD_SIGNATURE', `${file}: the compressed OpenPGP data expands beyond ${maxBytes} bytes (decompression bomb?)`, { hint: 'the package is refused; nothing was installed' });
+        }
+        yield out;
       }
-      yield out;
+    } catch (err) {
+      if (err instanceof FussyError) throw err;
+      throw new FussyError('BAD_SIGNATURE', `${file}: cannot inflate the compressed OpenPGP data: ${(err as Error).message}`, { cause: err, hint: 'the package is damaged or was tampered with' });
     }
-  } catch (err) {
-    if (err instanceof FussyError) throw err;
-    throw new FussyError('BAD_SIGNATURE', `${file}: cannot inflate the compressed OpenPGP data: ${(err as Error).message}`, { cause: err, hint: 'the package is damaged or was tampered with' });
-  }
-  if (failed !== undefined) throw failed.err;
-  const after = `data follows the end of the deflate stream in the compressed packet of ${where}`;
-  if (fed > z.bytesWritten) throw trailing(file, `${after} (${fed - z.bytesWritten} bytes or more)`);
-  for (let n = await it.next(); n.done !== true; n = await it.next()) {
-    if (n.value.length > 0) throw trailing(file, after);
+    if (failed !== undefined) throw failed.err;
+    const after = `data follows the end of the deflate stream in the compressed packet of ${where}`;
+    if (fed > z.bytesWritten) throw trailing(file, `${after} (${fed - z.bytesWritten} bytes or more)`);
+    for (let n = await it.next(); n.done !== true; n = await it.next()) {
+      if (n.value.length > 0) throw trailing(file, after);
+    }
+    checked = true;
+  } finally {
+    if (!checked) void it.return?.(undefined).catch(() => {}); // the reader stopped early: let go of the package
   }
 }
 
