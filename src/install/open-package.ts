@@ -1,11 +1,11 @@
 import { createReadStream, type ReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import * as openpgp from 'openpgp';
 import { FussyError, isErrno } from '../errors.js';
 import type { DeviceKeyring } from '../keyring/device-keyring.js';
 import { gpgSessionKey } from '../keyring/gpg-session-key.js';
 import { webStreamOf } from '../util/web-stream.js';
+import { dearmor } from './armor.js';
 import { inflateOuterLayer } from './outer-compression.js';
 import { decryptSeipd, findSeipdV1, seipdCipher, type Decrypted } from './seipd.js';
 
@@ -45,7 +45,9 @@ function reject(message: string, hint: string, cause?: unknown): FussyError {
  * of the stream; OpenPGP.js releases all plaintext of a tampered message before failing
  * (security-perf.md §0.3). Time checks are off while streaming (devices without an RTC boot in
  * 1970) and done by `verdict()` at max(device clock, signature time), which still refuses
- * expired and revoked keys.
+ * expired and revoked keys and signatures past their own expiration time. A signature dated
+ * after the device clock is accepted, as gpg and gpgv accept it: checking at its own time means
+ * post-dating can only make a key's expiry or revocation hit sooner, never later.
  */
 export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOptions): Promise<OpenedPackage> {
   const src = o.read ?? file;
@@ -55,7 +57,7 @@ export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOpti
   }
   const armored = head.subarray(0, 256).toString('latin1').includes('-----BEGIN PGP MESSAGE');
   const config: openpgp.PartialConfig = { maxDecompressedMessageSize: o.maxBytes, allowUnauthenticatedStream: true };
-  const raw = armored ? createReadStream(src, { encoding: 'utf8' }) : createReadStream(src, { highWaterMark: 1 << 20 });
+  const raw = createReadStream(src, { highWaterMark: 1 << 20 });
   // What else reads the package (a decryption thread); close() stops it and the file.
   let decrypting: Decrypted | undefined;
   const close = (): void => {
@@ -75,9 +77,8 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
   const armored = binaryHead === undefined;
   let message: openpgp.Message<ReadableStream<Uint8Array>>;
   try {
-    message = armored
-      ? ((await openpgp.readMessage({ armoredMessage: Readable.toWeb(raw) as unknown as ReadableStream<string>, config })) as unknown as openpgp.Message<ReadableStream<Uint8Array>>)
-      : await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(raw, o.maxBytes, file)), config });
+    // Armor is decoded here, not by OpenPGP.js (armor.ts: bounded memory, nothing around it).
+    message = await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(armored ? dearmor(raw, file) : raw, o.maxBytes, file)), config });
   } catch (err) {
     if (err instanceof FussyError) throw err;
     throw reject(`${file} is not an OpenPGP message: ${(err as Error).message}`, 'is this a fussy package (.tar.gz.gpg / .tar.gz.asc)?', err);
@@ -104,7 +105,7 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
         const d = decryptSeipd(file, seipd, sessionKey, o.read);
         decrypting(d);
         integrity = d.integrity;
-        const inner = await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(d.data, o.maxBytes, file)), config });
+        const inner = await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(d.data, o.maxBytes, file, 'the decrypted data')), config });
         result = (await openpgp.verify({ message: inner, verificationKeys: ring.signers as openpgp.PublicKey[], expectSigned: true, format: 'binary', date: null, config })) as typeof result;
       } else {
         result = (await openpgp.decrypt({ message, sessionKeys: sessionKey, verificationKeys: ring.signers as openpgp.PublicKey[], expectSigned: true, format: 'binary', date: null as unknown as Date, config })) as typeof result;
@@ -138,9 +139,14 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
       if (key === undefined) continue; // an extra signature by an unknown key is ignored
       try {
         await s.verified;
-        const sig = await s.signature;
-        const created = sig.packets[0]?.created ?? null;
+        const sig = (await s.signature).packets[0];
+        const created = sig?.created ?? null;
         const at = created !== null && created > o.now ? created : o.now;
+        const expired = signatureExpiry(sig, at);
+        if (expired !== undefined) {
+          problems.push(`the signature by ${key.getFingerprint().toUpperCase()} expired at ${expired}`);
+          continue;
+        }
         await key.getSigningKey(s.keyID, at); // throws when expired or revoked at that time
         signers.add(key.getFingerprint().toUpperCase());
       } catch (err) {
@@ -154,6 +160,17 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
     return { signers: [...signers] };
   };
   return { data, verdict, encrypted };
+}
+
+/**
+ * When the signature carries an expiration time (RFC 4880 §5.2.3.10) that `at` has reached, that
+ * time (ISO 8601); else undefined. gpg and gpgv refuse such a signature (EXPSIG, exit 1); OpenPGP.js
+ * checks it only against a date, and the stream is verified without one (the device clock may be
+ * in 1970), so it is checked here, at the same time as the key: max(device clock, signature time).
+ */
+function signatureExpiry(sig: openpgp.SignaturePacket | undefined, at: Date): string | undefined {
+  const expires = sig?.getExpirationTime();
+  return expires instanceof Date && at >= expires ? expires.toISOString() : undefined;
 }
 
 /** The session key from the first PKESK one of `keys` decrypts (OpenPGP.js tries them all). */
@@ -173,6 +190,7 @@ async function* guardStream(stream: ReadableStream<Uint8Array>, file: string): A
       try {
         r = await reader.read();
       } catch (err) {
+        if (err instanceof FussyError) throw err; // the envelope's own checks (packet grammar, trailing data, ...)
         throw reject(`${file} failed verification: ${(err as Error).message}`, 'the package was tampered with, truncated or damaged; nothing was installed', err);
       }
       if (r.done) return;

@@ -1,6 +1,7 @@
 import { FussyError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
-import { newLength, packetHeader } from './packet-length.js';
+import { newLength, packetHeader, type BodyLength } from './packet-length.js';
+import { PacketGrammar } from './packet-grammar.js';
 
 const TAG_LITERAL = 11;
 /** Partial body length octet for 2^20 bytes (RFC 4880 §4.2.2.4: 224 + 20). */
@@ -10,45 +11,72 @@ const PART = 1 << PART_BITS;
 const SMALL_PART = 64 * 1024;
 
 /**
- * Re-frame literal data packets written with partial body lengths into 1 MiB parts; every other
- * packet passes through byte for byte. gpg writes data it reads from a pipe (`tar czf - | gpg
- * --sign`, every package of the original Fussy) as 8 KiB partial-length pieces, and OpenPGP.js
- * hands each piece on as its own chunk through several web streams: 20,000 chunks for a 160 MB
- * package, measured 1.8 s to verify instead of 0.45 s at 1 MiB. The framing is not signed (a
- * signature covers the literal packet's fields and content, RFC 4880 §5.2.4), so verification is
- * unchanged; the content is copied once. Anything that is not a well-formed packet sequence is
- * passed on from that point untouched, for OpenPGP.js to reject.
+ * Walk a packet sequence (the package, or what came out of its compression or encryption) on
+ * its way to OpenPGP.js, packet by packet:
+ * - Literal data packets written with small partial body lengths are re-framed into 1 MiB parts.
+ *   gpg writes data it reads from a pipe (`tar czf - | gpg --sign`, every package of the original
+ *   Fussy) as 8 KiB partial-length pieces, and OpenPGP.js hands each piece on as its own chunk
+ *   through several web streams: 20,000 chunks for a 160 MB package, measured 1.8 s to verify
+ *   instead of 0.45 s at 1 MiB. The framing is not signed (a signature covers the literal
+ *   packet's fields and content, RFC 4880 §5.2.4), so verification is unchanged; the content is
+ *   copied once. Every other packet passes through byte for byte.
+ * - Every packet must be one a package can hold, where it can hold it (packet-grammar.ts): what
+ *   follows the end of the message is refused, the same rule as after the encrypted data or the
+ *   compressed packet; the packets OpenPGP.js keeps in memory (signatures, session keys) are
+ *   bounded before it reads them.
+ * `where` names the sequence in messages ("the package", "the compressed data", ...);
+ * `compressedFirst`: see PacketGrammar.
  */
-export async function* reframeLiterals(source: AsyncIterable<Uint8Array>, file: string): AsyncGenerator<Uint8Array> {
+export async function* reframeLiterals(source: AsyncIterable<Uint8Array>, file: string, where = 'the package', compressedFirst = false): AsyncGenerator<Uint8Array> {
   const r = new ByteReader(source);
+  const grammar = new PacketGrammar(file, where, compressedFirst);
+  let offset = 0;
   for (;;) {
     const head = await r.fill(6);
     if (head.length === 0) return;
     const h = packetHeader(head);
-    // Not a packet, cut short, or of indeterminate length (it runs to the end): passed on as it is.
-    if (h === undefined || h.length.kind === 'indeterminate') {
-      yield* r.rest();
-      return;
+    if (h === undefined) {
+      if ((head[0] as number) & 0x80 && head.length < 6) throw truncated(file);
+      throw new FussyError('BAD_SIGNATURE', `${file}: byte ${offset} of ${where} is not the start of an OpenPGP packet`, { hint: 'the package is damaged or was tampered with; nothing was installed' });
     }
-    const { tag, headerLen } = h;
-    const length = h.length.length;
-    const partial = h.length.kind === 'partial';
-    if (partial && tag === TAG_LITERAL && length < SMALL_PART) {
+    grammar.next(h, offset);
+    const { tag, headerLen, length } = h;
+    if (length.kind === 'partial' && tag === TAG_LITERAL && length.length < SMALL_PART) {
       r.take(headerLen);
-      yield* reframeBody(r, length, file);
+      offset += headerLen;
+      for await (const c of reframeBody(r, length.length, file)) {
+        offset += c.length; // re-framed: offsets after it count the new framing, close enough for a message
+        yield c;
+      }
       continue;
     }
-    if (partial) {
-      yield* r.rest(); // large parts already, or another packet type: pass the rest on as it is
+    if (length.kind === 'indeterminate') {
+      yield* r.rest(); // runs to the end of the sequence
       return;
     }
-    let left = headerLen + length;
+    for await (const c of passBody(r, headerLen, length, file)) {
+      offset += c.length;
+      yield c;
+    }
+  }
+}
+
+/** One packet (header and body, partial-length headers included) passed on as it is. */
+async function* passBody(r: ByteReader, headerLen: number, length: Exclude<BodyLength, { kind: 'indeterminate' }>, file: string): AsyncGenerator<Uint8Array> {
+  let left = headerLen + length.length;
+  let partial = length.kind === 'partial';
+  for (;;) {
     while (left > 0) {
       const c = await r.chunk(left);
-      if (c.length === 0) return; // truncated: OpenPGP.js reports it
+      if (c.length === 0) throw truncated(file);
       left -= c.length;
       yield c;
     }
+    if (!partial) return;
+    const l = newLength(await r.fill(5));
+    if (l === undefined) throw truncated(file);
+    partial = l[0].kind === 'partial';
+    left = l[1] + (l[0].kind === 'indeterminate' ? 0 : l[0].length);
   }
 }
 

@@ -1,0 +1,195 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isErrno } from '../../src/errors.js';
+import { install, type InstallOptions, type InstallResult } from '../../src/install/install.js';
+import { verifyRelease } from '../../src/install/verify.js';
+import type { HistoryRecord } from '../../src/install/history.js';
+import { snapshotTree, type TreeNode } from '../helpers/tree.js';
+import type { Corpus } from './corpus.js';
+
+const STATE = '.fussy';
+/** State files an install rewrites by design; everything else in .fussy must stay as it was. */
+const CHANGING = new Set(['history.log', 'history.head', 'hash-cache.json']);
+/** Restored after an install that succeeded, so every case starts from the same device. */
+const RESTORED = ['state.json', 'hash-cache.json'];
+const asRoot = process.getuid?.() === 0;
+const owner = { asRoot, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+
+export interface Snapshot {
+  /** Everything outside .fussy, with inodes and content hashes: releases, failsafe, current. */
+  tree: string;
+  /** The names in .fussy, but the files every install rewrites (no staging, journal or lock left). */
+  state: string[];
+  stateJson?: string;
+  history: number;
+}
+
+/**
+ * One target the fuzzer installs into, case after case: a factory `current` dir made failsafe by
+ * a first install of the fussy-signed seed (the baseline release). A refused case must leave it
+ * exactly as it was; after a case that installed, the new release is removed and `current`, the
+ * device state and the hash cache are put back, so the next case starts from the same device.
+ */
+export class FuzzDevice {
+  baseline = '';
+  before!: Snapshot;
+  #saved = new Map<string, Buffer | undefined>();
+  /** Content hashes by inode, ctime and size: a file whose inode did not change is not read again. */
+  #hashes = new Map<string, string>();
+
+  private constructor(
+    readonly dir: string,
+    readonly target: string,
+    readonly corpus: Corpus,
+  ) {}
+
+  static async create(corpus: Corpus, root: string): Promise<FuzzDevice> {
+    const dir = await mkdtemp(join(root, 'device-'));
+    const target = join(dir, 'firmware');
+    await mkdir(join(target, 'current', 'etc'), { recursive: true });
+    await writeFile(join(target, 'current', 'etc', 'version'), 'factory\n');
+    const d = new FuzzDevice(dir, target, corpus);
+    const seed = corpus.seeds.find((s) => s.name === 'fussy-signed');
+    if (seed === undefined) throw new Error('no fussy-signed seed');
+    const pkg = join(dir, 'baseline.gpg');
+    await writeFile(pkg, seed.bytes);
+    d.baseline = (await install(d.options(pkg, Promise.resolve(undefined)))).release;
+    for (const f of RESTORED) d.#saved.set(f, await readFile(join(target, STATE, f)).catch(() => undefined));
+    d.before = await d.snapshot();
+    return d;
+  }
+
+  options(pkg: string, digest: Promise<string | undefined>): InstallOptions {
+    return { package: pkg, keyring: this.corpus.keyring, target: this.target, env: { PATH: process.env.PATH }, cwd: this.dir, owner, packageDigest: digest, hookTimeoutMs: 10_000 };
+  }
+
+  async snapshot(): Promise<Snapshot> {
+    const tree = await this.#tree();
+    const names = await readdir(join(this.target, STATE));
+    const stateJson = await readFile(join(this.target, STATE, 'state.json'), 'utf8').catch((e: unknown) => (isErrno(e, 'ENOENT') ? undefined : Promise.reject(e)));
+    return { tree, state: names.filter((n) => !CHANGING.has(n)).sort(), stateJson, history: (await this.history()).count };
+  }
+
+  /**
+   * Everything outside .fussy, one line per entry: type, mode, owner, size, mtime, inode, and the
+   * content's sha256 (re-hashed only when the inode's ctime moved) or the link target.
+   */
+  async #tree(): Promise<string> {
+    const lines: string[] = [];
+    const walk = async (rel: string): Promise<void> => {
+      for (const name of (await readdir(join(this.target, rel))).sort()) {
+        const p = rel === '' ? name : `${rel}/${name}`;
+        if (p === STATE) continue;
+        const st = await lstat(join(this.target, p), { bigint: true });
+        // A symlink is its target: `current` is replaced (new inode and time) whenever it is switched back.
+        if (st.isSymbolicLink()) {
+          lines.push(`${p} -> ${await readlink(join(this.target, p))}`);
+          continue;
+        }
+        const head = `${p} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.size} ${st.mtimeNs} ${st.ino}`;
+        if (st.isDirectory()) {
+          lines.push(head);
+          await walk(p);
+        } else {
+          if (this.#hashes.size > 10_000) this.#hashes.clear();
+          const key = `${st.ino} ${st.ctimeNs} ${st.size}`;
+          let sum = this.#hashes.get(key);
+          if (sum === undefined) {
+            sum = createHash('sha256').update(await readFile(join(this.target, p))).digest('hex');
+            this.#hashes.set(key, sum);
+          }
+          lines.push(`${head} ${sum}`);
+        }
+      }
+    };
+    await walk('');
+    return lines.join('\n');
+  }
+
+  /** The history's record count (from history.head) and its last record (the log's tail only: it grows). */
+  async history(): Promise<{ count: number; last?: HistoryRecord }> {
+    const head = JSON.parse(await readFile(join(this.target, STATE, 'history.head'), 'utf8')) as { count: number };
+    const fh = await open(join(this.target, STATE, 'history.log'), 'r');
+    try {
+      const size = (await fh.stat()).size;
+      const tail = Buffer.alloc(Math.min(size, 64 * 1024));
+      await fh.read(tail, 0, tail.length, size - tail.length);
+      const lines = tail.toString('utf8').trimEnd().split('\n');
+      return { count: head.count, last: JSON.parse(lines[lines.length - 1] as string) as HistoryRecord };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** What is wrong with an install that succeeded: it must equal its manifest, or GNU tar's reading of the payload. */
+  async checkInstalled(r: InstallResult, payload: Buffer | undefined): Promise<string[]> {
+    const problems: string[] = [];
+    const cur = await readlink(join(this.target, 'current')).catch(() => '(unreadable)');
+    if (cur !== r.release) problems.push(`current -> ${cur}, not the new release ${r.release}`);
+    if (r.manifest) {
+      const report = await verifyRelease(join(this.target, r.release), r.release, { asRoot });
+      if (!report.manifest) problems.push('installed with a manifest, but verify finds none');
+      for (const f of report.findings.slice(0, 5)) problems.push(`verify: ${f.problem} ${f.path}: ${f.detail}`);
+    } else if (payload !== undefined) {
+      problems.push(...(await this.#compareWithGnuTar(r.release, payload)));
+    }
+    const h = await this.history();
+    if (h.count !== this.before.history + 1 || h.last?.result !== 'ok') problems.push(`history: ${h.count - this.before.history} new records, the last ${h.last?.result}`);
+    return problems;
+  }
+
+  async #compareWithGnuTar(release: string, payload: Buffer): Promise<string[]> {
+    const scratch = await mkdtemp(join(this.dir, 'gnutar-'));
+    try {
+      const gnu = spawnSync('tar', ['-xzf', '-', '-C', scratch], { input: payload, stdio: ['pipe', 'ignore', 'pipe'], maxBuffer: 1 << 30 });
+      const refused = gnu.status === 0 ? [] : [`GNU tar exits ${gnu.status} on the payload (${String(gnu.stderr).trim().split('\n').slice(0, 2).join(' / ').slice(0, 200)}), fussy installed it`];
+      const tops = await readdir(scratch);
+      if (tops.length !== 1) return [...refused, `GNU tar extracts ${tops.length} top-level entries (${tops.join(', ')}), fussy installed one`];
+      // mtimes are left out: a file linked to an equal one of an older release keeps that one's mtime (README, dedup).
+      const strip = (nodes: TreeNode[]): string[] => nodes.filter((n) => n.path !== '.').map((n) => JSON.stringify({ ...n, mtime: 0 }));
+      const ours = strip(await snapshotTree(join(this.target, release)));
+      const theirs = strip(await snapshotTree(join(scratch, tops[0] as string)));
+      const a = new Set(ours);
+      const b = new Set(theirs);
+      const onlyOurs = ours.filter((x) => !b.has(x));
+      const onlyTheirs = theirs.filter((x) => !a.has(x));
+      return [...refused, ...onlyOurs.slice(0, 3).map((x) => `installed, not as GNU tar extracts it: ${x}`), ...onlyTheirs.slice(0, 3).map((x) => `GNU tar extracts, not installed so: ${x}`)];
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  /** What is wrong with a refusal: the history must have it, and nothing may have changed or stayed behind. */
+  async checkRefused(code: string): Promise<string[]> {
+    const problems: string[] = [];
+    const now = await this.snapshot();
+    if (now.tree !== this.before.tree) problems.push('the target changed (releases, failsafe or current)');
+    const extra = now.state.filter((n) => !this.before.state.includes(n));
+    const gone = this.before.state.filter((n) => !now.state.includes(n));
+    if (extra.length > 0) problems.push(`left behind in .fussy: ${extra.join(', ')}`);
+    if (gone.length > 0) problems.push(`removed from .fussy: ${gone.join(', ')}`);
+    if (now.stateJson !== this.before.stateJson) problems.push(`state.json changed: ${now.stateJson}`);
+    const h = await this.history();
+    if (h.count !== this.before.history + 1) problems.push(`history: ${h.count - this.before.history} new records instead of 1`);
+    else if (h.last?.result !== 'refused' || h.last.error?.code !== code) problems.push(`history: the last record is ${h.last?.result} ${h.last?.error?.code}, not refused ${code}`);
+    this.before.history = h.count;
+    return problems;
+  }
+
+  /** Undo an install that succeeded: remove the release, point `current` back, restore state files. */
+  async reset(release: string): Promise<void> {
+    const tmp = join(this.target, 'current~fuzz');
+    await symlink(this.baseline, tmp);
+    await rename(tmp, join(this.target, 'current'));
+    await rm(join(this.target, release), { recursive: true, force: true });
+    for (const [f, bytes] of this.#saved) {
+      if (bytes === undefined) await rm(join(this.target, STATE, f), { force: true });
+      else await writeFile(join(this.target, STATE, f), bytes);
+    }
+    const now = await this.snapshot();
+    if (now.tree !== this.before.tree || now.stateJson !== this.before.stateJson || now.state.join() !== this.before.state.join()) throw new Error('the device could not be reset to its baseline');
+    this.before.history = now.history;
+  }
+}
