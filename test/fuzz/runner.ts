@@ -233,16 +233,23 @@ async function main(): Promise<void> {
   let next = first;
   let done = 0;
   let rssFlagged = false;
+  /** The cases that raised the peak RSS by 4 MB or more: where the memory goes. */
+  const rssSteps: Array<{ case: number; toMB: number; byMB: number; mutation?: string }> = [];
   const lane = async (): Promise<void> => {
     let dev = await FuzzDevice.create(corpus, root);
     while (next < last) {
       const i = next++;
+      const before = process.resourceUsage().maxRSS / 1024;
       const ok = await runCase(run, dev, i);
       const peak = process.resourceUsage().maxRSS / 1024;
+      if (peak - before >= 4) rssSteps.push({ case: i, toMB: Math.round(peak), byMB: Math.round(peak - before) });
       if (peak > RSS_BUDGET_MB && !rssFlagged) {
         rssFlagged = true;
         const m = await makeMutant(new Rng(caseSeed(seed, i)), corpus);
-        await fail(run, i, m, `peak RSS ${peak.toFixed(0)} MB passed the ${RSS_BUDGET_MB} MB budget during this case${run.running.size > 0 ? ` or case ${[...run.running].join(', ')}` : ''}`);
+        const steps = await Promise.all(
+          [...rssSteps].sort((a, b) => b.byMB - a.byMB).slice(0, 3).map(async (r) => `case ${r.case} +${r.byMB} MB (${(await makeMutant(new Rng(caseSeed(seed, r.case)), corpus)).log[0] ?? ''})`),
+        );
+        await fail(run, i, m, `peak RSS ${peak.toFixed(0)} MB passed the ${RSS_BUDGET_MB} MB budget during this case${run.running.size > 0 ? ` or case ${[...run.running].join(', ')}` : ''}; the largest steps up: ${steps.join(', ')}`);
       }
       if (!ok) dev = await FuzzDevice.create(corpus, root); // the old one may hold a lock or a half install: start afresh
       if (++done % 10 === 0) (globalThis as { gc?: () => void }).gc?.(); // thousands of installs in one process: collect between them
@@ -262,6 +269,7 @@ async function main(): Promise<void> {
     cpuMsPerCase: Math.round(((c) => (c.user + c.system) / 1000)(process.cpuUsage(cpu)) / (last - first)),
     peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
     rssBudgetMB: RSS_BUDGET_MB,
+    rssSteps: await Promise.all(rssSteps.map(async (r) => ({ ...r, mutation: `${(await makeMutant(new Rng(caseSeed(seed, r.case)), corpus)).log.join('; ').slice(0, 160)}` }))),
     strict,
     outcomes: run.outcomes,
     msPerCase: Object.fromEntries(Object.entries(run.timing).map(([k, v]) => [k, Math.round(v / (last - first))])),
