@@ -133,6 +133,8 @@ class Unpacker {
   #release: string | undefined;
   #manifest: Manifest | undefined;
   #manifestEntries: Map<string, ManifestEntry> | undefined;
+  /** The release directory's own entry, if the archive has one. */
+  #top: ReadEntry | undefined;
   #entries = 0;
   /** Whether the archive has a manifest, decided at its first entry that is not a directory. */
   #kind: 'manifest' | 'legacy' | undefined;
@@ -192,6 +194,7 @@ class Unpacker {
       if (entry.type !== 'Directory') throw bad(`the top-level entry "${entry.path}" is not a directory`);
       if (!this.#nodes.has('.')) this.#mkdir('.');
       this.#dirs.push(this.#dirMeta('.', entry));
+      this.#top = entry; // it precedes the manifest: compared with it in finish()
       entry.resume();
       return;
     }
@@ -513,6 +516,8 @@ class Unpacker {
     if (release !== this.#release) throw unsafe(`hard link "${entry.path}" points outside the release (${entry.linkpath})`);
     const node = this.#nodes.get(targetRel);
     if (node?.kind !== 'file') throw unsafe(`hard link "${entry.path}" -> "${entry.linkpath}" does not name an earlier regular file of the release`);
+    // GNU tar writes hard links with size 0; one that claims data is read differently by GNU tar and node-tar.
+    if (entry.size !== 0) throw bad(`hard link "${entry.path}" claims ${entry.size} bytes of data (tar readers disagree on such an entry)`);
     this.#track(rel, FILE, 0);
     this.#link(this.#abs(targetRel), rel);
     entry.resume();
@@ -538,6 +543,7 @@ class Unpacker {
       for (const path of this.#manifestEntries.keys()) {
         if (path !== '.' && !this.#seen.has(path)) throw bad(`"${path}" is in the manifest but not in the archive (truncated or altered package)`);
       }
+      if (this.#top !== undefined) this.#expect(this.#manifestEntries.get('.'), 'directory', this.#top);
     }
     const lookup = (p: string): NodeKind | undefined => {
       const n = this.#nodes.get(p);

@@ -61,8 +61,12 @@ export class FuzzDevice {
     return d;
   }
 
+  /**
+   * Downgrades are allowed: packages without a manifest (the pipeline's seeds) carry no sequence
+   * and would otherwise be refused before their archive is read (policy-attacks tests that rule).
+   */
   options(pkg: string, digest: Promise<string | undefined>): InstallOptions {
-    return { package: pkg, keyring: this.corpus.keyring, target: this.target, env: { PATH: process.env.PATH }, cwd: this.dir, owner, packageDigest: digest, hookTimeoutMs: 10_000 };
+    return { package: pkg, keyring: this.corpus.keyring, target: this.target, env: { PATH: process.env.PATH }, cwd: this.dir, owner, packageDigest: digest, hookTimeoutMs: 10_000, allowDowngrade: true };
   }
 
   async snapshot(): Promise<Snapshot> {
