@@ -6,6 +6,7 @@ import { FussyError, isErrno } from '../errors.js';
 import { abortable } from '../util/abort.js';
 import { splitEntryName } from '../archive/entry-path.js';
 import { manifestMaxBytes, MANIFEST_NAME, MAX_ENTRIES, parseManifest, type Manifest, type ManifestEntry } from '../archive/manifest.js';
+import { TarCheck } from '../archive/tar-check.js';
 import { resolveLink, type NodeKind } from '../archive/resolve-link.js';
 import type { DedupIndex, Found } from './dedup-index.js';
 import { finalizeDirectories, type DirMeta } from './finalize-dirs.js';
@@ -95,9 +96,11 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
   parser.on('error', (err: unknown) => (parseError ??= err));
   parser.on('warn', (code: string, message: string | Error) => (parseError ??= bad(`archive: ${code} ${String((message as Error)?.message ?? message)}`)));
   const ended = new Promise<void>((resolve) => parser.on('end', () => resolve()));
+  const framing = new TarCheck();
   try {
     for await (const chunk of gunzip) {
       u.inflated(chunk.length);
+      framing.write(chunk); // before node-tar sees it: GNU tar must read the same archive
       if (!parser.write(chunk)) await new Promise<void>((resolve) => parser.once('drain', () => resolve()));
       if (u.failure !== undefined) throw u.failure;
       if (parseError !== undefined) throw parseError;

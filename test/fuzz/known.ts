@@ -5,13 +5,7 @@ import type { Failure } from './runner.js';
  * symptom: the test reports them but passes. FUSSY_FUZZ_STRICT=1 fails on them too. Each entry
  * is an open defect: fix it and remove the entry.
  */
-const KNOWN: Array<{ issue: string; layer?: Array<Failure['layer']>; mutation?: RegExp; symptom: RegExp }> = [
-  {
-    issue: 'open (not fixed yet): node-tar accepts malformed pax records (wrong record lengths, sizes like "12abc" or "-1") that GNU tar refuses: a parser differential reachable only with a valid signature (docs/security.md, "Not yet covered")',
-    layer: ['tar'],
-    symptom: /^installed, but: GNU tar exits 2 on the payload/,
-  },
-];
+const KNOWN: Array<{ issue: string; layer?: Array<Failure['layer']>; mutation?: RegExp; symptom: RegExp }> = [];
 
 export function knownIssue(f: Failure): string | undefined {
   return KNOWN.find((k) => (k.layer === undefined || k.layer.includes(f.layer)) && (k.mutation === undefined || k.mutation.test(f.mutation.join('; '))) && k.symptom.test(f.symptom))?.issue;
