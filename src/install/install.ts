@@ -15,6 +15,7 @@ import { readDeviceState, recordSequence } from './device-state.js';
 import { HashCache } from './hash-cache.js';
 import { checkLegacy, checkPolicy, readDeviceType, type PolicyFacts } from './install-policy.js';
 import { packageDigest, recordHistory, type HistoryRecord } from './history.js';
+import { trustedStateDir } from './target-lock.js';
 import { checkLayout, CURRENT, ensureCurrentLink, FAILSAFE, freeReleaseName, readLayout, STATE_DIR } from './layout.js';
 import { clearJournal, writeJournal, type JournalStep } from './journal.js';
 import { openPackage, type OpenedPackage } from './open-package.js';
@@ -99,10 +100,10 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     // A pipe is read to its end before the lock is taken: never wait on input while holding it.
     if (source.kind === 'pipe') {
       const target = resolve(o.target);
-      await readLayout(target);
-      o.onEvent?.({ type: 'phase', phase: 'spool' });
+      // The copy goes into .fussy/, checked (and made) like every directory fussy relies on.
+      const stateDir = trustedStateDir(target);
       const maxBytes = Math.max(0, (await freeBytes(target)) - (o.reserveBytes ?? DEFAULT_RESERVE));
-      spooled = await spoolPackage(source, { stateDir: join(target, STATE_DIR), maxBytes, signal: o.signal });
+      spooled = await spoolPackage(source, { stateDir, maxBytes, signal: o.signal, onWaiting: () => o.onEvent?.({ type: 'phase', phase: 'spool' }) });
     }
     return await installFrom(o, spooled?.source ?? source, spooled?.sha256);
   } finally {

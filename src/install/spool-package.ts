@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
-import { lstat, mkdir } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
@@ -14,6 +13,8 @@ export interface SpoolOptions {
   /** Bytes the spooled package may take: the free space less the reserve. */
   maxBytes: number;
   signal?: AbortSignal;
+  /** Told once the copy exists only as a descriptor, before the first read (which may wait). */
+  onWaiting?: () => void;
 }
 
 export interface Spooled {
@@ -33,8 +34,6 @@ export interface Spooled {
  * are then read, decrypted and verified exactly like a package file.
  */
 export async function spoolPackage(pipe: PackageSource, o: SpoolOptions): Promise<Spooled> {
-  const st = await lstatDir(o.stateDir);
-  if (st === undefined) await mkdir(o.stateDir, { mode: 0o755 });
   const tmp = join(o.stateDir, `spool-${randomBytes(6).toString('hex')}${TMP_SUFFIX}${process.pid}`);
   const fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   const out = new PackageSource(pipe.name, fd, 'file');
@@ -43,6 +42,7 @@ export async function spoolPackage(pipe: PackageSource, o: SpoolOptions): Promis
   } catch (err) {
     if (!isErrno(err, 'ENOENT')) throw err; // a concurrent recovery swept it already: as good
   }
+  o.onWaiting?.();
   const hash = createHash('sha256');
   let bytes = 0;
   const input = new Socket({ fd: pipe.take(), readable: true, writable: false });
@@ -62,17 +62,4 @@ export async function spoolPackage(pipe: PackageSource, o: SpoolOptions): Promis
     input.destroy();
   }
   return { source: out, sha256: hash.digest('hex'), bytes };
-}
-
-/** The state dir, when it exists; one that is not a real directory (a symlink) is refused. */
-async function lstatDir(dir: string): Promise<'dir' | undefined> {
-  try {
-    const st = await lstat(dir);
-    if (st.isDirectory()) return 'dir';
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return undefined;
-    if (isErrno(err, 'ENOTDIR')) throw new FussyError('SETUP', `target ${join(dir, '..')} is not a directory`, { cause: err, hint: 'pass -t DIR' });
-    throw err;
-  }
-  throw new FussyError('SETUP', `${dir} is not a directory (a symlink or a file)`, { hint: 'fussy keeps its state there: remove it and install again' });
 }

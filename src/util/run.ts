@@ -145,14 +145,7 @@ export async function runStreaming(cmd: string, args: string[], o: StreamingOpti
   let timedOut = false;
   let interrupted = false;
   let killer: NodeJS.Timeout | undefined;
-  const group = (sig: NodeJS.Signals): void => {
-    if (child.pid === undefined) return;
-    try {
-      process.kill(-child.pid, sig);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-    }
-  };
+  const group = (sig: NodeJS.Signals): void => killGroup(child.pid, sig);
   const timer = setTimeout(() => {
     timedOut = true;
     group('SIGKILL');
@@ -204,14 +197,7 @@ export function runForeground(cmd: string, args: string[], o: { timeoutMs?: numb
     });
     let timedOut = false;
     let killer: NodeJS.Timeout | undefined;
-    const group = (sig: NodeJS.Signals): void => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, sig);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-      }
-    };
+    const group = (sig: NodeJS.Signals): void => killGroup(child.pid, sig);
     const forward = (sig: NodeJS.Signals) => (): void => group(sig);
     const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, forward(sig)] as const);
     for (const [sig, h] of handlers) process.on(sig, h);
@@ -236,4 +222,14 @@ export function runForeground(cmd: string, args: string[], o: { timeoutMs?: numb
     child.once('error', (err) => done({ exitCode: undefined, signal: undefined, timedOut, spawnError: err.message }));
     child.once('exit', (code, signal) => done({ exitCode: code ?? undefined, signal: signal ?? undefined, timedOut }));
   });
+}
+
+/** Signal a process group (a child started detached leads its own); a group already gone is fine. */
+function killGroup(pid: number | undefined, sig: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
 }
