@@ -32,12 +32,16 @@ export async function* parallelGunzip(source: AsyncIterable<Uint8Array>, paralle
     if (!done.ok) throw done.err;
     return done.out;
   };
+  let afterShort = false;
   try {
     for (;;) {
       const head = await r.fill(64);
       if (head.length === 0) break;
       const total = memberLength(head);
-      if (total === undefined || total === 'short' || total > MEMBER_MAX_BYTES) {
+      // fussy's members are full MEMBER_DATA_BYTES but the last: members after a short one are not
+      // fussy's shape. Tiny members would cost a zlib context each (~40 KB of native memory that
+      // only a garbage collection gives back): one streaming gunzip takes the rest instead.
+      if (total === undefined || total === 'short' || total > MEMBER_MAX_BYTES || afterShort) {
         // Not (or no longer) one of fussy's members: finish whatever is queued, then stream the rest.
         while (inflight.length > 0) yield await next();
         yield* streamGunzip(r.rest());
@@ -54,7 +58,8 @@ export async function* parallelGunzip(source: AsyncIterable<Uint8Array>, paralle
         yield* streamGunzip(prepend(member, r.rest()));
         return;
       }
-      const out = gunzipAsync(member, { chunkSize: Math.max(64 * 1024, isize + 1024), maxOutputLength: isize + 1 });
+      const out = gunzipAsync(member, { chunkSize: isize + 1024, maxOutputLength: isize + 1 });
+      afterShort = isize < MEMBER_DATA_BYTES;
       inflight.push(
         out.then(
           (b): Inflated => {
