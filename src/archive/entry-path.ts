@@ -5,6 +5,8 @@ import { checkReleaseName } from './release-name.js';
 export const MAX_DEPTH = 128;
 /** Linux PATH_MAX is 4096 for the whole path, target prefix included. */
 export const MAX_PATH_BYTES = 3072;
+/** Linux NAME_MAX: no file system takes a longer name. */
+export const MAX_NAME_BYTES = 255;
 
 export interface EntryName {
   release: string;
@@ -15,7 +17,7 @@ export interface EntryName {
 /**
  * Split an archive member name into release and release-relative path, refusing anything that
  * is not a plain relative path below one top-level directory: absolute names ("/x", "//x"),
- * any ".." component, NUL bytes, excessive depth. A single leading "./" is accepted (GNU tar
+ * any ".." component, NUL bytes, excessive depth, names no file system takes (NAME_MAX). A single leading "./" is accepted (GNU tar
  * writes it for `tar czf - ./rel`); nothing is ever stripped or rewritten silently.
  */
 export function splitEntryName(raw: string, what: string): EntryName {
@@ -34,6 +36,7 @@ export function splitEntryName(raw: string, what: string): EntryName {
   for (const p of parts) {
     if (p === '..') unsafe('contains a ".." component');
     if (p === '' || p === '.') unsafe('contains an empty or "." component');
+    if (p.length > MAX_NAME_BYTES / 3 && Buffer.byteLength(p) > MAX_NAME_BYTES) unsafe(`has a name longer than ${MAX_NAME_BYTES} bytes ("${p.slice(0, 40)}...")`);
   }
   const release = checkReleaseName(parts[0] as string, 'top-level directory of the archive');
   return { release, rel: parts.length === 1 ? '.' : parts.slice(1).join('/') };

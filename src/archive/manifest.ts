@@ -120,7 +120,7 @@ const ENTRY_FIELDS: Record<EntryType, Set<string>> = {
 };
 const SHA256 = /^[0-9a-f]{64}$/;
 /** uid_t is 32 bits, and (uid_t)-1 means "leave unchanged" to chown(2). */
-const MAX_ID = 0xfffffffe;
+export const MAX_ID = 0xfffffffe;
 /** symlink(2) takes at most PATH_MAX (4096) bytes with the NUL. */
 const MAX_LINK_TARGET = 4095;
 

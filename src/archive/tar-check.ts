@@ -10,7 +10,9 @@
  * - size fields that are not octal numbers or base-256 (negative ones included);
  * - data on entries that carry none (links, directories, devices, FIFOs): node-tar reads that
  *   many bytes as their data, GNU tar reads none, so the two disagree on where the next header is;
- * - pax headers over 1 MiB (fussy writes a few hundred bytes; a path is at most 4 KiB).
+ * - pax headers over 1 MiB (fussy writes a few hundred bytes; a path is at most 4 KiB);
+ * - entry types other than POSIX's and GNU's long names: node-tar skips an unknown type (or reads
+ *   GNU's obsolete 'N' as a name for the next entry) while GNU tar extracts it as a regular file.
  * It only follows the framing (headers and data lengths); names, types and checksums are left to
  * node-tar (strict) and the unpacker. Memory: one 512-byte header and at most one pax header.
  */
@@ -21,6 +23,8 @@ const MAX_PAX = 1024 * 1024;
 const NUMERIC_KEYS = new Set(['size', 'uid', 'gid', 'mtime', 'atime', 'ctime']);
 /** Types whose data node-tar and GNU tar skip alike: regular files, pax and GNU long names/links. */
 const DATA_TYPES = new Set(['0', '\0', '7', 'x', 'g', 'L', 'K']);
+/** Types both readers know alike: files, links, devices, FIFOs, directories, pax, GNU long names. */
+const KNOWN_TYPES = new Set(['0', '\0', '1', '2', '3', '4', '5', '6', '7', 'x', 'g', 'L', 'K']);
 
 function bad(message: string): FussyError {
   return new FussyError('BAD_ARCHIVE', `malformed archive: ${message}`, { hint: 'the package is malformed (GNU tar would not read it as fussy would); it is refused as a whole' });
@@ -71,6 +75,7 @@ export class TarCheck {
       return;
     }
     const type = String.fromCharCode(h[156] as number);
+    if (!KNOWN_TYPES.has(type)) throw bad(`an entry has type ${JSON.stringify(type)}, which GNU tar extracts as a file and node-tar skips or reads as a name`);
     let size = headerSize(h.subarray(124, 136));
     if (this.#nextSize !== undefined && type !== 'x' && type !== 'g') {
       size = this.#nextSize;

@@ -57,8 +57,8 @@ export class DedupIndex {
   /** Files of releases without one, by size and metadata (hashed only on a match). */
   readonly #bySize = new Map<string, Candidate[]>();
   readonly #verified = new Map<string, string>(); // dev:ino -> actual sha256
-  /** One read buffer for all candidate hashing: no garbage per file. */
-  readonly #buf = Buffer.allocUnsafe(1 << 20);
+  /** One read buffer for all candidate hashing (no garbage per file): made at the first, grown to 1 MiB. */
+  #buf: Buffer | undefined;
   readonly #fp: Failpoints;
   /** Temp names for replaceWith: unguessable, unique per call. */
   readonly #nonce = randomBytes(6).toString('hex');
@@ -209,6 +209,8 @@ export class DedupIndex {
     try {
       const fst = fstatSync(fd);
       if (fst.dev !== st.dev || fst.ino !== st.ino || !sameMeta(fst, f)) return undefined; // replaced meanwhile
+      const want = Math.min(1 << 20, Math.max(64 << 10, fst.size));
+      if (this.#buf === undefined || this.#buf.length < want) this.#buf = Buffer.allocUnsafe(want);
       const sha = sha256OfFd(fd, this.#buf);
       this.#verified.set(key, sha);
       this.cache.note(fst, sha);

@@ -51,13 +51,14 @@ function reject(message: string, hint: string, cause?: unknown): FussyError {
  */
 export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOptions): Promise<OpenedPackage> {
   const src = o.read ?? file;
-  const head = await readHead(src, file);
+  const { head, size } = await readHead(src, file);
   if (head[0] === 0x1f && head[1] === 0x8b) {
     throw reject(`${file} is a plain gzip file (.tar.gz), not a signed package`, 'sign it: fussy pack, or tar czf - DIR | gpg --sign');
   }
   const armored = head.subarray(0, 256).toString('latin1').includes('-----BEGIN PGP MESSAGE');
   const config: openpgp.PartialConfig = { maxDecompressedMessageSize: o.maxBytes, allowUnauthenticatedStream: true };
-  const raw = createReadStream(src, { highWaterMark: 1 << 20 });
+  // 1 MiB reads, or fewer bytes for a smaller package: what each read allocates is garbage later.
+  const raw = createReadStream(src, { highWaterMark: Math.min(1 << 20, Math.max(HEAD, size + 1)) });
   // What else reads the package (a decryption thread); close() stops it and the file.
   let decrypting: Decrypted | undefined;
   const close = (): void => {
@@ -204,7 +205,7 @@ async function* guardStream(stream: ReadableStream<Uint8Array>, file: string): A
 /** Enough of the file for the session-key packets in front of the encrypted data (findSeipdV1). */
 const HEAD = 64 * 1024;
 
-async function readHead(src: string, file: string): Promise<Buffer> {
+async function readHead(src: string, file: string): Promise<{ head: Buffer; size: number }> {
   let fh;
   try {
     fh = await open(src, 'r');
@@ -217,7 +218,7 @@ async function readHead(src: string, file: string): Promise<Buffer> {
   try {
     const buf = Buffer.alloc(HEAD);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return buf.subarray(0, bytesRead);
+    return { head: buf.subarray(0, bytesRead), size: (await fh.stat()).size };
   } finally {
     await fh.close();
   }

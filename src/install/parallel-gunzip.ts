@@ -6,6 +6,7 @@ import { ByteReader } from '../util/byte-reader.js';
 import { INFLATE_STREAM_OPTIONS, throughZlib } from '../util/zlib-pipe.js';
 
 const gunzipAsync = promisify(gunzip);
+const STEP = 64 << 10;
 
 /** An inflation's outcome as a value: a queued member's failure must not be a rejection nobody awaits. */
 type Inflated = { ok: true; out: Buffer } | { ok: false; err: unknown };
@@ -18,7 +19,8 @@ type Inflated = { ok: true; out: Buffer } | { ok: false; err: unknown };
  *
  * The input is unsigned until the end, so what a member claims buys no memory: only a member
  * that fits what fussy pack writes (MEMBER_MAX_BYTES long, at most MEMBER_DATA_BYTES inflated)
- * is buffered, in one of `parallel + 1` recycled buffers; a member claiming more is streamed,
+ * is buffered, in one of `parallel + 1` recycled buffers (each at most MEMBER_MAX_BYTES, and
+ * no larger than a member needs); a member claiming more is streamed,
  * with the rest of the input, like any other gzip. In flight: about (2 * parallel + 1) MiB.
  */
 export async function* parallelGunzip(source: AsyncIterable<Uint8Array>, parallel = 4): AsyncGenerator<Buffer> {
@@ -47,7 +49,10 @@ export async function* parallelGunzip(source: AsyncIterable<Uint8Array>, paralle
         yield* streamGunzip(r.rest());
         return;
       }
-      const buf = pool.pop() ?? Buffer.allocUnsafeSlow(MEMBER_MAX_BYTES);
+      // A recycled buffer if one is large enough; a new one sized to the member (in 64 KiB
+      // steps, so that fussy's full members, a few hundred KiB each, fit each other's).
+      const reuse = pool.findIndex((b) => b.length >= total);
+      const buf = reuse >= 0 ? (pool.splice(reuse, 1)[0] as Buffer) : Buffer.allocUnsafeSlow(Math.min(MEMBER_MAX_BYTES, Math.ceil(total / STEP) * STEP));
       const got = await r.copyInto(buf, total);
       if (got < total) throw bad('the package payload ends inside a gzip member (truncated)');
       const member = buf.subarray(0, total);

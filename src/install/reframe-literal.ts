@@ -85,7 +85,9 @@ async function* reframeBody(r: ByteReader, firstPart: number, file: string): Asy
   yield Buffer.from([0xc0 | TAG_LITERAL]);
   let left = firstPart;
   let partial = true;
-  let out = Buffer.allocUnsafe(1 + PART);
+  // The first part's buffer grows from what the first length promises up to a part: a small
+  // package (gpg writes 8 KiB parts) does not cost 1 MiB; after a full part, parts are full size.
+  let out = Buffer.allocUnsafe(1 + Math.min(PART, Math.max(firstPart, 64 << 10)));
   let fill = 0;
   let full: Buffer | undefined; // a complete part, sent once it is known not to be the last
   for (;;) {
@@ -94,8 +96,12 @@ async function* reframeBody(r: ByteReader, firstPart: number, file: string): Asy
         full = out;
         out = Buffer.allocUnsafe(1 + PART);
         fill = 0;
+      } else if (fill === out.length - 1) {
+        const grown = Buffer.allocUnsafe(1 + Math.min(PART, fill * 4));
+        out.copy(grown, 0, 0, 1 + fill);
+        out = grown;
       }
-      const n = await r.copyInto(out.subarray(1 + fill), Math.min(left, PART - fill));
+      const n = await r.copyInto(out.subarray(1 + fill), Math.min(left, out.length - 1 - fill));
       if (n === 0) throw truncated(file);
       if (full !== undefined) {
         full[0] = 0xe0 | PART_BITS;

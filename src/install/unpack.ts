@@ -5,7 +5,7 @@ import { Parser, type ReadEntry } from 'tar';
 import { FussyError, isErrno } from '../errors.js';
 import { abortable } from '../util/abort.js';
 import { splitEntryName } from '../archive/entry-path.js';
-import { manifestMaxBytes, MANIFEST_NAME, MAX_ENTRIES, parseManifest, type Manifest, type ManifestEntry } from '../archive/manifest.js';
+import { manifestMaxBytes, MANIFEST_NAME, MAX_ENTRIES, MAX_ID, parseManifest, type Manifest, type ManifestEntry } from '../archive/manifest.js';
 import { TarCheck } from '../archive/tar-check.js';
 import { resolveLink, type NodeKind } from '../archive/resolve-link.js';
 import type { DedupIndex, Found } from './dedup-index.js';
@@ -95,6 +95,8 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
   parser.on('entry', (entry: ReadEntry) => u.entry(entry, parser));
   parser.on('error', (err: unknown) => (parseError ??= err));
   parser.on('warn', (code: string, message: string | Error) => (parseError ??= bad(`archive: ${code} ${String((message as Error)?.message ?? message)}`)));
+  // node-tar skips what it does not know; GNU tar would extract it (tar-check.ts refuses those first).
+  parser.on('ignoredEntry', (entry: ReadEntry) => (parseError ??= bad(`archive member "${entry.path.slice(0, 200)}" (type ${entry.type}) is one fussy does not read`)));
   const ended = new Promise<void>((resolve) => parser.on('end', () => resolve()));
   const framing = new TarCheck();
   try {
@@ -188,6 +190,10 @@ class Unpacker {
 
   #entry(entry: ReadEntry): void {
     const { release, rel } = splitEntryName(entry.path, 'member');
+    for (const [what, id] of [['uid', entry.uid], ['gid', entry.gid]] as const) {
+      // GNU tar refuses these too; chown(2) would throw on them (and -1 means "unchanged").
+      if (id !== undefined && !(Number.isSafeInteger(id) && id >= 0 && id <= MAX_ID)) throw bad(`archive member "${entry.path.slice(0, 200)}" has ${what} ${id}, outside 0..${MAX_ID}`);
+    }
     if (this.#release === undefined) this.#release = release;
     else if (release !== this.#release) throw bad(`the archive holds more than one top-level directory ("${this.#release}", "${release}")`);
     this.#entries += 1;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants as FS, fstatSync, fsyncSync, openSync, readdirSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { FussyError, isErrno } from '../errors.js';
 import { runQuiet } from './run.js';
@@ -20,65 +21,111 @@ export async function syncFilesystem(dir: string): Promise<void> {
 }
 
 /**
- * A small shell that runs `sync -f` whenever asked, started once while the process is small:
- * during an unpack it flushes what has been written so far in the background (the disk works
- * while fussy parses), so the final sync before the rename only has the tail left. Starting a
- * `sync` from node itself each time would fork the whole node process on the main thread.
- * Best effort: if the shell is missing or fails, the caller falls back to syncFilesystem().
+ * A small shell that runs `sync -f DIR` whenever asked: started by the first install of a
+ * process, while the process is small, and kept for the process's life (a daemon installs many
+ * times; a shell per install cost ~20 ms, the fork on the main thread). Starting a `sync` from
+ * node itself each time would fork the whole node process on the main thread. Requests are
+ * answered in order; while none is waiting the shell keeps nothing alive, and it ends with the
+ * process (its stdin closes). If it dies (a Ctrl-C reaches the whole process group), the next
+ * install starts another.
  */
-export class SyncHelper {
+class SyncShell {
+  static #current: SyncShell | undefined;
   readonly #child: ChildProcess | undefined;
   readonly #waiting: Array<(ok: boolean) => void> = [];
-  #dead = false;
-  #inFlight: Promise<boolean> | undefined;
-  #due = 0;
+  dead = false;
 
-  constructor(dir: string) {
+  static get(): SyncShell {
+    if (SyncShell.#current === undefined || SyncShell.#current.dead) SyncShell.#current = new SyncShell();
+    return SyncShell.#current;
+  }
+
+  private constructor() {
     let child: ChildProcess | undefined;
     try {
-      child = spawn('sh', ['-c', 'while read -r _; do if sync -f .; then echo ok; else echo fail; fi; done'], { cwd: dir, stdio: ['pipe', 'pipe', 'ignore'] });
+      child = spawn('sh', ['-c', 'while IFS= read -r d; do if sync -f "$d"; then echo ok; else echo fail; fi; done'], { cwd: '/', stdio: ['pipe', 'pipe', 'ignore'] });
     } catch {
       child = undefined;
     }
     this.#child = child;
     if (child === undefined) {
-      this.#dead = true;
+      this.dead = true;
       return;
     }
     const die = (): void => {
-      this.#dead = true;
+      this.dead = true;
       for (const w of this.#waiting.splice(0)) w(false);
     };
     child.on('error', die);
     child.on('exit', die);
     child.stdin?.on('error', die);
-    if (child.stdout !== null) createInterface({ input: child.stdout }).on('line', (line) => this.#waiting.shift()?.(line === 'ok'));
+    if (child.stdout !== null) createInterface({ input: child.stdout }).on('line', (line) => this.#answer(line === 'ok'));
+    this.#hold(false);
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** syncfs(2) of the file system holding `dir` (an absolute path fussy trusts); false if it failed. */
+  request(dir: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (this.dead || this.#child?.stdin == null || dir.includes('\n')) return resolve(false);
+      this.#waiting.push(resolve);
+      if (this.#waiting.length === 1) this.#hold(true);
+      this.#child.stdin.write(`${dir}\n`);
+    });
+  }
+
+  #answer(ok: boolean): void {
+    this.#waiting.shift()?.(ok);
+    if (this.#waiting.length === 0) this.#hold(false);
+  }
+
+  /** Keep the process alive while an answer is due, and only then. */
+  #hold(on: boolean): void {
+    const handles = [this.#child, this.#child?.stdout as Socket | null | undefined];
+    for (const h of handles) if (h != null) (on ? h.ref() : h.unref());
+  }
+}
+
+/**
+ * One install's use of the sync shell: during an unpack it flushes what has been written so far
+ * in the background (the disk works while fussy parses), so the final sync before the rename
+ * only has the tail left. Best effort: if the shell is missing or fails, sync() says false and
+ * the caller falls back to syncFilesystem().
+ */
+export class SyncHelper {
+  readonly #shell = SyncShell.get();
+  #inFlight: Promise<boolean> | undefined;
+  #due = 0;
+  #closed = false;
+
+  /** `dir`: an absolute directory on the file system the install writes to. */
+  constructor(readonly dir: string) {}
+
+  /** The shell's pid (tests: one shell serves every install of a process). */
+  get shellPid(): number | undefined {
+    return this.#shell.pid;
   }
 
   /** Note bytes written; every `every` bytes a background sync starts unless one is running. */
   wrote(bytes: number, every = 32 * 1024 * 1024): void {
     this.#due += bytes;
-    if (this.#due < every || this.#inFlight !== undefined || this.#dead) return;
+    if (this.#due < every || this.#inFlight !== undefined || this.#shell.dead || this.#closed) return;
     this.#due = 0;
-    this.#inFlight = this.#request().finally(() => (this.#inFlight = undefined));
+    this.#inFlight = this.#shell.request(this.dir).finally(() => (this.#inFlight = undefined));
   }
 
   /** A complete sync from now: true when it succeeded. */
   async sync(): Promise<boolean> {
     await this.#inFlight;
-    return this.#dead ? false : this.#request();
+    return this.#closed ? false : this.#shell.request(this.dir);
   }
 
+  /** No more background syncs for this install (the shell stays for the next one). */
   close(): void {
-    this.#child?.stdin?.end();
-  }
-
-  #request(): Promise<boolean> {
-    return new Promise((resolve) => {
-      if (this.#dead || this.#child?.stdin == null) return resolve(false);
-      this.#waiting.push(resolve);
-      this.#child.stdin.write('\n');
-    });
+    this.#closed = true;
   }
 }
 

@@ -74,6 +74,19 @@ describe('TarCheck: the tar framing as GNU tar reads it, before node-tar parses 
     refused(Buffer.concat([junk, Buffer.alloc(1024)]), /not an octal number/);
   });
 
+  it('unknown-entry-type: a type node-tar skips (or reads as a name) and GNU tar extracts as a file is refused', async function () {
+    for (const code of ['N', 'V', 'M', 'S', 'A', 'Z']) {
+      const dir = entry('fw/etc/', 'Directory', Buffer.alloc(0));
+      dir[156] = code.charCodeAt(0);
+      // the checksum covers the type byte: recompute it, so that only the type is wrong
+      dir.fill(0x20, 148, 156);
+      let sum = 0;
+      for (const b of dir) sum += b;
+      dir.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+      refused(Buffer.concat([dir, entry('fw/etc/app.conf', 'File', Buffer.from('x')), Buffer.alloc(1024)]), new RegExp(`type "${code}"`));
+    }
+  });
+
   it('a pax header over 1 MiB is refused before it is collected', function () {
     refused(Buffer.concat([entry('fw/PaxHeader/f', 'ExtendedHeader', Buffer.alloc(0), 2 * 1024 * 1024)]), /pax extended header of 2097152 bytes/);
   });

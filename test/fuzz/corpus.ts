@@ -39,7 +39,7 @@ export interface Corpus {
   seeds: Seed[];
 }
 
-/** A small firmware tree (~270 KiB of tar: one gzip member), links of every kind, no hooks. */
+/** A small firmware tree (~130 KiB of tar: one gzip member; one file spans several 64 KiB reads), links of every kind, no hooks. */
 function firmware(): SampleFile[] {
   const rng = new Rng(1);
   const words = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'config', 'value', 'device', 'firmware', 'update', 'kernel', 'module'];
@@ -54,12 +54,12 @@ function firmware(): SampleFile[] {
   };
   return [
     { path: 'bin/app', content: '#!/bin/sh\necho app\n', mode: 0o755 },
-    { path: 'lib/libfoo.so.1.2', content: text(60_000) },
+    { path: 'lib/libfoo.so.1.2', content: text(24_000) },
     { path: 'lib/libfoo.so.1', symlink: 'libfoo.so.1.2' },
     { path: 'lib/libfoo.so', symlink: 'libfoo.so.1' },
     { path: 'etc/app.conf', content: 'level = 3\n'.repeat(40), mode: 0o640 },
-    { path: 'share/data.txt', content: text(150_000) },
-    { path: 'share/blob.bin', content: rng.bytes(40_000) },
+    { path: 'share/data.txt', content: text(80_000) },
+    { path: 'share/blob.bin', content: rng.bytes(12_000) },
     { path: 'share/empty', content: '' },
     { path: 'var/empty', dir: true },
     { path: 'opt/link-to-etc', symlink: '../etc' },

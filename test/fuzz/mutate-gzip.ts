@@ -11,7 +11,9 @@ const FY_VALUE = 16;
 /** fussy-style members (each with its FY length) of `tar` in chunks of `chunk` bytes. */
 export function fyMembers(tar: Buffer, chunk = CHUNK, level = 1): Buffer {
   const parts: Buffer[] = [];
-  for (let at = 0; at < tar.length; at += chunk) parts.push(indexMember(gzipSync(tar.subarray(at, at + chunk), { level })));
+  // Thousands of tiny members: small zlib state and output buffers each (not ~270 + 16 KiB).
+  const small = chunk <= 4096 ? { windowBits: 9, memLevel: 1, chunkSize: 1024 } : {};
+  for (let at = 0; at < tar.length; at += chunk) parts.push(indexMember(gzipSync(tar.subarray(at, at + chunk), { level, ...small })));
   return Buffer.concat(parts);
 }
 

@@ -9,14 +9,18 @@
  *
  *   node dist/test/fuzz/runner.js [--cases N] [--seed S] [--case I] [--keep DIR] [--strict]
  *   (or FUSSY_FUZZ_CASES, FUSSY_FUZZ_SEED, FUSSY_FUZZ_STRICT=1, FUSSY_FUZZ_KEEP=DIR)
+ *   FUSSY_FUZZ_PROCS=P: processes running the cases (default: one per core, at most 4)
+ *   FUSSY_FUZZ_GC_EVERY=N: a full collection before every N-th install (default 0: V8 decides)
  *
  * A case is determined by the seed and its number alone: `--seed S --case I` runs it again.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
 import * as openpgp from 'openpgp';
 import { FussyError } from '../../src/errors.js';
@@ -33,6 +37,7 @@ import { caseSeed, parseSeed, Rng } from './rng.js';
 
 export const DEFAULT_SEED = 20261202;
 const RSS_BUDGET_MB = 200;
+const GC_AT_BUFFERS = Number(process.env.FUSSY_FUZZ_GC_AT_MB ?? 16) * 1024 * 1024;
 const REFUSALS = new Set([20, 21, 40]);
 
 type Layer = 'raw' | 'gzip' | 'tar' | 'manifest';
@@ -112,6 +117,16 @@ interface Run {
   running: Set<number>;
   recent: number[];
   log: (s: string) => void;
+  /** A full collection before every gcEvery-th install (0: never; --expose-gc). */
+  gcEvery: number;
+  sinceGc: number;
+  collections: number;
+  /**
+   * Peak RSS: of each install (VmHWM reset just before it: /proc/self/clear_refs), the three
+   * highest, and of the whole process (mutations included). `scope` says 'process' when the
+   * kernel would not reset the peak, so every install's figure is the process's.
+   */
+  peaks: { scope: 'install' | 'process'; processKb: number; top: Array<{ case: number; kb: number }> };
 }
 
 async function fail(run: Run, i: number, m: Mutant, symptom: string): Promise<void> {
@@ -137,12 +152,26 @@ async function runCase(run: Run, dev: FuzzDevice, i: number): Promise<boolean> {
   let result: InstallResult | undefined;
   let error: unknown;
   run.running.add(i);
+  // Dead buffers of earlier cases wait for V8's collection (it starts one at ~64 MB of them):
+  // collected first when there are more than a few MB, so that the peak is this install's.
+  if ((run.gcEvery > 0 && ++run.sinceGc >= run.gcEvery) || process.memoryUsage().arrayBuffers > GC_AT_BUFFERS) {
+    run.sinceGc = 0;
+    run.collections++;
+    (globalThis as { gc?: () => void }).gc?.();
+  }
+  run.peaks.processKb = Math.max(run.peaks.processKb, peakRssKb());
+  const scoped = resetPeakRss();
   try {
     result = await withTimeout(install(dev.options(file, Promise.resolve(digest))), run.timeoutMs);
   } catch (err) {
     error = err;
   }
   await new Promise((r) => setImmediate(r)); // let a stray rejection of this case show up now
+  const peakKb = peakRssKb();
+  run.peaks.processKb = Math.max(run.peaks.processKb, peakKb);
+  run.peaks.scope = scoped ? run.peaks.scope : 'process';
+  run.peaks.top.push({ case: i, kb: peakKb });
+  run.peaks.top = run.peaks.top.sort((a, b) => b.kb - a.kb).slice(0, 3);
   run.running.delete(i);
   run.timing.install += performance.now() - t;
   t = performance.now();
@@ -208,13 +237,45 @@ async function pinLateEvents(run: Run): Promise<void> {
   }
 }
 
+export interface Summary {
+  seed: number;
+  cases: number;
+  procs: number;
+  durationMs: number;
+  casesPerSecond: number;
+  /** CPU time of the process (main thread, zlib and decryption threads) per case. */
+  cpuMsPerCase: number;
+  /** The highest peak RSS of one install (of the process, when peakScope says so): what the budget bounds. */
+  peakRssMB: number;
+  peakScope: 'install' | 'process';
+  rssBudgetMB: number;
+  /** A process's own peak, the mutations and the runner's checks included. */
+  processPeakRssMB: number;
+  highestInstalls: Array<{ case: number; peakMB: number; mutation: string }>;
+  gcEvery: number;
+  /** Full collections the runner asked for (before an install, when dead buffers piled up). */
+  collections: number;
+  strict: boolean;
+  outcomes: Record<string, number>;
+  msPerCase: Record<string, number>;
+  failures: Failure[];
+  unknownFailures: number;
+}
+
 async function main(): Promise<void> {
   const seed = parseSeed(arg('seed') ?? process.env.FUSSY_FUZZ_SEED, DEFAULT_SEED);
   const only = arg('case');
   const first = only === undefined ? 0 : Number(only);
   const last = only === undefined ? Number(arg('cases') ?? process.env.FUSSY_FUZZ_CASES ?? 1000) : first + 1;
-  // One install at a time by default, so that the peak RSS is one install's (FUSSY_FUZZ_LANES=2 runs two).
-  const lanes = only === undefined ? Number(process.env.FUSSY_FUZZ_LANES ?? 1) : 1;
+  const shard = arg('shard');
+  // One install at a time per process, so that a peak RSS is one install's; a process per core.
+  const procs = only !== undefined || shard !== undefined ? 1 : Math.max(1, Number(process.env.FUSSY_FUZZ_PROCS ?? Math.min(4, availableParallelism())));
+  if (procs > 1) {
+    process.stdout.write(`${JSON.stringify(await coordinate(procs, last - first))}\n`);
+    process.exit(0);
+  }
+  // --shard K/P: the cases first+K, first+K+P, ... (a coordinating process runs P of these).
+  const [k, of] = (shard ?? '0/1').split('/').map(Number) as [number, number];
   const strict = process.argv.includes('--strict') || process.env.FUSSY_FUZZ_STRICT === '1';
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   // tmpfs when there is one: every install syncs, and the cases are about fussy, not the disk.
@@ -224,62 +285,96 @@ async function main(): Promise<void> {
   const run: Run = {
     seed, corpus, root, keep: arg('keep') ?? process.env.FUSSY_FUZZ_KEEP, timeoutMs: Number(process.env.FUSSY_FUZZ_CASE_TIMEOUT ?? 30_000),
     failures: [], outcomes: {}, timing: { mutate: 0, install: 0, check: 0 }, late: [], lateEvents: [], running: new Set(), recent: [], log,
+    gcEvery: Number(process.env.FUSSY_FUZZ_GC_EVERY ?? 0), sinceGc: 0, collections: 0, peaks: { scope: 'install', processKb: 0, top: [] },
   };
   process.on('unhandledRejection', (reason) => run.late.push(`unhandled rejection: ${describe(reason)}`));
   process.on('uncaughtException', (err) => run.late.push(`uncaught exception: ${describe(err)}`));
 
   const started = Date.now();
   const cpu = process.cpuUsage();
-  let next = first;
-  let done = 0;
+  let cases = 0;
   let rssFlagged = false;
-  /** The cases that raised the peak RSS by 4 MB or more: where the memory goes. */
-  const rssSteps: Array<{ case: number; toMB: number; byMB: number; mutation?: string }> = [];
-  const lane = async (): Promise<void> => {
-    let dev = await FuzzDevice.create(corpus, root);
-    while (next < last) {
-      const i = next++;
-      const before = peakRssKb() / 1024;
-      const ok = await runCase(run, dev, i);
-      const peak = peakRssKb() / 1024;
-      if (peak - before >= 4) rssSteps.push({ case: i, toMB: Math.round(peak), byMB: Math.round(peak - before) });
-      if (peak > RSS_BUDGET_MB && !rssFlagged) {
-        rssFlagged = true;
-        const m = await makeMutant(new Rng(caseSeed(seed, i)), corpus);
-        const steps = await Promise.all(
-          [...rssSteps].sort((a, b) => b.byMB - a.byMB).slice(0, 3).map(async (r) => `case ${r.case} +${r.byMB} MB (${(await makeMutant(new Rng(caseSeed(seed, r.case)), corpus)).log[0] ?? ''})`),
-        );
-        await fail(run, i, m, `peak RSS ${peak.toFixed(0)} MB passed the ${RSS_BUDGET_MB} MB budget during this case${run.running.size > 0 ? ` or case ${[...run.running].join(', ')}` : ''}; the largest steps up: ${steps.join(', ')}`);
-      }
-      if (!ok) dev = await FuzzDevice.create(corpus, root); // the old one may hold a lock or a half install: start afresh
-      ++done;
-      (globalThis as { gc?: () => void }).gc?.(); // thousands of installs in one process: collect between them, so the peak is one install's
-      if (only === undefined && done % 250 === 0) log(`${done} cases, ${(done / ((Date.now() - started) / 1000)).toFixed(1)}/s, ${run.failures.length} failures`);
+  let dev = await FuzzDevice.create(corpus, root);
+  for (let i = first + k; i < last; i += of) {
+    const ok = await runCase(run, dev, i);
+    const peak = (run.peaks.top.find((p) => p.case === i)?.kb ?? 0) / 1024;
+    if (peak > RSS_BUDGET_MB && !rssFlagged) {
+      rssFlagged = true;
+      await fail(run, i, await makeMutant(new Rng(caseSeed(seed, i)), corpus), `peak RSS ${peak.toFixed(0)} MB passed the ${RSS_BUDGET_MB} MB budget during this install`);
     }
-  };
-  await Promise.all(Array.from({ length: lanes }, lane));
+    if (!ok) dev = await FuzzDevice.create(corpus, root); // the old one may hold a lock or a half install: start afresh
+    ++cases;
+    if (only === undefined && cases % 250 === 0) log(`${shard === undefined ? '' : `shard ${shard}: `}${cases} cases, ${(cases / ((Date.now() - started) / 1000)).toFixed(1)}/s, ${run.failures.length} failures`);
+  }
   const durationMs = Date.now() - started;
   await pinLateEvents(run);
-  const summary = {
+  const summary: Summary = {
     seed,
-    cases: last - first,
-    lanes,
+    cases,
+    procs: 1,
     durationMs,
-    casesPerSecond: Number(((last - first) / (durationMs / 1000)).toFixed(1)),
-    /** CPU time of the whole process (main thread, zlib and decryption threads) per case. */
-    cpuMsPerCase: Math.round(((c) => (c.user + c.system) / 1000)(process.cpuUsage(cpu)) / (last - first)),
-    peakRssMB: Math.round(peakRssKb() / 1024),
+    casesPerSecond: Number((cases / (durationMs / 1000)).toFixed(1)),
+    cpuMsPerCase: Math.round(((c) => (c.user + c.system) / 1000)(process.cpuUsage(cpu)) / Math.max(1, cases)),
+    peakRssMB: Math.round((run.peaks.top[0]?.kb ?? peakRssKb()) / 1024),
+    peakScope: run.peaks.scope,
     rssBudgetMB: RSS_BUDGET_MB,
-    rssSteps: await Promise.all(rssSteps.map(async (r) => ({ ...r, mutation: `${(await makeMutant(new Rng(caseSeed(seed, r.case)), corpus)).log.join('; ').slice(0, 160)}` }))),
+    processPeakRssMB: Math.round(Math.max(run.peaks.processKb, peakRssKb()) / 1024),
+    highestInstalls: await Promise.all(run.peaks.top.map(async (p) => ({ case: p.case, peakMB: Math.round(p.kb / 1024), mutation: (await makeMutant(new Rng(caseSeed(seed, p.case)), corpus)).log.join('; ').slice(0, 160) }))),
+    gcEvery: run.gcEvery,
+    collections: run.collections,
     strict,
     outcomes: run.outcomes,
-    msPerCase: Object.fromEntries(Object.entries(run.timing).map(([k, v]) => [k, Math.round(v / (last - first))])),
+    msPerCase: Object.fromEntries(Object.entries(run.timing).map(([key, v]) => [key, Math.round(v / Math.max(1, cases))])),
     failures: run.failures,
     unknownFailures: run.failures.filter((f) => f.known === undefined).length,
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   if (process.env.FUSSY_KEEP_TMP === undefined) await rm(root, { recursive: true, force: true });
   process.exit(0);
+}
+
+/** Run the cases in `procs` processes of this script (--shard K/P each) and merge their summaries. */
+async function coordinate(procs: number, total: number): Promise<Summary> {
+  const started = Date.now();
+  const self = fileURLToPath(import.meta.url);
+  const shards = await Promise.all(
+    Array.from({ length: procs }, (_, k) =>
+      new Promise<Summary>((resolve, reject) => {
+        const child = spawn(process.execPath, [...process.execArgv, self, ...process.argv.slice(2), '--shard', `${k}/${procs}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => {
+          if (code !== 0) return reject(new Error(`shard ${k}/${procs} exited with ${code}`));
+          resolve(JSON.parse(out.trim().split('\n').pop() as string) as Summary);
+        });
+      }),
+    ),
+  );
+  const durationMs = Date.now() - started;
+  const sum = (f: (s: Summary) => number): number => shards.reduce((n, s) => n + f(s), 0);
+  const cases = sum((s) => s.cases);
+  const outcomes: Record<string, number> = {};
+  for (const s of shards) for (const [key, n] of Object.entries(s.outcomes)) outcomes[key] = (outcomes[key] ?? 0) + n;
+  const first = shards[0] as Summary;
+  if (cases !== total) throw new Error(`the shards ran ${cases} cases, not ${total}`);
+  return {
+    ...first,
+    cases,
+    procs,
+    durationMs,
+    casesPerSecond: Number((cases / (durationMs / 1000)).toFixed(1)),
+    cpuMsPerCase: Math.round(sum((s) => s.cpuMsPerCase * s.cases) / Math.max(1, cases)),
+    peakRssMB: Math.max(...shards.map((s) => s.peakRssMB)),
+    peakScope: shards.some((s) => s.peakScope === 'process') ? 'process' : 'install',
+    processPeakRssMB: Math.max(...shards.map((s) => s.processPeakRssMB)),
+    highestInstalls: shards.flatMap((s) => s.highestInstalls).sort((a, b) => b.peakMB - a.peakMB).slice(0, 3),
+    outcomes,
+    collections: sum((s) => s.collections),
+    msPerCase: Object.fromEntries(Object.keys(first.msPerCase).map((key) => [key, Math.round(sum((s) => (s.msPerCase[key] ?? 0) * s.cases) / Math.max(1, cases))])),
+    failures: shards.flatMap((s) => s.failures).sort((a, b) => a.case - b.case),
+    unknownFailures: sum((s) => s.unknownFailures),
+  };
 }
 
 main().catch((err: unknown) => {
@@ -295,4 +390,14 @@ main().catch((err: unknown) => {
 function peakRssKb(): number {
   const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
   return hwm === null ? process.resourceUsage().maxRSS : Number(hwm[1]);
+}
+
+/** Reset this process's VmHWM to its current RSS (Linux >= 4.0); false when the kernel refuses. */
+function resetPeakRss(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -22,7 +22,7 @@ async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-describe('decryptSeipd: encrypted packages decrypted on a worker thread', function () {
+for (const thread of [true, false]) describe(`decryptSeipd: encrypted packages decrypted ${thread ? 'on a worker thread (large packages)' : 'on the main thread (small packages)'}`, function () {
   let dev: Device;
   let pkg: string;
   let deviceKey: openpgp.PrivateKey;
@@ -44,7 +44,7 @@ describe('decryptSeipd: encrypted packages decrypted on a worker thread', functi
   it('yields exactly the signed message OpenPGP.js decrypts from the same package, and its MDC holds', async function () {
     const at = findSeipdV1(await readFile(pkg));
     assert.ok(at !== undefined && at > 0, 'fussy pack -e writes PKESK + SEIPDv1');
-    const d = decryptSeipd(pkg, at, sessionKey);
+    const d = decryptSeipd(pkg, at, sessionKey, undefined, { thread });
     const plain = await collect(d.data);
     await d.integrity;
     const signer = (await openpgp.readPrivateKey({ armoredKey: await readFile(dev.signingKeyFile, 'utf8') })).toPublic();
@@ -71,7 +71,7 @@ describe('decryptSeipd: encrypted packages decrypted on a worker thread', functi
     const at = findSeipdV1(made.stdout);
     assert.ok(at !== undefined);
     const [found] = await openpgp.decryptSessionKeys({ message: await openpgp.readMessage({ binaryMessage: made.stdout }), decryptionKeys: deviceKey });
-    const d = decryptSeipd(file, at, { data: found!.data, algorithm: found!.algorithm as openpgp.enums.symmetricNames });
+    const d = decryptSeipd(file, at, { data: found!.data, algorithm: found!.algorithm as openpgp.enums.symmetricNames }, undefined, { thread });
     const inner = await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(d.data, 1 << 30, file)) });
     const signer = (await openpgp.readPrivateKey({ armoredKey: await readFile(dev.signingKeyFile, 'utf8') })).toPublic();
     const r = await openpgp.verify({ message: inner, verificationKeys: signer, expectSigned: true, format: 'binary' });
@@ -81,20 +81,39 @@ describe('decryptSeipd: encrypted packages decrypted on a worker thread', functi
 
   it('wrong-session-key: refused at the first block by the prefix check, as DECRYPT_FAILED', async function () {
     const at = findSeipdV1(await readFile(pkg))!;
-    const d = decryptSeipd(pkg, at, { data: randomBytes(32), algorithm: 'aes256' });
+    const d = decryptSeipd(pkg, at, { data: randomBytes(32), algorithm: 'aes256' }, undefined, { thread });
     await assert.rejects(collect(d.data), (err: unknown) => err instanceof FussyError && err.code === 'DECRYPT_FAILED' && /session key does not decrypt/.test(err.message));
     await assert.rejects(d.integrity);
   });
 
+  it('modified-ciphertext: a flipped byte in the middle is refused by the MDC as BAD_SIGNATURE, after the data it spoiled', async function () {
+    const bytes = await readFile(pkg);
+    const at = findSeipdV1(bytes)!;
+    bytes[Math.floor((at + bytes.length) / 2)]! ^= 0x20;
+    const file = join(dev.dir, `flipped-${thread}.gpg`);
+    await writeFile(file, bytes);
+    const d = decryptSeipd(file, at, sessionKey, undefined, { thread });
+    await assert.rejects(collect(d.data), (err: unknown) => err instanceof FussyError && err.code === 'BAD_SIGNATURE' && /modification detected/.test(err.message));
+    await assert.rejects(d.integrity, /modification detected/);
+  });
+
+  it('appended-bytes: data after the encrypted packet is refused, not ignored', async function () {
+    const bytes = Buffer.concat([await readFile(pkg), Buffer.from('trailing')]);
+    const file = join(dev.dir, `appended-${thread}.gpg`);
+    await writeFile(file, bytes);
+    const d = decryptSeipd(file, findSeipdV1(bytes)!, sessionKey, undefined, { thread });
+    await assert.rejects(collect(d.data), /8 bytes follow the encrypted data/);
+  });
+
   it('a reader that stops early stops the thread, and the integrity check then fails instead of hanging', async function () {
     const at = findSeipdV1(await readFile(pkg))!;
-    const d = decryptSeipd(pkg, at, sessionKey);
+    const d = decryptSeipd(pkg, at, sessionKey, undefined, { thread });
     for await (const c of d.data) {
       assert.ok(c.length > 0);
       break;
     }
     await assert.rejects(d.integrity, /stopped before the integrity check/);
-    const again = decryptSeipd(pkg, at, sessionKey);
+    const again = decryptSeipd(pkg, at, sessionKey, undefined, { thread });
     again.stop();
     await assert.rejects(again.integrity, /stopped before the integrity check/);
   });

@@ -47,6 +47,12 @@ describe('security: archive-content attacks on install (validly signed packages)
     ['duplicate-replaces-dir-with-symlink', [root, { path: 'fw/lib/', type: 'Directory' }, { path: 'fw/lib', type: 'SymbolicLink', linkpath: '/usr/lib' }], 'UNSAFE_PATH', /appears twice/],
     ['duplicate-file', [root, { path: 'fw/cfg', data: 'one' }, { path: 'fw/cfg', data: 'two' }], 'UNSAFE_PATH', /appears twice/],
     ['deep-path-1500', [root, { path: 'fw/' + 'd/'.repeat(1500) + 'x', data: 'x' }], 'UNSAFE_PATH', /deeper than|longer than/],
+    // Found by the mutation fuzz test (2,000 cases): each ended in exit 1, or installed what GNU tar reads otherwise.
+    ['name-longer-than-name-max', [root, { path: `fw/${'p'.repeat(300)}`, data: 'x' }], 'UNSAFE_PATH', /has a name longer than 255 bytes/],
+    ['owner-beyond-uid-range', [root, { path: 'fw/a', data: 'a', uid: 2 ** 40 }], 'BAD_ARCHIVE', /has uid 1099511627776, outside 0\.\.4294967294/],
+    ['owner-is-minus-one', [root, { path: 'fw/a', data: 'a', pax: { gid: 4294967295 } }], 'BAD_ARCHIVE', /has gid 4294967295, outside/],
+    ['old-gnu-type-n-hides-a-directory', [root, { path: 'fw/etc/', type: 'OldGnuLongPath' }, { path: 'fw/etc/app.conf', data: 'x' }], 'BAD_ARCHIVE', /type "N", which GNU tar extracts as a file/],
+    ['unknown-type-skipped-by-node-tar', [root, { path: 'fw/volume', type: 'TapeVolumeHeader' }, { path: 'fw/a', data: 'a' }], 'BAD_ARCHIVE', /type "V"/],
     ['misplaced-manifest', [root, { path: 'fw/a', data: 'a' }, { path: 'fw/.fussy-manifest.json', data: '{}' }], 'UNSAFE_PATH', /not the first entry/],
   ];
 

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncTree, SyncHelper } from '../../src/util/sync-fs.js';
 import { useTmp } from '../helpers/tmp.js';
 
-describe('SyncHelper: one long-lived shell that runs sync -f on request', function () {
+describe('SyncHelper: one shell per process that runs sync -f on request', function () {
   const tmp = useTmp();
 
   it('syncs in the background while data is written, then once more on request', async function () {
@@ -22,11 +23,30 @@ describe('SyncHelper: one long-lived shell that runs sync -f on request', functi
     }
   });
 
-  it('reports failure (so the caller falls back to its own sync) when the shell cannot start', async function () {
+  it('reports failure (so the caller falls back to its own sync) when sync -f fails, and serves the next install all the same', async function () {
     const h = new SyncHelper(join(tmp.dir, 'no-such-dir'));
     h.wrote(1 << 30, 1);
     assert.equal(await h.sync(), false);
     h.close();
+    const next = new SyncHelper(tmp.dir);
+    assert.equal(next.shellPid, h.shellPid, 'the same shell');
+    assert.equal(await next.sync(), true);
+    assert.equal(await new SyncHelper(`${tmp.dir}\nx`).sync(), false, 'a path it cannot pass on one line is not sent');
+  });
+
+  it('one shell serves every install of a process, keeps nothing alive while idle, and ends with the process', async function () {
+    const script = `import { SyncHelper } from ${JSON.stringify(new URL('../../src/util/sync-fs.js', import.meta.url).href)};
+      const a = new SyncHelper(${JSON.stringify(tmp.dir)});
+      const b = new SyncHelper('/');
+      const [x, y] = await Promise.all([a.sync(), b.sync()]);
+      if (!x || !y || a.shellPid !== b.shellPid) process.exit(3);
+      console.log(a.shellPid);`;
+    // No exit() at the end: the process must end by itself once nothing is waiting for the shell.
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    const pid = Number(out.trim());
+    assert.ok(pid > 0);
+    for (let i = 0; i < 600 && existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '), 'the shell outlived its process');
   });
 
   it('fsyncTree (the fallback without sync -f) syncs files and dirs without opening FIFOs or following links, however deep', async function () {
