@@ -17,7 +17,7 @@ const root = new URL('../', import.meta.url).pathname;
 const outdir = `${root}dist/bundle/`;
 await rm(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { main: `${root}dist/src/cli/main.js`, 'precreate-worker': `${root}dist/src/install/precreate-worker.js`, 'digest-worker': `${root}dist/src/install/digest-worker.js`, 'seipd-worker': `${root}dist/src/install/seipd-worker.js` },
+  entryPoints: { main: `${root}dist/src/cli/main.js`, 'precreate-worker': `${root}dist/src/unpack/precreate-worker.js`, 'digest-worker': `${root}dist/src/store/digest-worker.js`, 'seipd-worker': `${root}dist/src/openpgp/seipd-worker.js` },
   outdir,
   bundle: true,
   splitting: true,

@@ -23,7 +23,7 @@ export function cleanCommand(io: Io, done: (r: CommandResult) => void): Command 
 }
 
 export async function runClean(io: Io, f: CleanFlags): Promise<CommandResult> {
-  const { clean } = await import('../install/clean.js');
+  const { clean } = await import('../ops/clean.js');
   const r = await clean({ ...targetOptions(io, f), keep: f.keep, dryRun: f.dryRun });
   const verb = r.dryRun ? 'would remove' : 'removed';
   const summary = [

@@ -20,8 +20,8 @@ export function historyCommand(io: Io, done: (r: CommandResult) => void): Comman
 }
 
 async function runHistory(io: Io, f: HistoryFlags): Promise<CommandResult> {
-  const { readHistory } = await import('../install/history.js');
-  const { STATE_DIR } = await import('../install/layout.js');
+  const { readHistory } = await import('../store/history.js');
+  const { STATE_DIR } = await import('../store/layout.js');
   const dir = join(resolve(io.cwd, f.target), STATE_DIR);
   const h = await readHistory(dir);
   if (h.problems.length > 0) {

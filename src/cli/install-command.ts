@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import type { InstallEvent } from '../install/install.js';
+import type { InstallEvent } from '../ops/install.js';
 import { FussyError } from '../errors.js';
-import { openPackageSource, stdinPackageSource, type PackageSource } from '../install/package-source.js';
+import { openPackageSource, stdinPackageSource, type PackageSource } from '../unpack/package-source.js';
 import { openInstallLog, type InstallLog } from './install-log.js';
 import { formatBytes, Reporter, type Io, type OutputFlags } from './io.js';
 import type { CommandResult } from './render.js';
@@ -83,11 +83,11 @@ async function installFrom(io: Io, source: PackageSource, f: InstallFlags, repor
   // Started before the install module loads, so that it runs while start-up keeps one core busy.
   // If the install ends before it needs the digest (target busy, keyring missing), it is stopped.
   // A pipe is hashed as it is spooled instead.
-  const { packageDigest } = await import('../install/history.js');
+  const { packageDigest } = await import('../store/history.js');
   const early = new AbortController();
   const digest = source.kind === 'file' ? packageDigest(source.path, early.signal) : undefined;
   // Loaded here, not at the top: each command pays only for its own modules at start-up.
-  const { install } = await import('../install/install.js');
+  const { install } = await import('../ops/install.js');
   let r;
   try {
     r = await io.cancellable((signal) => install({

@@ -9,7 +9,7 @@ export function recoverCommand(io: Io, done: (r: CommandResult) => void): Comman
     .description('finish or undo an install that a crash or power cut interrupted (install and clean do this first anyway)')
     .option('-q, --quiet', 'print nothing but errors')
     .action(async (f: TargetFlags) => {
-      const { recover } = await import('../install/recover.js');
+      const { recover } = await import('../txn/recover.js');
       const r = await recover(targetOptions(io, f));
       done({ json: { ...r }, summary: [r.message] });
     });

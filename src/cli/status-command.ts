@@ -16,7 +16,7 @@ export function statusCommand(io: Io, done: (r: CommandResult) => void): Command
     .option('--json', 'print one JSON object')
     .option('-q, --quiet', 'print only the current release path')
     .action(async (f: StatusFlags) => {
-      const { status } = await import('../install/status.js');
+      const { status } = await import('../ops/status.js');
       const s = await status(resolve(io.cwd, f.target));
       const lines = [
         `current: ${s.current ?? '(none)'}${s.highestSequence === undefined ? '' : `   highest sequence installed: ${s.highestSequence}`}`,

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import type { InstallEvent } from '../install/install.js';
+import type { InstallEvent } from '../ops/install.js';
 import { Reporter, type Io, type OutputFlags } from './io.js';
 import { DEFAULT_TARGET, describe } from './install-command.js';
 import { integer } from './parse.js';

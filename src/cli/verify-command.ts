@@ -22,7 +22,7 @@ export function verifyCommand(io: Io, done: (r: CommandResult) => void): Command
     .option('--json', 'print one JSON object')
     .option('-q, --quiet', 'print nothing but problems')
     .action(async (names: string[], f: VerifyFlags) => {
-      const { verify, verifyAndRepair } = await import('../install/verify.js');
+      const { verify, verifyAndRepair } = await import('../ops/verify.js');
       const o = { target: resolve(io.cwd, f.target), names, all: f.all, owner: io.owner };
       let repairedLines: string[] = [];
       let reports;

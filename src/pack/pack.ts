@@ -16,7 +16,7 @@ import { buildManifest } from './build-manifest.js';
 import { planOutput } from './output-path.js';
 import { parallelGzip } from './parallel-gzip.js';
 import { tarStream } from './tar-stream.js';
-import { signWithGpg, signWithOpenpgp } from './sign-stream.js';
+import { signWithGpg, signWithOpenpgp } from '../openpgp/sign-stream.js';
 import { walkTree } from './walk.js';
 
 export type PackPhase = 'keys' | 'scan' | 'hash' | 'write';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readHistory } from '../../src/install/history.js';
+import { readHistory } from '../../src/store/history.js';
 import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
 import { makeDevice, targetState, type Device } from '../helpers/device.js';

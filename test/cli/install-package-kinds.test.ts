@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { readHistory } from '../../src/install/history.js';
+import { readHistory } from '../../src/store/history.js';
 import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
 import { makeDevice, targetState, type Device } from '../helpers/device.js';

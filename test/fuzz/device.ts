@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from '../../src/errors.js';
-import { install, type InstallOptions, type InstallResult } from '../../src/install/install.js';
-import { verifyRelease } from '../../src/install/verify.js';
-import type { HistoryRecord } from '../../src/install/history.js';
+import { install, type InstallOptions, type InstallResult } from '../../src/ops/install.js';
+import { verifyRelease } from '../../src/ops/verify.js';
+import type { HistoryRecord } from '../../src/store/history.js';
 import { snapshotTree, type TreeNode } from '../helpers/tree.js';
 import type { Corpus } from './corpus.js';
 

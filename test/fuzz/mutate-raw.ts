@@ -1,4 +1,4 @@
-import { newLength, packetHeader, type BodyLength } from '../../src/install/packet-length.js';
+import { newLength, packetHeader, type BodyLength } from '../../src/openpgp/packet-length.js';
 import type { Rng } from './rng.js';
 
 /** A packet of a sequence: where it starts, where its body starts, where it ends. */

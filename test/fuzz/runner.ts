@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
 import * as openpgp from 'openpgp';
 import { FussyError } from '../../src/errors.js';
-import { install, type InstallResult } from '../../src/install/install.js';
+import { install, type InstallResult } from '../../src/ops/install.js';
 import { encryptPackets } from '../helpers/seipd-encrypt.js';
 import { buildCorpus, type Corpus, type Seed, type SeedName } from './corpus.js';
 import { FuzzDevice } from './device.js';

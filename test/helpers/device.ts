@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as openpgp from 'openpgp';
 import { Header, Pax, type HeaderData } from 'tar';
-import { install, type InstallEvent, type InstallOptions } from '../../src/install/install.js';
+import { install, type InstallEvent, type InstallOptions } from '../../src/ops/install.js';
 import { keygen } from '../../src/keyring/keygen.js';
 import { snapshotTree, type TreeNode } from './tree.js';
 

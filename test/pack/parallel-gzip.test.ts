@@ -61,7 +61,7 @@ describe('parallelGzip: independent gzip members, compressed in parallel, in ord
 
 describe('parallelGunzip: indexed members inflate in parallel; any other gzip streams', function () {
   it('round-trips fussy\'s indexed members and reads a plain gzip file too', async function () {
-    const { parallelGunzip } = await import('../../src/install/parallel-gunzip.js');
+    const { parallelGunzip } = await import('../../src/unpack/parallel-gunzip.js');
     const { memberLength } = await import('../../src/archive/gzip-member.js');
     const { gzipSync } = await import('node:zlib');
     const text = Buffer.from('release notes\n'.repeat(300_000));

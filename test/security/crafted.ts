@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { indexMember, MEMBER_DATA_BYTES } from '../../src/archive/gzip-member.js';
 import type { ErrorCode } from '../../src/errors.js';
-import { readHistory } from '../../src/install/history.js';
+import { readHistory } from '../../src/store/history.js';
 import { installInto, rawTar, signPayload, type Device, type RawEntry } from '../helpers/device.js';
 import { assertRefused } from './helpers.js';
 

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { copyFile, readdir, readFile, readlink, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { readHistory } from '../../src/install/history.js';
+import { readHistory } from '../../src/store/history.js';
 import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
 import { makeDevice, targetState, type Device } from '../helpers/device.js';

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { FussyError } from '../../src/errors.js';
-import { install } from '../../src/install/install.js';
+import { install } from '../../src/ops/install.js';
 
 const [pkg, keyring, target] = process.argv.slice(2) as [string, string, string];
 let code = 'ok';

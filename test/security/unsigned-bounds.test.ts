@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { indexMember, MEMBER_DATA_BYTES } from '../../src/archive/gzip-member.js';
 import { MAX_ENTRIES, manifestMaxBytes } from '../../src/archive/manifest.js';
-import { readHistory } from '../../src/install/history.js';
+import { readHistory } from '../../src/store/history.js';
 import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
 import { installInto, makeDevice, rawTar, signPayload, targetState, type Device, type RawEntry } from '../helpers/device.js';

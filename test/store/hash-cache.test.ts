@@ -4,8 +4,8 @@ import { lstatSync } from 'node:fs';
 import { chmod, link, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DedupIndex } from '../../src/install/dedup-index.js';
-import { HashCache } from '../../src/install/hash-cache.js';
+import { DedupIndex } from '../../src/store/dedup-index.js';
+import { HashCache } from '../../src/store/hash-cache.js';
 import { useTmp } from '../helpers/tmp.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');

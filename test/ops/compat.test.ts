@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { FussyError } from '../../src/errors.js';
-import { install } from '../../src/install/install.js';
+import { install } from '../../src/ops/install.js';
 import { gpgGenKey, gpgHome, type GpgHome } from '../helpers/gpg.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { sampleFirmware, snapshotTree, writeTree } from '../helpers/tree.js';

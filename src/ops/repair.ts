@@ -4,8 +4,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Manifest, ManifestEntry } from '../archive/manifest.js';
 import { isErrno } from '../errors.js';
 import { at, DIR_NOFOLLOW, FILE_NOFOLLOW, withDirBeneath } from '../util/dir-fd.js';
-import { readInstalledManifest } from './installed-manifest.js';
-import { readLayout } from './layout.js';
+import { readInstalledManifest } from '../store/installed-manifest.js';
+import { readLayout } from '../store/layout.js';
 import type { Finding, ReleaseReport, VerifyOptions } from './verify.js';
 
 export interface RepairResult {

@@ -4,12 +4,12 @@ import { FussyError } from '../errors.js';
 import { isAtomicTemp, unlinkIfExists } from '../util/fs-atomic.js';
 import { removeTree } from '../util/remove-tree.js';
 import { activate, hookContexts, reenable, type ActivateEvent } from './activate.js';
-import { failpoints, NO_FAILPOINTS, type Failpoints } from './failpoint.js';
-import { recordSequence } from './device-state.js';
-import { recordHistory, type HistoryRecord } from './history.js';
+import { failpoints, NO_FAILPOINTS, type Failpoints } from '../util/failpoint.js';
+import { recordSequence } from '../store/device-state.js';
+import { recordHistory, type HistoryRecord } from '../store/history.js';
 import { clearJournal, readJournal, writeJournal, type Journal, type JournalFields } from './journal.js';
 import { lockTarget, trustedStateDir } from './target-lock.js';
-import { CURRENT, currentName, discardRelease, FAILSAFE, readLayout, STATE_DIR, swapCurrent, TRASH_PREFIX } from './layout.js';
+import { CURRENT, currentName, discardRelease, FAILSAFE, readLayout, STATE_DIR, swapCurrent, TRASH_PREFIX } from '../store/layout.js';
 
 export interface RecoverOptions {
   target: string;

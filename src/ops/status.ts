@@ -2,13 +2,13 @@ import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isErrno } from '../errors.js';
 import { holderAlive, readLockFile } from '../lock/pid-lock.js';
-import { readDeviceState } from './device-state.js';
-import { readInstalledManifest } from './installed-manifest.js';
-import { lastEnabled, readHistory, type HistoryRecord } from './history.js';
-import { ownAndShared, releaseUsage } from './release-usage.js';
-import { readJournal, type Journal } from './journal.js';
-import { FAILSAFE, readLayout, STATE_DIR } from './layout.js';
-import { checkStateDirForReading } from './target-lock.js';
+import { readDeviceState } from '../store/device-state.js';
+import { readInstalledManifest } from '../store/installed-manifest.js';
+import { lastEnabled, readHistory, type HistoryRecord } from '../store/history.js';
+import { ownAndShared, releaseUsage } from '../store/release-usage.js';
+import { readJournal, type Journal } from '../txn/journal.js';
+import { FAILSAFE, readLayout, STATE_DIR } from '../store/layout.js';
+import { checkStateDirForReading } from '../txn/target-lock.js';
 
 export interface ReleaseStatus {
   name: string;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { appendHistory, HISTORY, HISTORY_ARCHIVE, readHistory } from '../../src/install/history.js';
+import { appendHistory, HISTORY, HISTORY_ARCHIVE, readHistory } from '../../src/store/history.js';
 import { makeTmp } from '../helpers/tmp.js';
 
 const record = (i: number, message = 'bad signature') => ({

@@ -1,11 +1,11 @@
 import { join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
-import { activate, type ActivateEvent } from './activate.js';
-import { failpoints } from './failpoint.js';
-import { lastEnabled, readHistory, recordHistory } from './history.js';
-import { clearJournal, writeJournal, type JournalStep } from './journal.js';
-import { FAILSAFE, readLayout, STATE_DIR } from './layout.js';
-import { withTarget } from './recover.js';
+import { activate, type ActivateEvent } from '../txn/activate.js';
+import { failpoints } from '../util/failpoint.js';
+import { lastEnabled, readHistory, recordHistory } from '../store/history.js';
+import { clearJournal, writeJournal, type JournalStep } from '../txn/journal.js';
+import { FAILSAFE, readLayout, STATE_DIR } from '../store/layout.js';
+import { withTarget } from '../txn/recover.js';
 
 export interface RollbackOptions {
   target: string;

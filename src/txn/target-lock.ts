@@ -4,7 +4,7 @@ import { FussyError } from '../errors.js';
 import { sleep, throwIfAborted } from '../util/abort.js';
 import { acquireLock, type LockHandle } from '../lock/pid-lock.js';
 import { checkTrustedPath, ensureTrustedDir } from '../util/trusted-path.js';
-import { STATE_DIR } from './layout.js';
+import { STATE_DIR } from '../store/layout.js';
 
 /**
  * The target and its state dir, checked before fussy changes anything in them: as root fussy

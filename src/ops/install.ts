@@ -8,21 +8,21 @@ import { fsyncDir } from '../util/fs-atomic.js';
 import { removeTree } from '../util/remove-tree.js';
 import { preloadRunner } from '../util/run.js';
 import { SyncHelper, syncFilesystem } from '../util/sync-fs.js';
-import { activate, type ActivateEvent } from './activate.js';
-import { DedupIndex } from './dedup-index.js';
-import { failpoints } from './failpoint.js';
-import { readDeviceState, recordSequence } from './device-state.js';
-import { HashCache } from './hash-cache.js';
+import { activate, type ActivateEvent } from '../txn/activate.js';
+import { DedupIndex } from '../store/dedup-index.js';
+import { failpoints } from '../util/failpoint.js';
+import { readDeviceState, recordSequence } from '../store/device-state.js';
+import { HashCache } from '../store/hash-cache.js';
 import { checkLegacy, checkPolicy, readDeviceType, type PolicyFacts } from './install-policy.js';
-import { packageDigest, recordHistory, type HistoryRecord } from './history.js';
-import { trustedStateDir } from './target-lock.js';
-import { checkLayout, CURRENT, ensureCurrentLink, FAILSAFE, freeReleaseName, readLayout, STATE_DIR } from './layout.js';
-import { clearJournal, writeJournal, type JournalStep } from './journal.js';
-import { openPackage, type OpenedPackage } from './open-package.js';
-import { openPackageSource, type PackageSource } from './package-source.js';
-import { spoolPackage, type Spooled } from './spool-package.js';
-import { withTarget } from './recover.js';
-import { unpack } from './unpack.js';
+import { packageDigest, recordHistory, type HistoryRecord } from '../store/history.js';
+import { trustedStateDir } from '../txn/target-lock.js';
+import { checkLayout, CURRENT, ensureCurrentLink, FAILSAFE, freeReleaseName, readLayout, STATE_DIR } from '../store/layout.js';
+import { clearJournal, writeJournal, type JournalStep } from '../txn/journal.js';
+import { openPackage, type OpenedPackage } from '../openpgp/open-package.js';
+import { openPackageSource, type PackageSource } from '../unpack/package-source.js';
+import { spoolPackage, type Spooled } from '../unpack/spool-package.js';
+import { withTarget } from '../txn/recover.js';
+import { unpack } from '../unpack/unpack.js';
 
 export type InstallEvent =
   | { type: 'phase'; phase: 'spool' | 'lock' | 'unpack' | 'commit' | 'activate' }

@@ -7,7 +7,7 @@ import { MANIFEST_NAME, type Manifest } from '../archive/manifest.js';
 import { walkBeneath } from '../util/dir-fd.js';
 import { sha256OfFd } from '../util/hash-fd.js';
 import { readSmallFile } from '../util/read-small-file.js';
-import { NO_FAILPOINTS, type Failpoints } from './failpoint.js';
+import { NO_FAILPOINTS, type Failpoints } from '../util/failpoint.js';
 import { HashCache } from './hash-cache.js';
 
 export interface FileIdentity {

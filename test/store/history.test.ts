@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { packageDigest } from '../../src/install/history.js';
+import { packageDigest } from '../../src/store/history.js';
 import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
 import { installInto, makeDevice, signPayload, rawTar, type Device } from '../helpers/device.js';

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { FussyError } from '../errors.js';
 import { abortedWith, throwIfAborted } from '../util/abort.js';
-import { NO_FAILPOINTS, type Failpoints } from './failpoint.js';
+import { NO_FAILPOINTS, type Failpoints } from '../util/failpoint.js';
 import { runHook, type HookContext, type HookPhase } from './hooks.js';
 import type { JournalStep } from './journal.js';
-import { currentName, discardRelease, FAILSAFE, readLayout, swapCurrent } from './layout.js';
+import { currentName, discardRelease, FAILSAFE, readLayout, swapCurrent } from '../store/layout.js';
 
 export type ActivateEvent =
   | { type: 'hook'; phase: HookPhase; release: string; recovery: boolean; line: string }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { indexMember, MEMBER_DATA_BYTES, MEMBER_MAX_BYTES, memberLength } from '../../src/archive/gzip-member.js';
-import { parallelGunzip } from '../../src/install/parallel-gunzip.js';
+import { parallelGunzip } from '../../src/unpack/parallel-gunzip.js';
 
 /** A source that hands out `b` in 64 KiB pieces and counts what was taken. */
 function counted(b: Buffer): { source: AsyncGenerator<Uint8Array>; pulled: () => number } {

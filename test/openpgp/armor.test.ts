@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as openpgp from 'openpgp';
-import { dearmor } from '../../src/install/armor.js';
+import { dearmor } from '../../src/openpgp/armor.js';
 
 async function* chunks(b: Buffer, size: number): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);

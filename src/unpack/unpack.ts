@@ -8,7 +8,7 @@ import { splitEntryName } from '../archive/entry-path.js';
 import { manifestMaxBytes, MANIFEST_NAME, MAX_ENTRIES, MAX_ID, parseManifest, type Manifest, type ManifestEntry } from '../archive/manifest.js';
 import { TarCheck } from '../archive/tar-check.js';
 import { resolveLink, type NodeKind } from '../archive/resolve-link.js';
-import type { DedupIndex, Found } from './dedup-index.js';
+import type { DedupIndex, Found } from '../store/dedup-index.js';
 import { finalizeDirectories, type DirMeta } from './finalize-dirs.js';
 import { parallelGunzip } from './parallel-gunzip.js';
 import { Precreator } from './precreate.js';

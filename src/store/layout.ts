@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
 import { fsyncDir, unlinkIfExists } from '../util/fs-atomic.js';
 import { removeTree } from '../util/remove-tree.js';
-import { NO_FAILPOINTS, type Failpoints } from './failpoint.js';
+import { NO_FAILPOINTS, type Failpoints } from '../util/failpoint.js';
 
 /** The device layout (SPEC §2): `current` link, `failsafe` dir, release dirs, hidden `.fussy/`. */
 export const CURRENT = 'current';

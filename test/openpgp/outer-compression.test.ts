@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as openpgp from 'openpgp';
-import { inflateOuterLayer } from '../../src/install/outer-compression.js';
-import { reframeLiterals } from '../../src/install/reframe-literal.js';
+import { inflateOuterLayer } from '../../src/openpgp/outer-compression.js';
+import { reframeLiterals } from '../../src/openpgp/reframe-literal.js';
 import { gpgGenKey, gpgHome, type GpgHome } from '../helpers/gpg.js';
 import { makeTmp } from '../helpers/tmp.js';
 

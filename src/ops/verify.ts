@@ -6,9 +6,9 @@ import { MANIFEST_NAME, type ManifestEntry } from '../archive/manifest.js';
 import { FussyError, isErrno } from '../errors.js';
 import { FILE_NOFOLLOW, walkBeneath } from '../util/dir-fd.js';
 import { sha256OfFd } from '../util/hash-fd.js';
-import { readInstalledManifest } from './installed-manifest.js';
-import { currentName, readLayout } from './layout.js';
-import { withTarget } from './recover.js';
+import { readInstalledManifest } from '../store/installed-manifest.js';
+import { currentName, readLayout } from '../store/layout.js';
+import { withTarget } from '../txn/recover.js';
 import { repair, type RepairResult } from './repair.js';
 
 export { repair, type RepairResult } from './repair.js';

@@ -1,13 +1,13 @@
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
-import type { ActivateEvent } from './activate.js';
-import { failpoints } from './failpoint.js';
-import { lastEnabled, readHistory, recordHistory } from './history.js';
-import { bytesFreed, releaseUsage } from './release-usage.js';
-import { clearJournal, writeJournal } from './journal.js';
-import { CURRENT, discardRelease, FAILSAFE, readLayout, STATE_DIR } from './layout.js';
-import { withTarget } from './recover.js';
+import type { ActivateEvent } from '../txn/activate.js';
+import { failpoints } from '../util/failpoint.js';
+import { lastEnabled, readHistory, recordHistory } from '../store/history.js';
+import { bytesFreed, releaseUsage } from '../store/release-usage.js';
+import { clearJournal, writeJournal } from '../txn/journal.js';
+import { CURRENT, discardRelease, FAILSAFE, readLayout, STATE_DIR } from '../store/layout.js';
+import { withTarget } from '../txn/recover.js';
 
 export interface CleanOptions {
   target: string;

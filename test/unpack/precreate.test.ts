@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Precreator } from '../../src/install/precreate.js';
+import { Precreator } from '../../src/unpack/precreate.js';
 import { useTmp } from '../helpers/tmp.js';
 
 /** Wait (up to 10 s) until the worker has made this file: worker start-up time varies on CI. */
