@@ -77,6 +77,16 @@ export function exitCodeOf(err: unknown): number {
 }
 
 /** True when `err` is a Node system error with the given errno code (ENOENT, EEXIST, ...). */
+/** A thread could not be started (resource limits): callers that can do without one go on without. */
+export function cannotStartThread(err: unknown): boolean {
+  return isErrno(err, 'ERR_WORKER_INIT_FAILED', 'ERR_WORKER_OUT_OF_MEMORY', 'EAGAIN', 'ENOMEM');
+}
+
+/** An error from the operating system (it has an errno code such as ENOENT), not a bug in fussy. */
+export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return typeof err === 'object' && err !== null && typeof (err as NodeJS.ErrnoException).errno === 'number' && typeof (err as NodeJS.ErrnoException).code === 'string';
+}
+
 export function isErrno(err: unknown, ...codes: string[]): err is NodeJS.ErrnoException {
   return (
     typeof err === 'object' &&

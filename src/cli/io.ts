@@ -1,3 +1,4 @@
+import type { Owner } from '../store/ownership.js';
 import type { Writable } from 'node:stream';
 
 /** Everything a command may touch of the process; main() builds it from the real process. */
@@ -10,7 +11,7 @@ export interface Io {
   stderrIsTTY: boolean;
   now: () => Date;
   /** Who runs fussy: as root, install keeps archive owners and setuid bits. */
-  owner: { asRoot: boolean; uid: number; gid: number };
+  owner: Owner;
   /**
    * Run an operation that SIGINT/SIGTERM/SIGHUP and the process-wide guard stop through its
    * AbortSignal (guard.ts); it rejects with the guard's error if one was caught meanwhile.

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { FussyError, isErrno } from '../errors.js';
+import { isErrno } from '../errors.js';
 import type { Io } from './io.js';
 import { installCommand } from './install-command.js';
 import { keygenCommand } from './keygen-command.js';

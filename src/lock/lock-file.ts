@@ -43,6 +43,7 @@ function notALockFile(file: string, st: Stats): FussyError {
 }
 
 /** Control characters in a forged record would reach the terminal of whoever reads the message. */
+// eslint-disable-next-line no-control-regex -- control characters are what it replaces
 const printable = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 
 /** The record's fields, type-checked: a forged or torn file yields undefined, never a crash. */

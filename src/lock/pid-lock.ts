@@ -97,11 +97,16 @@ export async function acquireLock(file: string, what: string, opts: AcquireOptio
       if (found !== undefined) removeStale(file, found);
     }
   } finally {
-    try {
-      unlinkSync(tmp);
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
-    }
+    removeTemp(tmp);
+  }
+}
+
+/** The temp name is gone once it was linked into place or nothing was written there. */
+function removeTemp(tmp: string): void {
+  try {
+    unlinkSync(tmp);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
   }
 }
 

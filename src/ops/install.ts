@@ -1,7 +1,8 @@
-import { rename, statfs } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
-import type { Manifest } from '../archive/manifest.js';
+import type { Owner } from '../store/ownership.js';
+import { checkSpace, freeBytes } from './install-space.js';
 import { loadDeviceKeyring } from '../keyring/device-keyring.js';
 import { abortedWith, throwIfAborted } from '../util/abort.js';
 import { fsyncDir } from '../util/fs-atomic.js';
@@ -42,7 +43,7 @@ export interface InstallOptions {
   reserveBytes?: number;
   /** Wait for a running install/clean instead of failing with LOCKED. */
   wait?: boolean;
-  owner: { asRoot: boolean; uid: number; gid: number };
+  owner: Owner;
   now?: Date;
   onEvent?: (e: InstallEvent) => void;
   /** Testing only: SIGKILL this process at a named step (failpoint.ts). */
@@ -83,7 +84,6 @@ export interface InstallResult {
 /** In the state dir: sha256 of installed files, valid while their ctime is unchanged. */
 const HASH_CACHE = 'hash-cache.json';
 const DEFAULT_RESERVE = 16 * 1024 * 1024;
-const BLOCK = 4096;
 
 /**
  * `fussy install` (SPEC §4): lock → ensure `current` is a link → stream decrypt + verify + gunzip
@@ -272,33 +272,4 @@ async function packageFacts(file: string, src: PackageSource, digest: Promise<st
 function refusal(err: unknown, pkg: string): unknown {
   if (!(err instanceof FussyError && err.code === 'INTERRUPTED')) return err;
   return new FussyError('INTERRUPTED', `${err.message}: ${basename(pkg)} was not installed`, { cause: err, details: err.details });
-}
-
-
-async function freeBytes(dir: string): Promise<number> {
-  const s = await statfs(dir);
-  return s.bavail * s.bsize;
-}
-
-/**
- * SPEC: enough disk space, from the manifest net of dedup, is checked before writing. The manifest
- * was validated (sizes whole and >= 0, no duplicate paths); a file counts as shared only when a
- * retained release's manifest names the same content, not when a release without one merely
- * has a file of that size. It is an early answer, not the guard: unpack checks every write.
- */
-function checkSpace(m: Manifest, index: DedupIndex, owner: InstallOptions['owner'], free: number, reserve: number, target: string): void {
-  let need = 0;
-  for (const e of m.entries) {
-    if (e.type === 'directory' || e.type === 'symlink') need += BLOCK;
-    if (e.type !== 'file' || e.size === undefined || e.sha256 === undefined) continue;
-    const mode = owner.asRoot ? e.mode : e.mode & ~0o6000;
-    const uid = owner.asRoot ? e.uid : owner.uid;
-    const gid = owner.asRoot ? e.gid : owner.gid;
-    if (!index.claims({ sha256: e.sha256, size: e.size, mode, uid, gid })) need += Math.ceil(e.size / BLOCK) * BLOCK;
-  }
-  if (need + reserve > free) {
-    throw new FussyError('NO_SPACE', `${m.release} needs ${need} bytes in ${target} (after sharing identical files) plus a ${reserve}-byte reserve; ${free} are free`, {
-      hint: 'free space with fussy clean, then install again',
-    });
-  }
 }

@@ -3,6 +3,7 @@ import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, fut
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Manifest, ManifestEntry } from '../archive/manifest.js';
 import { isErrno } from '../errors.js';
+import { installedMode } from '../store/ownership.js';
 import { at, DIR_NOFOLLOW, FILE_NOFOLLOW, withDirBeneath } from '../util/dir-fd.js';
 import { readInstalledManifest } from '../store/installed-manifest.js';
 import { readLayout } from '../store/layout.js';
@@ -95,7 +96,7 @@ interface FixContext {
 
 /** Repair one finding at `p`; returns why it could not be repaired, or undefined when it was. */
 function fix(p: Place, e: ManifestEntry, f: Finding, c: FixContext): string | undefined {
-  const mode = c.asRoot ? e.mode : e.mode & ~0o6000;
+  const mode = installedMode(e.mode, c.asRoot);
   if (e.type === 'symlink' && (f.problem === 'link' || f.problem === 'missing' || f.problem === 'owner')) {
     const tmp = tempName();
     symlinkSync(e.target ?? '', at(p.dir, tmp));

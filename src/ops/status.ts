@@ -1,6 +1,5 @@
-import { lstat, readFile } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { isErrno } from '../errors.js';
 import { holderAlive, readLockFile } from '../lock/pid-lock.js';
 import { readDeviceState } from '../store/device-state.js';
 import { readInstalledManifest } from '../store/installed-manifest.js';

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { MAX_DEPTH } from '../archive/entry-path.js';
 import { MANIFEST_NAME, type ManifestEntry } from '../archive/manifest.js';
 import { FussyError, isErrno } from '../errors.js';
+import { installedMode } from '../store/ownership.js';
 import { FILE_NOFOLLOW, walkBeneath } from '../util/dir-fd.js';
 import { sha256OfFd } from '../util/hash-fd.js';
 import { readInstalledManifest } from '../store/installed-manifest.js';
@@ -90,7 +91,7 @@ export async function verifyRelease(dir: string, release: string, owner: { asRoo
       if (t !== e.target) findings.push({ path: e.path, problem: 'link', detail: `points at ${t}, the manifest says ${e.target}` });
       continue;
     }
-    const mode = owner.asRoot ? e.mode : e.mode & ~0o6000;
+    const mode = installedMode(e.mode, owner.asRoot);
     if ((st.mode & 0o7777) !== mode) findings.push({ path: e.path, problem: 'mode', detail: `mode ${(st.mode & 0o7777).toString(8)}, the manifest says ${mode.toString(8)}` });
     if (owner.asRoot && (st.uid !== e.uid || st.gid !== e.gid)) findings.push({ path: e.path, problem: 'owner', detail: `owner ${st.uid}:${st.gid}, the manifest says ${e.uid}:${e.gid}` });
     if (e.type === 'hardlink') {

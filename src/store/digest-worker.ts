@@ -7,13 +7,15 @@
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { isSystemError } from '../errors.js';
 import { sha256OfFd } from '../util/hash-fd.js';
 
 const { file } = workerData as { file: string };
 try {
   setPriority(19);
-} catch {
-  // Not allowed here (a seccomp'd sandbox): the digest runs at the normal priority.
+} catch (err) {
+  // Not allowed here (a seccomp'd sandbox, EACCES/EPERM): the digest runs at the normal priority.
+  if (!(err instanceof Error && 'info' in err)) throw err;
 }
 
 function digest(): string | undefined {
@@ -29,7 +31,9 @@ function digest(): string | undefined {
 let sha256: string | undefined;
 try {
   sha256 = digest();
-} catch {
-  sha256 = undefined; // unreadable now: the history records no digest, the install decides
+} catch (err) {
+  // Unreadable now (gone, EACCES, EIO): the history records no digest, the install decides.
+  if (!isSystemError(err)) throw err;
+  sha256 = undefined;
 }
 parentPort?.postMessage(sha256);

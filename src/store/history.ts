@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { lstat, open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { isErrno } from '../errors.js';
+import { cannotStartThread, isErrno } from '../errors.js';
 import { fsyncDir, writeAtomic } from '../util/fs-atomic.js';
 
 /** In the state dir: one JSON record per line, each naming the sha256 of the line before it. */
@@ -199,8 +199,9 @@ export function packageDigest(file: string, signal?: AbortSignal): Promise<strin
     let worker: Worker;
     try {
       worker = new Worker(new URL('./digest-worker.js', import.meta.url), { workerData: { file } });
-    } catch {
-      return resolve(undefined);
+    } catch (err) {
+      if (!cannotStartThread(err)) throw err;
+      return resolve(undefined); // no thread to be had: the history records no digest
     }
     worker.unref();
     const done = (v: string | undefined): void => {

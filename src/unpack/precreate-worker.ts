@@ -7,6 +7,7 @@
 import { closeSync, constants, openSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import { CREATED, FAILED, FREE, LOOKAHEAD, WORKER } from './precreate-states.js';
+import { isSystemError } from '../errors.js';
 
 const { paths, shared } = workerData as { paths: string[]; shared: SharedArrayBuffer };
 const state = new Int32Array(shared);
@@ -25,7 +26,8 @@ for (let i = 0; i < n; i++) {
   let outcome = CREATED;
   try {
     closeSync(openSync(paths[i] as string, CREATE, 0o600));
-  } catch {
+  } catch (err) {
+    if (!isSystemError(err)) throw err;
     outcome = FAILED; // the main thread creates it itself and reports the real error
   }
   Atomics.store(state, i, outcome);

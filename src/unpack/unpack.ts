@@ -2,7 +2,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
-import { FussyError, isErrno } from '../errors.js';
+import { cannotStartThread, FussyError, isErrno } from '../errors.js';
+import { installedMeta, type Owner } from '../store/ownership.js';
 import { abortable } from '../util/abort.js';
 import { splitEntryName } from '../archive/entry-path.js';
 import { manifestMaxBytes, MANIFEST_NAME, MAX_ENTRIES, MAX_ID, parseManifest, type Manifest, type ManifestEntry } from '../archive/manifest.js';
@@ -18,7 +19,7 @@ export interface UnpackOptions {
   staging: string;
   index: DedupIndex;
   /** As root, archive owners and setuid/setgid bits are kept; otherwise files are the installer's. */
-  owner: { asRoot: boolean; uid: number; gid: number };
+  owner: Owner;
   /**
    * Cap on uncompressed archive bytes until the manifest gives a tighter one (bomb guard): free
    * space plus what dedup could possibly share. An update may expand to more than the free space.
@@ -298,9 +299,7 @@ class Unpacker {
 
   /** The metadata this installer gives an entry (SPEC: as root keep owners; else drop setuid/setgid). */
   #owner(entry: ReadEntry): { mode: number; uid: number; gid: number } {
-    const mode = (entry.mode ?? 0o644) & 0o7777;
-    const { asRoot, uid, gid } = this.#o.owner;
-    return asRoot ? { mode, uid: entry.uid ?? 0, gid: entry.gid ?? 0 } : { mode: mode & ~0o6000, uid, gid };
+    return installedMeta({ mode: entry.mode ?? 0o644, uid: entry.uid ?? 0, gid: entry.gid ?? 0 }, this.#o.owner);
   }
 
   #expect(m: ManifestEntry | undefined, type: ManifestEntry['type'], entry: ReadEntry): void {
@@ -358,10 +357,7 @@ class Unpacker {
       if (e.path === '.') continue;
       if (e.type === 'directory') dirs.push(e.path);
       else if (e.type === 'file' && e.size !== undefined && e.sha256 !== undefined) {
-        const mode = this.#o.owner.asRoot ? e.mode : e.mode & ~0o6000;
-        const uid = this.#o.owner.asRoot ? e.uid : this.#o.owner.uid;
-        const gid = this.#o.owner.asRoot ? e.gid : this.#o.owner.gid;
-        if (!this.#o.index.probablyHas({ sha256: e.sha256, size: e.size, mode, uid, gid })) files.push(e.path);
+        if (!this.#o.index.probablyHas({ sha256: e.sha256, size: e.size, ...installedMeta(e, this.#o.owner) })) files.push(e.path);
       }
     }
     if (files.length < PRECREATE_MIN) return;
@@ -372,7 +368,8 @@ class Unpacker {
     }
     try {
       this.#pre = new Precreator(files.map((r) => this.#abs(r)));
-    } catch {
+    } catch (err) {
+      if (!cannotStartThread(err)) throw err;
       return; // no thread to be had (resource limits): this thread creates every file, as before
     }
     this.#preIndex = new Map(files.map((r, i) => [r, i]));

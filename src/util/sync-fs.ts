@@ -44,7 +44,9 @@ class SyncShell {
     let child: ChildProcess | undefined;
     try {
       child = spawn('sh', ['-c', 'while IFS= read -r d; do if sync -f "$d"; then echo ok; else echo fail; fi; done'], { cwd: '/', stdio: ['pipe', 'pipe', 'ignore'] });
-    } catch {
+    } catch (err) {
+      // No process to be had (EAGAIN, ENOMEM, EMFILE): installs fall back to syncFilesystem().
+      if (!isErrno(err, 'EAGAIN', 'ENOMEM', 'EMFILE', 'ENFILE')) throw err;
       child = undefined;
     }
     this.#child = child;
@@ -85,7 +87,11 @@ class SyncShell {
   /** Keep the process alive while an answer is due, and only then. */
   #hold(on: boolean): void {
     const handles = [this.#child, this.#child?.stdout as Socket | null | undefined];
-    for (const h of handles) if (h != null) (on ? h.ref() : h.unref());
+    for (const h of handles) {
+      if (h == null) continue;
+      if (on) h.ref();
+      else h.unref();
+    }
   }
 }
 

@@ -59,7 +59,7 @@ describe('fussy install / fussy-install on the command line', function () {
     assert.match(r.stderr, /encrypted for key|not in keyring/);
     const k = await cli('fussy', ['install', pkg, '-k', join(dev.dir, 'nokeys'), '-t', dev.target], { cwd: dev.dir });
     assert.equal(k.exitCode, 40);
-    assert.match(k.stderr, /keyring .*nokeys does not exist\n  hint: /);
+    assert.match(k.stderr, /keyring .*nokeys does not exist\n {2}hint: /);
     const m = await cli('fussy', ['install', join(dev.dir, 'missing.gpg'), '-k', dev.keyring, '-t', dev.target], { cwd: dev.dir });
     assert.equal(m.exitCode, 2);
     assert.match(m.stderr, /cannot read package .*missing\.gpg: ENOENT/);

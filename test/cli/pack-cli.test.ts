@@ -63,7 +63,7 @@ describe('fussy pack / fussy-pack / fussy keygen on the command line', function 
   it('exits 2 naming the path for a missing directory, and reports JSON errors with --json', async function () {
     const r = await cli('fussy', ['pack', 'no-such-dir', '--signing-key', signingKey], { cwd: dir, env });
     assert.equal(r.exitCode, 2);
-    assert.match(r.stderr, /fussy pack: .*no-such-dir does not exist\n  hint: /);
+    assert.match(r.stderr, /fussy pack: .*no-such-dir does not exist\n {2}hint: /);
     const j = await cli('fussy', ['pack', 'no-such-dir', '--signing-key', signingKey, '--json'], { cwd: dir, env });
     assert.equal(j.exitCode, 2);
     assert.deepEqual((JSON.parse(j.stdout) as { ok: boolean; error: { code: string } }).error.code, 'BAD_SOURCE');

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
-import { deviceBeside, installInto, makeDevice, type Device } from '../helpers/device.js';
+import { deviceBeside, makeDevice, type Device } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { snapshotTree, writeTree, type SampleFile } from '../helpers/tree.js';
 
