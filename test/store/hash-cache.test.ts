@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
-import { chmod, link, mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DedupIndex } from '../../src/store/dedup-index.js';
@@ -40,21 +40,46 @@ describe('hash cache: sha256 of installed files, trusted only while the ctime is
     assert.equal(await readFile(join(tmp.dir, 'a'), 'utf8'), 'BBBB');
   });
 
-  it('racy entries (ctime within 200 ms of the recording) are not trusted', async function () {
+  it('racy entries (ctime within 200 ms of the recording) are not trusted, older ones are', async function () {
     const f = join(tmp.dir, 'fresh');
     await writeFile(f, 'new');
     const cacheFile = join(tmp.dir, 'cache.json');
     await HashCache.load(undefined).save(cacheFile, tmp.dir, [['fresh', sha('new')]]);
-    assert.equal(HashCache.load(cacheFile).get(st(f)), undefined);
+    // The recording time is set by hand around the file's ctime: no dependence on how fast this machine is.
+    const ctime = st(f).ctimeMs;
+    const recordedAt = async (at: number): Promise<void> => {
+      const data = JSON.parse(await readFile(cacheFile, 'utf8')) as { groups: Array<{ at: string }> };
+      for (const g of data.groups) g.at = String(at);
+      await writeFile(cacheFile, JSON.stringify(data));
+    };
+    await recordedAt(ctime + 150);
+    assert.equal(HashCache.load(cacheFile).get(st(f)), undefined, 'recorded 150 ms after the last change: racy');
+    await recordedAt(ctime + 250);
+    assert.equal(HashCache.load(cacheFile).get(st(f)), sha('new'), 'recorded 250 ms after it: trusted');
   });
 
-  it('a missing, corrupt or foreign cache file is ignored', async function () {
+  it('a missing, torn, corrupt or foreign-version cache file is ignored (and never throws)', async function () {
     const f = join(tmp.dir, 'x');
     await writeFile(f, 'x');
-    for (const content of [undefined, '{"version":1,"groups":[{"at":"zz"', '{"version":99,"groups":[]}', '[1,2]', '{"version":1,"groups":[{"at":"1","files":{"1:2":null}}]}']) {
-      const cacheFile = join(tmp.dir, 'c.json');
-      if (content !== undefined) await writeFile(cacheFile, content);
-      assert.equal(HashCache.load(content === undefined ? join(tmp.dir, 'none.json') : cacheFile).get(st(f)), undefined);
+    await sleep(250);
+    const cacheFile = join(tmp.dir, 'c.json');
+    await HashCache.load(undefined).save(cacheFile, tmp.dir, [['x', sha('x')]]);
+    assert.equal(HashCache.load(cacheFile).get(st(f)), sha('x'), 'the intact cache vouches for x: each variant below breaks only the file');
+    const good = await readFile(cacheFile, 'utf8');
+    const parsed = JSON.parse(good) as { version: number; groups: Array<{ at: string; files: Record<string, unknown> }> };
+    const key = Object.keys(parsed.groups[parsed.groups.length - 1]!.files)[0]!;
+    const variants: Array<[string, string | undefined]> = [
+      ['missing', undefined],
+      ['torn', good.slice(0, Math.floor(good.length / 2))],
+      ['foreign version', JSON.stringify({ ...parsed, version: 99 })],
+      ['an array', JSON.stringify(parsed.groups)],
+      ['a null entry', JSON.stringify({ ...parsed, groups: [{ at: parsed.groups[0]!.at, files: { [key]: null } }] })],
+      ['a time that is no number', JSON.stringify({ ...parsed, groups: parsed.groups.map((g) => ({ ...g, at: 'zz' })) })],
+    ];
+    for (const [what, content] of variants) {
+      if (content === undefined) await rm(cacheFile, { force: true });
+      else await writeFile(cacheFile, content);
+      assert.equal(HashCache.load(cacheFile).get(st(f)), undefined, what);
     }
   });
 
