@@ -2,8 +2,8 @@
  * Bundles the CLI (dist/src/cli/main.js, compiled by tsc) into dist/bundle/, which bin/* load.
  * Why: node's ESM loader resolves, reads and links every module file on every start; the
  * install command's ~100 modules (openpgp's unminified 1.2 MB build among them) took ~0.15 s of
- * a 2 s update on the bench machine, one file per command takes a fraction of that (README
- * "How install is fast"). The library (dist/src) is unchanged for programs that import it.
+ * a 2 s update on the bench machine, one file per command takes a fraction of that
+ * (docs/performance.md). The library (dist/src) is unchanged for programs that import it.
  * Code splitting keeps each command's implementation in its own chunk, loaded when the command
  * runs. The precreate, digest and decryption (seipd) workers are entry points beside the chunks, where
  * `new URL('./precreate-worker.js', import.meta.url)` finds them. Names are kept (readable stack

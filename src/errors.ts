@@ -1,6 +1,6 @@
 /**
  * The one error type users can reach, and the one table that maps its codes to the exit
- * statuses of SPEC.md §5 (Fussy's documented codes). Anything that is not a FussyError is a bug
+ * statuses in the README (Fussy's documented codes). Anything that is not a FussyError is a bug
  * and exits 1 with "internal error, please report".
  */
 

@@ -4,7 +4,7 @@ import { jsonShapeProblem } from './json-shape.js';
 import { checkReleaseName } from './release-name.js';
 
 /**
- * `<release>/.fussy-manifest.json`: the first entry of every archive fussy packs (SPEC §3).
+ * `<release>/.fussy-manifest.json`: the first entry of every archive fussy packs (docs/format.md).
  * It sits inside the signed stream, so it is exactly as trustworthy as the signature, and it is
  * read before the signature is checked: install bounds and validates it (parseManifest) before
  * anything is built from it.

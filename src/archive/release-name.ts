@@ -1,6 +1,6 @@
 import { FussyError } from '../errors.js';
 
-/** Names the device layout reserves (SPEC §2): never a release. */
+/** Names the device layout reserves (docs/format.md): never a release. */
 const RESERVED = new Set(['current', 'failsafe', 'current~']);
 
 /**

@@ -21,7 +21,7 @@ interface FussyPackFlags extends PackFlags {
 }
 
 /**
- * `fussy-pack` with the original's flags (reference/fussy-viri-source.md §1.1): -r ROOT
+ * `fussy-pack` with the original's flags (Fussy's fussy-pack): -r ROOT
  * (default "firmware"), -x EXCLUDE, -e RECIPIENT, -k KEY (gpg -u), -u (unsigned .tar.gz),
  * -t TARNAME. Like the original it signs with the system gpg unless --signing-key is given,
  * so build scripts keep working unchanged; fussy's own options are accepted too.

@@ -7,7 +7,7 @@ import { renderError, renderResult, type CommandResult } from './render.js';
 
 export type Launcher = 'fussy' | 'fussy-pack' | 'fussy-install' | 'fussy-clean' | 'fussy-link-tree';
 
-/** Run one command line; returns the exit status (SPEC §5). Never calls process.exit. */
+/** Run one command line; returns the exit status (the README's exit codes). Never calls process.exit. */
 export async function main(launcher: Launcher, argv: string[], io: Io): Promise<number> {
   const { flags, prog } = invocation(launcher, argv);
   let result: CommandResult | undefined;

@@ -22,7 +22,7 @@ export function renderResult(io: Io, flags: OutputFlags, r: CommandResult): numb
   return r.exitCode ?? 0;
 }
 
-/** The one place an error becomes text and an exit status (SPEC §5). */
+/** The one place an error becomes text and an exit status (the README's exit codes). */
 export function renderError(io: Io, flags: OutputFlags, prog: string, err: unknown): number {
   if (err instanceof CommanderError) {
     // commander already printed its message (or the help / version text).

@@ -26,7 +26,7 @@ export interface DeviceKeyring {
 }
 
 /**
- * Load a device keyring dir (SPEC §4 install): a GnuPG home and/or key files. Decision: a key
+ * Load a device keyring dir (docs/format.md, Keyrings): a GnuPG home and/or key files. Decision: a key
  * that arrives with its secret part is a decryption key only, never a trusted signer; the device
  * key exists on every device, so trusting it to sign would let anyone who extracts it from one
  * device sign firmware for all. A public key file for it can still be added explicitly.

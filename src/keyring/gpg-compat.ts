@@ -9,7 +9,7 @@ const FEATURE_SEIPDV2 = 0x08;
 /**
  * Refuse keys whose use would produce packages GnuPG 2.2 cannot read: v6 keys (gpg cannot even
  * import them), keys or subkeys on RFC 9580-only algorithms, and recipients advertising SEIPDv2
- * (openpgp.js would then encrypt with SEIPDv2 / PKESK v6). security-perf.md §1.3 has the matrix.
+ * (openpgp.js would then encrypt with SEIPDv2 / PKESK v6). docs/format.md lists what GnuPG 2.2 reads.
  */
 export async function assertGpgCompatible(key: openpgp.Key, role: 'signing' | 'encryption', date: Date): Promise<void> {
   const name = `${key.getFingerprint().toUpperCase()} (${key.getUserIDs()[0] ?? 'no user id'})`;

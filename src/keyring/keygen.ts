@@ -36,7 +36,7 @@ export interface KeygenResult {
 
 /**
  * The Fussy docs' dozen gpg steps in one call. Keys are v4 with no AEAD feature flag, so
- * GnuPG 2.2 imports them and the packages made for them (security-perf.md §1.3).
+ * GnuPG 2.2 imports them and the packages made for them (docs/format.md).
  */
 export async function keygen(o: KeygenOptions): Promise<KeygenResult> {
   if (o.role === 'device' && o.keyringDir === undefined) {

@@ -32,7 +32,7 @@ export interface WithLockOptions {
 }
 
 /**
- * Run `fn` holding the named lock (Fussy's cronlock, SPEC §4 `fussy lock`): at most one holder
+ * Run `fn` holding the named lock (Fussy's cronlock, `fussy lock` in docs/commands.md): at most one holder
  * per name; busy is LOCKED (exit 75) at once, naming the holder. The lock dies with its holder
  * (pid + process start time in the lock file, pid-lock.ts): a crashed holder is recognised at
  * once, not after a staleness timeout.

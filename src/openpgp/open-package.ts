@@ -39,11 +39,11 @@ function reject(message: string, hint: string, cause?: unknown): FussyError {
 }
 
 /**
- * Open a package: binary or armored; signed, or signed and encrypted (SPEC §3). Plaintext is
+ * Open a package: binary or armored; signed, or signed and encrypted (docs/format.md). Plaintext is
  * streamed while OpenPGP.js checks it (allowUnauthenticatedStream, to keep memory flat), so the
  * caller must treat every byte as hostile and untrusted until `verdict()` resolves after the end
  * of the stream; OpenPGP.js releases all plaintext of a tampered message before failing
- * (security-perf.md §0.3). Time checks are off while streaming (devices without an RTC boot in
+ * (docs/security.md, rule 1). Time checks are off while streaming (devices without an RTC boot in
  * 1970) and done by `verdict()` at max(device clock, signature time), which still refuses
  * expired and revoked keys and signatures past their own expiration time. A signature dated
  * after the device clock is accepted, as gpg and gpgv accept it: checking at its own time means

@@ -16,7 +16,7 @@ const INFLATERS: Record<number, (() => Inflate | InflateRaw) | undefined> = {
 /**
  * Packages made by the original pipeline (`tar czf - | gpg --sign`) wrap everything in an
  * OpenPGP compressed packet (ZIP by default). OpenPGP.js inflates it in JavaScript at ~60 MB/s
- * and buffers heavily (PERF-NOTES: 6.1 s and 214 MB for a 188 MB tree); node's zlib does it on
+ * and buffers heavily (measured: 6.1 s and 214 MB for a 188 MB tree); node's zlib does it on
  * the thread pool at ~400 MB/s. So when the message's outermost packet is a ZIP or ZLIB
  * compressed packet, its body is inflated here and the inner packets (one-pass signature,
  * literal data, signature) are handed on as the message. Signatures cover the literal data,

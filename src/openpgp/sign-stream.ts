@@ -8,7 +8,7 @@ import { spawnFilter } from '../util/run.js';
 import { webStreamOf } from '../util/web-stream.js';
 
 /**
- * Output GnuPG 2.2 reads (security-perf.md §1.3-1.4): v4 signatures, SEIPDv1 with MDC, no AEAD,
+ * Output GnuPG 2.2 reads (docs/format.md): v4 signatures, SEIPDv1 with MDC, no AEAD,
  * no OpenPGP compression (the payload is gzip already).
  */
 export function packConfig(reproducible: boolean): openpgp.PartialConfig {
@@ -59,7 +59,7 @@ interface SignablePacket {
  * as GnuPG 2.2 does for the same key and as RFC 9580 §5.2.3.3 allows (a digest of at least 256
  * bits); OpenPGP.js would take the curve's SHA-512. SHA-512 has no CPU instructions here and
  * SHA-256 has: verifying a 160 MB package costs ~0.09 s instead of ~0.2 s on the device's main
- * thread (README "How install is fast"). Every other key gets the hash OpenPGP.js picks for it.
+ * thread (docs/performance.md). Every other key gets the hash OpenPGP.js picks for it.
  * Packets are laid out as Message.sign lays them out: one-pass signatures (innermost first),
  * the literal data, the signatures.
  */

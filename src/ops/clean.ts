@@ -11,7 +11,7 @@ import { withTarget } from '../txn/recover.js';
 
 export interface CleanOptions {
   target: string;
-  /** Previous releases to keep besides current and failsafe (SPEC: default 1). */
+  /** Previous releases to keep besides current and failsafe (default 1, as Fussy's). */
   keep?: number;
   dryRun?: boolean;
   wait?: boolean;
@@ -41,7 +41,7 @@ export interface CleanResult {
 }
 
 /**
- * `fussy clean` (SPEC §4): remove all but the `keep` most recently enabled previous releases.
+ * `fussy clean` (docs/commands.md): remove all but the `keep` most recently enabled previous releases.
  * Never current's release, failsafe, dot-entries (stale staging dirs of crashed installs go
  * through recovery, under the lock), plain files or symlinks. "Most recently enabled" comes from
  * the history (the last install, rollback or recovery that made a release current); releases it

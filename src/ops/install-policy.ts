@@ -28,7 +28,7 @@ export interface PolicyFacts {
 }
 
 /**
- * SPEC §4 / TUF's rollback and mix-and-match attacks: checked from the signed manifest before any
+ * docs/format.md / TUF's rollback and mix-and-match attacks: checked from the signed manifest before any
  * file is written. A package for other devices (`compatible`), one that needs a newer base
  * (`minSequence`), or one older than what the device has run (`sequence`) is refused (exit 21).
  * An older one passes with --allow-downgrade or when its signed manifest says `rollback`.

@@ -12,10 +12,10 @@ export async function freeBytes(dir: string): Promise<number> {
 }
 
 /**
- * SPEC: enough disk space, from the manifest net of dedup, is checked before writing. The manifest
- * was validated (sizes whole and >= 0, no duplicate paths); a file counts as shared only when a
- * retained release's manifest names the same content, not when a release without one merely
- * has a file of that size. It is an early answer, not the guard: unpack checks every write.
+ * Enough disk space, from the manifest net of dedup, is checked before writing (docs/commands.md).
+ * The manifest was validated (sizes whole and >= 0, no duplicate paths); a file counts as shared
+ * only when a retained release's manifest names the same content, not when a release without one
+ * merely has a file of that size. It is an early answer, not the guard: unpack checks every write.
  */
 export function checkSpace(m: Manifest, index: DedupIndex, owner: Owner, free: number, reserve: number, target: string): void {
   let need = 0;

@@ -86,7 +86,7 @@ const HASH_CACHE = 'hash-cache.json';
 const DEFAULT_RESERVE = 16 * 1024 * 1024;
 
 /**
- * `fussy install` (SPEC §4): lock → ensure `current` is a link → stream decrypt + verify + gunzip
+ * `fussy install` (docs/crash-safety.md): lock → ensure `current` is a link → stream decrypt + verify + gunzip
  * + untar into a hidden staging dir with dedup → only after the stream ended AND the signatures
  * check out: sync, rename to the release name → pre-install → swap `current` → post-install,
  * with recovery to the previous release (else failsafe) on failure. Nothing from the package is

@@ -35,7 +35,7 @@ export interface LinkTreeResult {
 export const ORIG_SUFFIX = '.fussy-orig';
 
 /**
- * `fussy link-tree SOURCE DEST` (SPEC §4, Fussy's link-tree): every file under SOURCE gets a link
+ * `fussy link-tree SOURCE DEST` (docs/commands.md, Fussy's link-tree): every file under SOURCE gets a link
  * at the same relative path under DEST; directories are created. Decision: symbolic links are
  * absolute and spell SOURCE as given, without resolving its symlinks, so that
  * `fussy link-tree /opt/firmware/current/etc /etc` makes `/etc/x -> /opt/firmware/current/etc/x`,

@@ -39,7 +39,7 @@ export interface TargetStatus {
 }
 
 /**
- * `fussy status` (SPEC §4): what is installed and what happened last. Reads only, takes no lock,
+ * `fussy status` (docs/commands.md): what is installed and what happened last. Reads only, takes no lock,
  * so it works while an install runs (and says so).
  */
 export async function status(targetDir: string): Promise<TargetStatus> {

@@ -37,7 +37,7 @@ export interface VerifyOptions {
 }
 
 /**
- * `fussy verify` (SPEC §4): compare installed releases with their manifests, file by file
+ * `fussy verify` (docs/commands.md): compare installed releases with their manifests, file by file
  * (sha256, size, type, mode, owner as root, symlink targets, hard links) and name every changed,
  * missing and extra entry. Releases share unchanged files as hard links, so one file edited in
  * place (a hook appending to a config) is wrong in every release that shares it: a changed file

@@ -10,7 +10,7 @@ export interface OutputPlan {
 }
 
 /**
- * SPEC §4 `-o`: an existing directory, or any path ending in "/" (created if needed), receives
+ * `-o` (docs/commands.md): an existing directory, or any path ending in "/" (created if needed), receives
  * `<release><suffix>`; any other path is the package file itself (its directory must exist).
  * Without -o, a fresh temp directory is made, as Fussy did.
  */

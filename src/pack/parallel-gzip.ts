@@ -34,7 +34,7 @@ export interface ParallelGzipOptions {
   parallel?: number;
 }
 
-/** zlib level 5: on the benchmark trees 0.3% larger than level 6 for ~40% less CPU (README). */
+/** zlib level 5: on the benchmark trees 0.3% larger than level 6 for ~40% less CPU (docs/performance.md). */
 export const DEFAULT_LEVEL = 5;
 /** A chunk at least this much random-looking data is stored rather than deflated. */
 const STORE_FRACTION = 0.9;

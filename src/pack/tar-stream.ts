@@ -52,7 +52,7 @@ export interface TarStreamInput {
 }
 
 /**
- * The archive as a stream of segments: `<release>/.fussy-manifest.json` first (SPEC §3), then
+ * The archive as a stream of segments: `<release>/.fussy-manifest.json` first (docs/format.md), then
  * every entry in manifest order. File data is handed over as (fd, length) for the compressor to
  * read in place; a file that no longer
  * matches the size seen by the walk aborts the pack rather than producing an archive whose

@@ -44,7 +44,7 @@ const metaKey = (size: number, mode: number, uid: number, gid: number): string =
 /**
  * Files of the releases already on the device, findable by content. Dedup is by sha256 plus
  * mode and owner (all shared by hard links), never by size+mtime: rsync --link-dest links files
- * whose content differs when size and mtime agree (security-perf.md §5.1). A candidate is
+ * whose content differs when size and mtime agree (its --checksum is off by default). A candidate is
  * re-hashed before it is linked, because hooks or people can edit files in place and a stale
  * manifest would otherwise spread the damage into the new release; the re-hash is skipped when the
  * hash cache (hash-cache.ts) vouches for the inode, i.e. its ctime has not moved since it was

@@ -188,7 +188,7 @@ function sha(s: string): string {
 /**
  * The package's sha256 for the history, computed on a worker thread at nice 19 (digest-worker.ts)
  * with node's SHA-256, which uses the CPU's SHA extensions where it has them: ~0.1 s of CPU for a
- * 160 MB package where coreutils' sha256sum took ~0.45 s (README "How install is fast"). Started
+ * 160 MB package where coreutils' sha256sum took ~0.45 s (docs/performance.md). Started
  * first thing, it runs on whatever CPU the install leaves idle. Undefined when the file is not a
  * regular file, cannot be read, or `signal` aborts it (a command that ends before it needs the
  * digest must not wait for it). The worker never keeps the process alive.

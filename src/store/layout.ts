@@ -5,7 +5,7 @@ import { fsyncDir, unlinkIfExists } from '../util/fs-atomic.js';
 import { removeTree } from '../util/remove-tree.js';
 import { NO_FAILPOINTS, type Failpoints } from '../util/failpoint.js';
 
-/** The device layout (SPEC §2): `current` link, `failsafe` dir, release dirs, hidden `.fussy/`. */
+/** The device layout (Fussy's): `current` link, `failsafe` dir, release dirs, hidden `.fussy/`. */
 export const CURRENT = 'current';
 export const FAILSAFE = 'failsafe';
 export const STATE_DIR = '.fussy';

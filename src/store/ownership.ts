@@ -1,5 +1,5 @@
 /**
- * The owner and mode an installed entry gets (SPEC: as root, archive owners and setuid/setgid
+ * The owner and mode an installed entry gets (as root, archive owners and setuid/setgid
  * bits are kept, as GNU tar as root keeps them; otherwise every entry is the installer's and
  * setuid/setgid are dropped). One rule for unpack, the space check, verify and repair.
  */

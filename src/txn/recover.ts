@@ -33,7 +33,7 @@ export interface Recovery {
 }
 
 /**
- * Finish or undo an interrupted transaction (SPEC §4 "Crash safety"). Called with the target's
+ * Finish or undo an interrupted transaction (docs/crash-safety.md). Called with the target's
  * lock held, by every command that takes it, before it does anything else. Deterministic:
  * - leftovers in `.fussy/` (a staging dir of an unpack cut short, a release half deleted from the
  *   trash, temp files) are removed: none of them was ever visible under a release name;

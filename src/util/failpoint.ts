@@ -1,7 +1,7 @@
 import { closeSync, existsSync, openSync } from 'node:fs';
 
 /**
- * Fault injection for the crash-safety tests (SPEC: a SIGKILL at any instant). The CLI reads
+ * Fault injection for the crash-safety tests (docs/crash-safety.md: a SIGKILL at any instant). The CLI reads
  * FUSSY_FAILPOINT (undocumented for users) and passes it down; the library never reads the
  * environment. `NAME` kills this process with SIGKILL when the step NAME is reached;
  * `unpack-bytes:N` kills it once N bytes of file data have been written into staging.

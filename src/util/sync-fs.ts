@@ -8,7 +8,7 @@ import { runQuiet } from './run.js';
 /**
  * Make a freshly written tree durable before it is renamed into place. One syncfs(2) through
  * `sync -f` (coreutils >= 8.24) costs one process start; fsync of each of thousands of files
- * costs ~0.5 ms each (PERF-NOTES). Falls back to fsync of every file and directory.
+ * costs ~0.5 ms each on the bench VM. Falls back to fsync of every file and directory.
  */
 export async function syncFilesystem(dir: string): Promise<void> {
   try {

@@ -151,7 +151,8 @@ export class FuzzDevice {
       const refused = gnu.status === 0 ? [] : [`GNU tar exits ${gnu.status} on the payload (${String(gnu.stderr).trim().split('\n').slice(0, 2).join(' / ').slice(0, 200)}), fussy installed it`];
       const tops = await readdir(scratch);
       if (tops.length !== 1) return [...refused, `GNU tar extracts ${tops.length} top-level entries (${tops.join(', ')}), fussy installed one`];
-      // mtimes are left out: a file linked to an equal one of an older release keeps that one's mtime (README, dedup).
+      // mtimes are left out: a file linked to an equal one of an older release keeps that one's mtime
+      // (docs/commands.md, dedup).
       const strip = (nodes: TreeNode[]): string[] => nodes.filter((n) => n.path !== '.').map((n) => JSON.stringify({ ...n, mtime: 0 }));
       const ours = strip(await snapshotTree(join(this.target, release)));
       const theirs = strip(await snapshotTree(join(scratch, tops[0] as string)));

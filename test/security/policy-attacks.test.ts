@@ -9,7 +9,7 @@ import { makeTmp } from '../helpers/tmp.js';
 import { writeTree } from '../helpers/tree.js';
 import { assertRefused } from './helpers.js';
 
-/** Policy attacks (TUF's rollback and mix-and-match; SPEC §4): refused with exit 21, nothing changed. */
+/** Policy attacks (TUF's rollback and mix-and-match; docs/format.md): refused with exit 21, nothing changed. */
 describe('security: install policy (downgrade, device type, legacy packages)', function () {
   let dev: Device;
   let tmp: string;

@@ -140,7 +140,7 @@ describe('security: directories fussy trusts (target, .fussy, keyring)', functio
   });
 
   it('keyring-symlink-into-user-dir: /etc/fussy -> firmware: the real path is checked, so a release directory a service user owns cannot supply keys; all root\'s, it works', async function () {
-    // SPEC §2: /etc/fussy -> /opt/firmware/current/etc/fussy.
+    // the usual layout: /etc/fussy -> /opt/firmware/current/etc/fussy.
     const layout = async (owner: number): Promise<{ d: Device; keyring: string; release: string }> => {
       const d = await device();
       const fw = join(d.dir, 'opt-firmware');
