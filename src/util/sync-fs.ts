@@ -86,7 +86,7 @@ class SyncShell {
 
   /** Keep the process alive while an answer is due, and only then. */
   #hold(on: boolean): void {
-    const handles = [this.#child, this.#child?.stdout as Socket | null | undefined];
+    const handles = [this.#child, this.#child?.stdout as Socket | null | undefined, this.#child?.stdin as Socket | null | undefined];
     for (const h of handles) {
       if (h == null) continue;
       if (on) h.ref();
