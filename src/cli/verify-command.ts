@@ -65,6 +65,8 @@ function reportLines(r: ReleaseReport, quiet: boolean): string[] {
 function hintFor(bad: ReleaseReport[], repaired: boolean): string {
   const findings = bad.flatMap((r) => r.findings);
   const fixable = findings.filter((x) => x.repairable === true).length;
+  // Unknown: a healthy copy this user may not read (verify as a user other than root).
+  if (!repaired && findings.some((x) => x.repairable === undefined)) return 'run fussy verify --repair as root: it puts back what has a healthy copy on the device and reports the rest (then reinstall the release)';
   const extra = findings.some((x) => x.problem === 'extra') ? '; extra files are never deleted: remove them by hand if they are not data' : '';
   const rest = `reinstall the release (or restore the files by hand) before the next update shares them further${extra}`;
   if (fixable === 0) return repaired ? `verify --repair could not fix these: ${rest}` : rest;

@@ -68,7 +68,7 @@ export async function verify(o: VerifyOptions): Promise<ReleaseReport[]> {
     if (!layout.releases.includes(n)) throw new FussyError('USAGE', `there is no release ${n} in ${target}`, { hint: `installed releases: ${layout.releases.join(', ') || '(none)'}` });
     reports.push(await verifyRelease(join(target, n), n, o.owner));
   }
-  return markRepairable(target, reports);
+  return markRepairable(target, reports, o.owner.asRoot);
 }
 
 export async function verifyRelease(dir: string, release: string, owner: { asRoot: boolean }): Promise<ReleaseReport> {

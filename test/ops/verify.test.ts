@@ -160,6 +160,19 @@ describe('fussy verify: installed releases against their manifests', function ()
       assert.equal(json.exitCode, 40);
       assert.deepEqual((JSON.parse(json.stdout) as { error: { code: string; errno: string } }).error, { ...(JSON.parse(json.stdout) as { error: object }).error, code: 'SETUP', errno: 'EACCES' });
     });
+
+    it('as a user other than root, a missing file whose healthy copy that user cannot read is still reported, and the hint says to repair as root', async function () {
+      const { tmp, d } = await deviceWith(['fw-a', 'fw-b']);
+      await chmod(tmp, 0o755);
+      await chmod(join(d.target, 'fw-a', 'lib'), 0o700); // fw-a's libx.so.1 is the healthy copy
+      await rm(join(d.target, 'fw-b', 'lib', 'libx.so.1'));
+      const r = await fussyAs(['verify', '-t', d.target, 'fw-b']);
+      assert.equal(r.exitCode, 2, r.stderr);
+      assert.match(r.stdout, /^fw-b: 1 problem\n {2}missing lib\/libx.so.1/);
+      assert.match(r.stderr, /hint: run fussy verify --repair as root/);
+      const root = await cli('fussy', ['verify', '-t', d.target, 'fw-b']);
+      assert.match(root.stderr, /hint: run fussy verify --repair to put back/);
+    });
   });
 });
 
