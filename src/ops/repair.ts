@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, futimesSync, lchownSync, openSync, readSync, renameSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, futimesSync, lchownSync, lstatSync, openSync, readSync, renameSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Manifest, ManifestEntry } from '../archive/manifest.js';
 import { isErrno } from '../errors.js';
 import { installedMode } from '../store/ownership.js';
 import { at, DIR_NOFOLLOW, FILE_NOFOLLOW, withDirBeneath } from '../util/dir-fd.js';
+import { fsFailure } from '../util/fs-failure.js';
 import { readInstalledManifest } from '../store/installed-manifest.js';
 import { readLayout } from '../store/layout.js';
 import type { Finding, ReleaseReport, VerifyOptions } from './verify.js';
@@ -12,6 +13,8 @@ import type { Finding, ReleaseReport, VerifyOptions } from './verify.js';
 export interface RepairResult {
   release: string;
   repaired: string[];
+  /** Temp files an interrupted repair had left, removed. */
+  removed: string[];
   /** Problems left: no healthy copy found, extra entries (never deleted), types. */
   left: Finding[];
 }
@@ -25,6 +28,13 @@ interface Place {
 const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 /** errnos that mean a user changed the tree since verify looked: the entry is left, not an error. */
 const MOVED = ['ENOENT', 'ENOTDIR', 'ELOOP', 'EISDIR', 'ENOTEMPTY', 'EEXIST'];
+/** The names tempName() makes, and nothing else: a firmware file named alike is not fussy's. */
+const REPAIR_TEMP = /^\.fussy-repair-[0-9a-f]{24}$/;
+
+/** Whether `name` (one path component) is a temp file a repair may have left. */
+export function isRepairTemp(name: string): boolean {
+  return REPAIR_TEMP.test(name);
+}
 
 /**
  * `fussy verify --repair`: put back what the manifests say, under the target's lock. Release
@@ -45,15 +55,18 @@ const MOVED = ['ENOENT', 'ENOTDIR', 'ELOOP', 'EISDIR', 'ENOTEMPTY', 'EEXIST'];
  * - Symlinks are made anew under an unguessable name and renamed into place, never followed.
  * Releases whose manifest someone else could have replaced (installed-manifest.ts) are not
  * repaired. Extra entries are reported, never deleted (they may be data).
+ * Durability: a copy or a symlink is fsync'd (a symlink cannot be opened: its directory's fsync
+ * covers it), renamed, then its directory fsync'd; metadata fixed in place is fsync'd through
+ * its descriptor. A crash between creating a temp file and its rename leaves that temp file; the
+ * next `verify --repair` of the release removes it (verify reports it as `leftover`: a regular
+ * file or symlink named exactly as tempName() names them, not in the manifest; a listed entry,
+ * a directory or any other name is never removed). Recovery does not look for them: it would
+ * have to walk every release on every command that takes the lock.
  */
 export async function repair(o: VerifyOptions & { reports: ReleaseReport[] }): Promise<RepairResult[]> {
   const target = resolve(o.target);
   const layout = await readLayout(target);
-  const manifests = new Map<string, { manifest: Manifest; distrust?: string }>();
-  for (const r of layout.releases) {
-    const m = readInstalledManifest(join(target, r));
-    if (m !== undefined && 'manifest' in m) manifests.set(r, m);
-  }
+  const manifests = installedManifests(target, layout.releases);
   const buf = Buffer.allocUnsafe(1 << 20);
   // Healthy copies of a sha256 anywhere on the device; the content is checked while copying.
   const copiesOf = (sha: string): string[] => [...manifests].flatMap(([r, { manifest }]) => manifest.entries.filter((e) => e.type === 'file' && e.sha256 === sha).map((e) => join(target, r, e.path)));
@@ -61,6 +74,7 @@ export async function repair(o: VerifyOptions & { reports: ReleaseReport[] }): P
   for (const report of o.reports) {
     const m = manifests.get(report.release);
     const repaired: string[] = [];
+    const removed: string[] = [];
     const left: Finding[] = [];
     const top = join(target, report.release);
     for (const f of report.findings) {
@@ -69,23 +83,45 @@ export async function repair(o: VerifyOptions & { reports: ReleaseReport[] }): P
         left.push({ ...f, detail: `${f.detail}; not repaired: ${m.distrust}, so its manifest may not be the one fussy installed` });
         continue;
       }
+      if (f.problem === 'leftover' && m !== undefined && e === undefined) {
+        const outcome = act(top, f.path, removeLeftover);
+        if (outcome === undefined) removed.push(f.path);
+        else left.push({ ...f, detail: `${f.detail}; ${outcome}` });
+        continue;
+      }
       if (e === undefined || f.problem === 'extra' || f.problem === 'type') {
         left.push(f);
         continue;
       }
-      let outcome: string | undefined;
-      try {
-        outcome = withDirBeneath(top, e.path === '.' ? '' : dirname(e.path), (dir) => fix({ dir, name: e.path === '.' ? '.' : basename(e.path) }, e, f, { asRoot: o.owner.asRoot, buf, copies: () => copiesOf(e.sha256 ?? '') }));
-      } catch (err) {
-        if (!isErrno(err, ...MOVED)) throw err;
-        outcome = `its path changed since it was checked (${(err as NodeJS.ErrnoException).code}): not repaired`;
-      }
+      const outcome = act(top, e.path, (p) => fix(p, e, f, { asRoot: o.owner.asRoot, buf, copies: () => copiesOf(e.sha256 ?? '') }));
       if (outcome === undefined) repaired.push(f.path);
       else left.push({ ...f, detail: `${f.detail}; ${outcome}` });
     }
-    results.push({ release: report.release, repaired, left });
+    results.push({ release: report.release, repaired, removed, left });
   }
   return results;
+}
+
+/**
+ * Run `fn` on `rel`'s parent, opened beneath `top` by descriptor. A path a user changed since
+ * verify looked is an outcome (not repaired); any other errno (EACCES, EIO, ENOSPC) an error.
+ */
+function act(top: string, rel: string, fn: (p: Place) => string | undefined): string | undefined {
+  try {
+    return withDirBeneath(top, rel === '.' ? '' : dirname(rel), (dir) => fn({ dir, name: rel === '.' ? '.' : basename(rel) }));
+  } catch (err) {
+    if (!isErrno(err, ...MOVED)) throw fsFailure(err, join(top, rel), 'repair');
+    return `its path changed since it was checked (${err.code}): not repaired`;
+  }
+}
+
+/** Unlink a temp file a repair left (never a directory, never followed), then fsync its directory. */
+function removeLeftover(p: Place): string | undefined {
+  const st = lstatSync(at(p.dir, p.name));
+  if (!isRepairTemp(p.name) || !(st.isFile() || st.isSymbolicLink())) return 'not a temp file of fussy: kept';
+  unlinkSync(at(p.dir, p.name));
+  fsyncSync(p.dir);
+  return undefined;
 }
 
 interface FixContext {
@@ -115,6 +151,7 @@ function fix(p: Place, e: ManifestEntry, f: Finding, c: FixContext): string | un
     try {
       if (c.asRoot) fchownSync(fd, e.uid, e.gid);
       fchmodSync(fd, mode);
+      fsyncSync(fd);
     } finally {
       if (fd !== p.dir) closeSync(fd);
     }
@@ -147,6 +184,7 @@ function fixInPlace(p: Place, e: ManifestEntry, mode: number, asRoot: boolean): 
     if ((st.uid !== (process.geteuid?.() ?? 0) && st.uid !== e.uid) || (st.mode & 0o022) !== 0) return 'unsafe';
     if (asRoot) fchownSync(fd, e.uid, e.gid);
     fchmodSync(fd, mode); // after chown: chown(2) clears setuid/setgid
+    fsyncSync(fd);
     return undefined;
   } finally {
     closeSync(fd);
@@ -177,8 +215,8 @@ function replaceFile(p: Place, e: ManifestEntry, mode: number, sources: string[]
     try {
       fd = openSync(src, FILE_NOFOLLOW);
     } catch (err) {
-      if (isErrno(err, 'ENOENT', 'ENOTDIR', 'ELOOP', 'EACCES')) continue;
-      throw err;
+      if (isErrno(err, 'ENOENT', 'ENOTDIR', 'ELOOP')) continue; // gone, or a symlink now: try the next copy
+      throw fsFailure(err, src, 'read');
     }
     try {
       const st = fstatSync(fd);
@@ -220,6 +258,21 @@ function copyInto(p: Place, src: number, e: ManifestEntry, mode: number, c: FixC
   }
   fsyncSync(p.dir);
   return true;
+}
+
+/** The readable installed manifests of `releases`, by name; an unreadable one is an error. */
+export function installedManifests(target: string, releases: string[]): Map<string, { manifest: Manifest; distrust?: string }> {
+  const manifests = new Map<string, { manifest: Manifest; distrust?: string }>();
+  for (const r of releases) {
+    let m;
+    try {
+      m = readInstalledManifest(join(target, r));
+    } catch (err) {
+      throw fsFailure(err, join(target, r), 'read the manifest in');
+    }
+    if (m !== undefined && 'manifest' in m) manifests.set(r, m);
+  }
+  return manifests;
 }
 
 /** A name nobody can plant anything at in advance. */

@@ -1,23 +1,28 @@
 import { closeSync, fstatSync, openSync, type Stats } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { MAX_DEPTH } from '../archive/entry-path.js';
 import { MANIFEST_NAME, type ManifestEntry } from '../archive/manifest.js';
 import { FussyError, isErrno } from '../errors.js';
 import { installedMode } from '../store/ownership.js';
 import { FILE_NOFOLLOW, walkBeneath } from '../util/dir-fd.js';
+import { fsFailure } from '../util/fs-failure.js';
 import { sha256OfFd } from '../util/hash-fd.js';
 import { readInstalledManifest } from '../store/installed-manifest.js';
 import { currentName, readLayout } from '../store/layout.js';
 import { withTarget } from '../txn/recover.js';
-import { repair, type RepairResult } from './repair.js';
+import { isRepairTemp, repair, type RepairResult } from './repair.js';
+import { markRepairable } from './repairable.js';
 
 export { repair, type RepairResult } from './repair.js';
 
 export interface Finding {
   path: string;
-  problem: 'changed' | 'missing' | 'extra' | 'type' | 'mode' | 'owner' | 'link';
+  /** leftover: a temp file of a `verify --repair` that was cut short (the next one removes it). */
+  problem: 'changed' | 'missing' | 'extra' | 'leftover' | 'type' | 'mode' | 'owner' | 'link';
   detail: string;
+  /** `fussy verify --repair` can fix it (set by verify(), not verifyRelease()). */
+  repairable?: boolean;
 }
 
 export interface ReleaseReport {
@@ -45,7 +50,12 @@ export interface VerifyOptions {
  */
 export async function verify(o: VerifyOptions): Promise<ReleaseReport[]> {
   const target = resolve(o.target);
-  const layout = await readLayout(target);
+  let layout;
+  try {
+    layout = await readLayout(target);
+  } catch (err) {
+    throw fsFailure(err, target, 'read');
+  }
   let names = o.names ?? [];
   if (o.all === true) names = layout.releases;
   else if (names.length === 0) {
@@ -58,11 +68,16 @@ export async function verify(o: VerifyOptions): Promise<ReleaseReport[]> {
     if (!layout.releases.includes(n)) throw new FussyError('USAGE', `there is no release ${n} in ${target}`, { hint: `installed releases: ${layout.releases.join(', ') || '(none)'}` });
     reports.push(await verifyRelease(join(target, n), n, o.owner));
   }
-  return reports;
+  return markRepairable(target, reports, o.owner.asRoot);
 }
 
 export async function verifyRelease(dir: string, release: string, owner: { asRoot: boolean }): Promise<ReleaseReport> {
-  const read = readInstalledManifest(dir);
+  let read;
+  try {
+    read = readInstalledManifest(dir);
+  } catch (err) {
+    throw fsFailure(err, join(dir, MANIFEST_NAME), 'read');
+  }
   if (read === undefined) return { release, manifest: false, checked: 0, findings: [] };
   if ('problem' in read) return { release, manifest: true, checked: 0, findings: [{ path: MANIFEST_NAME, problem: 'changed', detail: read.problem }] };
   const m = read.manifest;
@@ -72,10 +87,7 @@ export async function verifyRelease(dir: string, release: string, owner: { asRoo
   for (const e of m.entries) {
     listed.add(e.path);
     const p = e.path === '.' ? dir : join(dir, e.path);
-    const st = await lstat(p).catch((err: unknown) => {
-      if (isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined;
-      throw err;
-    });
+    const st = await lstatFound(p);
     if (st === undefined) {
       findings.push({ path: e.path, problem: 'missing', detail: `the manifest lists a ${e.type}` });
       continue;
@@ -87,15 +99,16 @@ export async function verifyRelease(dir: string, release: string, owner: { asRoo
       continue;
     }
     if (e.type === 'symlink') {
-      const t = await readlink(p);
-      if (t !== e.target) findings.push({ path: e.path, problem: 'link', detail: `points at ${t}, the manifest says ${e.target}` });
+      const t = await linkTarget(p);
+      if (t === undefined) findings.push({ path: e.path, problem: 'type', detail: 'was replaced while it was checked' });
+      else if (t !== e.target) findings.push({ path: e.path, problem: 'link', detail: `points at ${t}, the manifest says ${e.target}` });
       continue;
     }
     const mode = installedMode(e.mode, owner.asRoot);
     if ((st.mode & 0o7777) !== mode) findings.push({ path: e.path, problem: 'mode', detail: `mode ${(st.mode & 0o7777).toString(8)}, the manifest says ${mode.toString(8)}` });
     if (owner.asRoot && (st.uid !== e.uid || st.gid !== e.gid)) findings.push({ path: e.path, problem: 'owner', detail: `owner ${st.uid}:${st.gid}, the manifest says ${e.uid}:${e.gid}` });
     if (e.type === 'hardlink') {
-      const to = await lstat(join(dir, e.target ?? '')).catch(() => undefined);
+      const to = await lstatFound(join(dir, e.target ?? ''));
       if (to === undefined || to.ino !== st.ino || to.dev !== st.dev) findings.push({ path: e.path, problem: 'link', detail: `is no longer a hard link to ${e.target}` });
     } else if (e.type === 'file') {
       const sha = hashFile(p, st, buf);
@@ -107,12 +120,40 @@ export async function verifyRelease(dir: string, release: string, owner: { asRoo
     }
   }
   // By descriptor: a user who owns a directory of the release cannot lead the walk elsewhere.
-  walkBeneath(dir, (rel, st) => {
-    if (listed.has(rel)) return;
-    findings.push({ path: rel, problem: 'extra', detail: `not in the manifest (a ${st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'file'} added after install)` });
-    return false;
-  }, { maxDepth: MAX_DEPTH });
+  try {
+    walkBeneath(dir, (rel, st) => {
+      if (listed.has(rel)) return;
+      if (isRepairTemp(basename(rel)) && (st.isFile() || st.isSymbolicLink())) findings.push({ path: rel, problem: 'leftover', detail: 'a temp file of an interrupted verify --repair, not in the manifest' });
+      else findings.push({ path: rel, problem: 'extra', detail: `not in the manifest (a ${st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'file'} added after install)` });
+      return false;
+    }, { maxDepth: MAX_DEPTH });
+  } catch (err) {
+    throw fsFailure(err, dir, 'read a directory in');
+  }
   return { release, manifest: true, checked: m.entries.length, findings };
+}
+
+/**
+ * lstat(2), undefined when nothing is there: ENOENT, or ENOTDIR / ELOOP when a directory on the
+ * way is now a file or a symlink loop. Anything else (EACCES, EIO) is an error, not a finding.
+ */
+async function lstatFound(p: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(p);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR', 'ELOOP')) return undefined;
+    throw fsFailure(err, p, 'read');
+  }
+}
+
+/** readlink(2), undefined when it is no longer a symlink (EINVAL) or gone. */
+async function linkTarget(p: string): Promise<string | undefined> {
+  try {
+    return await readlink(p);
+  } catch (err) {
+    if (isErrno(err, 'EINVAL', 'ENOENT', 'ENOTDIR', 'ELOOP')) return undefined;
+    throw fsFailure(err, p, 'read');
+  }
 }
 
 function wantedType(e: ManifestEntry): string {
@@ -129,12 +170,14 @@ function hashFile(p: string, st: Stats, buf: Buffer): string | undefined {
     fd = openSync(p, FILE_NOFOLLOW);
   } catch (err) {
     if (isErrno(err, 'ENOENT', 'ENOTDIR', 'ELOOP')) return undefined;
-    throw err;
+    throw fsFailure(err, p, 'read');
   }
   try {
     const now = fstatSync(fd);
     if (!now.isFile() || now.dev !== st.dev || now.ino !== st.ino) return undefined;
     return sha256OfFd(fd, buf);
+  } catch (err) {
+    throw fsFailure(err, p, 'read');
   } finally {
     closeSync(fd);
   }
@@ -150,7 +193,8 @@ export async function verifyAndRepair(o: VerifyOptions & { env: Record<string, s
   return withTarget(target, { what: 'verify --repair', wait: o.wait, now: o.now, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit: () => {} }, async () => {
     const before = await verify(o);
     const results = await repair({ ...o, reports: before });
-    const left = new Map(results.map((r) => [r.release, r.left]));
+    // What repair left, it could not fix: nothing left is repairable by running it again.
+    const left = new Map(results.map((r) => [r.release, r.left.map((f) => ({ ...f, repairable: false }))]));
     return { results, after: before.map((r) => ({ ...r, findings: left.get(r.release) ?? r.findings })) };
   });
 }
