@@ -14,6 +14,7 @@ import { install as installOp, type InstallEvent, type InstallResult } from './o
 import { linkTree, type LinkTreeOptions, type LinkTreeResult } from './ops/link-tree.js';
 import { rollback as rollbackOp, type RollbackResult } from './ops/rollback.js';
 import { status as statusOp, type TargetStatus } from './ops/status.js';
+import { verify as verifyOp, verifyAndRepair, type ReleaseReport, type RepairResult } from './ops/verify.js';
 import { keygen, type KeygenOptions, type KeygenResult } from './keyring/keygen.js';
 import { withLock, type WithLockOptions } from './lock/with-lock.js';
 import { pack, type PackOptions, type PackResult } from './pack/pack.js';
@@ -25,7 +26,7 @@ import { join, resolve } from 'node:path';
 
 export { FussyError, type ErrorCode } from './errors.js';
 export { pack, linkTree, withLock, keygen };
-export type { PackOptions, PackResult, LinkTreeOptions, LinkTreeResult, WithLockOptions, KeygenOptions, KeygenResult, InstallResult, RollbackResult, CleanResult, Recovery, TargetStatus, History, Owner };
+export type { PackOptions, PackResult, LinkTreeOptions, LinkTreeResult, WithLockOptions, KeygenOptions, KeygenResult, InstallResult, RollbackResult, CleanResult, Recovery, TargetStatus, History, Owner, ReleaseReport, RepairResult };
 
 /** What an operation on a target reports while it runs: phases, progress, hook output, the switch, recovery, notes. */
 export type FussyEvent = InstallEvent;
@@ -124,4 +125,29 @@ export function status(o: { target: string }): Promise<TargetStatus> {
 /** The transaction log, oldest first, with whatever is wrong with it; reads only. */
 export function history(o: { target: string }): Promise<History> {
   return readHistory(join(resolve(o.target), STATE_DIR));
+}
+
+export interface VerifyOptions extends TargetOptions {
+  /** Releases to check; default: current's. */
+  names?: string[];
+  all?: boolean;
+  /** Default: the calling process (only root's checks include owners). */
+  owner?: Owner;
+  /** Fix what a healthy copy (or the manifest's mode and owner) can fix, under the target's lock. */
+  repair?: boolean;
+}
+
+export interface VerifyResult {
+  /** Each release checked, with what is still wrong (after the repairs, with `repair`). */
+  reports: ReleaseReport[];
+  /** With `repair`: what was fixed in each release and what was left. */
+  repairs?: RepairResult[];
+}
+
+/** Compare installed releases with their manifests, file by file; with `repair`, fix what can be fixed. */
+export async function verify(o: VerifyOptions): Promise<VerifyResult> {
+  const base = { target: resolve(o.target), names: o.names, all: o.all, owner: o.owner ?? processOwner() };
+  if (o.repair !== true) return { reports: await verifyOp(base) };
+  const r = await verifyAndRepair({ ...common(o), ...base });
+  return { reports: r.after, repairs: r.results };
 }

@@ -29,6 +29,11 @@ const children = (): number[] =>
       .map(Number),
   );
 
+// Before anything: this process's own stdio pipes (when a parent pipes them) are no leak.
+// Made on first use (stdin by execa as it loads): made now, so that they count as the start.
+void [process.stdin, process.stdout, process.stderr];
+await new Promise((r) => setTimeout(r, 50));
+const resourcesStart = process.getActiveResourcesInfo().sort();
 const dev = await makeDevice(await makeTmp('fussy-api-'));
 const env = { PATH: process.env.PATH, FUSSY_HOOK_LOG: dev.hookLog };
 const packages: string[] = [];
@@ -74,7 +79,8 @@ process.stdout.write(
     threadsStart: startThreads,
     threadsEarly: early?.threads,
     threadsEnd: threads(),
-    activeResources: process.getActiveResourcesInfo(),
+    resourcesStart,
+    resourcesEnd: process.getActiveResourcesInfo().sort(),
     children: children().map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim()),
   })}\n`,
 );
