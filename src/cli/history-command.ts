@@ -25,9 +25,13 @@ async function runHistory(io: Io, f: HistoryFlags): Promise<CommandResult> {
   const dir = join(resolve(io.cwd, f.target), STATE_DIR);
   const h = await readHistory(dir);
   if (h.problems.length > 0) {
-    throw new FussyError('HISTORY_DAMAGED', `${join(dir, 'history.log')}: ${h.problems.join('; ')}`, {
-      hint: 'the records shown may not be what happened; compare with your fleet logs',
-      details: { records: h.records, problems: h.problems },
+    // A file that cannot be read or used is named by the first problem; otherwise the log does not check out.
+    const message = h.damagedFile === undefined ? `${join(dir, 'history.log')}: ${h.problems.join('; ')}` : h.problems.join('; ');
+    throw new FussyError('HISTORY_DAMAGED', message, {
+      hint: h.damagedFile === undefined
+        ? 'the records shown may not be what happened; compare with your fleet logs'
+        : `the next install, rollback or clean goes on and rebuilds what it can (see the message); until then compare the records with your fleet logs, or move ${h.damagedFile} aside if it is not a file fussy wrote`,
+      details: { records: h.records, problems: h.problems, file: h.damagedFile ?? join(dir, 'history.log') },
     });
   }
   const lines = h.records.map((r) => {
@@ -37,7 +41,8 @@ async function runHistory(io: Io, f: HistoryFlags): Promise<CommandResult> {
     const who = r.signers === undefined || r.signers.length === 0 ? '' : ` signed by ${r.signers.map((s) => s.slice(-16)).join(', ')}`;
     const why = r.error === undefined ? '' : `: ${r.error.code} ${r.error.message}`;
     const gone = r.removed === undefined ? '' : ` removed ${r.removed.length === 0 ? 'nothing' : r.removed.join(', ')}${r.freedBytes === undefined ? '' : ` (${formatBytes(r.freedBytes)} freed)`}`;
-    return `${r.time} ${r.action} ${r.result}${what}${from}${gone}${pkg}${who} ${(r.durationMs / 1000).toFixed(1)} s${why}`;
+    const note = r.headRebuilt === undefined ? '' : ` (before it, the history was damaged: ${r.headRebuilt}; rebuilt from the log)`;
+    return `${r.time} ${r.action} ${r.result}${what}${from}${gone}${pkg}${who} ${(r.durationMs / 1000).toFixed(1)} s${why}${note}`;
   });
   if (!f.json && !f.quiet) for (const l of lines) io.stdout.write(l + '\n');
   return { json: { records: h.records, problems: h.problems }, summary: [`${h.records.length} records, chain intact`] };

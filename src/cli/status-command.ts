@@ -25,7 +25,7 @@ export function statusCommand(io: Io, done: (r: CommandResult) => void): Command
         ...(s.pendingRecovery === undefined ? [] : [`pending recovery: the ${s.pendingRecovery.action} of ${s.pendingRecovery.release} started ${s.pendingRecovery.started} was interrupted at "${s.pendingRecovery.step}"; the next install, clean, rollback or fussy recover finishes it`]),
         ...(s.lockedBy === undefined ? [] : [`locked by ${s.lockedBy}`]),
         ...(s.staleLock === undefined ? [] : [`stale lock of ${s.staleLock}, cleared by the next command that takes it`]),
-        ...s.historyProblems.map((p) => `history: ${p}`),
+        ...s.historyProblems.map((p) => `history${s.historyDamaged === undefined ? '' : ' damaged'}: ${p}`),
       ];
       if (!f.json && !f.quiet) io.stdout.write(lines.join('\n') + '\n');
       done({ json: { ...s }, summary: [], stdoutLine: f.quiet === true && s.current !== undefined ? resolve(s.target, s.current) : undefined });

@@ -11,6 +11,8 @@ import { checkKeyring } from './trusted-keyring.js';
 const PUBLIC_RINGS = ['pubring.kbx', 'pubring.gpg', 'trustedkeys.kbx', 'trustedkeys.gpg'];
 const SECRET_RING = 'secring.gpg';
 const KEY_FILE = /\.(asc|gpg|pgp|key)$/;
+/** gpg's trust database: named like a key file, holds none (a damaged key file is an error, load-keys.ts). */
+const NOT_KEYS = ['trustdb.gpg'];
 
 export interface DeviceKeyring {
   dir: string;
@@ -36,13 +38,18 @@ export async function loadDeviceKeyring(dir: string): Promise<DeviceKeyring> {
   checkKeyring(dir);
   const names = (await readdir(dir)).sort();
   const ring: DeviceKeyring = { dir, signers: [], decryptionKeys: [], gpgSecretKeys: names.includes('private-keys-v1.d'), unusableSecret: [], policy: await readPolicy(dir) };
-  const files = names.filter((n) => PUBLIC_RINGS.includes(n) || n === SECRET_RING || KEY_FILE.test(n));
+  const files = names.filter((n) => PUBLIC_RINGS.includes(n) || n === SECRET_RING || (KEY_FILE.test(n) && !NOT_KEYS.includes(n)));
   const publicFprs = new Set<string>();
   for (const name of files) {
     const file = join(dir, name);
     const st = await stat(file);
     if (!st.isFile()) continue;
-    const load: KeyLoad = await readKeyFile(file);
+    const load: KeyLoad = await readKeyFile(file); // a file that cannot be read is SETUP (load-keys.ts)
+    const bad = load.skipped[0];
+    if (bad !== undefined) {
+      // A keyring decides whom to trust: a key in it that cannot be read is not quietly left out.
+      throw new FussyError('SETUP', `keyring ${dir}: ${bad.source} cannot be read: ${bad.reason}`, { hint: `remove that key from ${file} (gpg --homedir ${dir} --delete-keys KEY) or replace the file`, details: { path: file } });
+    }
     for (const { key } of load.keys) {
       const fpr = key.getFingerprint();
       if (key.isPrivate()) {

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as openpgp from 'openpgp';
-import { FussyError, isErrno } from '../errors.js';
+import { FussyError, isErrno, isSystemError } from '../errors.js';
 import { run } from '../util/run.js';
 import { isKeybox, keyboxKeyblocks } from './keybox.js';
 
@@ -28,15 +28,25 @@ export async function readKeyFile(file: string): Promise<KeyLoad> {
     if (isErrno(err, 'ENOENT', 'EACCES', 'EISDIR')) {
       throw new FussyError('KEY_NOT_FOUND', `cannot read key file ${file}: ${err.code}`, { cause: err, hint: 'check the path' });
     }
-    throw err;
+    if (!isSystemError(err)) throw err;
+    throw new FussyError('SETUP', `cannot read key file ${file}: ${err.code} (${err.message})`, { cause: err, hint: 'check the disk it is on, or restore the file', details: { path: file } });
   }
   return parseKeys(buf, file);
 }
 
+/**
+ * The keys in `buf` (an empty file holds none, as gpg leaves a new `pubring.gpg`). A file that is
+ * not a keybox and holds no readable key (garbage, a key file cut short) is SETUP naming it:
+ * skipping it would hide that a key somebody meant to trust or use is not there (issue 11). Inside
+ * a keybox whose framing holds, a keyblock openpgp.js cannot parse (an algorithm it lacks, a v3
+ * key) is listed in `skipped` and the others are read; the device keyring refuses those too.
+ */
 export async function parseKeys(buf: Buffer, source: string): Promise<KeyLoad> {
   const load: KeyLoad = { keys: [], skipped: [] };
-  const blocks = isKeybox(buf) ? keyboxKeyblocks(buf, source) : [buf];
-  for (const block of blocks) {
+  if (buf.length === 0) return load;
+  const keybox = isKeybox(buf);
+  const blocks = keybox ? keyboxKeyblocks(buf, source) : [buf];
+  for (const [i, block] of blocks.entries()) {
     try {
       const text = block.subarray(0, 64).toString('latin1');
       const keys = text.includes(ARMOR)
@@ -44,8 +54,15 @@ export async function parseKeys(buf: Buffer, source: string): Promise<KeyLoad> {
         : await openpgp.readKeys({ binaryKeys: block });
       for (const key of keys) load.keys.push({ key, source });
     } catch (err) {
+      if (!keybox) {
+        throw new FussyError('SETUP', `${source} holds no readable OpenPGP key: ${(err as Error).message}`, {
+          cause: err,
+          hint: `replace it with the key it was meant to hold (gpg --export KEY > FILE, or fussy keygen), or remove it`,
+          details: { path: source },
+        });
+      }
       // openpgp.js rejects keyblocks it cannot parse (unknown algorithms, v3 keys): report, go on.
-      load.skipped.push({ source, reason: (err as Error).message });
+      load.skipped.push({ source: `${source} (keyblock ${i + 1})`, reason: (err as Error).message });
     }
   }
   return load;

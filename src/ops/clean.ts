@@ -55,6 +55,7 @@ export async function clean(o: CleanOptions): Promise<CleanResult> {
   const keep = o.keep ?? 1;
   if (!Number.isInteger(keep) || keep < 0) throw new FussyError('USAGE', `--keep must be a whole number >= 0, not ${keep}`);
   const started = Date.now();
+  const time = (o.now ?? new Date(started)).toISOString(); // the caller's clock, for the journal and the history
   const what = o.dryRun === true ? 'clean --dry-run' : 'clean';
   return withTarget(target, { what, wait: o.wait, now: o.now, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit }, async (recovered) => {
     const layout = await readLayout(target);
@@ -68,14 +69,14 @@ export async function clean(o: CleanOptions): Promise<CleanResult> {
     const foreign = await foreignEntries(target);
     if (o.dryRun !== true && removed.length > 0) {
       const fp = failpoints(o.failpoint);
-      await writeJournal(stateDir, { action: 'clean', id: `${process.pid}-${started}`, started: new Date(started).toISOString(), step: 'commit', release: '(clean)', created: false, remove: removed });
+      await writeJournal(stateDir, { action: 'clean', id: `${process.pid}-${started}`, started: time, step: 'commit', release: '(clean)', created: false, remove: removed });
       for (const r of removed) {
         await discardRelease(target, r);
         emit({ type: 'log', message: `removed ${join(target, r)}` });
         fp.at('clean-after-first');
       }
       await clearJournal(stateDir);
-      await recordHistory(stateDir, { time: new Date(started).toISOString(), action: 'clean', result: 'ok', removed, freedBytes, durationMs: Date.now() - started }, emit);
+      await recordHistory(stateDir, { time, action: 'clean', result: 'ok', removed, freedBytes, durationMs: Date.now() - started }, emit);
     }
     return { removed, kept, current: layout.current, freedBytes, foreign, dryRun: o.dryRun === true, recovered };
   });

@@ -118,6 +118,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
   const pkg = resolve(o.package);
   const emit = o.onEvent ?? (() => {});
   const target = resolve(o.target);
+  // The caller's clock (a daemon's, a test's) for signature times, the lock, the journal and the history.
   const now = o.now ?? new Date();
   const keyringDir = resolve(o.keyring);
   const ring = await loadDeviceKeyring(keyringDir);
@@ -203,7 +204,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
       emit({ type: 'phase', phase: 'commit' });
       let name: string;
       const sequence = unpacked.manifest?.sequence;
-      const txn = { action: 'install' as const, id: `${process.pid}-${started}`, started: new Date(started).toISOString(), created: true, previous, sequence };
+      const txn = { action: 'install' as const, id: `${process.pid}-${started}`, started: now.toISOString(), created: true, previous, sequence };
       try {
         name = await freeReleaseName(target, unpacked.release);
         facts.release = name;
@@ -251,12 +252,12 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
         durationMs: Date.now() - started,
         recovered,
       };
-      await recordHistory(stateDir, { action: 'install', result: 'ok', ...facts, package: await packageFacts(pkg, src, digest), time: new Date(started).toISOString(), durationMs: Date.now() - started }, emit);
+      await recordHistory(stateDir, { action: 'install', result: 'ok', ...facts, package: await packageFacts(pkg, src, digest), time: now.toISOString(), durationMs: Date.now() - started }, emit);
       return result;
     } catch (err) {
       const result: HistoryRecord['result'] = err instanceof FussyError ? (err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : err.code === 'INSTALL_FAILED_UNRECOVERED' ? 'failed-unrecovered' : 'refused') : 'error';
       const code = err instanceof FussyError ? err.code : 'INTERNAL';
-      const rec = { action: 'install' as const, result, ...facts, package: await packageFacts(pkg, src, digest), error: { code, message: (err as Error).message }, time: new Date(started).toISOString(), durationMs: Date.now() - started };
+      const rec = { action: 'install' as const, result, ...facts, package: await packageFacts(pkg, src, digest), error: { code, message: (err as Error).message }, time: now.toISOString(), durationMs: Date.now() - started };
       // The install's own error is what the caller must see, even if the history cannot take it.
       await recordHistory(stateDir, rec, emit).catch((e: unknown) => emit({ type: 'log', message: `could not add to the history: ${(e as Error).message}` }));
       throw err;

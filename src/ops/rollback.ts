@@ -52,7 +52,7 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
       throw new FussyError('USAGE', `there is no release ${to} in ${target}`, { hint: `installed releases: ${layout.releases.join(', ') || '(none)'}` });
     }
     if (to === layout.current) throw new FussyError('USAGE', `${to} is already current`, { hint: 'name another release with --to' });
-    const facts = { time: new Date(started).toISOString(), action: 'rollback' as const, release: to, previous: layout.current };
+    const facts = { time: (o.now ?? new Date(started)).toISOString(), action: 'rollback' as const, release: to, previous: layout.current };
     const txn = { action: 'rollback' as const, id: `${process.pid}-${started}`, started: facts.time, created: false, previous: layout.current };
     const journal = (step: JournalStep, extra: { back?: string; keepRelease?: boolean } = {}): Promise<void> => writeJournal(stateDir, { ...txn, ...extra, step, release: to });
     try {

@@ -35,7 +35,10 @@ export interface TargetStatus {
   lockedBy?: string;
   /** A lock left by a process that no longer runs ("dead pid N (...)"): the next command that takes the lock clears it. */
   staleLock?: string;
+  /** The chain does not check out, or a file of the history is damaged: status still reports the rest. */
   historyProblems: string[];
+  /** A history file that could not be read or used (a damaged history.head is rebuilt by the next transaction). */
+  historyDamaged?: string;
 }
 
 /**
@@ -68,6 +71,7 @@ export async function status(targetDir: string): Promise<TargetStatus> {
     pendingRecovery: journal === undefined ? undefined : { action: journal.action, release: journal.release, step: journal.step, started: journal.started },
     ...lock,
     historyProblems: history.problems,
+    ...(history.damagedFile === undefined ? {} : { historyDamaged: history.damagedFile }),
   };
 }
 

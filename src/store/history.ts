@@ -1,18 +1,15 @@
-import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { cannotStartThread, isErrno } from '../errors.js';
-import { fsyncDir, writeAtomic } from '../util/fs-atomic.js';
+import { cannotStartThread, isErrno, isSystemError } from '../errors.js';
+import { fsyncDir } from '../util/fs-atomic.js';
+import { GENESIS, HISTORY_HEAD, settledHead, sha, writeHead } from './history-head.js';
 
 /** In the state dir: one JSON record per line, each naming the sha256 of the line before it. */
 export const HISTORY = 'history.log';
 /** The log before the last rotation (one generation is kept). */
 export const HISTORY_ARCHIVE = 'history.1.log';
-/** The newest record's hash and the record count, so that cutting records off the end shows. */
-const HEAD = 'history.head';
-const GENESIS = '0'.repeat(64);
 /**
  * History space is bounded (docs/security.md): every refused upload adds a record, so the log is
  * rotated when it would pass this size, keeping one older generation (~2 x 4 MiB, ~16,000
@@ -20,17 +17,6 @@ const GENESIS = '0'.repeat(64);
  */
 export const HISTORY_MAX_BYTES = 4 * 1024 * 1024;
 const FIELD_MAX = 1024;
-
-interface Head {
-  /** Records in history.log. */
-  count: number;
-  /** sha256 of its last line (or `base` when it has none). */
-  sha256: string;
-  /** What the first record of history.log names as its predecessor: the archive's last line. */
-  base?: string;
-  /** The same for the archive's first record. */
-  archiveBase?: string;
-}
 
 export interface HistoryRecord {
   time: string;
@@ -46,21 +32,25 @@ export interface HistoryRecord {
   removed?: string[];
   freedBytes?: number;
   durationMs: number;
+  /** Why history.head was rebuilt from the log just before this record (history-head.ts). */
+  headRebuilt?: string;
   /** sha256 of the previous line (hex), or 64 zeros for the first record. */
   prev: string;
 }
 
 /**
  * Append a record, durably (O_APPEND, fsync), then move the head file to it (atomic rename).
- * A crash between the two leaves one record more than the head says: reported as such, not as
- * tampering. A log that would pass HISTORY_MAX_BYTES is first renamed to the archive (replacing
- * the older one) and a new one starts whose first record names the archive's last. Call with the
- * target's lock held.
+ * A crash between the two leaves one record more than the head says, following the head's
+ * record: the next read or append takes it as written. A log that would pass HISTORY_MAX_BYTES
+ * is first renamed to the archive (replacing the older one) and a new one starts whose first
+ * record names the archive's last. A damaged head is rebuilt from the log (history-head.ts) and
+ * the record says so; returns that damage, if any. Call with the target's lock held.
  */
-export async function appendHistory(stateDir: string, rec: Omit<HistoryRecord, 'prev'>, maxBytes = HISTORY_MAX_BYTES): Promise<void> {
-  let head = await settledHead(stateDir);
-  const line = JSON.stringify({ ...bounded(rec), prev: head.sha256 }) + '\n';
+export async function appendHistory(stateDir: string, rec: Omit<HistoryRecord, 'prev'>, maxBytes = HISTORY_MAX_BYTES): Promise<string | undefined> {
   const log = join(stateDir, HISTORY);
+  const settled = await settledHead(stateDir, { log: await readText(log), archive: await readText(join(stateDir, HISTORY_ARCHIVE)) });
+  let head = settled.head;
+  const line = JSON.stringify({ ...bounded(rec), ...(settled.damage === undefined ? {} : { headRebuilt: settled.damage }), prev: head.sha256 }) + '\n';
   const size = await stat(log).then((s) => s.size, (err: unknown) => (isErrno(err, 'ENOENT') ? 0 : Promise.reject(err)));
   if (size > 0 && size + Buffer.byteLength(line) > maxBytes) {
     await rename(log, join(stateDir, HISTORY_ARCHIVE));
@@ -76,10 +66,7 @@ export async function appendHistory(stateDir: string, rec: Omit<HistoryRecord, '
     await fh.close();
   }
   await writeHead(stateDir, { ...head, count: head.count + 1, sha256: sha(line) });
-}
-
-function writeHead(stateDir: string, head: Head): Promise<void> {
-  return writeAtomic(join(stateDir, HEAD), JSON.stringify(head) + '\n');
+  return settled.damage;
 }
 
 /** Strings a package can influence (paths, error messages naming archive members) cut to FIELD_MAX. */
@@ -97,32 +84,53 @@ export interface History {
   records: HistoryRecord[];
   /** Empty when the chain is intact and matches the head file. */
   problems: string[];
+  /** A file of the history that could not be read or used (history.head, history.log): the first problem names it. */
+  damagedFile?: string;
 }
 
 /**
  * Read and check the log: every record must name the hash of the one before, the last the
  * head's. The archive of the last rotation comes first; its chain must end where the log's begins.
+ * Reads only. Nothing in `.fussy/` makes it throw: a file that cannot be read, a head that is not
+ * one (rebuilt from the log for the check, history-head.ts), a line that is not a record are
+ * problems, so that status, clean and rollback go on and `fussy history` reports them.
  */
 export async function readHistory(stateDir: string): Promise<History> {
-  const head = await settledHead(stateDir);
   const problems: string[] = [];
+  let damagedFile: string | undefined;
+  const text = async (name: string): Promise<string | undefined> => {
+    try {
+      return await readText(join(stateDir, name));
+    } catch (err) {
+      if (!isSystemError(err)) throw err;
+      damagedFile ??= join(stateDir, name);
+      problems.push(`${join(stateDir, name)} cannot be read (${err.code}: ${err.message})`);
+      return undefined;
+    }
+  };
+  const log = await text(HISTORY);
+  const archive = await text(HISTORY_ARCHIVE);
+  const { head, damage } = await settledHead(stateDir, { log, archive });
+  if (damage !== undefined) {
+    damagedFile ??= join(stateDir, HISTORY_HEAD);
+    problems.push(`${damage}: checked against the log as it stands, so records removed from its end cannot be detected; the next install, rollback or clean rebuilds it`);
+  }
   const records: HistoryRecord[] = [];
-  const archive = await readText(join(stateDir, HISTORY_ARCHIVE));
   if (archive !== undefined && head.base !== undefined) {
     const a = checkChain(archive, head.archiveBase ?? GENESIS, `${HISTORY_ARCHIVE} `);
     records.push(...a.records);
     problems.push(...a.problems);
     if (a.last !== head.base) problems.push(`${HISTORY} does not continue ${HISTORY_ARCHIVE} (its first record names another predecessor): a log was replaced or edited`);
   }
-  const c = checkChain((await readText(join(stateDir, HISTORY))) ?? '', head.base ?? GENESIS, '');
+  const c = checkChain(log ?? '', head.base ?? GENESIS, '');
   records.push(...c.records);
   problems.push(...c.problems);
   const n = c.lines;
   if (n < head.count) problems.push(`the log has ${n} records but ${head.count} were written: records were removed from the end`);
   else if (n === head.count && c.last !== head.sha256) problems.push('the newest record is not the one fussy wrote last: the log was edited');
-  else if (n === head.count + 1 && head.count > 0 && records.at(-1)?.prev !== head.sha256) problems.push('the newest record does not follow the one fussy wrote last');
+  else if (n === head.count + 1) problems.push('the newest record does not follow the one fussy wrote last');
   else if (n > head.count + 1) problems.push(`the log has ${n} records but only ${head.count} were written: records were added`);
-  return { records, problems };
+  return { records, problems, ...(damagedFile === undefined ? {} : { damagedFile }) };
 }
 
 function checkChain(text: string, base: string, label: string): { records: HistoryRecord[]; problems: string[]; lines: number; last: string } {
@@ -133,20 +141,31 @@ function checkChain(text: string, base: string, label: string): { records: Histo
   if (torn !== undefined && torn !== '') problems.push(`the last record ${label === '' ? '' : `of ${label}`}is incomplete (a write cut short): ${JSON.stringify(torn.slice(0, 60))}`);
   let prev = base;
   for (const [i, line] of lines.entries()) {
-    let r: HistoryRecord;
+    let r: unknown;
     try {
-      r = JSON.parse(line) as HistoryRecord;
+      r = JSON.parse(line);
     } catch (err) {
       if (!(err instanceof SyntaxError)) throw err;
       problems.push(`${label}record ${i + 1} is not JSON: the log was edited`);
       prev = sha(line + '\n');
       continue;
     }
-    if (r.prev !== prev) problems.push(`${label}record ${i + 1} does not follow record ${i} (its hash of the previous record differs): the log was edited or records were removed`);
-    records.push(r);
+    if (!isRecord(r)) problems.push(`${label}record ${i + 1} is not a history record (time, action, result): the log was edited`);
+    else {
+      if (r.prev !== prev) problems.push(`${label}record ${i + 1} does not follow record ${i} (its hash of the previous record differs): the log was edited or records were removed`);
+      records.push(r);
+    }
     prev = sha(line + '\n');
   }
   return { records, problems, lines: lines.length, last: prev };
+}
+
+/** The fields readers rely on (lastEnabled, status, `fussy history`) have their types. */
+function isRecord(r: unknown): r is HistoryRecord {
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) return false;
+  const o = r as Record<string, unknown>;
+  const optional = (k: string, t: string): boolean => o[k] === undefined || typeof o[k] === t;
+  return typeof o.time === 'string' && typeof o.action === 'string' && typeof o.result === 'string' && optional('release', 'string') && optional('durationMs', 'number') && (o.signers === undefined || Array.isArray(o.signers)) && (o.removed === undefined || Array.isArray(o.removed));
 }
 
 async function readText(file: string): Promise<string | undefined> {
@@ -156,33 +175,6 @@ async function readText(file: string): Promise<string | undefined> {
     if (isErrno(err, 'ENOENT')) return undefined;
     throw err;
   }
-}
-
-async function readHead(stateDir: string): Promise<Head> {
-  try {
-    const h = JSON.parse(await readFile(join(stateDir, HEAD), 'utf8')) as Head;
-    return { count: h.count, sha256: h.sha256, base: h.base, archiveBase: h.archiveBase };
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return { count: 0, sha256: GENESIS };
-    throw err;
-  }
-}
-
-/**
- * The head, with a rotation that a crash cut short completed: the log was renamed to the archive
- * but the head still describes it (the archive's last line is the head's record, no log exists).
- */
-async function settledHead(stateDir: string): Promise<Head> {
-  const head = await readHead(stateDir);
-  if (head.count === 0 || (await readText(join(stateDir, HISTORY))) !== undefined) return head;
-  const archive = await readText(join(stateDir, HISTORY_ARCHIVE));
-  const last = archive?.split('\n').at(-2);
-  if (last === undefined || sha(last + '\n') !== head.sha256) return head;
-  return { count: 0, sha256: head.sha256, base: head.sha256, archiveBase: head.base ?? GENESIS };
-}
-
-function sha(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
 }
 
 /**
@@ -220,15 +212,19 @@ export function packageDigest(file: string, signal?: AbortSignal): Promise<strin
 }
 
 /**
- * Append, but never make the history the reason a transaction fails: a full, read-only or broken
- * disk under `.fussy/` is reported through `emit` and the transaction's own outcome stands.
+ * Append, but never make the history the reason a transaction fails or reports failure (issue
+ * 11): a full, read-only or broken disk under `.fussy/`, or any file of the history that is not
+ * what fussy wrote (a directory at its name, ...), is an error of the operating system, reported
+ * through `emit`, and the transaction's own outcome stands. A damaged head is rebuilt from the log
+ * (history-head.ts) and reported the same way. A bug is still a bug (exit 1).
  */
 export async function recordHistory(stateDir: string, rec: Omit<HistoryRecord, 'prev'>, emit: (e: { type: 'log'; message: string }) => void): Promise<void> {
   try {
-    await appendHistory(stateDir, rec);
+    const damage = await appendHistory(stateDir, rec);
+    if (damage !== undefined) emit({ type: 'log', message: `the history is damaged: ${damage}; rebuilt it from ${join(stateDir, HISTORY)} (records removed from its end before now cannot be detected)` });
   } catch (err) {
-    if (!isErrno(err, 'ENOSPC', 'EDQUOT', 'EROFS', 'EIO')) throw err;
-    emit({ type: 'log', message: `could not add to the history in ${stateDir}: ${(err as Error).message}` });
+    if (!isSystemError(err)) throw err;
+    emit({ type: 'log', message: `could not add to the history in ${stateDir}: ${err.message}` });
   }
 }
 

@@ -18,6 +18,8 @@ export interface RecoverOptions {
   hookTimeoutMs: number;
   emit: (e: ActivateEvent | { type: 'log'; message: string }) => void;
   failpoints?: Failpoints;
+  /** The caller's clock, for the history record (default: the time recovery starts). */
+  now?: Date;
 }
 
 export interface Recovery {
@@ -59,7 +61,7 @@ export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
   const started = Date.now();
   const history = (result: HistoryRecord['result'], err?: unknown): Promise<void> =>
     recordHistory(stateDir, {
-      time: new Date(started).toISOString(),
+      time: (o.now ?? new Date(started)).toISOString(),
       action: 'recover',
       result,
       release: j.release,
