@@ -9,6 +9,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
+import type { FirmwareOptions } from './make-firmware.js';
 import { benchOptions, firmwareTree, freshGnupgHome, fussyBin, measure, median, type Measured } from './measure.js';
 
 // Five rounds: single runs on the bench VM drift by up to 2x, and the targets are ratios near 0.5.
@@ -16,7 +17,7 @@ const { mb, files, bigMb, repeat, work } = benchOptions({ repeat: 5 });
 const fussy = fussyBin;
 const sh = async (cmd: string, env?: Record<string, string>) => execa('sh', ['-c', cmd], { env, cwd: work });
 
-const tree = (name: string, args: string[]): Promise<string> => firmwareTree(work, name, args);
+const tree = (name: string, o: FirmwareOptions): Promise<string> => firmwareTree(work, name, o);
 
 async function keys(): Promise<{ home: string; keyring: string; device: string }> {
   const home = join(work, 'gnupg-install');
@@ -48,8 +49,8 @@ async function du(dir: string): Promise<number> {
 
 async function main(): Promise<void> {
   await mkdir(work, { recursive: true });
-  const base = await tree(`firmware-${mb}mb`, ['--mb', mb, '--files', files, '--seed', '1']);
-  const next = await tree(`firmware-${mb}mb-next`, ['--from', base, '--change', '5', '--seed', '2']);
+  const base = await tree(`firmware-${mb}mb`, { mb: Number(mb), files: Number(files), seed: 1 });
+  const next = await tree(`firmware-${mb}mb-next`, { from: base, change: 5, seed: 2 });
   const k = await keys();
   const env = { ...process.env, GNUPGHOME: k.home } as Record<string, string>;
   const pk = join(work, 'install-pkgs');
@@ -112,7 +113,7 @@ async function main(): Promise<void> {
     { what: "fussy install of the pipeline's -e package: fresh", prepare: fresh, cmd: fi(refEncBase), ref: FRESH_E, runs: [] },
   ];
   if (Number(bigMb) > 0) {
-    const big = await tree(`firmware-${bigMb}mb`, ['--mb', bigMb, '--files', files, '--seed', '1']);
+    const big = await tree(`firmware-${bigMb}mb`, { mb: Number(bigMb), files: Number(files), seed: 1 });
     const bigPkg = await pkg(big, 'fussy', false);
     const bigEncPkg = await pkg(big, 'fussy-e', true);
     variants.push({ what: `fussy install: fresh, ${bigMb} MB tree (RSS flatness)`, prepare: fresh, cmd: fi(bigPkg), runs: [] });
