@@ -9,6 +9,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
+import type { FirmwareOptions } from './make-firmware.js';
 import { benchOptions, firmwareTree, freshGnupgHome, fussyBin, measure, median, type Measured } from './measure.js';
 
 // Five rounds: single runs on the bench VM drift by up to 2x, and the targets are ratios near 0.5.
@@ -16,9 +17,9 @@ const { mb, files, bigMb, repeat, work } = benchOptions({ repeat: 5 });
 const fussy = fussyBin;
 const sh = async (cmd: string, env?: Record<string, string>) => execa('sh', ['-c', cmd], { env, cwd: work });
 
-const tree = (name: string, args: string[]): Promise<string> => firmwareTree(work, name, args);
+const tree = (name: string, o: FirmwareOptions): Promise<string> => firmwareTree(work, name, o);
 
-async function keys(): Promise<{ home: string; keyring: string; device: string }> {
+async function keys(): Promise<{ home: string; keyring: string; gnupgKeyring: string; device: string }> {
   const home = join(work, 'gnupg-install');
   const keyring = join(work, 'keyring-install');
   await freshGnupgHome(home);
@@ -32,7 +33,14 @@ async function keys(): Promise<{ home: string; keyring: string; device: string }
   await writeFile(join(keyring, 'build.gpg'), (await gpg(['--export', 'build@bench.example'])).stdout);
   await writeFile(join(keyring, 'device.key'), (await gpg(['--export-secret-keys', 'device@bench.example'])).stdout);
   await writeFile(join(work, 'bench-build.key'), (await gpg(['--export-secret-keys', 'build@bench.example'])).stdout);
-  return { home, keyring, device: fpr };
+  // The device keyring as every old Fussy device has it: a GnuPG home (pubring.kbx and the
+  // device key in private-keys-v1.d) with the build key's public half imported.
+  const gnupgKeyring = join(work, 'keyring-gnupg-install');
+  await freshGnupgHome(gnupgKeyring);
+  const device = (args: string[], input: Uint8Array) => execa('gpg', ['--homedir', gnupgKeyring, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { input, env: { GNUPGHOME: gnupgKeyring } });
+  await device(['--import'], (await gpg(['--export-secret-keys', 'device@bench.example'])).stdout);
+  await device(['--import'], (await gpg(['--export', 'build@bench.example'])).stdout);
+  return { home, keyring, gnupgKeyring, device: fpr };
 }
 
 interface Row {
@@ -48,8 +56,8 @@ async function du(dir: string): Promise<number> {
 
 async function main(): Promise<void> {
   await mkdir(work, { recursive: true });
-  const base = await tree(`firmware-${mb}mb`, ['--mb', mb, '--files', files, '--seed', '1']);
-  const next = await tree(`firmware-${mb}mb-next`, ['--from', base, '--change', '5', '--seed', '2']);
+  const base = await tree(`firmware-${mb}mb`, { mb: Number(mb), files: Number(files), seed: 1 });
+  const next = await tree(`firmware-${mb}mb-next`, { from: base, change: 5, seed: 2 });
   const k = await keys();
   const env = { ...process.env, GNUPGHOME: k.home } as Record<string, string>;
   const pk = join(work, 'install-pkgs');
@@ -87,7 +95,7 @@ async function main(): Promise<void> {
   };
   const pipeline = (p: string, rel: string, linkDest?: string) =>
     `gpg --batch -d ${p} 2>/dev/null | tar xzf - -C ${tmp} && rsync -a ${linkDest !== undefined ? `--link-dest=${linkDest}` : ''} ${tmp}/${rel}/ ${T}/${rel}/ && rm -rf ${tmp}/${rel}`;
-  const fi = (p: string) => `${fussy} install ${p} -k ${k.keyring} -t ${T} -q`;
+  const fi = (p: string, keyring = k.keyring) => `${fussy} install ${p} -k ${keyring} -t ${T} -q`;
   const withBase = (how: 'ref' | 'ref-e' | 'fussy' | 'fussy-e') => async () => {
     await fresh();
     if (how === 'ref' || how === 'ref-e') await sh(pipeline(how === 'ref' ? refBase : refEncBase, basename(base)), env);
@@ -106,13 +114,14 @@ async function main(): Promise<void> {
     { what: UPDATE_E, prepare: withBase('ref-e'), cmd: pipeline(refEncNext, basename(next), `${T}/${basename(base)}`), runs: [] },
     { what: 'fussy install: fresh', prepare: fresh, cmd: fi(ownBase), ref: FRESH, runs: [] },
     { what: 'fussy install: update', prepare: withBase('fussy'), cmd: fi(ownNext), ref: UPDATE, runs: [] },
+    { what: 'fussy install, GnuPG-home keyring: update', prepare: withBase('fussy'), cmd: fi(ownNext, k.gnupgKeyring), ref: UPDATE, runs: [] },
     { what: 'fussy install -e package: fresh', prepare: fresh, cmd: fi(encBase), ref: FRESH_E, runs: [] },
     { what: 'fussy install -e package: update', prepare: withBase('fussy-e'), cmd: fi(encNext), ref: UPDATE_E, runs: [] },
     { what: "fussy install of the pipeline's package: fresh", prepare: fresh, cmd: fi(refBase), ref: FRESH, runs: [] },
     { what: "fussy install of the pipeline's -e package: fresh", prepare: fresh, cmd: fi(refEncBase), ref: FRESH_E, runs: [] },
   ];
   if (Number(bigMb) > 0) {
-    const big = await tree(`firmware-${bigMb}mb`, ['--mb', bigMb, '--files', files, '--seed', '1']);
+    const big = await tree(`firmware-${bigMb}mb`, { mb: Number(bigMb), files: Number(files), seed: 1 });
     const bigPkg = await pkg(big, 'fussy', false);
     const bigEncPkg = await pkg(big, 'fussy-e', true);
     variants.push({ what: `fussy install: fresh, ${bigMb} MB tree (RSS flatness)`, prepare: fresh, cmd: fi(bigPkg), runs: [] });

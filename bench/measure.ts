@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
+import { makeFirmware, type FirmwareOptions } from './make-firmware.js';
 
 export interface Measured {
   seconds: number;
@@ -14,7 +15,7 @@ export interface Measured {
 /**
  * Run a command line (through sh, so pipelines work) and measure wall time and the peak RSS of
  * its largest descendant, via getrusage(RUSAGE_CHILDREN) in a tiny python3 wrapper: node cannot
- * read a child's rusage, and python3 is already needed by make-firmware.
+ * read a child's rusage.
  */
 export async function measure(shellCommand: string, opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Measured> {
   const wrapper = [
@@ -38,7 +39,6 @@ export function median(xs: number[]): number {
 export const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 /** The launcher a device runs (bin/fussy, a sh script that starts node on bin/fussy.js). */
 export const fussyBin = join(repo, 'bin', 'fussy');
-const makeFirmware = process.env.FUSSY_MAKE_FIRMWARE ?? resolve(repo, '..', 'shared', 'bench', 'make-firmware');
 
 /** The options both benchmarks take. */
 export function benchOptions(defaults: { repeat?: number } = {}): { mb: string; files: string; bigMb: string; repeat: number; work: string } {
@@ -54,12 +54,18 @@ export function benchOptions(defaults: { repeat?: number } = {}): { mb: string; 
   return { mb: values.mb as string, files: values.files as string, bigMb: values['big-mb'] as string, repeat: Number(values.repeat), work: resolve(values.work as string) };
 }
 
-/** A make-firmware tree under WORK/trees/NAME, made once and reused (same arguments, same bytes). */
-export async function firmwareTree(work: string, name: string, args: string[]): Promise<string> {
+/**
+ * A make-firmware.ts tree under WORK/trees/NAME, made once and reused (same options, same bytes).
+ * It is made beside and renamed into place, so an interrupted run leaves no half tree to reuse.
+ */
+export async function firmwareTree(work: string, name: string, o: FirmwareOptions): Promise<string> {
   const dir = join(work, 'trees', name);
   if (!existsSync(dir)) {
+    const part = `${dir}.part`;
     await mkdir(dirname(dir), { recursive: true });
-    await execa('python3', [makeFirmware, dir, ...args]);
+    await rm(part, { recursive: true, force: true });
+    makeFirmware(part, o);
+    await rename(part, dir);
   }
   return dir;
 }

@@ -11,7 +11,7 @@ import { benchOptions, firmwareTree, freshGnupgHome, fussyBin, measure, median, 
 
 const { mb, files, bigMb, repeat, work } = benchOptions();
 const fussy = fussyBin;
-const tree = (name: string, treeMb: number, treeFiles: number): Promise<string> => firmwareTree(work, name, ['--mb', String(treeMb), '--files', String(treeFiles), '--seed', '1']);
+const tree = (name: string, treeMb: number, treeFiles: number): Promise<string> => firmwareTree(work, name, { mb: treeMb, files: treeFiles, seed: 1 });
 
 async function setupKeys(): Promise<{ home: string; fpr: string; secretKey: string }> {
   const home = join(work, 'gnupg');

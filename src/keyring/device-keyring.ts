@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { FussyError } from '../errors.js';
-import { run } from '../util/run.js';
+import { gpgHeldKeys } from './gpg-held-keys.js';
 import { readKeyFile, type KeyLoad } from './load-keys.js';
 import { readPolicy, type Policy } from './policy.js';
 import { checkKeyring } from './trusted-keyring.js';
@@ -64,8 +64,8 @@ export async function loadDeviceKeyring(dir: string): Promise<DeviceKeyring> {
   // Public halves of the device's own keys (secret key files, or gpg's private-keys-v1.d) are
   // not signers: see the decision above.
   const secretFprs = new Set(ring.decryptionKeys.map((k) => k.getFingerprint()));
-  if (ring.gpgSecretKeys) for (const f of await gpgSecretFingerprints(dir)) secretFprs.add(f);
-  ring.signers = ring.signers.filter((k) => !secretFprs.has(k.getFingerprint()));
+  const heldByGpg = ring.gpgSecretKeys ? await gpgHeldKeys(dir) : () => false;
+  ring.signers = ring.signers.filter((k) => !secretFprs.has(k.getFingerprint()) && !heldByGpg(k));
   if (ring.signers.length === 0) {
     throw new FussyError('SETUP', `keyring ${dir} has no public keys to trust`, {
       hint: 'copy the build server\'s public key into it (fussy keygen signing --keyring DIR, or gpg --export KEY > DIR/build.gpg)',
@@ -75,15 +75,4 @@ export async function loadDeviceKeyring(dir: string): Promise<DeviceKeyring> {
     throw new FussyError('SETUP', `keyring ${dir} asks for ${ring.policy.threshold} signatures but trusts only ${ring.signers.length} keys`, { hint: 'add keys or lower threshold in the policy file' });
   }
   return ring;
-}
-
-/** Fingerprints (lower-case hex) of the secret keys gpg holds in a GnuPG home. */
-async function gpgSecretFingerprints(home: string): Promise<string[]> {
-  const r = await run('gpg', ['--homedir', home, '--batch', '--no-tty', '--with-colons', '--list-secret-keys'], { env: { GNUPGHOME: home } });
-  if (r.exitCode !== 0) throw new FussyError('GPG_FAILED', `gpg --list-secret-keys failed for ${home}: ${r.stderr.trim()}`, { hint: 'check that gpg can read the keyring' });
-  return r.stdout
-    .toString()
-    .split('\n')
-    .filter((l) => l.startsWith('fpr:'))
-    .map((l) => (l.split(':')[9] ?? '').toLowerCase());
 }
