@@ -24,6 +24,11 @@ export interface DeviceKeyring {
   gpgSecretKeys: boolean;
   /** Secret keys that could not be used (passphrase-protected), for the error message. */
   unusableSecret: string[];
+  /**
+   * Keyblocks of a well-formed keybox that OpenPGP.js cannot parse (an algorithm it lacks, a v3
+   * key, damage inside a block): not trusted, and reported on every install that loads them.
+   */
+  unreadable: string[];
   policy: Policy;
 }
 
@@ -37,7 +42,7 @@ export interface DeviceKeyring {
 export async function loadDeviceKeyring(dir: string): Promise<DeviceKeyring> {
   checkKeyring(dir);
   const names = (await readdir(dir)).sort();
-  const ring: DeviceKeyring = { dir, signers: [], decryptionKeys: [], gpgSecretKeys: names.includes('private-keys-v1.d'), unusableSecret: [], policy: await readPolicy(dir) };
+  const ring: DeviceKeyring = { dir, signers: [], decryptionKeys: [], gpgSecretKeys: names.includes('private-keys-v1.d'), unusableSecret: [], unreadable: [], policy: await readPolicy(dir) };
   const files = names.filter((n) => PUBLIC_RINGS.includes(n) || n === SECRET_RING || (KEY_FILE.test(n) && !NOT_KEYS.includes(n)));
   const publicFprs = new Set<string>();
   for (const name of files) {
@@ -45,11 +50,12 @@ export async function loadDeviceKeyring(dir: string): Promise<DeviceKeyring> {
     const st = await stat(file);
     if (!st.isFile()) continue;
     const load: KeyLoad = await readKeyFile(file); // a file that cannot be read is SETUP (load-keys.ts)
-    const bad = load.skipped[0];
-    if (bad !== undefined) {
-      // A keyring decides whom to trust: a key in it that cannot be read is not quietly left out.
-      throw new FussyError('SETUP', `keyring ${dir}: ${bad.source} cannot be read: ${bad.reason}`, { hint: `remove that key from ${file} (gpg --homedir ${dir} --delete-keys KEY) or replace the file`, details: { path: file } });
-    }
+    // A keyblock OpenPGP.js cannot parse inside a keybox whose framing holds is not trusted, and
+    // not quietly: install reports it every time. Decision: not a refusal of every install, since
+    // a Fussy device's GnuPG home may hold keys gpg reads and OpenPGP.js does not (v3 keys), and
+    // refusing would stop updates of such a device for a key that signs nothing of fussy's. A
+    // file that is no keybox and holds no key, or a keybox cut short, is SETUP (load-keys.ts).
+    for (const bad of load.skipped) ring.unreadable.push(`${bad.source}: ${bad.reason}`);
     for (const { key } of load.keys) {
       const fpr = key.getFingerprint();
       if (key.isPrivate()) {

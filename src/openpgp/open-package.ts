@@ -127,7 +127,8 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
     throw reject(`${file} is not signed`, 'packages must be signed by a key in the keyring');
   }
   if (!result.signatures.some((s) => signerOf(s.keyID) !== undefined)) {
-    throw reject(`${file} is signed by ${result.signatures.map((s) => hex(s.keyID)).join(', ')}, which is not in keyring ${ring.dir}`, 'install the signer\'s public key in the keyring if you trust it');
+    const unreadable = ring.unreadable.length > 0 ? ` (keyblocks fussy cannot read there: ${ring.unreadable.join('; ')})` : '';
+    throw reject(`${file} is signed by ${result.signatures.map((s) => hex(s.keyID)).join(', ')}, which is not in keyring ${ring.dir}${unreadable}`, 'install the signer\'s public key in the keyring if you trust it');
   }
 
   const data = guardStream(result.data, file);

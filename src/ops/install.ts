@@ -122,6 +122,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
   const now = o.now ?? new Date();
   const keyringDir = resolve(o.keyring);
   const ring = await loadDeviceKeyring(keyringDir);
+  for (const u of ring.unreadable) emit({ type: 'log', message: `keyring ${keyringDir}: ${u}; that key is not trusted (remove it, or replace it with one OpenPGP.js reads)` });
   emit({ type: 'phase', phase: 'lock' });
   const stateDir = join(target, STATE_DIR);
   const fp = failpoints(o.failpoint);
