@@ -9,24 +9,29 @@
  * process or leaves a thread behind; see docs/api.md for the one idle helper process a first
  * install starts.
  */
-import { clean as cleanOp, type CleanResult } from './ops/clean.js';
-import { install as installOp, type InstallEvent, type InstallResult } from './ops/install.js';
-import { linkTree, type LinkTreeOptions, type LinkTreeResult } from './ops/link-tree.js';
-import { rollback as rollbackOp, type RollbackResult } from './ops/rollback.js';
-import { status as statusOp, type TargetStatus } from './ops/status.js';
-import { verify as verifyOp, verifyAndRepair, type ReleaseReport, type RepairResult } from './ops/verify.js';
-import { keygen, type KeygenOptions, type KeygenResult } from './keyring/keygen.js';
-import { withLock, type WithLockOptions } from './lock/with-lock.js';
-import { pack, type PackOptions, type PackResult } from './pack/pack.js';
-import { readHistory, type History } from './store/history.js';
-import { STATE_DIR } from './store/layout.js';
-import { processOwner, type Owner } from './store/ownership.js';
-import { recover as recoverOp, type Recovery } from './txn/recover.js';
 import { join, resolve } from 'node:path';
+import type { CleanResult } from './ops/clean.js';
+import type { InstallEvent, InstallResult } from './ops/install.js';
+import type { LinkTreeOptions, LinkTreeResult } from './ops/link-tree.js';
+import type { RollbackResult } from './ops/rollback.js';
+import type { TargetStatus } from './ops/status.js';
+import type { ReleaseReport, RepairResult } from './ops/verify.js';
+import type { KeygenOptions, KeygenResult } from './keyring/keygen.js';
+import type { LockHandle } from './lock/pid-lock.js';
+import type { WithLockOptions } from './lock/with-lock.js';
+import type { PackOptions, PackResult } from './pack/pack.js';
+import type { History } from './store/history.js';
+import { processOwner, type Owner } from './store/ownership.js';
+import type { Recovery } from './txn/recover.js';
+import { openPackageSource, stdinPackageSource, type PackageSource } from './unpack/package-source.js';
 
+// Each operation's modules load when it is first called: a program (the CLI) that runs one
+// pays only for that one at start-up (openpgp alone is 1.2 MB of JavaScript).
 export { FussyError, type ErrorCode } from './errors.js';
-export { pack, linkTree, withLock, keygen };
-export type { PackOptions, PackResult, LinkTreeOptions, LinkTreeResult, WithLockOptions, KeygenOptions, KeygenResult, InstallResult, RollbackResult, CleanResult, Recovery, TargetStatus, History, Owner, ReleaseReport, RepairResult };
+export type { PackageSource };
+/** The state directory inside a target (`.fussy`): lock, journal, history, hash cache. */
+export { STATE_DIR } from './store/layout.js';
+export type { PackOptions, PackResult, LinkTreeOptions, LinkTreeResult, WithLockOptions, LockHandle, KeygenOptions, KeygenResult, InstallResult, RollbackResult, CleanResult, Recovery, TargetStatus, History, Owner, ReleaseReport, RepairResult };
 
 /** What an operation on a target reports while it runs: phases, progress, hook output, the switch, recovery, notes. */
 export type FussyEvent = InstallEvent;
@@ -36,6 +41,8 @@ const HOOK_TIMEOUT_MS = 600_000;
 
 /** What every operation that changes a target shares. */
 export interface TargetOptions {
+  /** Testing only: SIGKILL this process at a named step (util/failpoint.ts; the crash-safety tests). */
+  failpoint?: string;
   /** The firmware directory: `current`, `failsafe`, the releases and `.fussy/`. */
   target: string;
   /** Environment of the hooks (fussy adds FUSSY_*); default: this process's. */
@@ -57,13 +64,18 @@ export interface TargetOptions {
   signal?: AbortSignal;
 }
 
-function common(o: TargetOptions): { target: string; env: Record<string, string | undefined>; cwd: string; hookTimeoutMs: number; wait?: boolean; now?: Date } {
-  return { target: resolve(o.target), env: o.env ?? { ...process.env }, cwd: o.cwd ?? process.cwd(), hookTimeoutMs: o.hookTimeoutMs ?? HOOK_TIMEOUT_MS, wait: o.wait, now: o.now };
+function common(o: TargetOptions): { target: string; env: Record<string, string | undefined>; cwd: string; hookTimeoutMs: number; wait?: boolean; now?: Date; failpoint?: string } {
+  return { target: resolve(o.target), env: o.env ?? { ...process.env }, cwd: o.cwd ?? process.cwd(), hookTimeoutMs: o.hookTimeoutMs ?? HOOK_TIMEOUT_MS, wait: o.wait, now: o.now, failpoint: o.failpoint };
+}
+
+/** The package to install: a path, or `-` for standard input (spooled before the lock is taken). Its caller closes it. */
+export function openPackage(path: string): PackageSource {
+  return path === '-' ? stdinPackageSource() : openPackageSource(resolve(path));
 }
 
 export interface InstallOptions extends TargetOptions {
-  /** The package file (a pipe or FIFO is spooled first). */
-  package: string;
+  /** The package: a file (a pipe or FIFO is spooled first), or one opened with openPackage() (then the caller closes it). */
+  package: string | PackageSource;
   /** The device keyring directory (key files, or a GnuPG home). */
   keyring: string;
   /** Default: the calling process (root keeps archive owners). */
@@ -77,18 +89,33 @@ export interface InstallOptions extends TargetOptions {
 }
 
 /** Verify, unpack with dedup, run the hooks and switch `current` (docs/crash-safety.md). */
-export function install(o: InstallOptions): Promise<InstallResult> {
-  return installOp({
-    ...common(o),
-    package: resolve(o.package),
-    keyring: resolve(o.keyring),
-    owner: o.owner ?? processOwner(),
-    reserveBytes: o.reserveBytes,
-    allowDowngrade: o.allowDowngrade,
-    deviceType: o.deviceType,
-    onEvent: o.onEvent,
-    signal: o.signal,
-  });
+export async function install(o: InstallOptions): Promise<InstallResult> {
+  const given = typeof o.package === 'string' ? undefined : o.package;
+  const source = given ?? openPackageSource(resolve(o.package as string));
+  // The package's digest for the history starts now, on a thread, while the install's modules
+  // load; stopped if the install ends before it needs it. A pipe is hashed as it is spooled.
+  const early = new AbortController();
+  try {
+    const { packageDigest } = await import('./store/history.js');
+    const digest = source.kind === 'file' ? packageDigest(source.path, early.signal) : undefined;
+    const { install: run } = await import('./ops/install.js');
+    return await run({
+      ...common(o),
+      package: source.name,
+      source,
+      packageDigest: digest,
+      keyring: resolve(o.keyring),
+      owner: o.owner ?? processOwner(),
+      reserveBytes: o.reserveBytes,
+      allowDowngrade: o.allowDowngrade,
+      deviceType: o.deviceType,
+      onEvent: o.onEvent,
+      signal: o.signal,
+    });
+  } finally {
+    early.abort();
+    if (given === undefined) source.close();
+  }
 }
 
 export interface RollbackOptions extends TargetOptions {
@@ -97,8 +124,9 @@ export interface RollbackOptions extends TargetOptions {
 }
 
 /** Re-enable an installed release through the same hooks and switch as an install. */
-export function rollback(o: RollbackOptions): Promise<RollbackResult> {
-  return rollbackOp({ ...common(o), to: o.to, emit: o.onEvent, signal: o.signal });
+export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
+  const { rollback: run } = await import('./ops/rollback.js');
+  return run({ ...common(o), to: o.to, emit: o.onEvent, signal: o.signal });
 }
 
 export interface CleanOptions extends TargetOptions {
@@ -108,22 +136,26 @@ export interface CleanOptions extends TargetOptions {
 }
 
 /** Remove all but the most recently enabled previous releases (never current or failsafe). */
-export function clean(o: CleanOptions): Promise<CleanResult> {
-  return cleanOp({ ...common(o), keep: o.keep, dryRun: o.dryRun, emit: o.onEvent });
+export async function clean(o: CleanOptions): Promise<CleanResult> {
+  const { clean: run } = await import('./ops/clean.js');
+  return run({ ...common(o), keep: o.keep, dryRun: o.dryRun, emit: o.onEvent, signal: o.signal });
 }
 
 /** Finish or undo a transaction a crash interrupted (every operation above does this first). */
-export function recover(o: TargetOptions): Promise<Recovery> {
-  return recoverOp({ ...common(o), emit: o.onEvent ?? (() => {}) });
+export async function recover(o: TargetOptions): Promise<Recovery> {
+  const { recover: run } = await import('./txn/recover.js');
+  return run({ ...common(o), emit: o.onEvent ?? (() => {}), signal: o.signal });
 }
 
 /** What is installed and what happened last; reads only, takes no lock. */
-export function status(o: { target: string }): Promise<TargetStatus> {
-  return statusOp(resolve(o.target));
+export async function status(o: { target: string }): Promise<TargetStatus> {
+  const { status: run } = await import('./ops/status.js');
+  return run(resolve(o.target));
 }
 
 /** The transaction log, oldest first, with whatever is wrong with it; reads only. */
-export function history(o: { target: string }): Promise<History> {
+export async function history(o: { target: string }): Promise<History> {
+  const [{ readHistory }, { STATE_DIR }] = await Promise.all([import('./store/history.js'), import('./store/layout.js')]);
   return readHistory(join(resolve(o.target), STATE_DIR));
 }
 
@@ -147,7 +179,32 @@ export interface VerifyResult {
 /** Compare installed releases with their manifests, file by file; with `repair`, fix what can be fixed. */
 export async function verify(o: VerifyOptions): Promise<VerifyResult> {
   const base = { target: resolve(o.target), names: o.names, all: o.all, owner: o.owner ?? processOwner() };
-  if (o.repair !== true) return { reports: await verifyOp(base) };
+  const { verify: check, verifyAndRepair } = await import('./ops/verify.js');
+  if (o.repair !== true) return { reports: await check(base) };
   const r = await verifyAndRepair({ ...common(o), ...base });
   return { reports: r.after, repairs: r.results };
+}
+
+/** Pack a firmware directory into a signed (optionally encrypted) package (docs/format.md). */
+export async function pack(o: PackOptions): Promise<PackResult> {
+  const { pack: run } = await import('./pack/pack.js');
+  return run(o);
+}
+
+/** Link every file of a tree from another place (provisioning: `fussy link-tree`). */
+export async function linkTree(o: LinkTreeOptions): Promise<LinkTreeResult> {
+  const { linkTree: run } = await import('./ops/link-tree.js');
+  return run(o);
+}
+
+/** Run `fn` holding the named lock (`fussy lock`): busy is LOCKED at once, a dead holder's lock is taken over. */
+export async function withLock<T>(name: string, o: WithLockOptions, fn: (lock: LockHandle) => Promise<T>): Promise<T> {
+  const { withLock: run } = await import('./lock/with-lock.js');
+  return run(name, o, fn);
+}
+
+/** Make a signing key (build server) or a device key pair (docs/format.md, Keyrings). */
+export async function keygen(o: KeygenOptions): Promise<KeygenResult> {
+  const { keygen: run } = await import('./keyring/keygen.js');
+  return run(o);
 }

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { clean } from '../index.js';
 import { formatBytes, type Io } from './io.js';
 import { integer } from './parse.js';
 import type { CommandResult } from './render.js';
@@ -23,7 +24,6 @@ export function cleanCommand(io: Io, done: (r: CommandResult) => void): Command 
 }
 
 export async function runClean(io: Io, f: CleanFlags): Promise<CommandResult> {
-  const { clean } = await import('../ops/clean.js');
   const r = await clean({ ...targetOptions(io, f), keep: f.keep, dryRun: f.dryRun });
   const verb = r.dryRun ? 'would remove' : 'removed';
   const summary = [

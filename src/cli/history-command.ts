@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { FussyError } from '../errors.js';
+import { FussyError, history, STATE_DIR } from '../index.js';
 import { formatBytes, type Io, type OutputFlags } from './io.js';
 import { DEFAULT_TARGET } from './install-command.js';
 import type { CommandResult } from './render.js';
@@ -20,10 +20,9 @@ export function historyCommand(io: Io, done: (r: CommandResult) => void): Comman
 }
 
 async function runHistory(io: Io, f: HistoryFlags): Promise<CommandResult> {
-  const { readHistory } = await import('../store/history.js');
-  const { STATE_DIR } = await import('../store/layout.js');
-  const dir = join(resolve(io.cwd, f.target), STATE_DIR);
-  const h = await readHistory(dir);
+  const target = resolve(io.cwd, f.target);
+  const dir = join(target, STATE_DIR);
+  const h = await history({ target });
   if (h.problems.length > 0) {
     // A file that cannot be read or used is named by the first problem; otherwise the log does not check out.
     const message = h.damagedFile === undefined ? `${join(dir, 'history.log')}: ${h.problems.join('; ')}` : h.problems.join('; ');

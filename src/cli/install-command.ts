@@ -1,8 +1,6 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import type { InstallEvent } from '../ops/install.js';
-import { FussyError } from '../errors.js';
-import { openPackageSource, stdinPackageSource, type PackageSource } from '../unpack/package-source.js';
+import { FussyError, install, openPackage, type FussyEvent, type PackageSource } from '../index.js';
 import { openInstallLog, type InstallLog } from './install-log.js';
 import { formatBytes, Reporter, type Io, type OutputFlags } from './io.js';
 import type { CommandResult } from './render.js';
@@ -35,7 +33,7 @@ export function addInstallOptions(cmd: Command): Command {
 }
 
 /** One line per event for humans; hook output is the part an operator reads after a failure. */
-export function describe(e: InstallEvent): string | undefined {
+export function describe(e: FussyEvent): string | undefined {
   switch (e.type) {
     case 'hook':
       return `${e.phase}${e.recovery ? ' (recovery)' : ''}: ${e.line}`;
@@ -57,7 +55,7 @@ export async function runInstall(io: Io, pkg: string, f: InstallFlags): Promise<
   const logFile = f.log === undefined || f.log === '' ? undefined : openInstallLog(resolve(io.cwd, f.log), io.now, (m) => warn(io, f, m));
   let source: PackageSource;
   try {
-    source = pkg === '-' ? stdinPackageSource() : openPackageSource(resolve(io.cwd, pkg));
+    source = openPackage(pkg === '-' ? pkg : resolve(io.cwd, pkg));
   } catch (err) {
     logFile?.line(`fussy install: ${(err as Error).message}`);
     logFile?.close();
@@ -80,21 +78,10 @@ async function installFrom(io: Io, source: PackageSource, f: InstallFlags, repor
     reporter.info(line);
     logFile?.line(line);
   };
-  // Started before the install module loads, so that it runs while start-up keeps one core busy.
-  // If the install ends before it needs the digest (target busy, keyring missing), it is stopped.
-  // A pipe is hashed as it is spooled instead.
-  const { packageDigest } = await import('../store/history.js');
-  const early = new AbortController();
-  const digest = source.kind === 'file' ? packageDigest(source.path, early.signal) : undefined;
-  // Loaded here, not at the top: each command pays only for its own modules at start-up.
-  const { install } = await import('../ops/install.js');
-  let r;
-  try {
-    r = await io.cancellable((signal) => install({
-      package: source.name,
-      source,
+  const r = await io.cancellable((signal) =>
+    install({
+      package: source,
       signal,
-      packageDigest: digest,
       keyring: resolve(io.cwd, f.keyring),
       target: resolve(io.cwd, f.target),
       env: io.env,
@@ -106,16 +93,14 @@ async function installFrom(io: Io, source: PackageSource, f: InstallFlags, repor
       deviceType: f.deviceType,
       owner: io.owner,
       now: io.now(),
-      failpoint: io.env.FUSSY_FAILPOINT, // crash-safety tests only (install/failpoint.ts)
+      failpoint: io.env.FUSSY_FAILPOINT, // crash-safety tests only (util/failpoint.ts)
       onEvent: (e) => {
         reporter.event(e);
         const line = describe(e);
         if (line !== undefined) log(line);
       },
-    }));
-  } finally {
-    early.abort();
-  }
+    }),
+  );
   reporter.clearBar();
   const summary = `installed ${r.release}: ${r.files} files, ${formatBytes(r.writtenBytes)} written, ${formatBytes(r.deduplicatedBytes)} shared with older releases, in ${(r.durationMs / 1000).toFixed(1)} s; signed by ${r.signers.map((s) => s.slice(-16)).join(', ')}`;
   logFile?.line(summary);

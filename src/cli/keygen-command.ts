@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { Argument, Command, Option } from 'commander';
-import { FussyError } from '../errors.js';
+import { FussyError, keygen } from '../index.js';
 import type { KeyRole } from '../keyring/keygen.js';
 import type { Io, OutputFlags } from './io.js';
 import { passphraseSource, promptHidden } from './passphrase.js';
@@ -60,7 +60,6 @@ async function runKeygen(io: Io, role: KeyRole, f: KeygenFlags): Promise<Command
     if (passphrase === '') passphrase = undefined;
   }
   const slug = f.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || role;
-  const { keygen } = await import('../keyring/keygen.js');
   const r = await keygen({
     role,
     name: f.name,

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { linkTree } from '../index.js';
 import type { Io, OutputFlags } from './io.js';
 import type { CommandResult } from './render.js';
 import { resolve } from 'node:path';
@@ -27,7 +28,6 @@ export function linkTreeCommand(io: Io, done: (r: CommandResult) => void): Comma
 }
 
 export async function runLinkTree(io: Io, source: string, dest: string, f: LinkTreeFlags): Promise<CommandResult> {
-  const { linkTree } = await import('../ops/link-tree.js');
   const r = await linkTree({ source: resolve(io.cwd, source), dest: resolve(io.cwd, dest), hard: f.hard, force: f.force, dryRun: f.dryRun });
   const count = (a: string): number => r.steps.filter((s) => s.action === a).length;
   const lines = r.steps

@@ -1,7 +1,7 @@
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { FussyError } from '../errors.js';
+import { FussyError, withLock } from '../index.js';
 import type { Io, OutputFlags } from './io.js';
 import { integer } from './parse.js';
 import type { CommandResult } from './render.js';
@@ -24,7 +24,6 @@ export function lockCommand(io: Io, done: (r: CommandResult) => void): Command {
 }
 
 async function runLock(io: Io, name: string, command: string[], f: LockFlags): Promise<CommandResult> {
-  const { withLock } = await import('../lock/with-lock.js');
   const { runForeground } = await import('../util/run.js');
   const [cmd, ...args] = command;
   if (cmd === undefined) throw new FussyError('USAGE', 'fussy lock needs a command to run', { hint: 'fussy lock NAME -- CMD [ARGS...]' });

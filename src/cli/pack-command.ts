@@ -1,6 +1,5 @@
 import { Command, Option } from 'commander';
-import type { PackOptions } from '../pack/pack.js';
-import { FussyError } from '../errors.js';
+import { FussyError, pack, type PackOptions } from '../index.js';
 import { formatBytes, Reporter, type Io, type OutputFlags } from './io.js';
 import { passphraseSource } from './passphrase.js';
 import type { CommandResult } from './render.js';
@@ -60,7 +59,7 @@ export async function runPack(io: Io, source: string, f: PackFlags, extra: Parti
     });
   }
   const useGpg = f.gpg === true || (f.localUser.length > 0 && f.signingKey.length === 0);
-  const [{ pack }, { defaultGnupgHome }] = await Promise.all([import('../pack/pack.js'), import('../keyring/recipients.js')]);
+  const { defaultGnupgHome } = await import('../keyring/recipients.js');
   const r = await pack({
     source: resolve(io.cwd, source),
     output: f.output === undefined ? undefined : f.output.endsWith('/') ? resolve(io.cwd, f.output) + '/' : resolve(io.cwd, f.output),

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { recover } from '../index.js';
 import type { Io } from './io.js';
 import type { CommandResult } from './render.js';
 import { addTargetOptions, targetOptions, type TargetFlags } from './target-options.js';
@@ -9,7 +10,6 @@ export function recoverCommand(io: Io, done: (r: CommandResult) => void): Comman
     .description('finish or undo an install that a crash or power cut interrupted (install and clean do this first anyway)')
     .option('-q, --quiet', 'print nothing but errors')
     .action(async (f: TargetFlags) => {
-      const { recover } = await import('../txn/recover.js');
       const r = await recover(targetOptions(io, f));
       done({ json: { ...r }, summary: [r.message] });
     });

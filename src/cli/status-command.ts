@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
+import { status } from '../index.js';
 import { formatBytes, type Io, type OutputFlags } from './io.js';
 import { DEFAULT_TARGET } from './install-command.js';
 import type { CommandResult } from './render.js';
@@ -16,8 +17,7 @@ export function statusCommand(io: Io, done: (r: CommandResult) => void): Command
     .option('--json', 'print one JSON object')
     .option('-q, --quiet', 'print only the current release path')
     .action(async (f: StatusFlags) => {
-      const { status } = await import('../ops/status.js');
-      const s = await status(resolve(io.cwd, f.target));
+      const s = await status({ target: resolve(io.cwd, f.target) });
       const lines = [
         `current: ${s.current ?? '(none)'}${s.highestSequence === undefined ? '' : `   highest sequence installed: ${s.highestSequence}`}`,
         ...s.releases.map((r) => `${r.current ? '*' : ' '} ${r.name.padEnd(32)} ${r.since}  ${formatBytes(r.uniqueBytes).padStart(10)} own ${formatBytes(r.sharedBytes).padStart(10)} shared${r.sequence === undefined ? '' : `  seq ${r.sequence}`}${r.failsafe ? '  (failsafe)' : ''}`),

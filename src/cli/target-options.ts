@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import type { InstallEvent } from '../ops/install.js';
+import type { FussyEvent } from '../index.js';
 import { Reporter, type Io, type OutputFlags } from './io.js';
 import { DEFAULT_TARGET, describe } from './install-command.js';
 import { integer } from './parse.js';
@@ -30,8 +30,8 @@ export function targetOptions(io: Io, f: TargetFlags) {
     hookTimeoutMs: f.hookTimeout * 1000,
     wait: f.wait,
     now: io.now(),
-    failpoint: io.env.FUSSY_FAILPOINT, // crash-safety tests only (install/failpoint.ts)
-    emit: (e: InstallEvent) => {
+    failpoint: io.env.FUSSY_FAILPOINT, // crash-safety tests only (util/failpoint.ts)
+    onEvent: (e: FussyEvent) => {
       reporter.event(e);
       const line = describe(e);
       if (line !== undefined) reporter.info(line);

@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { FussyError } from '../errors.js';
-import type { ReleaseReport, RepairResult } from '../ops/verify.js';
+import { FussyError, verify, type ReleaseReport } from '../index.js';
 import type { Io, OutputFlags } from './io.js';
 import { DEFAULT_TARGET } from './install-command.js';
 import type { CommandResult } from './render.js';
@@ -27,19 +26,8 @@ export function verifyCommand(io: Io, done: (r: CommandResult) => void): Command
     .option('--json', 'print one JSON object')
     .option('-q, --quiet', 'print nothing but problems')
     .action(async (names: string[], f: VerifyFlags) => {
-      const { verify, verifyAndRepair } = await import('../ops/verify.js');
-      const o = { target: resolve(io.cwd, f.target), names, all: f.all, owner: io.owner };
-      let changes: string[] = [];
-      let repairs: RepairResult[] | undefined;
-      let reports: ReleaseReport[];
-      if (f.repair === true) {
-        const r = await verifyAndRepair({ ...o, env: io.env, cwd: io.cwd, hookTimeoutMs: 600_000, now: io.now() });
-        changes = r.results.flatMap((x) => [...x.repaired.map((p) => `${x.release}: repaired ${p}`), ...x.removed.map((p) => `${x.release}: removed ${p} (a temp file of an interrupted repair)`)]);
-        reports = r.after;
-        repairs = r.results;
-      } else {
-        reports = await verify(o);
-      }
+      const { reports, repairs } = await verify({ target: resolve(io.cwd, f.target), names, all: f.all, owner: io.owner, repair: f.repair, env: io.env, cwd: io.cwd, now: io.now() });
+      const changes = (repairs ?? []).flatMap((x) => [...x.repaired.map((p) => `${x.release}: repaired ${p}`), ...x.removed.map((p) => `${x.release}: removed ${p} (a temp file of an interrupted repair)`)]);
       const bad = reports.filter((r) => r.findings.length > 0);
       const lines = [...(f.quiet === true ? [] : changes), ...reports.flatMap((r) => reportLines(r, f.quiet === true))];
       if (f.json !== true && lines.length > 0) io.stdout.write(lines.join('\n') + '\n');

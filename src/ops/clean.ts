@@ -8,6 +8,7 @@ import { bytesFreed, releaseUsage } from '../store/release-usage.js';
 import { clearJournal, writeJournal } from '../txn/journal.js';
 import { CURRENT, discardRelease, FAILSAFE, readLayout, STATE_DIR } from '../store/layout.js';
 import { withTarget } from '../txn/recover.js';
+import { throwIfAborted } from '../util/abort.js';
 
 export interface CleanOptions {
   target: string;
@@ -23,6 +24,8 @@ export interface CleanOptions {
   emit?: (e: ActivateEvent | { type: 'log'; message: string }) => void;
   /** Testing only: SIGKILL this process at a named step (failpoint.ts). */
   failpoint?: string;
+  /** Stops a wait for the lock, and the clean until its first release is removed (INTERRUPTED, nothing removed); then it completes. */
+  signal?: AbortSignal;
 }
 
 export interface CleanResult {
@@ -57,7 +60,7 @@ export async function clean(o: CleanOptions): Promise<CleanResult> {
   const started = Date.now();
   const time = (o.now ?? new Date(started)).toISOString(); // the caller's clock, for the journal and the history
   const what = o.dryRun === true ? 'clean --dry-run' : 'clean';
-  return withTarget(target, { what, wait: o.wait, now: o.now, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit }, async (recovered) => {
+  return withTarget(target, { what, wait: o.wait, now: o.now, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit, signal: o.signal }, async (recovered) => {
     const layout = await readLayout(target);
     const stateDir = join(target, STATE_DIR);
     const candidates = layout.releases.filter((r) => r !== FAILSAFE && r !== layout.current);
@@ -68,6 +71,7 @@ export async function clean(o: CleanOptions): Promise<CleanResult> {
     const freedBytes = bytesFreed(await releaseUsage(target, removed), removed);
     const foreign = await foreignEntries(target);
     if (o.dryRun !== true && removed.length > 0) {
+      throwIfAborted(o.signal); // the last moment at which nothing has been removed
       const fp = failpoints(o.failpoint);
       await writeJournal(stateDir, { action: 'clean', id: `${process.pid}-${started}`, started: time, step: 'commit', release: '(clean)', created: false, remove: removed });
       for (const r of removed) {

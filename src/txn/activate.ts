@@ -30,9 +30,11 @@ export interface ActivateOptions {
   failpoints?: Failpoints;
   /**
    * Interruption. Before the release's pre-install starts: nothing of it ran, so it is a refusal
-   * (an install's new release is removed; throws the abort error). Once its hooks run: the running
-   * hook's process group is terminated, or the next step is not taken, and the failure path below
-   * re-enables the previous release. Recovery hooks never get the signal: they run to their end.
+   * (an install's new release is removed; throws the abort error). While its pre-install runs: the
+   * hook's process group is terminated, the switch is not made, and the failure path below
+   * re-enables the previous release. Once `current` is switched the operation completes: the
+   * post-install runs to its end (a daemon shutting down or an upload cut after the switch must not
+   * undo a release that is already current). Recovery hooks never get the signal either.
    */
   signal?: AbortSignal;
 }
@@ -93,7 +95,7 @@ export async function activate(o: ActivateOptions): Promise<void> {
       o.emit({ type: 'switch', release: o.release, recovery: false });
       stage = 'post-install';
     }
-    await runHook('post-install', ctx(o.release, false));
+    await runHook('post-install', { ...ctx(o.release, false), signal: undefined }); // switched: it completes
     fp.at('after-post-install');
     return;
   } catch (err) {

@@ -181,6 +181,8 @@ export async function withTarget<T>(target: string, o: TargetOptions, fn: (recov
 export interface RecoverCommandOptions extends Omit<RecoverOptions, 'failpoints'> {
   wait?: boolean;
   now?: Date;
+  /** Stops a wait for the lock; recovery itself always runs to its end. */
+  signal?: AbortSignal;
   /** Testing only: SIGKILL this process at a named step (failpoint.ts). */
   failpoint?: string;
 }
@@ -189,7 +191,7 @@ export interface RecoverCommandOptions extends Omit<RecoverOptions, 'failpoints'
 export async function recover(o: RecoverCommandOptions): Promise<Recovery> {
   const target = resolve(o.target);
   await readLayout(target); // the target must exist before a lock is made in it
-  const lock = await lockTarget(target, 'recover', o.wait === true, o.now ?? new Date());
+  const lock = await lockTarget(target, 'recover', o.wait === true, o.now ?? new Date(), o.signal);
   try {
     return await recoverTarget({ ...o, target, failpoints: failpoints(o.failpoint) });
   } finally {
