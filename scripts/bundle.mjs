@@ -28,7 +28,7 @@ await build({
   minifySyntax: true,
   sourcemap: 'linked',
   legalComments: 'eof',
-  // CommonJS dependencies (commander, proper-lockfile) call require() for node's own modules.
+  // CommonJS dependencies (commander) call require() for node's own modules.
   banner: { js: "import { createRequire as __fussyRequire } from 'node:module'; const require = __fussyRequire(import.meta.url);" },
   logLevel: 'warning',
 });

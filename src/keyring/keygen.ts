@@ -2,8 +2,7 @@ import { link, mkdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { FussyError, isErrno } from '../errors.js';
-import { fsyncDir, unlinkIfExists } from '../util/fs-atomic.js';
-import { randomTempName, writeNewFile } from '../util/new-file.js';
+import { fsyncDir, tempBeside, unlinkIfExists, writeNewFile } from '../util/fs-atomic.js';
 import { ensureTrustedDir } from '../util/trusted-path.js';
 
 export type KeyRole = 'signing' | 'device';
@@ -78,7 +77,7 @@ export async function keygen(o: KeygenOptions): Promise<KeygenResult> {
 
 async function writeNew(file: string, text: string, mode: number, force: boolean, written: string[]): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o755 });
-  const tmp = randomTempName(file);
+  const tmp = tempBeside(file, 'key');
   try {
     writeNewFile(tmp, text, mode, { sync: true });
     if (!force) {

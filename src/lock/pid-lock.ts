@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
-import { randomTempName, writeNewFile } from '../util/new-file.js';
+import { tempBeside, writeNewFile } from '../util/fs-atomic.js';
 import { describeUid, ensureTrustedDir } from '../util/trusted-path.js';
 import { readLockFile, type LockFile, type LockOwner } from './lock-file.js';
 
@@ -72,20 +72,19 @@ export async function acquireLock(file: string, what: string, opts: AcquireOptio
   if (start === undefined) throw new Error(`cannot read /proc/${pid}/stat`);
   const dir = ensureTrustedDir(dirname(file), { what: opts.dirWhat ?? 'lock directory', mode: opts.dirMode ?? 0o755, allowShared: opts.shared === true });
   const owner: LockOwner = { pid, start, what: what.slice(0, 256), since: (opts.now ?? new Date()).toISOString() };
-  const tmp = randomTempName(file);
-  try {
-    writeNewFile(tmp, JSON.stringify(owner) + '\n', 0o644);
-  } catch (err) {
-    if (!(err instanceof FussyError)) throw err;
-    throw new FussyError(err.code, `cannot create lock file ${file}: ${err.message.replace(/.*: /, '')}`, { cause: err, hint: `run fussy as a user who may write ${dirname(file)}, or use another directory`, details: { path: dirname(file) } });
-  }
+  let tmp = newRecord(file, owner);
   try {
     for (let attempt = 0; ; attempt++) {
       try {
         linkSync(tmp, file);
         return handle(file, owner);
       } catch (err) {
-        if (!isErrno(err, 'EEXIST')) throw err;
+        if (!isErrno(err, 'EEXIST', 'ENOENT')) throw err;
+        // ENOENT: the recovery of the target's lock holder swept our record from `.fussy/`.
+        if (isErrno(err, 'ENOENT') && attempt < 3) {
+          tmp = newRecord(file, owner);
+          continue;
+        }
       }
       const found = readLockFile(file);
       if (found !== undefined) {
@@ -99,6 +98,18 @@ export async function acquireLock(file: string, what: string, opts: AcquireOptio
   } finally {
     removeTemp(tmp);
   }
+}
+
+/** A lock record under a temp name beside `file`, ready to be linked into place. */
+function newRecord(file: string, owner: LockOwner): string {
+  const tmp = tempBeside(file, 'lock');
+  try {
+    writeNewFile(tmp, JSON.stringify(owner) + '\n', 0o644);
+  } catch (err) {
+    if (!(err instanceof FussyError)) throw err;
+    throw new FussyError(err.code, `cannot create lock file ${file}: ${err.message.replace(/.*: /, '')}`, { cause: err, hint: `run fussy as a user who may write ${dirname(file)}, or use another directory`, details: { path: dirname(file) } });
+  }
+  return tmp;
 }
 
 /** The temp name is gone once it was linked into place or nothing was written there. */
@@ -119,7 +130,7 @@ function handle(file: string, first: LockOwner): LockHandle {
       const toStart = processStart(to);
       if (toStart === undefined) return; // already gone: the lock stays ours
       const next: LockOwner = { ...holder, pid: to, start: toStart };
-      const t = randomTempName(file);
+      const t = tempBeside(file, 'lock');
       writeNewFile(t, JSON.stringify(next) + '\n', 0o644);
       try {
         renameSync(t, file);
@@ -148,6 +159,8 @@ function untrustedLockFile(file: string, found: LockFile): FussyError {
 }
 
 function removeStale(file: string, found: LockFile): void {
+  // Not a temp name (util/fs-atomic.ts): recovery must never sweep a live holder's record that
+  // a concurrent acquirer moved aside for an instant. A crash here leaves a dead record behind.
   const aside = join(dirname(file), `.stale-${basename(file)}-${randomBytes(16).toString('hex')}`);
   try {
     renameSync(file, aside);

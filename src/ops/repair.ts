@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, futimesSync, lchownSync, lstatSync, openSync, readSync, renameSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, fchmodSync, fchownSync, fstatSync, fsyncSync, futimesSync, lchownSync, lstatSync, openSync, readSync, renameSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Manifest, ManifestEntry } from '../archive/manifest.js';
 import { isErrno } from '../errors.js';
 import { installedMode } from '../store/ownership.js';
+import { CREATE_NEW, isTempName, tempName } from '../util/fs-atomic.js';
 import { at, DIR_NOFOLLOW, FILE_NOFOLLOW, withDirBeneath } from '../util/dir-fd.js';
 import { fsFailure } from '../util/fs-failure.js';
 import { readInstalledManifest } from '../store/installed-manifest.js';
@@ -25,15 +26,18 @@ interface Place {
   name: string;
 }
 
-const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 /** errnos that mean a user changed the tree since verify looked: the entry is left, not an error. */
 const MOVED = ['ENOENT', 'ENOTDIR', 'ELOOP', 'EISDIR', 'ENOTEMPTY', 'EEXIST'];
-/** The names tempName() makes, and nothing else: a firmware file named alike is not fussy's. */
-const REPAIR_TEMP = /^\.fussy-repair-[0-9a-f]{24}$/;
+/** The temp names of repairs before util/fs-atomic.ts named every temp file alike. */
+const LEGACY_REPAIR_TEMP = /^\.fussy-repair-[0-9a-f]{24}$/;
 
-/** Whether `name` (one path component) is a temp file a repair may have left. */
+/**
+ * Whether `name` (one path component) is a temp file a repair may have left: exactly
+ * tempName('repair') (`.fussy-tmp-repair-<32 hex>`), or `.fussy-repair-<24 hex>` of an older
+ * fussy (a release lives for years, and only verify --repair ever sweeps one).
+ */
 export function isRepairTemp(name: string): boolean {
-  return REPAIR_TEMP.test(name);
+  return isTempName(name, 'repair') || LEGACY_REPAIR_TEMP.test(name);
 }
 
 /**
@@ -59,7 +63,7 @@ export function isRepairTemp(name: string): boolean {
  * covers it), renamed, then its directory fsync'd; metadata fixed in place is fsync'd through
  * its descriptor. A crash between creating a temp file and its rename leaves that temp file; the
  * next `verify --repair` of the release removes it (verify reports it as `leftover`: a regular
- * file or symlink named exactly as tempName() names them, not in the manifest; a listed entry,
+ * file or symlink named exactly as tempName('repair') names them (or as an older fussy did), not in the manifest; a listed entry,
  * a directory or any other name is never removed). Recovery does not look for them: it would
  * have to walk every release on every command that takes the lock.
  */
@@ -134,7 +138,7 @@ interface FixContext {
 function fix(p: Place, e: ManifestEntry, f: Finding, c: FixContext): string | undefined {
   const mode = installedMode(e.mode, c.asRoot);
   if (e.type === 'symlink' && (f.problem === 'link' || f.problem === 'missing' || f.problem === 'owner')) {
-    const tmp = tempName();
+    const tmp = tempName('repair');
     symlinkSync(e.target ?? '', at(p.dir, tmp));
     try {
       if (c.asRoot) lchownSync(at(p.dir, tmp), e.uid, e.gid);
@@ -234,7 +238,7 @@ function replaceFile(p: Place, e: ManifestEntry, mode: number, sources: string[]
  * manifest's size and sha256 gets its metadata and is renamed into place.
  */
 function copyInto(p: Place, src: number, e: ManifestEntry, mode: number, c: FixContext): boolean {
-  const tmp = tempName();
+  const tmp = tempName('repair');
   const out = openSync(at(p.dir, tmp), CREATE_NEW, 0o600);
   let keep = false;
   try {
@@ -273,11 +277,6 @@ export function installedManifests(target: string, releases: string[]): Map<stri
     if (m !== undefined && 'manifest' in m) manifests.set(r, m);
   }
   return manifests;
-}
-
-/** A name nobody can plant anything at in advance. */
-function tempName(): string {
-  return `.fussy-repair-${randomBytes(12).toString('hex')}`;
 }
 
 /** The directory may be a user's: our temp file may already be gone. */

@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { realpath, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type * as openpgp from 'openpgp';
@@ -10,7 +10,7 @@ import { checkReleaseName } from '../archive/release-name.js';
 import type { PassphraseSource } from '../keyring/signing-keys.js';
 import { loadSigningKeys } from '../keyring/signing-keys.js';
 import { resolveRecipients } from '../keyring/recipients.js';
-import { commitFile, unlinkIfExists } from '../util/fs-atomic.js';
+import { commitFile, tempBeside, unlinkIfExists } from '../util/fs-atomic.js';
 import { digestFiles } from './digest-files.js';
 import { buildManifest } from './build-manifest.js';
 import { planOutput } from './output-path.js';
@@ -107,7 +107,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
 
   const suffix = opts.unsigned ? '.tar.gz' : '.tar.gz.gpg';
   const plan = await planOutput(opts.output, opts.fileName ?? release + suffix, opts.tmpDir);
-  const tmp = join(dirname(plan.file), `.${basename(plan.file)}.${process.pid}.tmp`);
+  const tmp = tempBeside(plan.file, 'pack');
   emit({ type: 'phase', phase: 'write' });
   let written = 0;
   try {
@@ -115,7 +115,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       tarStream({ release, manifest, walk, incompressible }, (n) => emit({ type: 'progress', phase: 'write', done: (written += n), total: treeBytes })),
       { level: opts.level, parallel: availableParallelism() * 2 },
     );
-    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 }) // O_CREAT|O_EXCL: never through a symlink (open(2));
     if (opts.unsigned) await pipeline(Readable.from(gz), out);
     else if (opts.gpg !== undefined) await signWithGpg(gz, out, { ...opts.gpg, filename: `${release}.tar.gz`, encryptionKeys, tmpDir: opts.tmpDir });
     else await signWithOpenpgp(gz, out, { signingKeys, encryptionKeys, filename: `${release}.tar.gz`, date: signatureDate, reproducible: opts.sourceDateEpoch !== undefined });

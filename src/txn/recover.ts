@@ -1,7 +1,7 @@
-import { readdir } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
-import { isAtomicTemp, unlinkIfExists } from '../util/fs-atomic.js';
+import { isTempName, unlinkIfExists } from '../util/fs-atomic.js';
 import { removeTree } from '../util/remove-tree.js';
 import { activate, hookContexts, reenable, type ActivateEvent } from './activate.js';
 import { failpoints, NO_FAILPOINTS, type Failpoints } from '../util/failpoint.js';
@@ -135,13 +135,23 @@ async function sweep(stateDir: string): Promise<string[]> {
     if (n.startsWith('staging-') || n.startsWith(TRASH_PREFIX)) {
       await removeTree(p);
       removed.push(n);
-    } else if (isAtomicTemp(n)) {
-      await unlinkIfExists(p); // an atomic write cut short (journal, state, history head, hash cache): the file it was to replace is intact
+    } else if (isTempName(n) && (await isFileOrLink(p))) {
+      // A write cut short (journal, state, history head, hash cache, a lock record, the spooled
+      // package): the file it was to replace is intact. `.fussy/` is checked to be root's alone,
+      // so nothing can be swapped in between the lstat and the unlink, which never follows.
+      await unlinkIfExists(p);
+      removed.push(n);
     }
   }
   // A swap of `current` cut short leaves `current~` beside an intact `current`.
   await unlinkIfExists(join(stateDir, '..', `${CURRENT}~`));
   return removed;
+}
+
+/** Only a regular file or a symlink at a temp name is a leftover; a directory or FIFO is not fussy's. */
+async function isFileOrLink(p: string): Promise<boolean> {
+  const st = await lstat(p);
+  return st.isFile() || st.isSymbolicLink();
 }
 
 export interface TargetOptions extends Omit<RecoverOptions, 'target' | 'failpoints'> {

@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { constants, openSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { unlinkSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
 import { abortable } from '../util/abort.js';
-import { TMP_SUFFIX } from '../util/fs-atomic.js';
+import { openNewFile, tempName } from '../util/fs-atomic.js';
 import { PackageSource } from './package-source.js';
 
 export interface SpoolOptions {
@@ -29,13 +29,13 @@ export interface Spooled {
  * BEFORE the target's lock is taken: fussy never waits on input while it holds the lock. The copy
  * is created O_EXCL|O_NOFOLLOW, mode 0600, and unlinked at once: it lives only as the descriptor
  * (read through /proc/PID/fd/N), so nothing is left behind however the install ends; a crash
- * in the instant before the unlink leaves `spool-*.tmp-PID`, which recovery sweeps. Bounded by
+ * in the instant before the unlink leaves `.fussy-tmp-spool-*` (util/fs-atomic.ts), which recovery sweeps. Bounded by
  * `maxBytes` (NO_SPACE past it); the sha256 for the history is taken as it streams. The bytes
  * are then read, decrypted and verified exactly like a package file.
  */
 export async function spoolPackage(pipe: PackageSource, o: SpoolOptions): Promise<Spooled> {
-  const tmp = join(o.stateDir, `spool-${randomBytes(6).toString('hex')}${TMP_SUFFIX}${process.pid}`);
-  const fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  const tmp = join(o.stateDir, tempName('spool'));
+  const fd = openNewFile(tmp, 0o600, { readable: true });
   const out = new PackageSource(pipe.name, fd, 'file');
   try {
     unlinkSync(tmp);

@@ -1,8 +1,48 @@
 import { randomBytes } from 'node:crypto';
-import { constants, constants as FS } from 'node:fs';
+import { closeSync, constants as FS, fchmodSync, fsyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { isErrno } from '../errors.js';
+import { basename, dirname, join } from 'node:path';
+import { FussyError, isErrno } from '../errors.js';
+
+/*
+ * The one temp-file scheme of fussy. Every file fussy writes in place of another (journal,
+ * device state, history head, hash cache, lock records, keys, repair copies, the spooled
+ * package, packages it packs) is first created beside its destination as
+ * `.fussy-tmp-<purpose>-<32 hex>`: 128 random bits nobody can guess, so nothing can be planted
+ * at the name in advance; created O_CREAT|O_EXCL|O_NOFOLLOW with its mode set on the
+ * descriptor, written and fsynced through the descriptor, renamed, and its directory fsynced.
+ * A crash between the create and the rename leaves a file of exactly that pattern, and only
+ * that: recovery sweeps them from `.fussy/` (txn/recover.ts), verify --repair from releases.
+ */
+
+/** What every temp name starts with. */
+export const TEMP_PREFIX = '.fussy-tmp-';
+/** A purpose: lower-case words joined by "-", at most 24 characters. */
+const PURPOSE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+const TEMP_NAME = /^\.fussy-tmp-([a-z][a-z0-9]*(?:-[a-z0-9]+)*)-[0-9a-f]{32}$/;
+
+/** A fresh temp name (one path component) for `purpose` ("journal", "lock", "repair", ...). */
+export function tempName(purpose: string): string {
+  if (!PURPOSE.test(purpose) || purpose.length > 24) throw new Error(`bad temp purpose ${JSON.stringify(purpose)}`);
+  return `${TEMP_PREFIX}${purpose}-${randomBytes(16).toString('hex')}`;
+}
+
+/** A fresh temp path in the directory of `file` (same file system, so rename(2) is atomic). */
+export function tempBeside(file: string, purpose: string): string {
+  return join(dirname(file), tempName(purpose));
+}
+
+/** Whether `name` (one path component) is exactly a name tempName() makes (for `purpose`, if given). */
+export function isTempName(name: string, purpose?: string): boolean {
+  const m = TEMP_NAME.exec(name);
+  return m !== null && m[1] !== undefined && m[1].length <= 24 && (purpose === undefined || m[1] === purpose);
+}
+
+/** writeAtomic's default purpose: the destination's name up to its first dot ("history.head" -> "history"). */
+function purposeOf(file: string): string {
+  const p = (basename(file).split('.')[0] ?? '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^[^a-z]+|-+$/g, '').slice(0, 24).replace(/-+$/, '');
+  return PURPOSE.test(p) ? p : 'file';
+}
 
 /** fsync a directory so a rename inside it survives a power cut (rename(2), fsync(2)). */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -32,28 +72,66 @@ export async function commitFile(tmp: string, final: string): Promise<void> {
   await fsyncDir(dirname(final));
 }
 
-/** Suffix of the temp files writeAtomic leaves if it is cut short (swept by recovery). */
-export const TMP_SUFFIX = '.tmp-';
-
-/** A temp file writeAtomic (or an older fussy, `.tmp-PID`) may have left behind. */
-export function isAtomicTemp(name: string): boolean {
-  return /\.tmp-\d+(-[0-9a-f]{16})?$/.test(name);
-}
-
 /** open(2) flags for a new file that must not exist yet, nor be reached through a symlink. */
-const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+export const CREATE_NEW = FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL | FS.O_NOFOLLOW | FS.O_NOCTTY;
 
 /**
- * Replace `file` with `text` so that a crash leaves either the old or the new content: write
- * `file.tmp-PID-RANDOM`, fsync, rename over `file`, fsync the directory. The temp file is created
- * O_EXCL|O_NOFOLLOW under a name nobody can guess: a symlink or file planted beside `file` is
- * never written through. `durable: false` skips both fsyncs (caches only).
+ * Create `path` as a new file and return its descriptor: O_CREAT|O_EXCL|O_NOFOLLOW, so whatever
+ * already has that name (a planted symlink, a FIFO, a file) makes this fail with EEXIST instead
+ * of being written through. The mode is set on the descriptor (not left to the umask).
+ * `readable`: O_RDWR (the spooled package is read back through it). Permission and space errors
+ * of the directory become SETUP / NO_SPACE naming it.
  */
-export async function writeAtomic(file: string, text: string, o: { durable?: boolean } = {}): Promise<void> {
-  const tmp = `${file}${TMP_SUFFIX}${process.pid}-${randomBytes(8).toString('hex')}`;
-  const fh = await open(tmp, CREATE_NEW, 0o644);
+export function openNewFile(path: string, mode: number, o: { readable?: boolean } = {}): number {
+  let fd: number;
+  try {
+    fd = openSync(path, o.readable === true ? (CREATE_NEW & ~FS.O_WRONLY) | FS.O_RDWR : CREATE_NEW, mode);
+  } catch (err) {
+    throw fileError(err, path);
+  }
+  try {
+    fchmodSync(fd, mode);
+  } catch (err) {
+    closeSync(fd);
+    unlinkQuietly(path);
+    throw err;
+  }
+  return fd;
+}
+
+/**
+ * Create `path` as a new file (openNewFile) and write `data` through the descriptor (`sync`:
+ * fsync'd too). On failure nothing is left at `path`.
+ */
+export function writeNewFile(path: string, data: string | Buffer, mode: number, opts: { sync?: boolean } = {}): void {
+  const fd = openNewFile(path, mode);
+  let ok = false;
+  try {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+    if (opts.sync === true) fsyncSync(fd);
+    ok = true;
+  } catch (err) {
+    throw fileError(err, path);
+  } finally {
+    closeSync(fd);
+    if (!ok) unlinkQuietly(path);
+  }
+}
+
+/**
+ * Replace `file` with `text` so that a crash leaves either the old or the new content: write a
+ * temp file beside it (tempName(purpose), by default named after `file`), fsync, rename over
+ * `file`, fsync the directory. `durable: false` skips both fsyncs (caches only).
+ */
+export async function writeAtomic(file: string, text: string, o: { durable?: boolean; purpose?: string; mode?: number } = {}): Promise<void> {
+  const tmp = tempBeside(file, o.purpose ?? purposeOf(file));
+  const mode = o.mode ?? 0o644;
+  // Errors stay plain errnos here: callers decide (the hash cache is best effort).
+  const fh = await open(tmp, CREATE_NEW, mode);
   try {
     try {
+      await fh.chmod(mode);
       await fh.writeFile(text);
       if (o.durable !== false) await fh.sync();
     } finally {
@@ -74,4 +152,23 @@ export async function unlinkIfExists(file: string): Promise<void> {
   } catch (err) {
     if (!isErrno(err, 'ENOENT')) throw err;
   }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    // Only our own new file can be at this name: it was created O_EXCL just before.
+    unlinkSync(path);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+  }
+}
+
+function fileError(err: unknown, path: string): unknown {
+  if (isErrno(err, 'EACCES', 'EPERM', 'EROFS')) {
+    return new FussyError('SETUP', `cannot create ${path}: ${err.code}`, { cause: err, hint: 'check who owns that directory and its mode (fussy needs to write there)', details: { path } });
+  }
+  if (isErrno(err, 'ENOSPC', 'EDQUOT')) {
+    return new FussyError('NO_SPACE', `cannot write ${path}: ${err.code}`, { cause: err, hint: 'free some space on that file system', details: { path } });
+  }
+  return err;
 }

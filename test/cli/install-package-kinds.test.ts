@@ -8,6 +8,7 @@ import { readHistory } from '../../src/store/history.js';
 import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
 import { makeDevice, targetState, type Device } from '../helpers/device.js';
+import { isTempName } from '../../src/util/fs-atomic.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { sampleFirmware, writeTree } from '../helpers/tree.js';
 
@@ -15,7 +16,7 @@ const FUSSY = fileURLToPath(new URL('../../../bin/fussy.js', import.meta.url));
 
 /** Leftovers of a package read from a pipe: the spooled copy must never outlive the install. */
 async function spoolFiles(dev: Device): Promise<string[]> {
-  return (await readdir(join(dev.target, '.fussy')).catch(() => [])).filter((n) => n.startsWith('spool-') || n.includes('.tmp-'));
+  return (await readdir(join(dev.target, '.fussy')).catch(() => [])).filter((n) => isTempName(n));
 }
 
 describe('what fussy install accepts as the package', function () {

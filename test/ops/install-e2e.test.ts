@@ -5,6 +5,7 @@ import { appendFile, chmod, lstat, mkdir, readdir, readFile, readlink, writeFile
 import { join } from 'node:path';
 import { FussyError } from '../../src/errors.js';
 import { pack } from '../../src/pack/pack.js';
+import { isTempName, tempName } from '../../src/util/fs-atomic.js';
 import { execa } from 'execa';
 import { deviceBeside, installInto, makeDevice, targetState, type Device } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
@@ -280,11 +281,11 @@ describe('fussy install end to end: pack, install, update, failing hooks', funct
     const state = join(dev.target, '.fussy');
     await mkdir(join(state, 'staging-1234-1'), { recursive: true });
     await writeFile(join(state, 'staging-1234-1', 'half-written'), 'x');
-    await writeFile(join(state, 'hash-cache.json.tmp-999'), '{"version":1,"gr');
+    await writeFile(join(state, tempName('hash-cache')), '{"version":1,"gr');
     // Every atomic write's temp file (journal, device state, history head) is swept alike.
-    for (const f of ['journal.json.tmp-998', 'state.json.tmp-997', 'history.head.tmp-996']) await writeFile(join(state, f), '{"cut sh');
+    for (const p of ['journal', 'state', 'history']) await writeFile(join(state, tempName(p)), '{"cut sh');
     const r = await installInto(dev, await packTree('fw-sweep', firmware()));
-    assert.deepEqual((await readdir(state)).filter((x) => x.startsWith('staging-') || x.includes('.tmp-')), []);
+    assert.deepEqual((await readdir(state)).filter((x) => x.startsWith('staging-') || isTempName(x)), []);
     const cache = JSON.parse(await readFile(join(state, 'hash-cache.json'), 'utf8')) as { version: number; groups: Array<{ files: Record<string, { h: string }> }> };
     assert.equal(cache.version, 2);
     const recorded = new Set(cache.groups.flatMap((g) => Object.values(g.files).map((f) => f.h)));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { acquireLock, processStart } from '../../src/lock/pid-lock.js';
-import { writeNewFile } from '../../src/util/new-file.js';
+import { writeNewFile } from '../../src/util/fs-atomic.js';
 import { canSwitchUser, fussy, fussyAs, NOBODY, shAs } from '../helpers/other-user.js';
 import { makeTmp } from '../helpers/tmp.js';
 

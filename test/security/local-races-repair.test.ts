@@ -4,6 +4,7 @@ import { chmod, chown, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { repair } from '../../src/ops/repair.js';
 import { verify } from '../../src/ops/verify.js';
+import { tempName } from '../../src/util/fs-atomic.js';
 import { installInto, makeDevice, type Device } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
 import type { SampleFile } from '../helpers/tree.js';
@@ -68,6 +69,21 @@ describe('security: local users racing fussy verify --repair as root', function 
     assert.ok(st.isFile());
     assert.deepEqual([readFileSync(join(svc, 'app.conf'), 'utf8'), st.uid, st.gid, st.mode & 0o7777], ['shared=1\n', 0, 0, 0o644]);
     for (const n of names) assert.equal(readlinkSync(join(svc, n)), join(victim, 'secret'), `${n} was touched`);
+  });
+
+  it('repair-temp-planted: a user plants a symlink, a directory and a FIFO at names of fussy\'s temp pattern in a directory it owns: the symlink is unlinked, never followed; the directory and FIFO are kept', async function () {
+    const svc = await installSvc();
+    const [link, dir, fifo] = [tempName('repair'), tempName('repair'), tempName('repair')];
+    asNobodySync(`const fs = require('fs'); const cp = require('child_process'); const [svc, to, link, dir, fifo] = process.argv.slice(1); fs.symlinkSync(to, svc + '/' + link); fs.mkdirSync(svc + '/' + dir); fs.writeFileSync(svc + '/' + dir + '/data', 'mine'); cp.execFileSync('mkfifo', [svc + '/' + fifo]);`, [svc, join(victim, 'secret'), link, dir, fifo]);
+    const before = victimState(victim);
+    const reports = await check();
+    assert.deepEqual(reports[0]?.findings.filter((f) => f.problem === 'leftover').map((f) => f.path), [`svc/${link}`]);
+    const [r] = await repair({ target: dev.target, names: ['fw-1'], owner, reports });
+    assert.deepEqual(r?.removed, [`svc/${link}`]);
+    assert.deepEqual(victimState(victim), before, 'root wrote, chowned or removed something outside the release');
+    assert.equal(readFileSync(join(svc, dir, 'data'), 'utf8'), 'mine');
+    assert.ok(lstatSync(join(svc, fifo)).isFIFO());
+    assert.equal(lstatSync(join(svc, link), { throwIfNoEntry: false }), undefined);
   });
 
   it('repair-dir-symlink-swap: the damaged file\'s directory swapped for a symlink to a root directory: nothing there is created, replaced or chowned', async function () {
