@@ -39,7 +39,7 @@ export const EXIT_CODES = {
   PERMISSION_DENIED: 40, // EACCES / EPERM on something fussy must read or change
   KEYRING_MISSING: 40, // the keyring directory does not exist or is not a directory
   KEYRING_UNTRUSTED: 40, // the keyring, a directory above it or an entry in it can be changed by others, or is not a file
-  KEYRING_UNREADABLE: 40, // a key file or keybox in the keyring cannot be read or parsed
+  KEY_UNREADABLE: 40, // a key file or keybox (keyring, signing or recipient key) is damaged or holds no readable key
   KEYRING_EMPTY: 40, // the keyring holds no public key to trust
   POLICY_INVALID: 40, // the keyring's policy file does not parse, or asks for more signers than it trusts
   TARGET_MISSING: 40, // the target does not exist or is not a directory
