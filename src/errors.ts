@@ -6,37 +6,60 @@
 
 export const EXIT_CODES = {
   // 2: usage errors and generic fussy errors
-  USAGE: 2,
-  BAD_SOURCE: 2,
-  BAD_OUTPUT: 2,
-  KEY_AMBIGUOUS: 2,
-  HISTORY_DAMAGED: 2,
-  LINK_CONFLICT: 2,
-  VERIFY_FAILED: 2,
+  USAGE: 2, // a command line (or passphrase source) that cannot be acted on; nothing finer fits
+  BAD_SOURCE: 2, // pack / link-tree: the source tree is missing, not a directory, or changed while read
+  BAD_OUTPUT: 2, // pack: the output file cannot be written where asked
+  KEY_AMBIGUOUS: 2, // a key id or name matches more than one key
+  HISTORY_DAMAGED: 2, // the history log fails its hash chain
+  LINK_CONFLICT: 2, // link-tree: something else is already at a destination path
+  VERIFY_FAILED: 2, // verify found files that differ from their manifest
+  PACKAGE_UNREADABLE: 2, // the package cannot be opened or read: missing, a directory or device, stdin closed
+  RELEASE_NOT_FOUND: 2, // rollback --to / verify NAME: no such release (or no current one to verify)
+  ALREADY_CURRENT: 2, // rollback --to names the current release
+  NOTHING_TO_ROLL_BACK: 2, // rollback: no release besides the current one
+  KEYGEN_FAILED: 2, // keygen: OpenPGP.js refused to make the key (bad --name / --email / --rsa)
+  CROSS_DEVICE: 2, // link-tree --hard: source and destination are on different file systems (EXDEV)
+  COMMAND_NOT_STARTED: 2, // fussy lock: the command to run could not be started
+  PROMPT_INTERRUPTED: 2, // Ctrl-C at the passphrase prompt
   // 3 / 4: install outcome after a failure
-  INSTALL_FAILED_RECOVERED: 3,
-  INSTALL_FAILED_UNRECOVERED: 4,
-  HOOK_FAILED: 3,
+  INSTALL_FAILED_RECOVERED: 3, // install or rollback failed; the previous release (or failsafe) is back
+  INSTALL_FAILED_UNRECOVERED: 4, // install failed and could not be recovered: the device needs attention
+  HOOK_FAILED: 3, // a hook exited non-zero, timed out, was killed or could not start; previous release restored
   // 20: package rejected, signature or decryption
-  BAD_SIGNATURE: 20,
-  DECRYPT_FAILED: 20,
+  BAD_SIGNATURE: 20, // unsigned, signed by a key outside the keyring, expired, tampered, too few signers
+  DECRYPT_FAILED: 20, // encrypted for another device key, or the encryption layer is damaged
   // 21: package rejected, archive content (also refused at pack time: same rule, same code)
-  UNSAFE_PATH: 21,
-  BAD_RELEASE_NAME: 21,
-  BAD_ARCHIVE: 21,
-  INCOMPATIBLE: 21,
-  DOWNGRADE: 21,
+  UNSAFE_PATH: 21, // an entry name or link that would leave the release
+  BAD_RELEASE_NAME: 21, // not one top-level directory, or a reserved name (current, failsafe, .x)
+  BAD_ARCHIVE: 21, // malformed tar, a manifest mismatch, past a bound (entries, sizes)
+  INCOMPATIBLE: 21, // built for another device type, or below the device's minSequence
+  DOWNGRADE: 21, // an older sequence than installed, without --allow-downgrade or a signed rollback mark
   // 40: system setup
-  SETUP: 40,
-  KEY_NOT_FOUND: 40,
-  KEY_UNUSABLE: 40,
-  BAD_PASSPHRASE: 40,
-  GPG_MISSING: 40,
-  GPG_FAILED: 40,
-  NO_SPACE: 40,
+  SETUP: 40, // an operating-system refusal fussy has no finer code for (the errno is in the message)
+  PERMISSION_DENIED: 40, // EACCES / EPERM on something fussy must read or change
+  KEYRING_MISSING: 40, // the keyring directory does not exist or is not a directory
+  KEYRING_UNTRUSTED: 40, // the keyring, a directory above it or an entry in it can be changed by others, or is not a file
+  KEY_UNREADABLE: 40, // a key file or keybox (keyring, signing or recipient key) is damaged or holds no readable key
+  KEYRING_EMPTY: 40, // the keyring holds no public key to trust
+  POLICY_INVALID: 40, // the keyring's policy file does not parse, or asks for more signers than it trusts
+  TARGET_MISSING: 40, // the target does not exist or is not a directory
+  TARGET_UNTRUSTED: 40, // the target, its .fussy/ or a directory above them can be changed by others
+  LAYOUT_AMBIGUOUS: 40, // the target's current is a directory and failsafe exists too
+  JOURNAL_UNREADABLE: 40, // the transaction journal cannot be read or parsed: recovery will not guess
+  STATE_UNREADABLE: 40, // the device state file (the recorded sequence) cannot be parsed
+  LOCK_UNUSABLE: 40, // a lock directory or lock file fussy may not trust, read or remove
+  LOG_UNUSABLE: 40, // the -l log file cannot be opened, or is a link, directory or FIFO
+  PROC_MISSING: 40, // /proc is not mounted
+  MOUNT_IN_TREE: 40, // a tree to remove has another file system mounted inside it
+  PROGRAM_MISSING: 40, // a program fussy runs (gpg, sync) cannot be started
+  KEY_NOT_FOUND: 40, // no key matches the id or name given, or a key file given cannot be read
+  KEY_UNUSABLE: 40, // the key cannot do what is asked (not one secret key, cannot sign or encrypt)
+  BAD_PASSPHRASE: 40, // a signing key's passphrase is missing or wrong
+  GPG_FAILED: 40, // gpg ran and failed (sign, export, list keys)
+  NO_SPACE: 40, // ENOSPC / EDQUOT, or not enough room for the release
   // 75 / 124: locks
-  LOCKED: 75,
-  LOCK_TIMEOUT: 124,
+  LOCKED: 75, // the target's or fussy lock's lock is held by a live process
+  LOCK_TIMEOUT: 124, // fussy lock: the command ran past --timeout
   // 130: stopped by SIGINT, SIGTERM or SIGHUP before anything changed (128 + SIGINT, what a
   // shell reports for Ctrl-C); one status whatever the signal, so scripts test one number
   INTERRUPTED: 130,

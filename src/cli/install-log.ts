@@ -9,7 +9,7 @@ export interface InstallLog {
 
 /**
  * Open the log BEFORE the install takes the target's lock: a log that cannot be created or
- * appended to (a missing directory, a symlink, a directory, a FIFO) is a SETUP error naming it
+ * appended to (a missing directory, a symlink, a directory, a FIFO) is LOG_UNUSABLE naming it
  * (exit 40) and nothing has changed. The last component is not followed (O_NOFOLLOW: as root,
  * a link planted where the log goes must not make fussy append to another file), and a file with
  * more than one hard link is refused for the same reason; a regular file or a character device
@@ -25,13 +25,13 @@ export function openInstallLog(file: string, now: () => Date, warn: (message: st
   } catch (err) {
     if (!isErrno(err, 'ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'EISDIR', 'ELOOP', 'EROFS', 'ENXIO', 'ENOSPC', 'EDQUOT', 'ENAMETOOLONG')) throw err;
     const why = err.code === 'ENOENT' ? 'its directory does not exist' : err.code === 'ELOOP' ? 'it is a symbolic link, which fussy does not follow' : err.code === 'ENXIO' ? 'it is a FIFO nobody reads' : err.code;
-    throw new FussyError('SETUP', `cannot open the log file ${file}: ${why}`, { cause: err, hint: 'create its directory (mkdir -p), or pass another -l FILE; nothing was installed' });
+    throw new FussyError('LOG_UNUSABLE', `cannot open the log file ${file}: ${why}`, { cause: err, hint: 'create its directory (mkdir -p), or pass another -l FILE; nothing was installed' });
   }
   const st = fstatSync(fd);
   const wrong = !st.isFile() && !st.isCharacterDevice() ? 'it is not a regular file' : st.isFile() && st.nlink !== 1 ? `it has ${st.nlink} hard links (a link to another file, planted where the log goes?)` : undefined;
   if (wrong !== undefined) {
     closeSync(fd);
-    throw new FussyError('SETUP', `cannot use ${file} as the log file: ${wrong}`, { hint: 'pass another -l FILE; nothing was installed' });
+    throw new FussyError('LOG_UNUSABLE', `cannot use ${file} as the log file: ${wrong}`, { hint: 'pass another -l FILE; nothing was installed' });
   }
   return {
     line(text) {

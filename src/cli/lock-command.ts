@@ -43,7 +43,7 @@ async function runLock(io: Io, name: string, command: string[], f: LockFlags): P
     if (f.quiet === true && err instanceof FussyError && err.code === 'LOCKED') return { json: {}, summary: [], exitCode: err.exitCode };
     throw err;
   }
-  if (r.spawnError !== undefined) throw new FussyError('USAGE', `cannot run ${cmd}: ${r.spawnError}`, { hint: 'check the command name and PATH' });
+  if (r.spawnError !== undefined) throw new FussyError('COMMAND_NOT_STARTED', `cannot run ${cmd}: ${r.spawnError}`, { hint: 'check the command name and PATH' });
   if (r.timedOut) throw new FussyError('LOCK_TIMEOUT', `${cmd} ran longer than ${f.timeout} s; its process group was terminated`, { hint: 'raise --timeout or find out why it hangs' });
   const status = r.exitCode ?? (r.signal === undefined ? 1 : 128 + (signalNumber(r.signal) ?? 0));
   return { json: { exitCode: status }, summary: [], exitCode: status };

@@ -46,7 +46,7 @@ export function promptHidden(io: Io, prompt: string): Promise<string> {
     const onData = (chunk: Buffer | string): void => {
       for (const ch of chunk.toString('utf8')) {
         if (ch === '\r' || ch === '\n') return done();
-        if (ch === '\u0003') return done(new FussyError('USAGE', 'interrupted at the passphrase prompt'));
+        if (ch === '\u0003') return done(new FussyError('PROMPT_INTERRUPTED', 'interrupted at the passphrase prompt'));
         if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
         else value += ch;
       }

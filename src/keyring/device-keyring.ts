@@ -49,12 +49,12 @@ export async function loadDeviceKeyring(dir: string): Promise<DeviceKeyring> {
     const file = join(dir, name);
     const st = await stat(file);
     if (!st.isFile()) continue;
-    const load: KeyLoad = await readKeyFile(file); // a file that cannot be read is SETUP (load-keys.ts)
+    const load: KeyLoad = await readKeyFile(file); // a file that cannot be read is KEY_UNREADABLE (load-keys.ts)
     // A keyblock OpenPGP.js cannot parse inside a keybox whose framing holds is not trusted, and
     // not quietly: install reports it every time. Decision: not a refusal of every install, since
     // a Fussy device's GnuPG home may hold keys gpg reads and OpenPGP.js does not (v3 keys), and
     // refusing would stop updates of such a device for a key that signs nothing of fussy's. A
-    // file that is no keybox and holds no key, or a keybox cut short, is SETUP (load-keys.ts).
+    // file that is no keybox and holds no key, or a keybox cut short, is KEY_UNREADABLE (load-keys.ts).
     for (const bad of load.skipped) ring.unreadable.push(`${bad.source}: ${bad.reason}`);
     for (const { key } of load.keys) {
       const fpr = key.getFingerprint();
@@ -73,12 +73,12 @@ export async function loadDeviceKeyring(dir: string): Promise<DeviceKeyring> {
   const heldByGpg = ring.gpgSecretKeys ? await gpgHeldKeys(dir) : () => false;
   ring.signers = ring.signers.filter((k) => !secretFprs.has(k.getFingerprint()) && !heldByGpg(k));
   if (ring.signers.length === 0) {
-    throw new FussyError('SETUP', `keyring ${dir} has no public keys to trust`, {
+    throw new FussyError('KEYRING_EMPTY', `keyring ${dir} has no public keys to trust`, {
       hint: 'copy the build server\'s public key into it (fussy keygen signing --keyring DIR, or gpg --export KEY > DIR/build.gpg)',
     });
   }
   if (ring.signers.length < ring.policy.threshold) {
-    throw new FussyError('SETUP', `keyring ${dir} asks for ${ring.policy.threshold} signatures but trusts only ${ring.signers.length} keys`, { hint: 'add keys or lower threshold in the policy file' });
+    throw new FussyError('POLICY_INVALID', `keyring ${dir} asks for ${ring.policy.threshold} signatures but trusts only ${ring.signers.length} keys`, { hint: 'add keys or lower threshold in the policy file' });
   }
   return ring;
 }

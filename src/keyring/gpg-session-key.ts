@@ -1,6 +1,6 @@
 import * as openpgp from 'openpgp';
 import { FussyError } from '../errors.js';
-import { spawnFilter } from '../util/run.js';
+import { missingProgram, neverStarted, spawnFilter } from '../util/run.js';
 
 /**
  * Ask the system gpg for a package's session key, for device keys that exist only in gpg's
@@ -27,9 +27,7 @@ export async function gpgSessionKey(home: string, packageFile: string, name: str
   const r = await gpg;
   if (found === undefined) {
     const stderr = Buffer.from((r.stderr as Uint8Array | undefined) ?? new Uint8Array()).toString('utf8').trim();
-    if (r.exitCode === undefined && r.failed && r.signal === undefined) {
-      throw new FussyError('GPG_MISSING', `the device key is held by gpg in ${home}, but gpg cannot run: ${r.shortMessage}`, { hint: 'install GnuPG' });
-    }
+    if (neverStarted(r)) missingProgram('gpg', r.cause ?? r, { needed: `the device key is held by gpg in ${home}` });
     throw new FussyError('DECRYPT_FAILED', `${name} cannot be decrypted with the keys in ${home}: ${stderr.split('\n').slice(-2).join(' / ')}`, {
       hint: 'the package was encrypted for another device key',
     });

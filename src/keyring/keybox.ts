@@ -18,7 +18,7 @@ export function isKeybox(buf: Uint8Array): boolean {
 /**
  * The binary keyblocks (transferable public keys) a keybox holds, in file order. A keybox whose
  * framing does not hold (a blob running past the end, bytes after the last blob: a copy or write
- * cut short) is a keyring problem, SETUP naming the file: which keys it was meant to hold is not
+ * cut short) is a keyring problem, KEY_UNREADABLE naming the file: which keys it was meant to hold is not
  * guessed (issue 11).
  */
 export function keyboxKeyblocks(buf: Buffer, file: string): Buffer[] {
@@ -42,7 +42,7 @@ export function keyboxKeyblocks(buf: Buffer, file: string): Buffer[] {
 }
 
 function damaged(file: string, why: string): FussyError {
-  return new FussyError('SETUP', `${file}: ${why}: the keybox is truncated or damaged`, {
+  return new FussyError('KEY_UNREADABLE', `${file}: ${why}: the keybox is truncated or damaged`, {
     hint: `restore ${file} from a backup, or rebuild the keyring (gpg --homedir DIR --import the trusted public keys into a fresh directory)`,
     details: { path: file },
   });

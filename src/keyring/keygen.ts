@@ -4,6 +4,7 @@ import * as openpgp from 'openpgp';
 import { FussyError, isErrno } from '../errors.js';
 import { fsyncDir, tempBeside, unlinkIfExists, writeNewFile } from '../util/fs-atomic.js';
 import { ensureTrustedDir } from '../util/trusted-path.js';
+import { KEYRING_CODES } from './trusted-keyring.js';
 
 export type KeyRole = 'signing' | 'device';
 
@@ -45,7 +46,7 @@ export async function keygen(o: KeygenOptions): Promise<KeygenResult> {
     throw new FussyError('USAGE', 'a signing key needs --secret-key FILE', { hint: 'keep that file on the build server only' });
   }
   // The device trusts what is in its keyring: it must be root's alone (util/trusted-path.ts).
-  if (o.keyringDir !== undefined) ensureTrustedDir(o.keyringDir, { what: 'keyring', mode: 0o755 });
+  if (o.keyringDir !== undefined) ensureTrustedDir(o.keyringDir, { what: 'keyring', mode: 0o755, codes: KEYRING_CODES });
   const userID = o.email === undefined ? { name: o.name } : { name: o.name, email: o.email };
   const config: openpgp.PartialConfig = { v6Keys: false, aeadProtect: false };
   const algo = o.rsaBits !== undefined ? { type: 'rsa' as const, rsaBits: o.rsaBits } : { type: 'ecc' as const, curve: 'ed25519Legacy' as const };
@@ -53,7 +54,7 @@ export async function keygen(o: KeygenOptions): Promise<KeygenResult> {
   try {
     ({ privateKey: key } = await openpgp.generateKey({ userIDs: [userID], ...algo, date: o.date, format: 'object', config }));
   } catch (err) {
-    throw new FussyError('USAGE', `cannot generate the key: ${(err as Error).message}`, { cause: err, hint: 'check --name/--email (an email must look like user@example.com) and --rsa' });
+    throw new FussyError('KEYGEN_FAILED', `cannot generate the key: ${(err as Error).message}`, { cause: err, hint: 'check --name/--email (an email must look like user@example.com) and --rsa' });
   }
   const fingerprint = key.getFingerprint().toUpperCase();
   const publicArmored = key.toPublic().armor();

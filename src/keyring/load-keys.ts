@@ -29,14 +29,14 @@ export async function readKeyFile(file: string): Promise<KeyLoad> {
       throw new FussyError('KEY_NOT_FOUND', `cannot read key file ${file}: ${err.code}`, { cause: err, hint: 'check the path' });
     }
     if (!isSystemError(err)) throw err;
-    throw new FussyError('SETUP', `cannot read key file ${file}: ${err.code} (${err.message})`, { cause: err, hint: 'check the disk it is on, or restore the file', details: { path: file } });
+    throw new FussyError('KEY_UNREADABLE', `cannot read key file ${file}: ${err.code} (${err.message})`, { cause: err, hint: 'check the disk it is on, or restore the file', details: { path: file } });
   }
   return parseKeys(buf, file);
 }
 
 /**
  * The keys in `buf` (an empty file holds none, as gpg leaves a new `pubring.gpg`). A file that is
- * not a keybox and holds no readable key (garbage, a key file cut short) is SETUP naming it:
+ * not a keybox and holds no readable key (garbage, a key file cut short) is KEY_UNREADABLE naming it:
  * skipping it would hide that a key somebody meant to trust or use is not there (issue 11). Inside
  * a keybox whose framing holds, a keyblock openpgp.js cannot parse (an algorithm it lacks, a v3
  * key) is listed in `skipped` and the others are read; the device keyring refuses those too.
@@ -55,7 +55,7 @@ export async function parseKeys(buf: Buffer, source: string): Promise<KeyLoad> {
       for (const key of keys) load.keys.push({ key, source });
     } catch (err) {
       if (!keybox) {
-        throw new FussyError('SETUP', `${source} holds no readable OpenPGP key: ${(err as Error).message}`, {
+        throw new FussyError('KEY_UNREADABLE', `${source} holds no readable OpenPGP key: ${(err as Error).message}`, {
           cause: err,
           hint: `replace it with the key it was meant to hold (gpg --export KEY > FILE, or fussy keygen), or remove it`,
           details: { path: source },

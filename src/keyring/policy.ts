@@ -36,7 +36,7 @@ export async function readPolicy(keyringDir: string): Promise<Policy> {
   }
   const policy: Policy = { ...DEFAULT_POLICY };
   const bad = (line: number, why: string): never => {
-    throw new FussyError('SETUP', `${file}:${line}: ${why}`, { hint: 'fix the policy file; fussy refuses to guess a security policy' });
+    throw new FussyError('POLICY_INVALID', `${file}:${line}: ${why}`, { hint: 'fix the policy file; fussy refuses to guess a security policy' });
   };
   for (const [i, rawLine] of text.split('\n').entries()) {
     const line = rawLine.replace(/#.*/, '').trim();

@@ -36,7 +36,7 @@ function kind(st: Stats): string {
 }
 
 function notALockFile(file: string, st: Stats): FussyError {
-  return new FussyError('SETUP', `${file} is a ${kind(st)} (owner ${describeUid(st.uid)}, mode ${octalMode(st)}), not a lock file`, {
+  return new FussyError('LOCK_UNUSABLE', `${file} is a ${kind(st)} (owner ${describeUid(st.uid)}, mode ${octalMode(st)}), not a lock file`, {
     hint: `remove it (rm ${file}): fussy only ever reads a regular file there`,
     details: { path: file, owner: st.uid, mode: octalMode(st) },
   });
@@ -65,7 +65,7 @@ export function parseLockRecord(text: string): LockOwner | undefined {
 
 /**
  * Read a lock file without trusting what is at its name: lstat first (a symlink, FIFO, socket,
- * device or directory is refused with SETUP naming it, and never opened), then open with
+ * device or directory is refused with LOCK_UNUSABLE naming it, and never opened), then open with
  * O_NOFOLLOW|O_NONBLOCK (a FIFO swapped in meanwhile cannot stall fussy) and check the
  * descriptor is a regular file; at most MAX_LOCK_RECORD bytes are read. Undefined when there is
  * no such file.
@@ -86,7 +86,7 @@ export function readLockFile(file: string): LockFile | undefined {
     if (isErrno(err, 'ENOENT')) return undefined;
     if (isErrno(err, 'ELOOP')) throw notALockFile(file, lstatSync(file));
     if (isErrno(err, 'EACCES')) {
-      throw new FussyError('SETUP', `cannot read lock file ${file} (owner ${describeUid(st.uid)}, mode ${octalMode(st)}): EACCES`, { hint: 'a lock file must be readable by everyone who uses the lock', details: { path: file, owner: st.uid } });
+      throw new FussyError('LOCK_UNUSABLE', `cannot read lock file ${file} (owner ${describeUid(st.uid)}, mode ${octalMode(st)}): EACCES`, { hint: 'a lock file must be readable by everyone who uses the lock', details: { path: file, owner: st.uid } });
     }
     throw err;
   }

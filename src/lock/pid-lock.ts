@@ -3,7 +3,7 @@ import { linkSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
 import { tempBeside, writeNewFile } from '../util/fs-atomic.js';
-import { describeUid, ensureTrustedDir } from '../util/trusted-path.js';
+import { describeUid, ensureTrustedDir, type TrustCodes } from '../util/trusted-path.js';
 import { readLockFile, type LockFile, type LockOwner } from './lock-file.js';
 
 export { readLockFile, type LockFile, type LockOwner } from './lock-file.js';
@@ -30,6 +30,8 @@ export interface AcquireOptions {
   shared?: boolean;
   /** For messages: "lock directory" (default), "state directory". */
   dirWhat?: string;
+  /** Codes of the lock directory's refusals (default LOCK_UNUSABLE): the target lock's are the target's. */
+  dirCodes?: TrustCodes;
   /** Mode of the lock directory when fussy creates it (default 0755). */
   dirMode?: number;
 }
@@ -54,6 +56,8 @@ export function holderAlive(owner: LockOwner): boolean {
 
 const euid = (): number => process.geteuid?.() ?? 0;
 
+const LOCK_CODES: TrustCodes = { untrusted: 'LOCK_UNUSABLE', missing: 'LOCK_UNUSABLE' };
+
 /**
  * A lock that dies with its holder: the lock file names the holder's pid and process start
  * time, and a lock whose holder no longer runs is taken over at once (no minutes-long staleness
@@ -70,7 +74,7 @@ export async function acquireLock(file: string, what: string, opts: AcquireOptio
   const pid = opts.pid ?? process.pid;
   const start = processStart(pid);
   if (start === undefined) throw new Error(`cannot read /proc/${pid}/stat`);
-  const dir = ensureTrustedDir(dirname(file), { what: opts.dirWhat ?? 'lock directory', mode: opts.dirMode ?? 0o755, allowShared: opts.shared === true });
+  const dir = ensureTrustedDir(dirname(file), { what: opts.dirWhat ?? 'lock directory', mode: opts.dirMode ?? 0o755, allowShared: opts.shared === true, codes: opts.dirCodes ?? LOCK_CODES });
   const owner: LockOwner = { pid, start, what: what.slice(0, 256), since: (opts.now ?? new Date()).toISOString() };
   let tmp = newRecord(file, owner);
   try {
@@ -152,7 +156,7 @@ function busy(file: string, holder: LockOwner, foreignUid: number | undefined): 
 }
 
 function untrustedLockFile(file: string, found: LockFile): FussyError {
-  return new FussyError('SETUP', `lock file ${file} is owned by ${describeUid(found.uid)}, but only root or you may write its directory: someone changed it behind fussy's back`, {
+  return new FussyError('LOCK_UNUSABLE', `lock file ${file} is owned by ${describeUid(found.uid)}, but only root or you may write its directory: someone changed it behind fussy's back`, {
     hint: `remove it (rm ${file}) after checking who made it`,
     details: { path: file, owner: found.uid },
   });
@@ -169,7 +173,7 @@ function removeStale(file: string, found: LockFile): void {
     if (isErrno(err, 'EPERM', 'EACCES')) {
       // A sticky shared directory: only the file's owner or root may remove it.
       const dead = found.holder === undefined ? 'an unreadable lock' : `a stale lock of dead pid ${found.holder.pid} (${found.holder.what})`;
-      throw new FussyError('SETUP', `${file} is ${dead} owned by ${describeUid(found.uid)}, which you may not remove`, {
+      throw new FussyError('LOCK_UNUSABLE', `${file} is ${dead} owned by ${describeUid(found.uid)}, which you may not remove`, {
         hint: `ask ${describeUid(found.uid)} or root to remove ${file}`,
         details: { path: file, owner: found.uid },
       });
@@ -182,7 +186,7 @@ function removeStale(file: string, found: LockFile): void {
     moved = readLockFile(aside);
   } catch (err) {
     // Swapped for something that is not a lock file by its owner: it goes all the same.
-    if (!(err instanceof FussyError && err.code === 'SETUP')) throw err;
+    if (!(err instanceof FussyError && err.code === 'LOCK_UNUSABLE')) throw err;
   }
   if (moved?.holder !== undefined && holderAlive(moved.holder)) {
     try {
@@ -195,7 +199,7 @@ function removeStale(file: string, found: LockFile): void {
     unlinkSync(aside);
   } catch (err) {
     if (!isErrno(err, 'EISDIR', 'EPERM')) throw err;
-    throw new FussyError('SETUP', `${aside} is a directory that replaced lock file ${file}`, { hint: `remove it (rm -r ${aside})`, details: { path: aside } });
+    throw new FussyError('LOCK_UNUSABLE', `${aside} is a directory that replaced lock file ${file}`, { hint: `remove it (rm -r ${aside})`, details: { path: aside } });
   }
 }
 
@@ -205,7 +209,7 @@ async function releaseLock(file: string, owner: LockOwner): Promise<void> {
     current = readLockFile(file);
   } catch (err) {
     // Not a lock file any more: not ours to remove.
-    if (err instanceof FussyError && err.code === 'SETUP') return;
+    if (err instanceof FussyError && err.code === 'LOCK_UNUSABLE') return;
     throw err;
   }
   const h = current?.holder;

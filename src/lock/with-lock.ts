@@ -78,9 +78,9 @@ function fixDefaultDir(dir: string, mode: number, uid: number): void {
 
 /** A refusal of the default directory itself says what to do about it. */
 function defaultDirHint(err: unknown, dir: string, mode: number, uid: number): unknown {
-  if (!(err instanceof FussyError) || err.code !== 'SETUP' || err.details?.path !== dir || typeof err.details.owner !== 'number' || err.details.owner === uid) return err;
+  if (!(err instanceof FussyError) || err.code !== 'LOCK_UNUSABLE' || err.details?.path !== dir || typeof err.details.owner !== 'number' || err.details.owner === uid) return err;
   const fix = uid === 0
     ? `remove it (rm -r ${dir}): fussy makes it again, owned by root, mode ${mode.toString(8).padStart(4, '0')}`
     : `ask root to remove it (rm -r ${dir}), or pass --dir with a directory of your own`;
-  return new FussyError('SETUP', `${err.message}; it is the default lock directory of ${describeUid(uid)}, but ${describeUid(err.details.owner)} owns it`, { cause: err, hint: fix, details: err.details });
+  return new FussyError(err.code, `${err.message}; it is the default lock directory of ${describeUid(uid)}, but ${describeUid(err.details.owner)} owns it`, { cause: err, hint: fix, details: err.details });
 }

@@ -212,7 +212,7 @@ async function readHead(src: string, file: string): Promise<{ head: Buffer; size
     fh = await open(src, 'r');
   } catch (err) {
     if (isErrno(err, 'ENOENT', 'EACCES', 'EISDIR')) {
-      throw new FussyError('USAGE', `cannot read package ${file}: ${err.code}`, { cause: err, hint: 'check the path' });
+      throw new FussyError('PACKAGE_UNREADABLE', `cannot read package ${file}: ${err.code}`, { cause: err, hint: 'check the path' });
     }
     throw err;
   }

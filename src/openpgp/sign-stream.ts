@@ -4,7 +4,7 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as openpgp from 'openpgp';
 import { FussyError } from '../errors.js';
-import { spawnFilter } from '../util/run.js';
+import { missingProgram, neverStarted, spawnFilter } from '../util/run.js';
 import { webStreamOf } from '../util/web-stream.js';
 
 /**
@@ -134,9 +134,7 @@ async function runGpgFilter(args: string[], data: AsyncIterable<Buffer>, out: Wr
   const [fed, drained, result] = await Promise.allSettled([pipeline(Readable.from(data), gpg.stdin), pipeline(gpg.stdout, out), gpg]);
   const r = result.status === 'fulfilled' ? result.value : undefined;
   if (r === undefined || r.exitCode !== 0) {
-    if (r?.exitCode === undefined && r?.signal === undefined && r?.failed) {
-      throw new FussyError('GPG_MISSING', `cannot run gpg: ${r.shortMessage}`, { hint: 'install GnuPG, or sign with --signing-key FILE' });
-    }
+    if (r !== undefined && neverStarted(r)) missingProgram('gpg', r.cause ?? r, { instead: 'or sign with --signing-key FILE' });
     // A source error (file changed while packing) makes gpg see a short input; report the cause.
     if (fed.status === 'rejected' && fed.reason instanceof FussyError) throw fed.reason;
     const stderr = Buffer.from((r?.stderr as Uint8Array | undefined) ?? new Uint8Array()).toString('utf8').trim();

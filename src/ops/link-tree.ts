@@ -48,10 +48,10 @@ export async function linkTree(o: LinkTreeOptions): Promise<LinkTreeResult> {
   const source = resolve(o.source);
   const dest = resolve(o.dest);
   const st = await lstat(source).catch((err: unknown) => {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw new FussyError('USAGE', `source ${source} does not exist`, { hint: 'give the directory whose files should be linked' });
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw new FussyError('BAD_SOURCE', `source ${source} does not exist`, { hint: 'give the directory whose files should be linked' });
     throw err;
   });
-  if (!st.isDirectory()) throw new FussyError('USAGE', `source ${source} is not a directory`, { hint: 'fussy link-tree links the files under a directory' });
+  if (!st.isDirectory()) throw new FussyError('BAD_SOURCE', `source ${source} is not a directory`, { hint: 'fussy link-tree links the files under a directory' });
   if (dest === source || dest.startsWith(`${source}/`)) throw new FussyError('USAGE', `destination ${dest} is inside the source ${source}`, { hint: 'link into a directory outside the source' });
 
   const steps: LinkStep[] = [];
@@ -165,7 +165,7 @@ function makeLink(source: string, s: LinkStep, here: string, shown: string, hard
   try {
     withDirBeneath(source, s.path.includes('/') ? dirname(s.path) : '', (dir) => linkSync(at(dir, basename(s.path)), here));
   } catch (err) {
-    if (isErrno(err, 'EXDEV')) throw new FussyError('USAGE', `cannot hard-link ${shown} to ${from}: they are on different file systems`, { cause: err, hint: 'use symbolic links (drop --hard)' });
+    if (isErrno(err, 'EXDEV')) throw new FussyError('CROSS_DEVICE', `cannot hard-link ${shown} to ${from}: they are on different file systems`, { cause: err, hint: 'use symbolic links (drop --hard)' });
     throw err;
   }
 }

@@ -49,9 +49,9 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
     const layout = await readLayout(target);
     const to = o.to ?? (await defaultTarget(target, stateDir, layout.current, layout.releases));
     if (!layout.releases.includes(to) || to.startsWith('.')) {
-      throw new FussyError('USAGE', `there is no release ${to} in ${target}`, { hint: `installed releases: ${layout.releases.join(', ') || '(none)'}` });
+      throw new FussyError('RELEASE_NOT_FOUND', `there is no release ${to} in ${target}`, { hint: `installed releases: ${layout.releases.join(', ') || '(none)'}` });
     }
-    if (to === layout.current) throw new FussyError('USAGE', `${to} is already current`, { hint: 'name another release with --to' });
+    if (to === layout.current) throw new FussyError('ALREADY_CURRENT', `${to} is already current`, { hint: 'name another release with --to' });
     const facts = { time: (o.now ?? new Date(started)).toISOString(), action: 'rollback' as const, release: to, previous: layout.current };
     const txn = { action: 'rollback' as const, id: `${process.pid}-${started}`, started: facts.time, created: false, previous: layout.current };
     const journal = (step: JournalStep, extra: { back?: string; keepRelease?: boolean } = {}): Promise<void> => writeJournal(stateDir, { ...txn, ...extra, step, release: to });
@@ -77,5 +77,5 @@ async function defaultTarget(target: string, stateDir: string, current: string |
   const best = others.filter((r) => (when.get(r) as number) > Number.NEGATIVE_INFINITY).sort((a, b) => (when.get(b) as number) - (when.get(a) as number))[0];
   if (best !== undefined) return best;
   if (releases.includes(FAILSAFE) && current !== FAILSAFE) return FAILSAFE;
-  throw new FussyError('USAGE', `there is no release to roll back to in ${target}`, { hint: 'install a package instead' });
+  throw new FussyError('NOTHING_TO_ROLL_BACK', `there is no release to roll back to in ${target}`, { hint: 'install a package instead' });
 }

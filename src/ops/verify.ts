@@ -60,12 +60,12 @@ export async function verify(o: VerifyOptions): Promise<ReleaseReport[]> {
   if (o.all === true) names = layout.releases;
   else if (names.length === 0) {
     const cur = await currentName(target);
-    if (cur === undefined) throw new FussyError('USAGE', `${target} has no current release to verify`, { hint: 'name a release, or --all' });
+    if (cur === undefined) throw new FussyError('RELEASE_NOT_FOUND', `${target} has no current release to verify`, { hint: 'name a release, or --all' });
     names = [cur];
   }
   const reports: ReleaseReport[] = [];
   for (const n of names) {
-    if (!layout.releases.includes(n)) throw new FussyError('USAGE', `there is no release ${n} in ${target}`, { hint: `installed releases: ${layout.releases.join(', ') || '(none)'}` });
+    if (!layout.releases.includes(n)) throw new FussyError('RELEASE_NOT_FOUND', `there is no release ${n} in ${target}`, { hint: `installed releases: ${layout.releases.join(', ') || '(none)'}` });
     reports.push(await verifyRelease(join(target, n), n, o.owner));
   }
   return markRepairable(target, reports, o.owner.asRoot);

@@ -21,7 +21,7 @@ export async function readDeviceState(stateDir: string): Promise<DeviceState> {
     if (isErrno(err, 'ENOENT')) return {};
     if (err instanceof SyntaxError) {
       // Written atomically by fussy only: damage. Guessing could let a downgrade through.
-      throw new FussyError('SETUP', `${file} is unreadable (${err.message})`, { hint: `restore it, or remove it to forget the recorded sequence (downgrade protection starts over)` });
+      throw new FussyError('STATE_UNREADABLE', `${file} is unreadable (${err.message})`, { hint: `restore it, or remove it to forget the recorded sequence (downgrade protection starts over)` });
     }
     throw err;
   }

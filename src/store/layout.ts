@@ -36,7 +36,7 @@ export async function readLayout(target: string): Promise<Layout> {
     names = await readdir(target);
   } catch (err) {
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) {
-      throw new FussyError('SETUP', `target ${target} does not exist or is not a directory`, { cause: err, hint: 'create it (mkdir -p), or pass -t DIR' });
+      throw new FussyError('TARGET_MISSING', `target ${target} does not exist or is not a directory`, { cause: err, hint: 'create it (mkdir -p), or pass -t DIR' });
     }
     throw err;
   }
@@ -68,7 +68,7 @@ export function checkLayout(layout: Layout): void {
 }
 
 function ambiguousFactoryImage(target: string): FussyError {
-  return new FussyError('SETUP', `${join(target, CURRENT)} is a directory, not a link, and ${join(target, FAILSAFE)} already exists`, {
+  return new FussyError('LAYOUT_AMBIGUOUS', `${join(target, CURRENT)} is a directory, not a link, and ${join(target, FAILSAFE)} already exists`, {
     hint: 'move one of them aside by hand: fussy will not decide which is the factory image',
   });
 }

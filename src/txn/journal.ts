@@ -79,7 +79,7 @@ export async function clearJournal(stateDir: string): Promise<void> {
 
 function unreadable(file: string, why: string): FussyError {
   // Only fussy writes it, atomically: this is damage or a newer fussy, not something to guess about.
-  return new FussyError('SETUP', `the transaction journal ${file} is ${why}`, {
+  return new FussyError('JOURNAL_UNREADABLE', `the transaction journal ${file} is ${why}`, {
     hint: 'run `fussy status` to see the state; move the file aside by hand once current points at a working release',
   });
 }

@@ -3,8 +3,11 @@ import { join } from 'node:path';
 import { FussyError } from '../errors.js';
 import { sleep, throwIfAborted } from '../util/abort.js';
 import { acquireLock, type LockHandle } from '../lock/pid-lock.js';
-import { checkTrustedPath, ensureTrustedDir } from '../util/trusted-path.js';
+import { checkTrustedPath, ensureTrustedDir, type TrustCodes } from '../util/trusted-path.js';
 import { STATE_DIR } from '../store/layout.js';
+
+/** The target, `.fussy/` and the directories above them: refusals name the target (exit 40). */
+const TARGET_CODES: TrustCodes = { untrusted: 'TARGET_UNTRUSTED', missing: 'TARGET_MISSING' };
 
 /**
  * The target and its state dir, checked before fussy changes anything in them: as root fussy
@@ -16,7 +19,7 @@ import { STATE_DIR } from '../store/layout.js';
 export function trustedStateDir(target: string): string {
   checkTarget(target);
   const stateDir = join(target, STATE_DIR);
-  ensureTrustedDir(stateDir, { what: 'state directory', mode: 0o755 });
+  ensureTrustedDir(stateDir, { what: 'state directory', mode: 0o755, codes: TARGET_CODES });
   return stateDir;
 }
 
@@ -24,12 +27,12 @@ export function trustedStateDir(target: string): string {
 export function checkStateDirForReading(target: string): void {
   checkTarget(target);
   const stateDir = join(target, STATE_DIR);
-  if (existsSync(stateDir)) checkTrustedPath(stateDir, { what: 'state directory' });
+  if (existsSync(stateDir)) checkTrustedPath(stateDir, { what: 'state directory', codes: TARGET_CODES });
 }
 
 function checkTarget(target: string): void {
-  const t = checkTrustedPath(target, { what: 'target', missingHint: 'create it (mkdir -p), or pass -t DIR' });
-  if (!t.stats.isDirectory()) throw new FussyError('SETUP', `target ${target} is not a directory`, { hint: 'pass -t DIR' });
+  const t = checkTrustedPath(target, { what: 'target', codes: TARGET_CODES, missingHint: 'create it (mkdir -p), or pass -t DIR' });
+  if (!t.stats.isDirectory()) throw new FussyError('TARGET_MISSING', `target ${target} is not a directory`, { hint: 'pass -t DIR' });
 }
 
 /**
@@ -42,7 +45,7 @@ export async function lockTarget(target: string, what: string, wait: boolean, no
   for (;;) {
     throwIfAborted(signal);
     try {
-      return await acquireLock(file, what, { now, dirWhat: 'state directory' });
+      return await acquireLock(file, what, { now, dirWhat: 'state directory', dirCodes: TARGET_CODES });
     } catch (err) {
       if (!(wait && err instanceof FussyError && err.code === 'LOCKED')) throw err;
       await sleep(500, signal);

@@ -61,10 +61,10 @@ export function openPackageSource(file: string): PackageSource {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
     if (isErrno(err, 'ENXIO')) {
-      throw new FussyError('USAGE', `cannot read package ${file}: ENXIO (a socket, or a device without a driver)`, { cause: err, hint: 'to read the package from stdin, pass - as the package' });
+      throw new FussyError('PACKAGE_UNREADABLE', `cannot read package ${file}: ENXIO (a socket, or a device without a driver)`, { cause: err, hint: 'to read the package from stdin, pass - as the package' });
     }
     if (isErrno(err, 'ENOENT', 'EACCES', 'ENOTDIR', 'ELOOP', 'EISDIR', 'ENAMETOOLONG')) {
-      throw new FussyError('USAGE', `cannot read package ${file}: ${err.code}`, { cause: err, hint: 'check the path' });
+      throw new FussyError('PACKAGE_UNREADABLE', `cannot read package ${file}: ${err.code}`, { cause: err, hint: 'check the path' });
     }
     throw err;
   }
@@ -85,7 +85,7 @@ export function stdinPackageSource(): PackageSource {
     return sourceOf(STDIN_NAME, 0);
   } catch (err) {
     if (!isErrno(err, 'EBADF')) throw err;
-    throw new FussyError('USAGE', 'the package is to come from stdin, which is closed', { cause: err, hint: 'pipe the package in: fussy install - < FILE' });
+    throw new FussyError('PACKAGE_UNREADABLE', 'the package is to come from stdin, which is closed', { cause: err, hint: 'pipe the package in: fussy install - < FILE' });
   }
 }
 
@@ -96,5 +96,5 @@ function sourceOf(file: string, fd: number): PackageSource {
   if (st.isFile()) return new PackageSource(file, fd, 'file');
   if (st.isFIFO() || st.isSocket()) return new PackageSource(file, fd, 'pipe');
   const what = st.isDirectory() ? 'a directory' : st.isCharacterDevice() ? 'a terminal or character device' : st.isBlockDevice() ? 'a block device' : 'not a regular file';
-  throw new FussyError('USAGE', `package ${file} is ${what}, not a package file`, { hint: 'pass a .tar.gz.gpg / .tar.gz.asc file, or pipe it in as - (fussy install -)' });
+  throw new FussyError('PACKAGE_UNREADABLE', `package ${file} is ${what}, not a package file`, { hint: 'pass a .tar.gz.gpg / .tar.gz.asc file, or pipe it in as - (fussy install -)' });
 }

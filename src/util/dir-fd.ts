@@ -25,7 +25,7 @@ function needProc(): void {
     statSync(PROC_FD);
   } catch (err) {
     if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw err;
-    throw new FussyError('SETUP', `${PROC_FD} is missing: fussy acts inside release directories through their descriptors there`, { cause: err, hint: 'mount proc on /proc (mount -t proc proc /proc)' });
+    throw new FussyError('PROC_MISSING', `${PROC_FD} is missing: fussy acts inside release directories through their descriptors there`, { cause: err, hint: 'mount proc on /proc (mount -t proc proc /proc)' });
   }
   procChecked = true;
 }

@@ -97,7 +97,7 @@ function lock(fd: number, path: string, dev: number | undefined): number {
   try {
     const st = fstatSync(fd);
     if (dev !== undefined && st.dev !== dev) {
-      throw new FussyError('SETUP', `${path} is another file system mounted inside the tree being removed: fussy does not remove across file systems`, { hint: `unmount ${path}, then run the command again` });
+      throw new FussyError('MOUNT_IN_TREE', `${path} is another file system mounted inside the tree being removed: fussy does not remove across file systems`, { hint: `unmount ${path}, then run the command again` });
     }
     if (process.geteuid?.() === 0) {
       fchownSync(fd, 0, 0);

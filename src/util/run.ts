@@ -34,7 +34,7 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Run to completion, capturing output; a missing program is a setup error naming it. */
+/** Run to completion, capturing output; a program that cannot start is PROGRAM_MISSING naming it. */
 export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const execa = await preloadRunner();
   const child = execa(cmd, args, {
@@ -51,7 +51,7 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
     killSignal: 'SIGKILL',
   });
   const r = await child;
-  if (r.failed && r.exitCode === undefined && !r.timedOut && r.signal === undefined) missingProgram(cmd, r.cause);
+  if (neverStarted(r)) missingProgram(cmd, r.cause ?? r);
   return { exitCode: r.exitCode ?? 128, stdout: Buffer.from(r.stdout as Uint8Array), stderr: Buffer.from(r.stderr as Uint8Array).toString('utf8') };
 }
 
@@ -77,8 +77,8 @@ export async function spawnFilter(cmd: string, args: string[], opts: Pick<RunOpt
 
 /**
  * Run a program that needs no input and whose output is not wanted (sync -f), with plain
- * child_process: no execa load on the install path. Resolves to the exit code; a missing
- * program is a SETUP error naming it.
+ * child_process: no execa load on the install path. Resolves to the exit code; a program that
+ * cannot start is PROGRAM_MISSING naming it.
  */
 export function runQuiet(cmd: string, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -94,10 +94,36 @@ export function runQuiet(cmd: string, args: string[]): Promise<number> {
   });
 }
 
-export function missingProgram(cmd: string, cause: unknown): never {
-  throw new FussyError(cmd === 'gpg' ? 'GPG_MISSING' : 'SETUP', `cannot run ${cmd}: ${String((cause as Error | undefined)?.message ?? cause)}`, {
+/** The package that provides each program fussy runs (Debian's name; Fedora's is the same). */
+const PROVIDED_BY: Record<string, string> = { gpg: 'gnupg', sync: 'coreutils', sh: 'dash or bash' };
+
+/**
+ * True when an execa run never started (ENOENT, EACCES, not executable, bad interpreter): it has
+ * no exit status, was not killed and did not time out. Every runner asks this one question.
+ */
+export function neverStarted(r: { failed: boolean; exitCode?: number | undefined; signal?: string | undefined; timedOut?: boolean }): boolean {
+  return r.failed && r.exitCode === undefined && r.signal === undefined && r.timedOut !== true;
+}
+
+/** What a missing program was needed for (`needed`, in the message), and what else the user may do (`instead`, in the hint). */
+export interface MissingProgramContext {
+  needed?: string;
+  instead?: string;
+}
+
+/**
+ * A program fussy needs could not be started: PROGRAM_MISSING (exit 40) naming it and the
+ * package that provides it. Every runner ends here; only firmware hooks (HOOK_FAILED) and the
+ * command of `fussy lock` (the user's own) report a start failure their own way.
+ */
+export function missingProgram(cmd: string, cause: unknown, c: MissingProgramContext = {}): never {
+  const pkg = PROVIDED_BY[cmd];
+  const why = cause instanceof Error ? ((cause as Error & { shortMessage?: string }).shortMessage ?? cause.message) : String(cause);
+  const install = pkg === undefined ? `install ${cmd}` : `install the ${pkg} package, which provides ${cmd}`;
+  throw new FussyError('PROGRAM_MISSING', `cannot run ${cmd}${c.needed === undefined ? '' : ` (${c.needed})`}: ${why}`, {
     cause,
-    hint: cmd === 'gpg' ? 'install GnuPG (apt-get install gnupg) or use --signing-key FILE instead of gpg' : `install ${cmd}`,
+    hint: c.instead === undefined ? install : `${install}, ${c.instead}`,
+    details: { program: cmd, ...(pkg === undefined ? {} : { package: pkg }) },
   });
 }
 
@@ -170,7 +196,7 @@ export async function runStreaming(cmd: string, args: string[], o: StreamingOpti
   o.signal?.removeEventListener('abort', stop);
   if (interrupted) group('SIGKILL'); // the leader is gone; nothing it started outlives the interruption
   if (pending !== '') o.onLine(pending);
-  if (r.failed && r.exitCode === undefined && r.signal === undefined && !timedOut && !interrupted) {
+  if (neverStarted(r) && !timedOut && !interrupted) {
     return { exitCode: undefined, signal: undefined, timedOut, spawnError: r.shortMessage };
   }
   return { exitCode: r.exitCode, signal: r.signal, timedOut, interrupted };

@@ -15,7 +15,7 @@ export async function syncFilesystem(dir: string): Promise<void> {
     if ((await runQuiet('sync', ['-f', dir])) === 0) return;
   } catch (err) {
     // No `sync` program (a minimal image): the fallback below does the same job.
-    if (!(err instanceof FussyError && err.code === 'SETUP')) throw err;
+    if (!(err instanceof FussyError && err.code === 'PROGRAM_MISSING')) throw err;
   }
   fsyncTree(dir);
 }

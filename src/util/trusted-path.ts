@@ -1,6 +1,6 @@
 import { closeSync, constants as FS, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { FussyError, isErrno } from '../errors.js';
+import { FussyError, isErrno, type ErrorCode } from '../errors.js';
 
 /**
  * Which directories fussy may rely on (OpenSSH StrictModes, systemd's chase with CHASE_SAFE):
@@ -21,6 +21,15 @@ export interface TrustOptions {
   allowShared?: boolean;
   /** Hint when the path does not exist. */
   missingHint?: string;
+  /** The codes of the refusals (exit 40 all): KEYRING_UNTRUSTED / KEYRING_MISSING, ... Default SETUP. */
+  codes?: TrustCodes;
+}
+
+export interface TrustCodes {
+  /** Someone else could change the path, or it is not what it must be. */
+  untrusted: ErrorCode;
+  /** It does not exist. */
+  missing: ErrorCode;
 }
 
 export interface TrustedPath {
@@ -69,7 +78,7 @@ function effectiveUid(o: TrustOptions): number {
 }
 
 function refuse(o: TrustOptions, path: string, comp: string, st: Stats | undefined, problem: string, hint: string): never {
-  throw new FussyError('SETUP', `${o.what} ${path} is not safe to use: ${comp} ${problem}`, {
+  throw new FussyError(o.codes?.untrusted ?? 'SETUP', `${o.what} ${path} is not safe to use: ${comp} ${problem}`, {
     hint,
     details: { path: comp, ...(st === undefined ? {} : { owner: st.uid, mode: octalMode(st) }) },
   });
@@ -156,11 +165,11 @@ function walk(path: string, o: TrustOptions): TrustedPath | Missing {
   return { real: cur, stats: st, shared };
 }
 
-/** Check an existing path (see TrustOptions); refusals are SETUP (exit 40) naming the component, its owner and mode. */
+/** Check an existing path (see TrustOptions); refusals (exit 40, `codes`) name the component, its owner and mode. */
 export function checkTrustedPath(path: string, o: TrustOptions): TrustedPath {
   const r = walk(path, o);
   if ('missing' in r) {
-    throw new FussyError('SETUP', `${o.what} ${path} does not exist`, { hint: o.missingHint ?? `create it, or check the path (${r.missing} is missing)`, details: { path: r.missing } });
+    throw new FussyError(o.codes?.missing ?? 'SETUP', `${o.what} ${path} does not exist`, { hint: o.missingHint ?? `create it, or check the path (${r.missing} is missing)`, details: { path: r.missing } });
   }
   return r;
 }
@@ -188,7 +197,7 @@ export function ensureTrustedDir(path: string, o: TrustOptions & { mode: number 
     }
     setDirMode(r.missing, o.mode, effectiveUid(o));
   }
-  throw new FussyError('SETUP', `${o.what} ${path} keeps changing while fussy creates it`, { hint: 'find out what else creates or removes it' });
+  throw new FussyError(o.codes?.untrusted ?? 'SETUP', `${o.what} ${path} keeps changing while fussy creates it`, { hint: 'find out what else creates or removes it' });
 }
 
 /**

@@ -12,7 +12,7 @@ import { makeTmp } from '../helpers/tmp.js';
 import { writeTree } from '../helpers/tree.js';
 
 /**
- * A keyring file fussy cannot read is a keyring problem (issue 11): SETUP, exit 40, naming the
+ * A keyring file fussy cannot read is a keyring problem (issue 11): KEY_UNREADABLE, exit 40, naming the
  * file and saying what to do, before anything changes; never an internal error, never skipped.
  */
 describe('device keyring: a damaged key file is a setup error naming it', function () {
@@ -43,7 +43,7 @@ describe('device keyring: a damaged key file is a setup error naming it', functi
   async function refused(name: string, bytes: Buffer | string, why: RegExp): Promise<void> {
     const { d, file } = await deviceWith(name, bytes);
     await assert.rejects(loadDeviceKeyring(d.keyring), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'SETUP', err.stack);
+      assert.equal(err.code, 'KEY_UNREADABLE', err.stack);
       assert.ok(err.message.includes(file), err.message);
       assert.match(err.message, why);
       return true;

@@ -23,9 +23,9 @@ describe('pid-lock: the lock file is only read (never through a link, never more
     await writeFile(f, JSON.stringify({ pid: 1, start: '1', what: 'x'.repeat(10_000), since: 's' }));
     assert.equal(readLockFile(f)?.holder, undefined);
     await mkdir(join(tmp.dir, 'dir.lock'));
-    assert.throws(() => readLockFile(join(tmp.dir, 'dir.lock')), { code: 'SETUP', message: /dir\.lock is a directory \(owner uid \d+.*\), not a lock file/ });
+    assert.throws(() => readLockFile(join(tmp.dir, 'dir.lock')), { code: 'LOCK_UNUSABLE', message: /dir\.lock is a directory \(owner uid \d+.*\), not a lock file/ });
     await symlink(f, join(tmp.dir, 'link.lock'));
-    assert.throws(() => readLockFile(join(tmp.dir, 'link.lock')), { code: 'SETUP', message: /link\.lock is a symbolic link/ });
+    assert.throws(() => readLockFile(join(tmp.dir, 'link.lock')), { code: 'LOCK_UNUSABLE', message: /link\.lock is a symbolic link/ });
     assert.equal(readLockFile(join(tmp.dir, 'none.lock')), undefined);
   });
 

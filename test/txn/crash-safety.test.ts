@@ -205,10 +205,10 @@ describe('crash safety: SIGKILL at every step of an install, then recovery', fun
   });
 
   it('damaged-journal and damaged-state: an unreadable .fussy/journal.json or state.json stops the install (exit 40) naming the file, changing nothing', async function () {
-    for (const [file, why] of [['journal.json', /the transaction journal .*journal\.json is not JSON/], ['state.json', /state\.json is unreadable/]] as const) {
+    for (const [file, code, why] of [['journal.json', 'JOURNAL_UNREADABLE', /the transaction journal .*journal\.json is not JSON/], ['state.json', 'STATE_UNREADABLE', /state\.json is unreadable/]] as const) {
       const d = await deviceWithA(`dev-damaged-${file}`);
       await writeFile(join(d.dev.target, '.fussy', file), '{"format":"fussy-jour');
-      await assertRefused(d.dev, pkgB, 'SETUP', why);
+      await assertRefused(d.dev, pkgB, code, why);
       assert.equal(await readlink(join(d.dev.target, 'current')), 'firmware-a');
     }
   });

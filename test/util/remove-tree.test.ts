@@ -61,7 +61,7 @@ describe('removeTree: rm -rf that never follows a symlink nor crosses a mount', 
     if (spawnSync('mount', ['-t', 'tmpfs', 'fussy-test', mnt]).status !== 0) this.skip(); // no mount permission here
     try {
       await writeFile(join(mnt, 'data'), 'mounted\n');
-      await assert.rejects(removeTree(top), (err: unknown) => err instanceof FussyError && err.code === 'SETUP' && /another file system mounted inside/.test(err.message));
+      await assert.rejects(removeTree(top), (err: unknown) => err instanceof FussyError && err.code === 'MOUNT_IN_TREE' && /another file system mounted inside/.test(err.message));
       assert.equal(await readFile(join(mnt, 'data'), 'utf8'), 'mounted\n');
     } finally {
       spawnSync('umount', [mnt]);

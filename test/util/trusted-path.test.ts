@@ -89,6 +89,15 @@ describe('checkTrustedPath: every component of the real path root\'s or the call
     refused(() => checkTrustedPath(join(tmp.dir, 'file/sub'), { what: 'target' }), /file is not a directory/);
   });
 
+  it('refusals carry the caller\'s codes (the keyring\'s, the target\'s), SETUP when it gives none', async function () {
+    const codes = { untrusted: 'TARGET_UNTRUSTED', missing: 'TARGET_MISSING' } as const;
+    assert.throws(() => checkTrustedPath(join(tmp.dir, 'nope'), { what: 'target', codes }), { code: 'TARGET_MISSING' });
+    await mkdir(join(tmp.dir, 'open'));
+    await chmod(join(tmp.dir, 'open'), 0o777);
+    assert.throws(() => checkTrustedPath(join(tmp.dir, 'open'), { what: 'target', codes }), { code: 'TARGET_UNTRUSTED' });
+    assert.throws(() => ensureTrustedDir(join(tmp.dir, 'open/sub'), { what: 'target', codes, mode: 0o755 }), { code: 'TARGET_UNTRUSTED' });
+  });
+
   it('ensureTrustedDir creates missing directories with exactly the mode asked, whatever the umask, and refuses what is in the way', async function () {
     const old = process.umask(0o077);
     try {
