@@ -7,29 +7,46 @@
  * type, and stops on `signal` where it safely can. Errors are FussyError: `code` for programs,
  * `exitCode` for the status the CLI exits with. Nothing here keeps state between calls, exits the
  * process or leaves a thread behind; see docs/api.md for the one idle helper process a first
- * install starts.
+ * install starts. A permission problem (not root, a read-only mount) leaves every operation as
+ * SETUP naming the path (util/system-error.ts), never as a raw EACCES.
  */
 import { clean as cleanOp, type CleanResult } from './ops/clean.js';
 import { install as installOp, type InstallEvent, type InstallResult } from './ops/install.js';
-import { linkTree, type LinkTreeOptions, type LinkTreeResult } from './ops/link-tree.js';
+import { linkTree as linkTreeOp, type LinkTreeOptions, type LinkTreeResult } from './ops/link-tree.js';
 import { rollback as rollbackOp, type RollbackResult } from './ops/rollback.js';
 import { status as statusOp, type TargetStatus } from './ops/status.js';
 import { verify as verifyOp, verifyAndRepair, type ReleaseReport, type RepairResult } from './ops/verify.js';
-import { keygen, type KeygenOptions, type KeygenResult } from './keyring/keygen.js';
+import { keygen as keygenOp, type KeygenOptions, type KeygenResult } from './keyring/keygen.js';
 import { withLock, type WithLockOptions } from './lock/with-lock.js';
-import { pack, type PackOptions, type PackResult } from './pack/pack.js';
+import { pack as packOp, type PackOptions, type PackResult } from './pack/pack.js';
 import { readHistory, type History } from './store/history.js';
 import { STATE_DIR } from './store/layout.js';
 import { processOwner, type Owner } from './store/ownership.js';
 import { recover as recoverOp, type Recovery } from './txn/recover.js';
+import { withPermissionProblems as surfaced } from './util/system-error.js';
 import { join, resolve } from 'node:path';
 
 export { FussyError, type ErrorCode } from './errors.js';
-export { pack, linkTree, withLock, keygen };
+export { withLock };
 export type { PackOptions, PackResult, LinkTreeOptions, LinkTreeResult, WithLockOptions, KeygenOptions, KeygenResult, InstallResult, RollbackResult, CleanResult, Recovery, TargetStatus, History, Owner, ReleaseReport, RepairResult };
 
 /** What an operation on a target reports while it runs: phases, progress, hook output, the switch, recovery, notes. */
 export type FussyEvent = InstallEvent;
+
+/** Build a signed (and optionally encrypted) package from a release tree. */
+export function pack(o: PackOptions): Promise<PackResult> {
+  return surfaced(packOp(o));
+}
+
+/** Hard-link a tree against installed releases (fussy link-tree). */
+export function linkTree(o: LinkTreeOptions): Promise<LinkTreeResult> {
+  return surfaced(linkTreeOp(o));
+}
+
+/** Make a signing or device key pair. */
+export function keygen(o: KeygenOptions): Promise<KeygenResult> {
+  return surfaced(keygenOp(o));
+}
 
 /** Hooks run for 10 minutes at most unless told otherwise. */
 const HOOK_TIMEOUT_MS = 600_000;
@@ -78,7 +95,7 @@ export interface InstallOptions extends TargetOptions {
 
 /** Verify, unpack with dedup, run the hooks and switch `current` (docs/crash-safety.md). */
 export function install(o: InstallOptions): Promise<InstallResult> {
-  return installOp({
+  return surfaced(installOp({
     ...common(o),
     package: resolve(o.package),
     keyring: resolve(o.keyring),
@@ -88,7 +105,7 @@ export function install(o: InstallOptions): Promise<InstallResult> {
     deviceType: o.deviceType,
     onEvent: o.onEvent,
     signal: o.signal,
-  });
+  }));
 }
 
 export interface RollbackOptions extends TargetOptions {
@@ -98,7 +115,7 @@ export interface RollbackOptions extends TargetOptions {
 
 /** Re-enable an installed release through the same hooks and switch as an install. */
 export function rollback(o: RollbackOptions): Promise<RollbackResult> {
-  return rollbackOp({ ...common(o), to: o.to, emit: o.onEvent, signal: o.signal });
+  return surfaced(rollbackOp({ ...common(o), to: o.to, emit: o.onEvent, signal: o.signal }));
 }
 
 export interface CleanOptions extends TargetOptions {
@@ -109,22 +126,22 @@ export interface CleanOptions extends TargetOptions {
 
 /** Remove all but the most recently enabled previous releases (never current or failsafe). */
 export function clean(o: CleanOptions): Promise<CleanResult> {
-  return cleanOp({ ...common(o), keep: o.keep, dryRun: o.dryRun, emit: o.onEvent });
+  return surfaced(cleanOp({ ...common(o), keep: o.keep, dryRun: o.dryRun, emit: o.onEvent }));
 }
 
 /** Finish or undo a transaction a crash interrupted (every operation above does this first). */
 export function recover(o: TargetOptions): Promise<Recovery> {
-  return recoverOp({ ...common(o), emit: o.onEvent ?? (() => {}) });
+  return surfaced(recoverOp({ ...common(o), emit: o.onEvent ?? (() => {}) }));
 }
 
 /** What is installed and what happened last; reads only, takes no lock. */
 export function status(o: { target: string }): Promise<TargetStatus> {
-  return statusOp(resolve(o.target));
+  return surfaced(statusOp(resolve(o.target)));
 }
 
 /** The transaction log, oldest first, with whatever is wrong with it; reads only. */
 export function history(o: { target: string }): Promise<History> {
-  return readHistory(join(resolve(o.target), STATE_DIR));
+  return surfaced(readHistory(join(resolve(o.target), STATE_DIR)));
 }
 
 export interface VerifyOptions extends TargetOptions {
@@ -145,7 +162,11 @@ export interface VerifyResult {
 }
 
 /** Compare installed releases with their manifests, file by file; with `repair`, fix what can be fixed. */
-export async function verify(o: VerifyOptions): Promise<VerifyResult> {
+export function verify(o: VerifyOptions): Promise<VerifyResult> {
+  return surfaced(verifyReleases(o));
+}
+
+async function verifyReleases(o: VerifyOptions): Promise<VerifyResult> {
   const base = { target: resolve(o.target), names: o.names, all: o.all, owner: o.owner ?? processOwner() };
   if (o.repair !== true) return { reports: await verifyOp(base) };
   const r = await verifyAndRepair({ ...common(o), ...base });
