@@ -20,7 +20,7 @@ import { keygen as keygenOp, type KeygenOptions, type KeygenResult } from './key
 import { withLock, type WithLockOptions } from './lock/with-lock.js';
 import { pack as packOp, type PackOptions, type PackResult } from './pack/pack.js';
 import { readHistory, type History } from './store/history.js';
-import { STATE_DIR } from './store/layout.js';
+import { requireTarget, STATE_DIR } from './store/layout.js';
 import { processOwner, type Owner } from './store/ownership.js';
 import { recover as recoverOp, type Recovery } from './txn/recover.js';
 import { withPermissionProblems as surfaced } from './util/system-error.js';
@@ -141,7 +141,8 @@ export function status(o: { target: string }): Promise<TargetStatus> {
 
 /** The transaction log, oldest first, with whatever is wrong with it; reads only. */
 export function history(o: { target: string }): Promise<History> {
-  return surfaced(readHistory(join(resolve(o.target), STATE_DIR)));
+  const target = resolve(o.target);
+  return surfaced(requireTarget(target).then(() => readHistory(join(target, STATE_DIR))));
 }
 
 export interface VerifyOptions extends TargetOptions {

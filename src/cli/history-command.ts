@@ -21,8 +21,10 @@ export function historyCommand(io: Io, done: (r: CommandResult) => void): Comman
 
 async function runHistory(io: Io, f: HistoryFlags): Promise<CommandResult> {
   const { readHistory } = await import('../store/history.js');
-  const { STATE_DIR } = await import('../store/layout.js');
-  const dir = join(resolve(io.cwd, f.target), STATE_DIR);
+  const { requireTarget, STATE_DIR } = await import('../store/layout.js');
+  const target = resolve(io.cwd, f.target);
+  await requireTarget(target);
+  const dir = join(target, STATE_DIR);
   const h = await readHistory(dir);
   if (h.problems.length > 0) {
     // A file that cannot be read or used is named by the first problem; otherwise the log does not check out.
