@@ -7,7 +7,8 @@
  * type, and stops on `signal` where it safely can. Errors are FussyError: `code` for programs,
  * `exitCode` for the status the CLI exits with. Nothing here keeps state between calls, exits the
  * process or leaves a thread behind; see docs/api.md for the one idle helper process a first
- * install starts.
+ * install starts. A permission problem (not root, a read-only mount) leaves every operation as
+ * SETUP naming the path (util/system-error.ts), never as a raw EACCES.
  */
 import { join, resolve } from 'node:path';
 import type { CleanResult } from './ops/clean.js';
@@ -24,6 +25,7 @@ import type { History } from './store/history.js';
 import { processOwner, type Owner } from './store/ownership.js';
 import type { Recovery } from './txn/recover.js';
 import { openPackageSource, stdinPackageSource, type PackageSource } from './unpack/package-source.js';
+import { withPermissionProblems as surfaced } from './util/system-error.js';
 
 // Each operation's modules load when it is first called: a program (the CLI) that runs one
 // pays only for that one at start-up (openpgp alone is 1.2 MB of JavaScript).
@@ -99,7 +101,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     const { packageDigest } = await import('./store/history.js');
     const digest = source.kind === 'file' ? packageDigest(source.path, early.signal) : undefined;
     const { install: run } = await import('./ops/install.js');
-    return await run({
+    return await surfaced(run({
       ...common(o),
       package: source.name,
       source,
@@ -111,7 +113,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
       deviceType: o.deviceType,
       onEvent: o.onEvent,
       signal: o.signal,
-    });
+    }));
   } finally {
     early.abort();
     if (given === undefined) source.close();
@@ -126,7 +128,7 @@ export interface RollbackOptions extends TargetOptions {
 /** Re-enable an installed release through the same hooks and switch as an install. */
 export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   const { rollback: run } = await import('./ops/rollback.js');
-  return run({ ...common(o), to: o.to, emit: o.onEvent, signal: o.signal });
+  return surfaced(run({ ...common(o), to: o.to, emit: o.onEvent, signal: o.signal }));
 }
 
 export interface CleanOptions extends TargetOptions {
@@ -138,25 +140,26 @@ export interface CleanOptions extends TargetOptions {
 /** Remove all but the most recently enabled previous releases (never current or failsafe). */
 export async function clean(o: CleanOptions): Promise<CleanResult> {
   const { clean: run } = await import('./ops/clean.js');
-  return run({ ...common(o), keep: o.keep, dryRun: o.dryRun, emit: o.onEvent, signal: o.signal });
+  return surfaced(run({ ...common(o), keep: o.keep, dryRun: o.dryRun, emit: o.onEvent, signal: o.signal }));
 }
 
 /** Finish or undo a transaction a crash interrupted (every operation above does this first). */
 export async function recover(o: TargetOptions): Promise<Recovery> {
   const { recover: run } = await import('./txn/recover.js');
-  return run({ ...common(o), emit: o.onEvent ?? (() => {}), signal: o.signal });
+  return surfaced(run({ ...common(o), emit: o.onEvent ?? (() => {}), signal: o.signal }));
 }
 
 /** What is installed and what happened last; reads only, takes no lock. */
 export async function status(o: { target: string }): Promise<TargetStatus> {
   const { status: run } = await import('./ops/status.js');
-  return run(resolve(o.target));
+  return surfaced(run(resolve(o.target)));
 }
 
 /** The transaction log, oldest first, with whatever is wrong with it; reads only. */
 export async function history(o: { target: string }): Promise<History> {
-  const [{ readHistory }, { STATE_DIR }] = await Promise.all([import('./store/history.js'), import('./store/layout.js')]);
-  return readHistory(join(resolve(o.target), STATE_DIR));
+  const [{ readHistory }, { requireTarget, STATE_DIR }] = await Promise.all([import('./store/history.js'), import('./store/layout.js')]);
+  const target = resolve(o.target);
+  return surfaced(requireTarget(target).then(() => readHistory(join(target, STATE_DIR))));
 }
 
 export interface VerifyOptions extends TargetOptions {
@@ -177,7 +180,11 @@ export interface VerifyResult {
 }
 
 /** Compare installed releases with their manifests, file by file; with `repair`, fix what can be fixed. */
-export async function verify(o: VerifyOptions): Promise<VerifyResult> {
+export function verify(o: VerifyOptions): Promise<VerifyResult> {
+  return surfaced(verifyReleases(o));
+}
+
+async function verifyReleases(o: VerifyOptions): Promise<VerifyResult> {
   const base = { target: resolve(o.target), names: o.names, all: o.all, owner: o.owner ?? processOwner() };
   const { verify: check, verifyAndRepair } = await import('./ops/verify.js');
   if (o.repair !== true) return { reports: await check(base) };
@@ -188,16 +195,19 @@ export async function verify(o: VerifyOptions): Promise<VerifyResult> {
 /** Pack a firmware directory into a signed (optionally encrypted) package (docs/format.md). */
 export async function pack(o: PackOptions): Promise<PackResult> {
   const { pack: run } = await import('./pack/pack.js');
-  return run(o);
+  return surfaced(run(o));
 }
 
 /** Link every file of a tree from another place (provisioning: `fussy link-tree`). */
 export async function linkTree(o: LinkTreeOptions): Promise<LinkTreeResult> {
   const { linkTree: run } = await import('./ops/link-tree.js');
-  return run(o);
+  return surfaced(run(o));
 }
 
-/** Run `fn` holding the named lock (`fussy lock`): busy is LOCKED at once, a dead holder's lock is taken over. */
+/**
+ * Run `fn` holding the named lock (`fussy lock`): busy is LOCKED at once, a dead holder's lock is
+ * taken over. Not wrapped for permission problems: `fn`'s own errors are the caller's.
+ */
 export async function withLock<T>(name: string, o: WithLockOptions, fn: (lock: LockHandle) => Promise<T>): Promise<T> {
   const { withLock: run } = await import('./lock/with-lock.js');
   return run(name, o, fn);
@@ -206,5 +216,5 @@ export async function withLock<T>(name: string, o: WithLockOptions, fn: (lock: L
 /** Make a signing key (build server) or a device key pair (docs/format.md, Keyrings). */
 export async function keygen(o: KeygenOptions): Promise<KeygenResult> {
   const { keygen: run } = await import('./keyring/keygen.js');
-  return run(o);
+  return surfaced(run(o));
 }

@@ -84,9 +84,4 @@ export class Reporter {
   }
 }
 
-export function formatBytes(n: number): string {
-  if (n >= 10 * MB) return `${(n / MB).toFixed(0)} MiB`;
-  if (n >= MB) return `${(n / MB).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${n} B`;
-}
+export { formatBytes } from '../util/format.js';

@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
 import { EXIT_CODES, FussyError, INTERNAL_ERROR_EXIT } from '../errors.js';
+import { permissionProblem } from '../util/system-error.js';
 import type { Io, OutputFlags } from './io.js';
 
 /** A finished command: a JSON object for --json, lines for humans, the last stdout line. */
@@ -23,7 +24,9 @@ export function renderResult(io: Io, flags: OutputFlags, r: CommandResult): numb
 }
 
 /** The one place an error becomes text and an exit status (the README's exit codes). */
-export function renderError(io: Io, flags: OutputFlags, prog: string, err: unknown): number {
+export function renderError(io: Io, flags: OutputFlags, prog: string, thrown: unknown): number {
+  // The commands still call src/ops directly; the same rule as src/index.ts applies here.
+  const err = permissionProblem(thrown);
   if (err instanceof CommanderError) {
     // commander already printed its message (or the help / version text).
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;

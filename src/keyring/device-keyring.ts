@@ -29,6 +29,11 @@ export interface DeviceKeyring {
    * key, damage inside a block): not trusted, and reported on every install that loads them.
    */
   unreadable: string[];
+  /**
+   * Every key read, trusted or not (decryption keys, protected secret keys, keys gpg holds): only
+   * to name a key id in messages by its primary fingerprint, as fussy pack prints keys.
+   */
+  known: openpgp.Key[];
   policy: Policy;
 }
 
@@ -42,7 +47,7 @@ export interface DeviceKeyring {
 export async function loadDeviceKeyring(dir: string): Promise<DeviceKeyring> {
   checkKeyring(dir);
   const names = (await readdir(dir)).sort();
-  const ring: DeviceKeyring = { dir, signers: [], decryptionKeys: [], gpgSecretKeys: names.includes('private-keys-v1.d'), unusableSecret: [], unreadable: [], policy: await readPolicy(dir) };
+  const ring: DeviceKeyring = { dir, signers: [], decryptionKeys: [], gpgSecretKeys: names.includes('private-keys-v1.d'), unusableSecret: [], unreadable: [], known: [], policy: await readPolicy(dir) };
   const files = names.filter((n) => PUBLIC_RINGS.includes(n) || n === SECRET_RING || (KEY_FILE.test(n) && !NOT_KEYS.includes(n)));
   const publicFprs = new Set<string>();
   for (const name of files) {
@@ -58,6 +63,7 @@ export async function loadDeviceKeyring(dir: string): Promise<DeviceKeyring> {
     for (const bad of load.skipped) ring.unreadable.push(`${bad.source}: ${bad.reason}`);
     for (const { key } of load.keys) {
       const fpr = key.getFingerprint();
+      ring.known.push(key);
       if (key.isPrivate()) {
         if (key.isDecrypted()) ring.decryptionKeys.push(key);
         else ring.unusableSecret.push(`${fpr.toUpperCase()} in ${file} (passphrase-protected)`);

@@ -34,6 +34,18 @@ export interface OpenOptions {
 
 const hex = (id: openpgp.KeyID): string => id.toHex().toUpperCase();
 
+/**
+ * A key id as fussy pack prints keys (issue 11: errors named subkey ids the user never saw): the
+ * primary fingerprint when the keyring holds the key, with a subkey's own id in parentheses.
+ */
+function keyName(id: openpgp.KeyID, known: readonly openpgp.Key[]): string {
+  // getKeys matches a wildcard (anonymous recipient) id to every key: it names no key.
+  const key = /^0+$/.test(id.toHex()) ? undefined : known.find((k) => k.getKeys(id).length > 0);
+  if (key === undefined) return hex(id);
+  const fpr = key.getFingerprint().toUpperCase();
+  return key.getKeyID().equals(id) ? fpr : `${fpr} (subkey ${hex(id)})`;
+}
+
 function reject(message: string, hint: string, cause?: unknown): FussyError {
   return new FussyError('BAD_SIGNATURE', message, { hint, cause });
 }
@@ -94,7 +106,7 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
       const wanted = new Set(encryptedFor.map(hex));
       const decryptionKeys = ring.decryptionKeys.filter((k) => k.getKeys().some((sub) => wanted.has(hex(sub.getKeyID()))));
       if (decryptionKeys.length === 0 && !ring.gpgSecretKeys) {
-        throw new FussyError('DECRYPT_FAILED', `${file} is encrypted for key ${[...wanted].join(', ')}, and keyring ${ring.dir} has no matching secret key${ring.unusableSecret.length > 0 ? ` (unusable: ${ring.unusableSecret.join('; ')})` : ''}`, {
+        throw new FussyError('DECRYPT_FAILED', `${file} is encrypted for key ${encryptedFor.map((id) => keyName(id, ring.known)).join(', ')}, and keyring ${ring.dir} has no matching secret key${ring.unusableSecret.length > 0 ? ` (unusable: ${ring.unusableSecret.join('; ')})` : ''}`, {
           hint: 'the package was made for another device, or the device key is missing from the keyring',
         });
       }
@@ -128,7 +140,7 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
   }
   if (!result.signatures.some((s) => signerOf(s.keyID) !== undefined)) {
     const unreadable = ring.unreadable.length > 0 ? ` (keyblocks fussy cannot read there: ${ring.unreadable.join('; ')})` : '';
-    throw reject(`${file} is signed by ${result.signatures.map((s) => hex(s.keyID)).join(', ')}, which is not in keyring ${ring.dir}${unreadable}`, 'install the signer\'s public key in the keyring if you trust it');
+    throw reject(`${file} is signed by ${result.signatures.map((s) => keyName(s.keyID, ring.known)).join(', ')}, which is not in keyring ${ring.dir}${unreadable}`, 'install the signer\'s public key in the keyring if you trust it');
   }
 
   const data = guardStream(result.data, file);
@@ -152,7 +164,7 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
         await key.getSigningKey(s.keyID, at); // throws when expired or revoked at that time
         signers.add(key.getFingerprint().toUpperCase());
       } catch (err) {
-        problems.push(`${hex(s.keyID)}: ${(err as Error).message}`);
+        problems.push(`${keyName(s.keyID, ring.known)}: ${(err as Error).message}`);
       }
     }
     if (signers.size < ring.policy.threshold) {

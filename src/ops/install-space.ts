@@ -3,6 +3,7 @@ import type { Manifest } from '../archive/manifest.js';
 import { FussyError } from '../errors.js';
 import type { DedupIndex } from '../store/dedup-index.js';
 import { installedMeta, type Owner } from '../store/ownership.js';
+import { formatBytes } from '../util/format.js';
 
 const BLOCK = 4096;
 
@@ -25,8 +26,9 @@ export function checkSpace(m: Manifest, index: DedupIndex, owner: Owner, free: n
     if (!index.claims({ sha256: e.sha256, size: e.size, ...installedMeta(e, owner) })) need += Math.ceil(e.size / BLOCK) * BLOCK;
   }
   if (need + reserve > free) {
-    throw new FussyError('NO_SPACE', `${m.release} needs ${need} bytes in ${target} (after sharing identical files) plus a ${reserve}-byte reserve; ${free} are free`, {
+    throw new FussyError('NO_SPACE', `${m.release} needs ${formatBytes(need)} in ${target} (after sharing identical files) plus a ${formatBytes(reserve)} reserve; ${formatBytes(free)} are free`, {
       hint: 'free space with fussy clean, then install again',
+      details: { needBytes: need, reserveBytes: reserve, freeBytes: free },
     });
   }
 }

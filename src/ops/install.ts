@@ -24,6 +24,7 @@ import { openPackageSource, type PackageSource } from '../unpack/package-source.
 import { spoolPackage, type Spooled } from '../unpack/spool-package.js';
 import { withTarget } from '../txn/recover.js';
 import { unpack } from '../unpack/unpack.js';
+import { sameReleaseAs } from '../store/same-release.js';
 
 export type InstallEvent =
   | { type: 'phase'; phase: 'spool' | 'lock' | 'unpack' | 'commit' | 'activate' }
@@ -79,6 +80,8 @@ export interface InstallResult {
   durationMs: number;
   /** What was done with a transaction an earlier crash interrupted, if there was one. */
   recovered?: string;
+  /** An installed release with the same manifest (the same package installed again). */
+  sameAs?: string;
 }
 
 /** In the state dir: sha256 of installed files, valid while their ctime is unchanged. */
@@ -226,6 +229,8 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
         throw err;
       }
 
+      const sameAs = sameReleaseAs(target, name, layout.releases);
+      if (sameAs !== undefined) emit({ type: 'log', message: `${name} is the same release as ${sameAs} (identical manifest): installed again as a separate copy` });
       emit({ type: 'phase', phase: 'activate' });
       // The hash cache is recorded while the hooks run (see HashCache.save on why that is safe).
       const recording = index.cache.save(cacheFile, join(target, name), unpacked.hashes);
@@ -252,6 +257,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
         deduplicatedBytes: unpacked.linkedBytes,
         durationMs: Date.now() - started,
         recovered,
+        sameAs,
       };
       await recordHistory(stateDir, { action: 'install', result: 'ok', ...facts, package: await packageFacts(pkg, src, digest), time: now.toISOString(), durationMs: Date.now() - started }, emit);
       return result;

@@ -105,16 +105,22 @@ function checkSymlinks(root: string, entries: WalkEntry[]): void {
     if (e.path === '.') continue;
     nodes.set(e.path, e.type === 'symlink' ? { type: 'symlink', target: e.target as string } : { type: e.type === 'directory' ? 'directory' : 'file' });
   }
+  // All of them in one error: a real library tree holds dozens, and one per run took 20 runs (issue 11).
+  const bad: Array<{ path: string; target: string; problem: string }> = [];
   for (const e of entries) {
     if (e.type !== 'symlink') continue;
     const r = resolveLink(e.path, e.target as string, (p) => nodes.get(p));
-    if (!r.inside || r.loop) {
-      const why = r.loop ? 'is part of a symlink loop' : 'points outside the release';
-      throw new FussyError('UNSAFE_PATH', `symlink ${join(root, e.path)} -> ${e.target} ${why}`, {
-        hint: 'make it a relative link to a path inside the firmware tree (the device resolves absolute links against its own root, not the release)',
-      });
-    }
+    if (!r.inside || r.loop) bad.push({ path: e.path, target: e.target as string, problem: r.loop ? 'is part of a symlink loop' : 'points outside the release' });
   }
+  const [first] = bad;
+  if (first === undefined) return;
+  const message = bad.length === 1
+    ? `symlink ${join(root, first.path)} -> ${first.target} ${first.problem}`
+    : `${bad.length} symlinks in ${root} point outside the release or form a loop:\n${bad.map((b) => `  ${b.path} -> ${b.target} (${b.problem.replace(/^is /, '')})`).join('\n')}`;
+  throw new FussyError('UNSAFE_PATH', message, {
+    hint: 'make each a relative link to a path inside the firmware tree (the device resolves absolute links against its own root, not the release), or leave them out with --exclude PATTERN (repeatable)',
+    details: { symlinks: bad },
+  });
 }
 
 async function lstatInTree(abs: string): Promise<Stats> {

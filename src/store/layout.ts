@@ -30,14 +30,28 @@ async function isDir(p: string): Promise<boolean> {
   }
 }
 
+function missingTarget(target: string, cause: unknown): FussyError {
+  return new FussyError('TARGET_MISSING', `target ${target} does not exist or is not a directory`, { cause, hint: 'create it (mkdir -p), or pass -t DIR' });
+}
+
+/** The target is a directory, else the same TARGET_MISSING error every command gives for a mistyped -t. */
+export async function requireTarget(target: string): Promise<void> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(target)).isDirectory();
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw missingTarget(target, err);
+    throw err;
+  }
+  if (!isDir) throw missingTarget(target, undefined);
+}
+
 export async function readLayout(target: string): Promise<Layout> {
   let names: string[];
   try {
     names = await readdir(target);
   } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) {
-      throw new FussyError('TARGET_MISSING', `target ${target} does not exist or is not a directory`, { cause: err, hint: 'create it (mkdir -p), or pass -t DIR' });
-    }
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw missingTarget(target, err);
     throw err;
   }
   const releases: string[] = [];

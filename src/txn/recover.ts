@@ -171,7 +171,7 @@ export interface TargetOptions extends Omit<RecoverOptions, 'target' | 'failpoin
  */
 export async function withTarget<T>(target: string, o: TargetOptions, fn: (recovered: string | undefined) => Promise<T>): Promise<T> {
   await readLayout(target); // the target must exist before a lock is made in it
-  const lock = await lockTarget(target, o.what, o.wait === true, o.now ?? new Date(), o.signal);
+  const lock = await lockTarget(target, o.what, o.wait === true, o.now ?? new Date(), o.signal, (message) => o.emit({ type: 'log', message }));
   try {
     let recovered: string | undefined;
     try {
@@ -201,7 +201,7 @@ export interface RecoverCommandOptions extends Omit<RecoverOptions, 'failpoints'
 export async function recover(o: RecoverCommandOptions): Promise<Recovery> {
   const target = resolve(o.target);
   await readLayout(target); // the target must exist before a lock is made in it
-  const lock = await lockTarget(target, 'recover', o.wait === true, o.now ?? new Date(), o.signal);
+  const lock = await lockTarget(target, 'recover', o.wait === true, o.now ?? new Date(), o.signal, (message) => o.emit({ type: 'log', message }));
   try {
     return await recoverTarget({ ...o, target, failpoints: failpoints(o.failpoint) });
   } finally {

@@ -38,16 +38,18 @@ function checkTarget(target: string): void {
 /**
  * The target's lock (`.fussy/lock`): one install, rollback, clean or recovery at a time. Busy is
  * LOCKED (exit 75) naming the holder, unless `wait`, which retries every half second until
- * `signal` aborts.
+ * `signal` aborts; `onWait` hears once, when the wait starts, who holds the lock (issue 11: a
+ * silent --wait looks hung).
  */
-export async function lockTarget(target: string, what: string, wait: boolean, now: Date, signal?: AbortSignal): Promise<LockHandle> {
+export async function lockTarget(target: string, what: string, wait: boolean, now: Date, signal?: AbortSignal, onWait?: (message: string) => void): Promise<LockHandle> {
   const file = join(trustedStateDir(target), 'lock');
-  for (;;) {
+  for (let waited = false; ; waited = true) {
     throwIfAborted(signal);
     try {
       return await acquireLock(file, what, { now, dirWhat: 'state directory', dirCodes: TARGET_CODES });
     } catch (err) {
       if (!(wait && err instanceof FussyError && err.code === 'LOCKED')) throw err;
+      if (!waited) onWait?.(`waiting for the lock: ${err.message}`);
       await sleep(500, signal);
     }
   }

@@ -6,6 +6,7 @@ import { cannotStartThread, FussyError, isErrno } from '../errors.js';
 import { manifestMaxBytes } from '../archive/manifest.js';
 import type { DedupIndex, Found } from '../store/dedup-index.js';
 import type { Owner } from '../store/ownership.js';
+import { formatBytes } from '../util/format.js';
 import { Precreator } from './precreate.js';
 
 export type Node = { kind: 'dir' } | { kind: 'file' } | { kind: 'symlink'; target: string };
@@ -79,8 +80,9 @@ export class StagingWriter {
   /** Disk use, checked before the bytes are written: the free space (less the reserve) is never passed. */
   #charge(bytes: number, rel: string): void {
     if (this.#used + bytes > this.o.maxWrite) {
-      throw new FussyError('NO_SPACE', `not enough free space for the package: writing "${rel}" would pass the ${this.o.maxWrite} bytes that may be written in ${this.o.staging} (free space less the reserve)`, {
+      throw new FussyError('NO_SPACE', `not enough free space for the package: writing "${rel}" (${formatBytes(bytes)}) would pass the ${formatBytes(this.o.maxWrite)} that may be written in ${this.o.staging} (free space less the reserve)`, {
         hint: 'free space (fussy clean) and try again; nothing was installed',
+        details: { maxWriteBytes: this.o.maxWrite, writtenBytes: this.#used, entryBytes: bytes },
       });
     }
     this.#used += bytes;

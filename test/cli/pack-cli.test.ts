@@ -69,6 +69,26 @@ describe('fussy pack / fussy-pack / fussy keygen on the command line', function 
     assert.deepEqual((JSON.parse(j.stdout) as { ok: boolean; error: { code: string } }).error.code, 'BAD_SOURCE');
   });
 
+  it('symlinks-outside-one-per-run: names every symlink that leaves the release in one error, with --exclude in the hint', async function () {
+    const files = [
+      { path: 'lib/libc.so', symlink: '/usr/lib/libc.so.6' },
+      { path: 'lib/libm.so', symlink: '../../../usr/lib/libm.so.6' },
+      { path: 'share/doc', symlink: '/usr/share/doc' },
+      { path: 'lib/ok.so', symlink: 'libc.so.6' },
+      { path: 'lib/libc.so.6', content: 'libc\n' },
+    ];
+    const bad = await writeTree(join(dir, 'bad3', 'fw-libs'), files);
+    const r = await cli('fussy', ['pack', bad, '--signing-key', signingKey, '-o', 'bad3-out/'], { cwd: dir, env });
+    assert.equal(r.exitCode, 21, r.stderr);
+    assert.match(r.stderr, /fussy pack: 3 symlinks in .*fw-libs point outside the release or form a loop:\n {2}lib\/libc\.so -> \/usr\/lib\/libc\.so\.6 \(points outside the release\)\n {2}lib\/libm\.so -> \.\.\/\.\.\/\.\.\/usr\/lib\/libm\.so\.6 \(points outside the release\)\n {2}share\/doc -> \/usr\/share\/doc \(points outside the release\)\n {2}hint: .*--exclude/);
+    assert.doesNotMatch(r.stderr, /ok\.so/);
+    assert.equal(existsSync(join(dir, 'bad3-out')), false);
+    const j = await cli('fussy', ['pack', bad, '--signing-key', signingKey, '-o', 'bad3-out/', '--json'], { cwd: dir, env });
+    assert.deepEqual((JSON.parse(j.stdout) as { error: { symlinks: Array<{ path: string }> } }).error.symlinks.map((l) => l.path), ['lib/libc.so', 'lib/libm.so', 'share/doc']);
+    const excluded = await cli('fussy', ['pack', bad, '--signing-key', signingKey, '-o', 'bad3-out/', '--exclude', 'lib/libc.so', '--exclude', 'lib/libm.so', '--exclude', 'share/doc'], { cwd: dir, env });
+    assert.equal(excluded.exitCode, 0, excluded.stderr);
+  });
+
   it('exits 21 for unsafe content and 40 for a wrong passphrase, leaving no package', async function () {
     const bad = await writeTree(join(dir, 'bad', 'fw-bad'), [{ path: 'x', symlink: '/etc/shadow' }]);
     const r = await cli('fussy', ['pack', bad, '--signing-key', signingKey, '-o', 'bad-out/'], { cwd: dir, env });

@@ -219,7 +219,13 @@ describe('fussy install end to end: pack, install, update, failing hooks', funct
       const { statfs } = await import('node:fs/promises');
       const st = await statfs(d.target);
       const free = st.bavail * st.bsize;
-      await assert.rejects(installInto(d, pkg, { reserveBytes: free - 4 * 1024 * 1024 }), (e: unknown) => e instanceof FussyError && e.code === 'NO_SPACE' && /fw-s2 needs \d+ bytes/.test(e.message));
+      // no-space-raw-bytes (issue 11): sizes for people in the message, the exact bytes in details.
+      const refused = await installInto(d, pkg, { reserveBytes: free - 4 * 1024 * 1024 }).then(() => undefined, (e: unknown) => e);
+      assert.ok(refused instanceof FussyError && refused.code === 'NO_SPACE', String(refused));
+      assert.match(refused.message, /^fw-s2 needs 8\.\d MiB in .* plus a [\d.]+ MiB reserve; [\d.]+ MiB are free$/);
+      assert.doesNotMatch(refused.message, /\d{5}/);
+      assert.equal(refused.details?.reserveBytes, free - 4 * 1024 * 1024);
+      assert.ok((refused.details?.needBytes as number) >= 8 * 1024 * 1024 && typeof refused.details?.freeBytes === 'number');
       const ok = await installInto(d, same, { reserveBytes: free - 4 * 1024 * 1024 });
       assert.ok(ok.deduplicatedBytes >= 8 * 1024 * 1024, 'unchanged big file is shared, so it fits');
     } finally {

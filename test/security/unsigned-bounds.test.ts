@@ -177,7 +177,7 @@ describe('security: unsigned packages cannot crash install, exhaust memory or fi
       const entries: RawEntry[] = blobs.map((_, i) => ({ path: `fw-size/blob${i}`, data: randomBytes(2 * MEMBER_DATA_BYTES) }));
       for (const forged of [false, true]) {
         const pkg = await manifestPackage(dev, file(`size-only-${forged}`), 'fw-size', entries, { forged });
-        await assertRefusal(d, pkg, 'NO_SPACE', /fw-size needs \d+ bytes in .* \(after sharing identical files\)/, { reserveBytes: await reserveLeaving(d.target, 4 * MEMBER_DATA_BYTES) });
+        await assertRefusal(d, pkg, 'NO_SPACE', /fw-size needs [\d.]+ (B|KiB|MiB) in .* \(after sharing identical files\)/, { reserveBytes: await reserveLeaving(d.target, 4 * MEMBER_DATA_BYTES) });
       }
     });
 
@@ -194,7 +194,7 @@ describe('security: unsigned packages cannot crash install, exhaust memory or fi
       // fw-e2 ships the original content, which fw-e1's manifest claims: the estimate counts 0 bytes for it.
       for (const forged of [false, true]) {
         const v2 = await manifestPackage(dev, file(`edited-v2-${forged}`), 'fw-e2', [{ path: 'fw-e2/big.bin', data: big }], { forged });
-        await assertRefusal(d, v2, 'NO_SPACE', /writing "big\.bin" would pass the \d+ bytes that may be written/, { reserveBytes: await reserveLeaving(d.target, 4 * MEMBER_DATA_BYTES) });
+        await assertRefusal(d, v2, 'NO_SPACE', /writing "big\.bin" \([\d.]+ (B|KiB|MiB)\) would pass the [\d.]+ (B|KiB|MiB) that may be written/, { reserveBytes: await reserveLeaving(d.target, 4 * MEMBER_DATA_BYTES) });
       }
     });
 
@@ -206,7 +206,7 @@ describe('security: unsigned packages cannot crash install, exhaust memory or fi
       for (const [name, entries] of [['blocks', files], ['dirs', dirs]] as const) {
         for (const forged of [false, true]) {
           const pkg = await sign(`${name}-${forged}`, gzipSync(rawTar([...entries, ...(forged ? [pad(entries[0]?.path.slice(0, -1) ?? '')] : [])])), forged);
-          await assertRefusal(d, pkg, 'NO_SPACE', /not enough free space for the package: writing ".*" would pass the \d+ bytes/, { reserveBytes: await reserveLeaving(d.target, 4 * MEMBER_DATA_BYTES) });
+          await assertRefusal(d, pkg, 'NO_SPACE', /not enough free space for the package: writing ".*" \([\d.]+ (B|KiB|MiB)\) would pass the [\d.]+ (B|KiB|MiB) that/, { reserveBytes: await reserveLeaving(d.target, 4 * MEMBER_DATA_BYTES) });
         }
       }
     });
