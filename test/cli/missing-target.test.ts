@@ -19,7 +19,7 @@ describe('a target that does not exist is an error for the reading commands too'
   it('history-missing-target: the API refuses a file where the target directory should be, as status does', async function () {
     const file = join(await makeTmp(), 'file');
     await writeFile(file, 'not a directory\n');
-    await assert.rejects(history({ target: file }), { code: 'SETUP', message: `target ${file} does not exist or is not a directory` });
-    await assert.rejects(status({ target: file }), { code: 'SETUP', message: `target ${file} does not exist or is not a directory` });
+    await assert.rejects(history({ target: file }), { code: 'TARGET_MISSING', message: `target ${file} does not exist or is not a directory` });
+    await assert.rejects(status({ target: file }), { code: 'TARGET_MISSING', message: `target ${file} does not exist or is not a directory` });
   });
 });
