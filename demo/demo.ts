@@ -79,6 +79,8 @@ if (gpgOk) {
   const r = await execa('gpg', ['--homedir', home, '--batch', '--status-fd', '1', '--decrypt', '--output', '/dev/null', pkg], { reject: false });
   const ok = String(r.stdout).includes('GOODSIG') && String(r.stdout).includes('DECRYPTION_OKAY');
   process.stdout.write(`\n$ gpg --decrypt ${pkg}\n${ok ? 'gpg: good signature, decryption okay' : String(r.stderr)}\n`);
+  // The secret key import started a gpg-agent for this throwaway home: it must not outlive the demo.
+  await execa('gpgconf', ['--homedir', home, '--kill', 'all'], { reject: false });
 } else {
   process.stdout.write('\n(gpg not installed: skipping the GnuPG cross-check)\n');
 }

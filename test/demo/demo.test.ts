@@ -15,6 +15,9 @@ describe('npm run demo (the README\'s first command)', function () {
     assert.match(out, /install ok firmware-2026-11-24T09.00.00 \(was firmware-2026-11-23T10.00.00\)/);
     const dir = /Done\. Everything is in (\S+)/.exec(out)?.[1];
     assert.ok(dir !== undefined, 'the demo says where it worked');
+    // No gpg-agent of the demo's throwaway GnuPG home is left running.
+    const agents = (await execa('pgrep', ['-af', 'gpg-agent'], { reject: false })).stdout.split('\n').filter((l) => l.includes(dir));
+    assert.deepEqual(agents, [], 'a gpg-agent of the demo outlived it');
     await rm(dir, { recursive: true, force: true });
   });
 });
