@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { FussyError, history, STATE_DIR } from '../index.js';
 import { formatBytes, type Io, type OutputFlags } from './io.js';
-import { DEFAULT_TARGET } from './install-command.js';
+import { addTarget } from './target-flag.js';
 import type { CommandResult } from './render.js';
 
 interface HistoryFlags extends OutputFlags {
@@ -11,9 +11,8 @@ interface HistoryFlags extends OutputFlags {
 
 /** `fussy history`: the transaction log, checked (no lock needed: it only reads). */
 export function historyCommand(io: Io, done: (r: CommandResult) => void): Command {
-  return new Command('history')
+  return addTarget(new Command('history'))
     .description('list installs, rollbacks and recoveries, oldest first, and check that the log was not altered')
-    .option('-t, --target <dir>', 'firmware directory holding current, failsafe and the releases', DEFAULT_TARGET)
     .option('--json', 'print one JSON object {records, problems}')
     .option('-q, --quiet', 'print nothing but problems')
     .action(async (f: HistoryFlags) => done(await runHistory(io, f)));

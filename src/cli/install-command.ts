@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { FussyError, install, openPackage, type FussyEvent, type PackageSource } from '../index.js';
 import { openInstallLog, type InstallLog } from './install-log.js';
+import { addTarget, DEFAULT_KEYRING } from './target-flag.js';
 import { formatBytes, Reporter, type Io, type OutputFlags } from './io.js';
 import type { CommandResult } from './render.js';
 import { integer } from './parse.js';
@@ -17,13 +18,11 @@ export interface InstallFlags extends OutputFlags {
   deviceType?: string;
 }
 
-export const DEFAULT_KEYRING = '/etc/fussy/keys';
-export const DEFAULT_TARGET = '/opt/firmware';
+export { DEFAULT_KEYRING, DEFAULT_TARGET } from './target-flag.js';
 
 export function addInstallOptions(cmd: Command): Command {
-  return cmd
+  return addTarget(cmd)
     .option('-k, --keyring <dir>', 'trusted keys (a GnuPG home and/or key files)', DEFAULT_KEYRING)
-    .option('-t, --target <dir>', 'firmware directory holding current, failsafe and the releases', DEFAULT_TARGET)
     .addOption(new Option('--hook-timeout <s>', 'seconds before a hook\'s process group is killed').default(600).argParser(integer('--hook-timeout', 1)))
     .addOption(new Option('--reserve <mb>', 'MiB to leave free after installing').default(16).argParser(integer('--reserve')))
     .option('--wait', 'wait for a running install or clean instead of exiting 75')

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { status } from '../index.js';
 import { formatBytes, type Io, type OutputFlags } from './io.js';
-import { DEFAULT_TARGET } from './install-command.js';
+import { addTarget } from './target-flag.js';
 import type { CommandResult } from './render.js';
 
 interface StatusFlags extends OutputFlags {
@@ -11,9 +11,8 @@ interface StatusFlags extends OutputFlags {
 
 /** `fussy status`: current, failsafe, releases, sharing, last transaction, pending recovery. */
 export function statusCommand(io: Io, done: (r: CommandResult) => void): Command {
-  return new Command('status')
+  return addTarget(new Command('status'))
     .description('show current, failsafe and the releases (sizes net of sharing), the last transaction and any pending recovery')
-    .option('-t, --target <dir>', 'firmware directory holding current, failsafe and the releases', DEFAULT_TARGET)
     .option('--json', 'print one JSON object')
     .option('-q, --quiet', 'print only the current release path')
     .action(async (f: StatusFlags) => {

@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { FussyEvent } from '../index.js';
 import { Reporter, type Io, type OutputFlags } from './io.js';
-import { DEFAULT_TARGET, describe } from './install-command.js';
+import { describe } from './install-command.js';
+import { addTarget } from './target-flag.js';
 import { integer } from './parse.js';
 
 /** Flags of the commands that change a target under its lock (recover, rollback, clean). */
@@ -13,8 +14,7 @@ export interface TargetFlags extends OutputFlags {
 }
 
 export function addTargetOptions(cmd: Command): Command {
-  return cmd
-    .option('-t, --target <dir>', 'firmware directory holding current, failsafe and the releases', DEFAULT_TARGET)
+  return addTarget(cmd)
     .addOption(new Option('--hook-timeout <s>', "seconds before a hook's process group is killed").default(600).argParser(integer('--hook-timeout', 1)))
     .option('--wait', 'wait for a running install or clean instead of exiting 75')
     .option('--json', 'print one JSON object; events as NDJSON on stderr');

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { FussyError, verify, type ReleaseReport } from '../index.js';
 import type { Io, OutputFlags } from './io.js';
-import { DEFAULT_TARGET } from './install-command.js';
+import { addTarget } from './target-flag.js';
 import type { CommandResult } from './render.js';
 
 interface VerifyFlags extends OutputFlags {
@@ -17,10 +17,9 @@ interface VerifyFlags extends OutputFlags {
  * to stderr. Any finding left exits 2 (VERIFY_FAILED, SPEC §5); -q prints only findings.
  */
 export function verifyCommand(io: Io, done: (r: CommandResult) => void): Command {
-  return new Command('verify')
+  return addTarget(new Command('verify'))
     .description("check installed releases against their manifests (default: current's); names every changed, missing and extra file")
     .argument('[names...]', 'releases to check')
-    .option('-t, --target <dir>', 'firmware directory holding current, failsafe and the releases', DEFAULT_TARGET)
     .option('--all', 'every release (those without a manifest are listed as such)')
     .option('--repair', 'put back changed or missing files from a healthy copy on the device, and modes, owners and links (takes the lock)')
     .option('--json', 'print one JSON object')
