@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
-import { tempBeside, writeNewFile } from '../util/fs-atomic.js';
+import { tempBeside, unlinkIfExistsSync, writeNewFile } from '../util/fs-atomic.js';
 import { describeUid, ensureTrustedDir, type TrustCodes } from '../util/trusted-path.js';
 import { readLockFile, type LockFile, type LockOwner } from './lock-file.js';
 
@@ -100,7 +100,7 @@ export async function acquireLock(file: string, what: string, opts: AcquireOptio
       if (found !== undefined) removeStale(file, found);
     }
   } finally {
-    removeTemp(tmp);
+    unlinkIfExistsSync(tmp);
   }
 }
 
@@ -114,15 +114,6 @@ function newRecord(file: string, owner: LockOwner): string {
     throw new FussyError(err.code, `cannot create lock file ${file}: ${err.message.replace(/.*: /, '')}`, { cause: err, hint: `run fussy as a user who may write ${dirname(file)}, or use another directory`, details: { path: dirname(file) } });
   }
   return tmp;
-}
-
-/** The temp name is gone once it was linked into place or nothing was written there. */
-function removeTemp(tmp: string): void {
-  try {
-    unlinkSync(tmp);
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw err;
-  }
 }
 
 function handle(file: string, first: LockOwner): LockHandle {

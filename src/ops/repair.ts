@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Manifest, ManifestEntry } from '../archive/manifest.js';
 import { isErrno } from '../errors.js';
 import { installedMode } from '../store/ownership.js';
-import { CREATE_NEW, isTempName, tempName } from '../util/fs-atomic.js';
+import { CREATE_NEW, isTempName, tempName, unlinkIfExistsSync } from '../util/fs-atomic.js';
 import { at, DIR_NOFOLLOW, FILE_NOFOLLOW, withDirBeneath } from '../util/dir-fd.js';
 import { fsFailure } from '../util/fs-failure.js';
 import { readInstalledManifest } from '../store/installed-manifest.js';
@@ -144,7 +144,7 @@ function fix(p: Place, e: ManifestEntry, f: Finding, c: FixContext): string | un
       if (c.asRoot) lchownSync(at(p.dir, tmp), e.uid, e.gid);
       renameSync(at(p.dir, tmp), at(p.dir, p.name));
     } catch (err) {
-      unlinkGone(at(p.dir, tmp));
+      unlinkIfExistsSync(at(p.dir, tmp));
       throw err;
     }
     fsyncSync(p.dir);
@@ -258,7 +258,7 @@ function copyInto(p: Place, src: number, e: ManifestEntry, mode: number, c: FixC
     keep = true;
   } finally {
     closeSync(out);
-    if (!keep) unlinkGone(at(p.dir, tmp));
+    if (!keep) unlinkIfExistsSync(at(p.dir, tmp));
   }
   fsyncSync(p.dir);
   return true;
@@ -279,11 +279,3 @@ export function installedManifests(target: string, releases: string[]): Map<stri
   return manifests;
 }
 
-/** The directory may be a user's: our temp file may already be gone. */
-function unlinkGone(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw err;
-  }
-}

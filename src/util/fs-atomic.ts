@@ -93,7 +93,7 @@ export function openNewFile(path: string, mode: number, o: { readable?: boolean 
     fchmodSync(fd, mode);
   } catch (err) {
     closeSync(fd);
-    unlinkQuietly(path);
+    unlinkIfExistsSync(path); // only our own new file can be at this name: it was created O_EXCL just before
     throw err;
   }
   return fd;
@@ -115,7 +115,7 @@ export function writeNewFile(path: string, data: string | Buffer, mode: number, 
     throw fileError(err, path);
   } finally {
     closeSync(fd);
-    if (!ok) unlinkQuietly(path);
+    if (!ok) unlinkIfExistsSync(path);
   }
 }
 
@@ -154,9 +154,9 @@ export async function unlinkIfExists(file: string): Promise<void> {
   }
 }
 
-function unlinkQuietly(path: string): void {
+/** Remove a file or symlink if it is still there (never follows it); anything but ENOENT is thrown. */
+export function unlinkIfExistsSync(path: string): void {
   try {
-    // Only our own new file can be at this name: it was created O_EXCL just before.
     unlinkSync(path);
   } catch (err) {
     if (!isErrno(err, 'ENOENT')) throw err;

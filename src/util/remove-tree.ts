@@ -1,8 +1,9 @@
-import { closeSync, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { FussyError, isErrno } from '../errors.js';
 import { DIR_NOFOLLOW } from './dir-fd.js';
+import { unlinkIfExistsSync } from './fs-atomic.js';
 
 /** Paths longer than this are moved up to the top before going deeper (PATH_MAX is 4096). */
 const FLATTEN_BYTES = 2048;
@@ -29,7 +30,7 @@ export async function removeTree(path: string): Promise<void> {
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return;
     if (!isErrno(err, 'ENOTDIR', 'ELOOP')) throw err;
-    unlinkGone(path); // a file or a symlink: the entry itself goes
+    unlinkIfExistsSync(path); // a file or a symlink: the entry itself goes
     return;
   }
   const dev = lock(fd, path, undefined);
@@ -59,7 +60,7 @@ class Remover {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (!e.isDirectory()) {
-        unlinkGone(p);
+        unlinkIfExistsSync(p);
         continue;
       }
       let fd: number;
@@ -68,7 +69,7 @@ class Remover {
       } catch (err) {
         // Only root can change a locked directory; a root process replaced it: remove the entry.
         if (!isErrno(err, 'ENOTDIR', 'ELOOP')) throw err;
-        unlinkGone(p);
+        unlinkIfExistsSync(p);
         continue;
       }
       lock(fd, p, this.dev);
@@ -112,14 +113,6 @@ function lock(fd: number, path: string, dev: number | undefined): number {
     return st.dev;
   } finally {
     closeSync(fd);
-  }
-}
-
-function unlinkGone(p: string): void {
-  try {
-    unlinkSync(p);
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw err;
   }
 }
 
