@@ -1,9 +1,13 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { FussyError, isErrno } from '../errors.js';
 import { run } from '../util/run.js';
 import { parseSexp, sexpFind } from './sexp.js';
+import { readSmallFile } from '../util/read-small-file.js';
+
+/** gpg-agent's key files hold one key: a few KiB (RSA 4096 with protection ~3 KiB). */
+const KEY_FILE_MAX = 1024 * 1024;
 
 /** True for a key whose primary key or a subkey has its secret held by gpg. */
 export type HeldByGpg = (key: openpgp.Key) => boolean;
@@ -33,7 +37,9 @@ async function agentKeyMaterial(dir: string): Promise<Set<string> | undefined> {
   }
   const held = new Set<string>();
   for (const name of names.filter((n) => n.endsWith('.key'))) {
-    const m = keyFileMaterial(await readFile(join(dir, name)));
+    // A key file is a few KiB; one that is not a plain, small file is one this cannot read: ask gpg.
+    const f = readSmallFile(join(dir, name), KEY_FILE_MAX);
+    const m = f === undefined || 'problem' in f ? undefined : keyFileMaterial(f.data);
     if (m === undefined) return undefined;
     held.add(m);
   }
