@@ -24,26 +24,34 @@ export function lockCommand(io: Io, done: (r: CommandResult) => void): Command {
 }
 
 async function runLock(io: Io, name: string, command: string[], f: LockFlags): Promise<CommandResult> {
-  const { runForeground } = await import('../util/run.js');
+  const { startProgram } = await import('../util/run.js');
   const [cmd, ...args] = command;
   if (cmd === undefined) throw new FussyError('USAGE', 'fussy lock needs a command to run', { hint: 'fussy lock NAME -- CMD [ARGS...]' });
   let r;
   try {
-    r = await withLock(name, { dir: f.dir === undefined ? undefined : resolve(io.cwd, f.dir), what: command.join(' ').slice(0, 200), now: io.now() }, (lock) =>
-      runForeground(cmd, args, {
-        timeoutMs: f.timeout === undefined ? undefined : f.timeout * 1000,
+    r = await withLock(name, { dir: f.dir === undefined ? undefined : resolve(io.cwd, f.dir), what: command.join(' ').slice(0, 200), now: io.now() }, async (lock) => {
+      // Its own process group, killed whole: SIGTERM at the timeout, SIGKILL 5 s later (timeout(1) -k).
+      const running = await startProgram(cmd, args, {
         env: io.env,
+        extendEnv: false,
         cwd: io.cwd,
-        // The command holds the lock while it runs, so killing fussy does not free it early.
-        onSpawn: (pid) => void lock.transfer(pid).catch((err: unknown) => io.stderr.write(`fussy lock: the lock stays with fussy itself: ${(err as Error).message}\n`)),
-      }),
-    );
+        stdin: 'inherit',
+        output: 'inherit',
+        group: true,
+        timeoutMs: f.timeout === undefined ? undefined : f.timeout * 1000,
+        timeoutSignal: 'SIGTERM',
+        forwardSignals: true,
+      });
+      // The command holds the lock while it runs, so killing fussy does not free it early.
+      if (running.pid !== undefined) void lock.transfer(running.pid).catch((err: unknown) => io.stderr.write(`fussy lock: the lock stays with fussy itself: ${(err as Error).message}\n`));
+      return running.result;
+    });
   } catch (err) {
     // Busy with --quiet: cron wants the status, not a mail about it.
     if (f.quiet === true && err instanceof FussyError && err.code === 'LOCKED') return { json: {}, summary: [], exitCode: err.exitCode };
     throw err;
   }
-  if (r.spawnError !== undefined) throw new FussyError('COMMAND_NOT_STARTED', `cannot run ${cmd}: ${r.spawnError}`, { hint: 'check the command name and PATH' });
+  if (r.startError !== undefined) throw new FussyError('COMMAND_NOT_STARTED', `cannot run ${cmd}: ${r.startError}`, { hint: 'check the command name and PATH' });
   if (r.timedOut) throw new FussyError('LOCK_TIMEOUT', `${cmd} ran longer than ${f.timeout} s; its process group was terminated`, { hint: 'raise --timeout or find out why it hangs' });
   const status = r.exitCode ?? (r.signal === undefined ? 1 : 128 + (signalNumber(r.signal) ?? 0));
   return { json: { exitCode: status }, summary: [], exitCode: status };

@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { FussyError, isErrno } from '../errors.js';
-import { run } from '../util/run.js';
+import { requireStarted, runProgram } from '../util/run.js';
 import { parseSexp, sexpFind } from './sexp.js';
 import { readSmallFile } from '../util/read-small-file.js';
 
@@ -93,10 +93,11 @@ function normalize(value: Uint8Array): string {
 
 /** Fingerprints (lower-case hex) of the secret keys gpg holds in a GnuPG home. */
 async function gpgSecretFingerprints(home: string): Promise<string[]> {
-  const r = await run('gpg', ['--homedir', home, '--batch', '--no-tty', '--with-colons', '--list-secret-keys'], { env: { GNUPGHOME: home } });
-  if (r.exitCode !== 0) throw new FussyError('GPG_FAILED', `gpg --list-secret-keys failed for ${home}: ${r.stderr.trim()}`, { hint: 'check that gpg can read the keyring' });
-  return r.stdout
-    .toString()
+  const r = await runProgram('gpg', ['--homedir', home, '--batch', '--no-tty', '--with-colons', '--list-secret-keys'], { env: { GNUPGHOME: home } });
+  requireStarted('gpg', r);
+  if (r.exitCode !== 0) throw new FussyError('GPG_FAILED', `gpg --list-secret-keys failed for ${home}: ${(r.stderr ?? '').trim()}`, { hint: 'check that gpg can read the keyring' });
+  return (r.stdout ?? Buffer.alloc(0))
+    .toString('utf8')
     .split('\n')
     .filter((l) => l.startsWith('fpr:'))
     .map((l) => (l.split(':')[9] ?? '').toLowerCase());

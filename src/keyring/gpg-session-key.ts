@@ -1,6 +1,6 @@
 import * as openpgp from 'openpgp';
 import { FussyError } from '../errors.js';
-import { missingProgram, neverStarted, spawnFilter } from '../util/run.js';
+import { requireStarted, startProgram } from '../util/run.js';
 
 /**
  * Ask the system gpg for a package's session key, for device keys that exist only in gpg's
@@ -10,12 +10,13 @@ import { missingProgram, neverStarted, spawnFilter } from '../util/run.js';
  * is what gpg reads (a /proc/PID/fd/N path of the install's descriptor works), `name` names it.
  */
 export async function gpgSessionKey(home: string, packageFile: string, name: string = packageFile): Promise<openpgp.SessionKey> {
-  const { child: gpg } = await spawnFilter('gpg', ['--homedir', home, '--batch', '--no-tty', '--status-fd', '1', '--show-session-key', '--decrypt', '--output', '/dev/null', packageFile], {
+  const gpg = await startProgram('gpg', ['--homedir', home, '--batch', '--no-tty', '--status-fd', '1', '--show-session-key', '--decrypt', '--output', '/dev/null', packageFile], {
     env: { GNUPGHOME: home },
+    output: 'pipe',
   });
-  gpg.stdin.end();
   let text = '';
   const found = await new Promise<string | undefined>((resolve) => {
+    if (gpg.stdout === undefined) return resolve(undefined);
     gpg.stdout.on('data', (chunk: Buffer) => {
       text += chunk.toString('utf8');
       const m = /^\[GNUPG:\] SESSION_KEY (\d+):([0-9A-Fa-f]+)$/m.exec(text);
@@ -24,10 +25,10 @@ export async function gpgSessionKey(home: string, packageFile: string, name: str
     gpg.stdout.on('end', () => resolve(undefined));
   });
   gpg.kill('SIGKILL');
-  const r = await gpg;
+  const r = await gpg.result;
   if (found === undefined) {
-    const stderr = Buffer.from((r.stderr as Uint8Array | undefined) ?? new Uint8Array()).toString('utf8').trim();
-    if (neverStarted(r)) missingProgram('gpg', r.cause ?? r, { needed: `the device key is held by gpg in ${home}` });
+    requireStarted('gpg', r, { needed: `the device key is held by gpg in ${home}` });
+    const stderr = (r.stderr ?? '').trim();
     throw new FussyError('DECRYPT_FAILED', `${name} cannot be decrypted with the keys in ${home}: ${stderr.split('\n').slice(-2).join(' / ')}`, {
       hint: 'the package was encrypted for another device key',
     });

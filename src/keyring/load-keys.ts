@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { FussyError, isErrno, isSystemError } from '../errors.js';
-import { run } from '../util/run.js';
+import { requireStarted, runProgram } from '../util/run.js';
 import { isKeybox, keyboxKeyblocks } from './keybox.js';
 
 export interface LoadedKey {
@@ -89,11 +89,12 @@ export async function readGnupgHome(home: string, files = ['pubring.kbx', 'pubri
     load.skipped.push(...part.skipped);
   }
   if (!found && (await exists(join(home, 'public-keys.d')))) {
-    const r = await run('gpg', ['--homedir', home, '--batch', '--no-tty', '--export'], { env: { GNUPGHOME: home } });
+    const r = await runProgram('gpg', ['--homedir', home, '--batch', '--no-tty', '--export'], { env: { GNUPGHOME: home } });
+    requireStarted('gpg', r);
     if (r.exitCode !== 0) {
-      throw new FussyError('GPG_FAILED', `gpg --export failed for ${home}: ${r.stderr.trim()}`, { hint: 'check that gpg can read that home' });
+      throw new FussyError('GPG_FAILED', `gpg --export failed for ${home}: ${(r.stderr ?? '').trim()}`, { hint: 'check that gpg can read that home' });
     }
-    const part = await parseKeys(r.stdout, `gpg --export (${home})`);
+    const part = await parseKeys(r.stdout ?? Buffer.alloc(0), `gpg --export (${home})`);
     load.keys.push(...part.keys);
     load.skipped.push(...part.skipped);
   }

@@ -4,7 +4,7 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as openpgp from 'openpgp';
 import { FussyError } from '../errors.js';
-import { missingProgram, neverStarted, spawnFilter } from '../util/run.js';
+import { requireStarted, startProgram } from '../util/run.js';
 import { webStreamOf } from '../util/web-stream.js';
 
 /**
@@ -130,14 +130,17 @@ export async function signWithGpg(data: AsyncIterable<Buffer>, out: Writable, o:
 }
 
 async function runGpgFilter(args: string[], data: AsyncIterable<Buffer>, out: Writable, localUsers: string[]): Promise<void> {
-  const { child: gpg } = await spawnFilter('gpg', args);
-  const [fed, drained, result] = await Promise.allSettled([pipeline(Readable.from(data), gpg.stdin), pipeline(gpg.stdout, out), gpg]);
+  const gpg = await startProgram('gpg', args, { stdin: 'pipe', output: 'pipe' });
+  if (gpg.stdin === undefined || gpg.stdout === undefined) {
+    requireStarted('gpg', await gpg.result, { instead: 'or sign with --signing-key FILE' });
+    throw new Error('gpg started without its pipes');
+  }
+  const [fed, drained, result] = await Promise.allSettled([pipeline(Readable.from(data), gpg.stdin), pipeline(gpg.stdout, out), gpg.result]);
   const r = result.status === 'fulfilled' ? result.value : undefined;
   if (r === undefined || r.exitCode !== 0) {
-    if (r !== undefined && neverStarted(r)) missingProgram('gpg', r.cause ?? r, { instead: 'or sign with --signing-key FILE' });
     // A source error (file changed while packing) makes gpg see a short input; report the cause.
     if (fed.status === 'rejected' && fed.reason instanceof FussyError) throw fed.reason;
-    const stderr = Buffer.from((r?.stderr as Uint8Array | undefined) ?? new Uint8Array()).toString('utf8').trim();
+    const stderr = (r?.stderr ?? '').trim();
     throw new FussyError('GPG_FAILED', `gpg --sign failed (exit ${r?.exitCode ?? '?'}): ${stderr.split('\n').slice(-3).join(' / ')}`, {
       hint: localUsers.length > 0 ? `check that gpg has the secret key for ${localUsers.join(', ')}` : 'check that gpg has a default secret key (gpg -K), or pass --local-user ID',
     });

@@ -2,7 +2,7 @@ import { access, constants, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
 import { abortError } from '../util/abort.js';
-import { runStreaming } from '../util/run.js';
+import { neverStarted, runProgram } from '../util/run.js';
 
 export type HookPhase = 'pre-install' | 'post-install';
 
@@ -49,10 +49,18 @@ export async function runHook(phase: HookPhase, c: HookContext): Promise<boolean
     FUSSY_PHASE: phase,
     FUSSY_RECOVERY: c.recovery ? 'True' : 'False',
   };
-  const r = await runStreaming(file, [c.release, c.recovery ? 'True' : 'False'], { env, cwd: c.cwd, timeout: c.timeoutMs, onLine: (l) => c.onLine(phase, l), signal: c.signal });
-  const interrupted = r.interrupted === true || r.interrupted === 'before-start';
-  if (r.exitCode === 0 && !interrupted) return true;
-  const stopped = r.interrupted === 'before-start' ? 'was not started' : 'was stopped (process group terminated)';
-  const why = interrupted && c.signal !== undefined ? `${stopped}: ${abortError(c.signal).message}` : r.spawnError !== undefined ? `could not start: ${r.spawnError}` : r.timedOut ? `timed out after ${c.timeoutMs / 1000} s (process group killed)` : r.signal !== undefined ? `was killed by ${r.signal}` : `exited ${r.exitCode}`;
+  const r = await runProgram(file, [c.release, c.recovery ? 'True' : 'False'], {
+    env,
+    extendEnv: false,
+    cwd: c.cwd,
+    stdin: 'ignore',
+    output: { onLine: (l) => c.onLine(phase, l) },
+    group: true,
+    timeoutMs: c.timeoutMs,
+    signal: c.signal,
+  });
+  if (r.exitCode === 0 && !r.interrupted) return true;
+  const stopped = neverStarted(r) ? 'was not started' : 'was stopped (process group terminated)';
+  const why = r.interrupted && c.signal !== undefined ? `${stopped}: ${abortError(c.signal).message}` : r.startError !== undefined ? `could not start: ${r.startError}` : r.timedOut ? `timed out after ${c.timeoutMs / 1000} s (process group killed)` : r.signal !== undefined ? `was killed by ${r.signal}` : `exited ${r.exitCode}`;
   throw new FussyError('HOOK_FAILED', `${phase} hook ${file} ${why}`, { hint: 'see the hook output above' });
 }

@@ -1,10 +1,11 @@
 /**
  * The one module that starts processes (STYLE: one place for spawning, timeouts and
- * process-group kills). Everything else receives a `Runner` so tests can hand in their own
- * environment (GNUPGHOME, PATH) without mocking child_process.
+ * process-group kills): one entry point, startProgram (runProgram waits for it), one options
+ * type, one result shape. Nothing else in src/ imports execa or node:child_process (eslint).
  */
-import { spawn } from 'node:child_process';
-import type { ResultPromise } from 'execa';
+import type { Readable, Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import type { Options, ResultPromise } from 'execa';
 import { FussyError } from '../errors.js';
 
 type Execa = typeof import('execa').execa;
@@ -20,90 +21,212 @@ export function preloadRunner(): Promise<Execa> {
   return execaModule;
 }
 
-export interface RunOptions {
+/** Every line the program writes, as it arrives; stderr merged into the same lines, or dropped. */
+export interface LineOutput {
+  onLine: (line: string) => void;
+  stderr?: 'merge' | 'ignore';
+}
+
+export interface ProgramOptions {
+  /** Variables for the program, added to fussy's own environment unless `extendEnv` is false. */
   env?: Record<string, string | undefined>;
+  extendEnv?: boolean;
   cwd?: string;
-  input?: string | Uint8Array;
-  /** Milliseconds; the whole process group is killed when it passes. */
-  timeout?: number;
+  /** 'ignore' (the default: /dev/null), fussy's own, a pipe (Running.stdin), or these bytes. */
+  stdin?: 'ignore' | 'inherit' | 'pipe' | Uint8Array;
+  /**
+   * 'capture' (the default): result.stdout (bounded by execa's maxBuffer, 100 MB: past it the
+   * program is stopped) and result.stderr. 'pipe': Running.stdout to stream, stderr captured.
+   * 'ignore', 'inherit' (fussy's stdout and stderr), or lines to a callback.
+   */
+  output?: 'capture' | 'pipe' | 'ignore' | 'inherit' | LineOutput;
+  /** The captured stderr keeps its last this many bytes (64 KiB): the end says what went wrong. */
+  stderrLimit?: number;
+  /** Start the program as the leader of its own process group: every signal goes to the group. */
+  group?: boolean;
+  /** Past this many milliseconds the program (its group) gets `timeoutSignal`. */
+  timeoutMs?: number;
+  /** SIGKILL (the default), or SIGTERM followed by SIGKILL `graceMs` later (timeout(1) -k). */
+  timeoutSignal?: 'SIGKILL' | 'SIGTERM';
+  /** Stops the program: SIGTERM, SIGKILL `graceMs` later; never started if already aborted. */
+  signal?: AbortSignal;
+  /** Milliseconds between a SIGTERM (timeout or abort) and the SIGKILL (5000). */
+  graceMs?: number;
+  /** Pass SIGINT, SIGTERM and SIGHUP sent to fussy on to the program (a terminal's Ctrl-C no longer reaches its group). */
+  forwardSignals?: boolean;
 }
 
-export interface RunResult {
-  exitCode: number;
-  stdout: Buffer;
-  stderr: string;
+/** How a program ended: the one shape every caller gets. */
+export interface ProgramResult {
+  /** Its exit status; undefined when a signal ended it or it never started. */
+  exitCode: number | undefined;
+  /** The signal that ended it (SIGKILL, ...). */
+  signal: string | undefined;
+  /** `timeoutMs` passed: it was sent `timeoutSignal`. */
+  timedOut: boolean;
+  /** The AbortSignal stopped it, or was aborted before it could start (then it never started). */
+  interrupted: boolean;
+  /** Why it could not be started at all (ENOENT, EACCES, not executable, bad interpreter). */
+  startError?: string;
+  /** With output 'capture'. */
+  stdout?: Buffer;
+  /** With output 'capture' or 'pipe'. */
+  stderr?: string;
 }
 
-/** Run to completion, capturing output; a program that cannot start is PROGRAM_MISSING naming it. */
-export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+export interface Running {
+  /** Undefined when it was not started. */
+  pid: number | undefined;
+  /** With stdin 'pipe', once started. */
+  stdin?: Writable;
+  /** With output 'pipe', once started. */
+  stdout?: Readable;
+  result: Promise<ProgramResult>;
+  /** Signal the program (its group with `group`); one already gone is fine. */
+  kill(sig: NodeJS.Signals): void;
+  /** Whether the program and its pipes keep fussy's process alive (they do unless unref'd). */
+  ref(): void;
+  unref(): void;
+}
+
+/** Start `cmd` directly (no shell) with `args`. Rejects only if execa cannot be loaded. */
+export async function startProgram(cmd: string, args: string[], o: ProgramOptions = {}): Promise<Running> {
   const execa = await preloadRunner();
+  if (o.signal?.aborted === true) return notStarted({ exitCode: undefined, signal: undefined, timedOut: false, interrupted: true });
+  const out = o.output ?? 'capture';
+  const lines = typeof out === 'object' ? out : undefined;
+  const merged = lines !== undefined && lines.stderr !== 'ignore';
+  const input = o.stdin instanceof Uint8Array ? o.stdin : undefined;
   const child = execa(cmd, args, {
-    env: opts.env,
-    extendEnv: true,
-    cwd: opts.cwd,
-    input: opts.input,
-    stdin: opts.input === undefined ? 'ignore' : undefined,
+    env: o.env,
+    extendEnv: o.extendEnv ?? true,
+    cwd: o.cwd,
+    input,
+    stdin: input === undefined ? (o.stdin as 'ignore' | 'inherit' | 'pipe' | undefined) ?? 'ignore' : undefined,
+    stdout: out === 'ignore' || out === 'inherit' ? out : 'pipe',
+    stderr: out === 'ignore' || out === 'inherit' ? out : lines !== undefined && !merged ? 'ignore' : 'pipe',
+    all: merged,
+    buffer: { stdout: out === 'capture', stderr: false, all: false },
     encoding: 'buffer',
     stripFinalNewline: false,
     reject: false,
-    timeout: opts.timeout,
-    detached: opts.timeout !== undefined,
-    killSignal: 'SIGKILL',
+    detached: o.group === true,
+    // The signals are sent here (to the group, with the grace of the options), not by execa.
+    forceKillAfterDelay: false,
+  } as Options) as ResultPromise<Options>;
+  const pid = child.pid;
+  const send = (sig: NodeJS.Signals): void => {
+    if (o.group === true) killGroup(pid, sig);
+    else child.kill(sig);
+  };
+  const stderr = out === 'capture' || out === 'pipe' ? tail(child.stderr, o.stderrLimit ?? 64 * 1024) : undefined;
+  const flush = lines === undefined ? undefined : splitLines((merged ? child.all : child.stdout) ?? undefined, lines.onLine);
+  let timedOut = false;
+  let interrupted = false;
+  let killer: NodeJS.Timeout | undefined;
+  // As timeout(1) -k: the program may stop its services cleanly, but not take longer than the grace.
+  const terminate = (): void => {
+    send('SIGTERM');
+    killer ??= setTimeout(() => send('SIGKILL'), o.graceMs ?? 5000);
+  };
+  const timer =
+    o.timeoutMs === undefined || pid === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          if ((o.timeoutSignal ?? 'SIGKILL') === 'SIGKILL') send('SIGKILL');
+          else terminate();
+        }, o.timeoutMs);
+  const stop = (): void => {
+    interrupted = true;
+    terminate();
+  };
+  if (pid !== undefined) o.signal?.addEventListener('abort', stop, { once: true });
+  const forwarded = o.forwardSignals === true && pid !== undefined ? (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, (): void => send(sig)] as const) : [];
+  for (const [sig, h] of forwarded) process.on(sig, h);
+  const result = child.then((r): ProgramResult => {
+    clearTimeout(timer);
+    clearTimeout(killer);
+    o.signal?.removeEventListener('abort', stop);
+    for (const [sig, h] of forwarded) process.removeListener(sig, h);
+    // The leader is gone; nothing it started outlives a timeout or an interruption.
+    if (o.group === true && (timedOut || interrupted)) killGroup(pid, 'SIGKILL');
+    flush?.();
+    if (pid === undefined) {
+      const failed: ProgramResult = { exitCode: undefined, signal: undefined, timedOut: false, interrupted: false, startError: r.cause instanceof Error ? r.cause.message : r.shortMessage };
+      startCauses.set(failed, r.cause ?? r);
+      return failed;
+    }
+    return {
+      exitCode: r.exitCode,
+      signal: r.signal,
+      timedOut,
+      interrupted,
+      ...(out === 'capture' ? { stdout: Buffer.from(r.stdout as Uint8Array) } : {}),
+      ...(stderr === undefined ? {} : { stderr: stderr() }),
+    };
   });
-  const r = await child;
-  if (neverStarted(r)) missingProgram(cmd, r.cause ?? r);
-  return { exitCode: r.exitCode ?? 128, stdout: Buffer.from(r.stdout as Uint8Array), stderr: Buffer.from(r.stderr as Uint8Array).toString('utf8') };
+  const pipes = [child, child.stdin, child.stdout, child.stderr, child.all] as Array<{ ref?: () => unknown; unref?: () => unknown } | null | undefined>;
+  return {
+    pid,
+    ...(pid !== undefined && child.stdin !== null && o.stdin === 'pipe' ? { stdin: child.stdin } : {}),
+    ...(pid !== undefined && child.stdout !== null && out === 'pipe' ? { stdout: child.stdout } : {}),
+    result,
+    kill: (sig) => {
+      if (pid !== undefined) send(sig);
+    },
+    ref: () => pipes.forEach((p) => p?.ref?.()),
+    unref: () => pipes.forEach((p) => p?.unref?.()),
+  };
 }
 
-export type Subprocess = ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; buffer: { stdout: false; stderr: true }; encoding: 'buffer'; reject: false }>;
-
-/** Start a filter process whose stdin and stdout the caller streams; stderr is collected. */
-export async function spawnFilter(cmd: string, args: string[], opts: Pick<RunOptions, 'env' | 'cwd'> = {}): Promise<{ child: Subprocess }> {
-  const execa = await preloadRunner();
-  const child = execa(cmd, args, {
-    env: opts.env,
-    extendEnv: true,
-    cwd: opts.cwd,
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    buffer: { stdout: false, stderr: true },
-    encoding: 'buffer',
-    stripFinalNewline: false,
-    reject: false,
-  });
-  return { child };
+/** Start and wait for the end. */
+export async function runProgram(cmd: string, args: string[], o: ProgramOptions = {}): Promise<ProgramResult> {
+  return (await startProgram(cmd, args, o)).result;
 }
 
-/**
- * Run a program that needs no input and whose output is not wanted (sync -f), with plain
- * child_process: no execa load on the install path. Resolves to the exit code; a program that
- * cannot start is PROGRAM_MISSING naming it.
- */
-export function runQuiet(cmd: string, args: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: 'ignore' });
-    child.once('error', (err) => {
-      try {
-        missingProgram(cmd, err);
-      } catch (e) {
-        reject(e);
-      }
-    });
-    child.once('close', (code, signal) => resolve(code ?? (signal !== null ? 128 : 1)));
+/** True when the program never ran: it could not start, or was aborted before it could. */
+export function neverStarted(r: ProgramResult): boolean {
+  return r.exitCode === undefined && r.signal === undefined;
+}
+
+function notStarted(r: ProgramResult): Running {
+  return { pid: undefined, result: Promise.resolve(r), kill: () => {}, ref: () => {}, unref: () => {} };
+}
+
+/** The error each start failure came with, for the `cause` of PROGRAM_MISSING. */
+const startCauses = new WeakMap<ProgramResult, unknown>();
+
+/** The last `limit` bytes a stream writes, decoded when asked. */
+function tail(stream: Readable | null, limit: number): (() => string) | undefined {
+  if (stream === null) return undefined;
+  let kept = Buffer.alloc(0);
+  stream.on('data', (chunk: Buffer) => {
+    kept = Buffer.concat([kept, chunk]);
+    if (kept.length > limit) kept = kept.subarray(kept.length - limit);
   });
+  return () => kept.toString('utf8');
+}
+
+/** Each complete line to `onLine` as it arrives; the returned flush passes on an unterminated last one. */
+function splitLines(stream: Readable | undefined, onLine: (line: string) => void): () => void {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  stream?.on('data', (chunk: Buffer) => {
+    pending += decoder.write(chunk);
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const l of lines) onLine(l);
+  });
+  return () => {
+    pending += decoder.end();
+    if (pending !== '') onLine(pending);
+    pending = '';
+  };
 }
 
 /** The package that provides each program fussy runs (Debian's name; Fedora's is the same). */
 const PROVIDED_BY: Record<string, string> = { gpg: 'gnupg', sync: 'coreutils', sh: 'dash or bash' };
-
-/**
- * True when an execa run never started (ENOENT, EACCES, not executable, bad interpreter): it has
- * no exit status, was not killed and did not time out. Every runner asks this one question.
- */
-export function neverStarted(r: { failed: boolean; exitCode?: number | undefined; signal?: string | undefined; timedOut?: boolean }): boolean {
-  return r.failed && r.exitCode === undefined && r.signal === undefined && r.timedOut !== true;
-}
 
 /** What a missing program was needed for (`needed`, in the message), and what else the user may do (`instead`, in the hint). */
 export interface MissingProgramContext {
@@ -113,140 +236,19 @@ export interface MissingProgramContext {
 
 /**
  * A program fussy needs could not be started: PROGRAM_MISSING (exit 40) naming it and the
- * package that provides it. Every runner ends here; only firmware hooks (HOOK_FAILED) and the
- * command of `fussy lock` (the user's own) report a start failure their own way.
+ * package that provides it. Every program fussy needs ends here; only firmware hooks
+ * (HOOK_FAILED) and the command of `fussy lock` (the user's own) report a start failure their
+ * own way.
  */
-export function missingProgram(cmd: string, cause: unknown, c: MissingProgramContext = {}): never {
+export function requireStarted(cmd: string, r: ProgramResult, c: MissingProgramContext = {}): void {
+  if (r.startError === undefined) return;
+  const cause = startCauses.get(r);
   const pkg = PROVIDED_BY[cmd];
-  const why = cause instanceof Error ? ((cause as Error & { shortMessage?: string }).shortMessage ?? cause.message) : String(cause);
   const install = pkg === undefined ? `install ${cmd}` : `install the ${pkg} package, which provides ${cmd}`;
-  throw new FussyError('PROGRAM_MISSING', `cannot run ${cmd}${c.needed === undefined ? '' : ` (${c.needed})`}: ${why}`, {
+  throw new FussyError('PROGRAM_MISSING', `cannot run ${cmd}${c.needed === undefined ? '' : ` (${c.needed})`}: ${r.startError}`, {
     cause,
     hint: c.instead === undefined ? install : `${install}, ${c.instead}`,
     details: { program: cmd, ...(pkg === undefined ? {} : { package: pkg }) },
-  });
-}
-
-export interface StreamingOptions {
-  env?: Record<string, string | undefined>;
-  cwd?: string;
-  /** Milliseconds; then the whole process group gets SIGKILL. */
-  timeout: number;
-  /** Each line of stdout and stderr (merged), as it arrives. */
-  onLine: (line: string) => void;
-  /** Stops the run: SIGTERM to the whole group, SIGKILL `graceMs` (5000) later; not started if already aborted. */
-  signal?: AbortSignal;
-  graceMs?: number;
-}
-
-export interface StreamingResult {
-  exitCode: number | undefined;
-  signal: string | undefined;
-  timedOut: boolean;
-  /** `signal` stopped it, or was aborted before it could start (then it was never started). */
-  interrupted?: boolean | 'before-start';
-  /** Could not be started at all (ENOENT, EACCES, not executable, bad interpreter). */
-  spawnError?: string;
-}
-
-/**
- * Run a program directly (no shell) in its own process group with stdin closed, reporting its
- * output line by line; past the timeout the whole group is killed, so a hook's children do not
- * outlive it. Used for firmware hooks (Fussy's contract: argv, stdin closed, merged output).
- */
-export async function runStreaming(cmd: string, args: string[], o: StreamingOptions): Promise<StreamingResult> {
-  const execa = await preloadRunner();
-  if (o.signal?.aborted === true) return { exitCode: undefined, signal: undefined, timedOut: false, interrupted: 'before-start' };
-  const child = execa(cmd, args, {
-    env: o.env,
-    extendEnv: false,
-    cwd: o.cwd,
-    stdin: 'ignore',
-    all: true,
-    buffer: false,
-    detached: true,
-    reject: false,
-    encoding: 'utf8',
-  });
-  let timedOut = false;
-  let interrupted = false;
-  let killer: NodeJS.Timeout | undefined;
-  const group = (sig: NodeJS.Signals): void => killGroup(child.pid, sig);
-  const timer = setTimeout(() => {
-    timedOut = true;
-    group('SIGKILL');
-  }, o.timeout);
-  // As timeout(1) -k: the group may stop its services cleanly, but not take longer than the grace.
-  const stop = (): void => {
-    interrupted = true;
-    group('SIGTERM');
-    killer = setTimeout(() => group('SIGKILL'), o.graceMs ?? 5000);
-  };
-  o.signal?.addEventListener('abort', stop, { once: true });
-  let pending = '';
-  child.all?.on('data', (chunk: Buffer | string) => {
-    pending += chunk.toString();
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const l of lines) o.onLine(l);
-  });
-  const r = await child;
-  clearTimeout(timer);
-  clearTimeout(killer);
-  o.signal?.removeEventListener('abort', stop);
-  if (interrupted) group('SIGKILL'); // the leader is gone; nothing it started outlives the interruption
-  if (pending !== '') o.onLine(pending);
-  if (neverStarted(r) && !timedOut && !interrupted) {
-    return { exitCode: undefined, signal: undefined, timedOut, spawnError: r.shortMessage };
-  }
-  return { exitCode: r.exitCode, signal: r.signal, timedOut, interrupted };
-}
-
-export interface ForegroundResult {
-  exitCode: number | undefined;
-  signal: string | undefined;
-  timedOut: boolean;
-  spawnError?: string;
-}
-
-/**
- * Run a command with the caller's stdin/stdout/stderr, in its own process group (`fussy lock`).
- * Past `timeoutMs` the whole group gets SIGTERM, and SIGKILL `graceMs` later if any of it is
- * still there (timeout(1) -k). SIGINT, SIGTERM and SIGHUP sent to fussy are passed on to the
- * group, which a terminal's Ctrl-C no longer reaches directly.
- */
-export function runForeground(cmd: string, args: string[], o: { timeoutMs?: number; graceMs?: number; env?: Record<string, string | undefined>; cwd?: string; onSpawn?: (pid: number) => void } = {}): Promise<ForegroundResult> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: 'inherit', detached: true, env: o.env as NodeJS.ProcessEnv | undefined, cwd: o.cwd });
-    child.once('spawn', () => {
-      if (child.pid !== undefined) o.onSpawn?.(child.pid);
-    });
-    let timedOut = false;
-    let killer: NodeJS.Timeout | undefined;
-    const group = (sig: NodeJS.Signals): void => killGroup(child.pid, sig);
-    const forward = (sig: NodeJS.Signals) => (): void => group(sig);
-    const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, forward(sig)] as const);
-    for (const [sig, h] of handlers) process.on(sig, h);
-    const timer =
-      o.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true;
-            group('SIGTERM');
-            killer = setTimeout(() => group('SIGKILL'), o.graceMs ?? 5000);
-          }, o.timeoutMs);
-    const done = (r: ForegroundResult): void => {
-      if (timer !== undefined) clearTimeout(timer);
-      for (const [sig, h] of handlers) process.removeListener(sig, h);
-      if (timedOut) {
-        // The leader is gone; make sure nothing it started outlives the timeout either.
-        if (killer !== undefined) clearTimeout(killer);
-        group('SIGKILL');
-      }
-      resolve(r);
-    };
-    child.once('error', (err) => done({ exitCode: undefined, signal: undefined, timedOut, spawnError: err.message }));
-    child.once('exit', (code, signal) => done({ exitCode: code ?? undefined, signal: signal ?? undefined, timedOut }));
   });
 }
 

@@ -1,39 +1,40 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants as FS, fstatSync, fsyncSync, openSync, readdirSync } from 'node:fs';
-import type { Socket } from 'node:net';
-import { createInterface } from 'node:readline';
-import { FussyError, isErrno } from '../errors.js';
-import { runQuiet } from './run.js';
+import { isErrno } from '../errors.js';
+import { runProgram, startProgram, type Running } from './run.js';
 
 /**
  * Make a freshly written tree durable before it is renamed into place. One syncfs(2) through
  * `sync -f` (coreutils >= 8.24) costs one process start; fsync of each of thousands of files
- * costs ~0.5 ms each on the bench VM. Falls back to fsync of every file and directory.
+ * costs ~0.5 ms each on the bench VM. Falls back to fsync of every file and directory, also
+ * when there is no `sync` program (a minimal image) or it cannot be started.
  */
 export async function syncFilesystem(dir: string): Promise<void> {
-  try {
-    if ((await runQuiet('sync', ['-f', dir])) === 0) return;
-  } catch (err) {
-    // No `sync` program (a minimal image): the fallback below does the same job.
-    if (!(err instanceof FussyError && err.code === 'PROGRAM_MISSING')) throw err;
-  }
+  const r = await runProgram('sync', ['-f', dir], { output: 'ignore' });
+  if (r.exitCode === 0) return;
   fsyncTree(dir);
 }
+
+/** Reads directories, one a line, and answers each with ok or fail. */
+const SYNC_LOOP = 'while IFS= read -r d; do if sync -f "$d"; then echo ok; else echo fail; fi; done';
 
 /**
  * A small shell that runs `sync -f DIR` whenever asked: started by the first install of a
  * process, while the process is small, and kept for the process's life (a daemon installs many
  * times; a shell per install cost ~20 ms, the fork on the main thread). Starting a `sync` from
- * node itself each time would fork the whole node process on the main thread. Requests are
- * answered in order; while none is waiting the shell keeps nothing alive, and it ends with the
- * process (its stdin closes). If it dies (a Ctrl-C reaches the whole process group), the next
- * install starts another.
+ * node itself each time would fork the whole node process on the main thread. It starts as soon
+ * as it is asked for (once the runner is loaded: install preloads it); requests wait for that
+ * and are answered in order. While none is waiting the shell keeps nothing alive, and it ends
+ * with the process (its stdin closes). If it cannot start or dies (a Ctrl-C reaches the whole
+ * process group), requests say false, and the next install starts another.
  */
 class SyncShell {
   static #current: SyncShell | undefined;
-  readonly #child: ChildProcess | undefined;
+  #running: Running | undefined;
+  readonly #ready: Promise<void>;
   readonly #waiting: Array<(ok: boolean) => void> = [];
   dead = false;
+  /** Why it could not be started, if startProgram failed (execa not loadable): the next runProgram meets it too. */
+  startFailure: unknown;
 
   static get(): SyncShell {
     if (SyncShell.#current === undefined || SyncShell.#current.dead) SyncShell.#current = new SyncShell();
@@ -41,57 +42,49 @@ class SyncShell {
   }
 
   private constructor() {
-    let child: ChildProcess | undefined;
-    try {
-      child = spawn('sh', ['-c', 'while IFS= read -r d; do if sync -f "$d"; then echo ok; else echo fail; fi; done'], { cwd: '/', stdio: ['pipe', 'pipe', 'ignore'] });
-    } catch (err) {
-      // No process to be had (EAGAIN, ENOMEM, EMFILE): installs fall back to syncFilesystem().
-      if (!isErrno(err, 'EAGAIN', 'ENOMEM', 'EMFILE', 'ENFILE')) throw err;
-      child = undefined;
-    }
-    this.#child = child;
-    if (child === undefined) {
-      this.dead = true;
-      return;
-    }
-    const die = (): void => {
-      this.dead = true;
-      for (const w of this.#waiting.splice(0)) w(false);
-    };
-    child.on('error', die);
-    child.on('exit', die);
-    child.stdin?.on('error', die);
-    if (child.stdout !== null) createInterface({ input: child.stdout }).on('line', (line) => this.#answer(line === 'ok'));
-    this.#hold(false);
+    const started = startProgram('sh', ['-c', SYNC_LOOP], { cwd: '/', stdin: 'pipe', output: { onLine: (line) => this.#answer(line === 'ok'), stderr: 'ignore' } });
+    this.#ready = started.then(
+      (running) => this.#started(running),
+      (err: unknown) => {
+        this.startFailure = err;
+        this.#die();
+      },
+    );
+  }
+
+  #started(running: Running): void {
+    this.#running = running;
+    void running.result.then(() => this.#die());
+    if (running.stdin === undefined) return this.#die();
+    running.stdin.on('error', () => this.#die());
+    running.unref();
+  }
+
+  #die(): void {
+    this.dead = true;
+    for (const w of this.#waiting.splice(0)) w(false);
   }
 
   get pid(): number | undefined {
-    return this.#child?.pid;
+    return this.#running?.pid;
   }
 
   /** syncfs(2) of the file system holding `dir` (an absolute path fussy trusts); false if it failed. */
-  request(dir: string): Promise<boolean> {
+  async request(dir: string): Promise<boolean> {
+    await this.#ready;
     return new Promise((resolve) => {
-      if (this.dead || this.#child?.stdin == null || dir.includes('\n')) return resolve(false);
+      const stdin = this.#running?.stdin;
+      if (this.dead || stdin === undefined || dir.includes('\n')) return resolve(false);
       this.#waiting.push(resolve);
-      if (this.#waiting.length === 1) this.#hold(true);
-      this.#child.stdin.write(`${dir}\n`);
+      if (this.#waiting.length === 1) this.#running?.ref();
+      stdin.write(`${dir}\n`);
     });
   }
 
   #answer(ok: boolean): void {
     this.#waiting.shift()?.(ok);
-    if (this.#waiting.length === 0) this.#hold(false);
-  }
-
-  /** Keep the process alive while an answer is due, and only then. */
-  #hold(on: boolean): void {
-    const handles = [this.#child, this.#child?.stdout as Socket | null | undefined, this.#child?.stdin as Socket | null | undefined];
-    for (const h of handles) {
-      if (h == null) continue;
-      if (on) h.ref();
-      else h.unref();
-    }
+    // Keep the process alive while an answer is due, and only then.
+    if (this.#waiting.length === 0) this.#running?.unref();
   }
 }
 
