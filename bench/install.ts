@@ -10,7 +10,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { FirmwareOptions } from './make-firmware.js';
-import { benchOptions, firmwareTree, freshGnupgHome, fussyBin, measure, median, type Measured } from './measure.js';
+import { benchOptions, firmwareTree, freshGnupgHome, fussyBin, measure, median, runBench, type Measured } from './measure.js';
 
 // Five rounds: single runs on the bench VM drift by up to 2x, and the targets are ratios near 0.5.
 const { mb, files, bigMb, repeat, work } = benchOptions({ repeat: 5 });
@@ -160,4 +160,4 @@ async function main(): Promise<void> {
   process.stdout.write(`\nmedian of ${repeat} runs, ${new Date().toISOString()}\n\n${table}`);
 }
 
-await main();
+await runBench(main);

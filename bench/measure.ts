@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -70,13 +71,46 @@ export async function firmwareTree(work: string, name: string, o: FirmwareOption
   return dir;
 }
 
+/** The GnuPG homes this run made: gpg (and fussy's gpg for a GnuPG-home keyring) start an agent in each. */
+const homes = new Set<string>();
+
 /**
  * An empty GnuPG home at `home`. The agent an earlier run started there is stopped first: it
  * outlives the deleted directory and its socket, and the next key generation fails with
- * "No agent running".
+ * "No agent running". The home's agent is stopped again when the run ends (runBench).
  */
 export async function freshGnupgHome(home: string): Promise<void> {
+  homes.add(home);
   await execa('gpgconf', ['--homedir', home, '--kill', 'all'], { reject: false });
   await rm(home, { recursive: true, force: true });
   await mkdir(home, { recursive: true, mode: 0o700 });
+}
+
+/** Stop the agent of every home freshGnupgHome made (gpgconf(1) --kill all); synchronous, so a signal handler can use it. */
+function stopAgents(): void {
+  for (const home of homes) {
+    const r = spawnSync('gpgconf', ['--homedir', home, '--kill', 'all'], { stdio: 'ignore' });
+    if (r.error !== undefined || r.status !== 0) process.stderr.write(`bench: could not stop the gpg-agent of ${home} (gpgconf --homedir ${home} --kill all)\n`);
+  }
+  homes.clear();
+}
+
+/**
+ * Run a benchmark's main and stop the gpg-agents it started, whatever happens: they would outlive
+ * it, one per GnuPG home (as docs/performance.md says, `pgrep -a gpg-agent` shows none left). On
+ * SIGINT, SIGTERM or SIGHUP the agents are stopped and the signal is raised again.
+ */
+export async function runBench(main: () => Promise<void>): Promise<void> {
+  const onSignal = (sig: NodeJS.Signals): void => {
+    stopAgents();
+    process.kill(process.pid, sig);
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const sig of signals) process.once(sig, onSignal);
+  try {
+    await main();
+  } finally {
+    for (const sig of signals) process.removeListener(sig, onSignal);
+    stopAgents();
+  }
 }

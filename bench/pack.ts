@@ -7,7 +7,7 @@
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { benchOptions, firmwareTree, freshGnupgHome, fussyBin, measure, median, type Measured } from './measure.js';
+import { benchOptions, firmwareTree, freshGnupgHome, fussyBin, measure, median, runBench, type Measured } from './measure.js';
 
 const { mb, files, bigMb, repeat, work } = benchOptions();
 const fussy = fussyBin;
@@ -90,4 +90,4 @@ async function main(): Promise<void> {
   process.stdout.write(`\nmedian of ${repeat} runs, ${new Date().toISOString()}\n\n${table}`);
 }
 
-await main();
+await runBench(main);

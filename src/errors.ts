@@ -13,7 +13,7 @@ export const EXIT_CODES = {
   HISTORY_DAMAGED: 2, // the history log fails its hash chain
   LINK_CONFLICT: 2, // link-tree: something else is already at a destination path
   VERIFY_FAILED: 2, // verify found files that differ from their manifest
-  PACKAGE_UNREADABLE: 2, // the package cannot be opened or read: missing, a directory or device, stdin closed
+  PACKAGE_UNREADABLE: 2, // the package cannot be opened or read: missing, a directory or device, stdin closed (EACCES: PERMISSION_DENIED)
   RELEASE_NOT_FOUND: 2, // rollback --to / verify NAME: no such release (or no current one to verify)
   ALREADY_CURRENT: 2, // rollback --to names the current release
   NOTHING_TO_ROLL_BACK: 2, // rollback: no release besides the current one
@@ -36,7 +36,7 @@ export const EXIT_CODES = {
   DOWNGRADE: 21, // an older sequence than installed, without --allow-downgrade or a signed rollback mark
   // 40: system setup
   SETUP: 40, // an operating-system refusal fussy has no finer code for (the errno is in the message)
-  PERMISSION_DENIED: 40, // EACCES / EPERM on something fussy must read or change
+  PERMISSION_DENIED: 40, // EACCES / EPERM / EROFS on something fussy must read, create or change (util/system-error.ts)
   KEYRING_MISSING: 40, // the keyring directory does not exist or is not a directory
   KEYRING_UNTRUSTED: 40, // the keyring, a directory above it or an entry in it can be changed by others, or is not a file
   KEY_UNREADABLE: 40, // a key file or keybox (keyring, signing or recipient key) is damaged or holds no readable key
@@ -47,7 +47,7 @@ export const EXIT_CODES = {
   LAYOUT_AMBIGUOUS: 40, // the target's current is a directory and failsafe exists too
   JOURNAL_UNREADABLE: 40, // the transaction journal cannot be read or parsed: recovery will not guess
   STATE_UNREADABLE: 40, // the device state file (the recorded sequence) cannot be parsed
-  LOCK_UNUSABLE: 40, // a lock directory or lock file fussy may not trust, read or remove
+  LOCK_UNUSABLE: 40, // a lock directory or lock file fussy may not trust
   LOG_UNUSABLE: 40, // the -l log file cannot be opened, or is a link, directory or FIFO
   PROC_MISSING: 40, // /proc is not mounted
   MOUNT_IN_TREE: 40, // a tree to remove has another file system mounted inside it

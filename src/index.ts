@@ -8,7 +8,7 @@
  * `exitCode` for the status the CLI exits with. Nothing here keeps state between calls, exits the
  * process or leaves a thread behind; see docs/api.md for the one idle helper process a first
  * install starts. A permission problem (not root, a read-only mount) leaves every operation as
- * SETUP naming the path (util/system-error.ts), never as a raw EACCES.
+ * PERMISSION_DENIED naming the path (util/system-error.ts), never as a raw EACCES.
  */
 import { join, resolve } from 'node:path';
 import type { CleanResult } from './ops/clean.js';

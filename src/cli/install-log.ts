@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import { FussyError, isErrno } from '../errors.js';
+import { isPermissionError, permissionDenied } from '../util/system-error.js';
 
 /** fussy-install's -l LOGFILE (Fussy 2.6): every line the install reports, with a timestamp. */
 export interface InstallLog {
@@ -10,7 +11,7 @@ export interface InstallLog {
 /**
  * Open the log BEFORE the install takes the target's lock: a log that cannot be created or
  * appended to (a missing directory, a symlink, a directory, a FIFO) is LOG_UNUSABLE naming it
- * (exit 40) and nothing has changed. The last component is not followed (O_NOFOLLOW: as root,
+ * (exit 40; PERMISSION_DENIED when this user may not write it) and nothing has changed. The last component is not followed (O_NOFOLLOW: as root,
  * a link planted where the log goes must not make fussy append to another file), and a file with
  * more than one hard link is refused for the same reason; a regular file or a character device
  * (/dev/null, a console) is accepted.
@@ -23,7 +24,8 @@ export function openInstallLog(file: string, now: () => Date, warn: (message: st
   try {
     fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY, 0o644);
   } catch (err) {
-    if (!isErrno(err, 'ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'EISDIR', 'ELOOP', 'EROFS', 'ENXIO', 'ENOSPC', 'EDQUOT', 'ENAMETOOLONG')) throw err;
+    if (isPermissionError(err)) throw permissionDenied(err, `cannot open the log file ${file}: ${err.code}`, { path: file, hint: err.code === 'EROFS' ? undefined : `run fussy as root, or pass a -l FILE this user may write; nothing was installed` });
+    if (!isErrno(err, 'ENOENT', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENXIO', 'ENOSPC', 'EDQUOT', 'ENAMETOOLONG')) throw err;
     const why = err.code === 'ENOENT' ? 'its directory does not exist' : err.code === 'ELOOP' ? 'it is a symbolic link, which fussy does not follow' : err.code === 'ENXIO' ? 'it is a FIFO nobody reads' : err.code;
     throw new FussyError('LOG_UNUSABLE', `cannot open the log file ${file}: ${why}`, { cause: err, hint: 'create its directory (mkdir -p), or pass another -l FILE; nothing was installed' });
   }

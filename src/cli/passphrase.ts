@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { FussyError, isErrno } from '../errors.js';
+import { permissionDenied } from '../util/system-error.js';
 import type { PassphraseSource } from '../keyring/signing-keys.js';
 import type { Io } from './io.js';
 
@@ -14,7 +15,8 @@ export async function passphraseSource(io: Io, file: string | undefined): Promis
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      if (isErrno(err, 'ENOENT', 'EACCES', 'EISDIR')) {
+      if (isErrno(err, 'EACCES')) throw permissionDenied(err, `cannot read passphrase file ${file}: ${err.code}`, { path: file, need: 'read' });
+      if (isErrno(err, 'ENOENT', 'EISDIR')) {
         throw new FussyError('BAD_PASSPHRASE', `cannot read passphrase file ${file}: ${err.code}`, { cause: err, hint: 'check the path given to --passphrase-file' });
       }
       throw err;

@@ -80,7 +80,13 @@ async function writeNew(file: string, text: string, mode: number, force: boolean
   await mkdir(dirname(file), { recursive: true, mode: 0o755 });
   const tmp = tempBeside(file, 'key');
   try {
-    writeNewFile(tmp, text, mode, { sync: true });
+    try {
+      writeNewFile(tmp, text, mode, { sync: true });
+    } catch (err) {
+      // Name the key file asked for, not the temp name beside it.
+      if (!(err instanceof FussyError && err.code === 'PERMISSION_DENIED')) throw err;
+      throw new FussyError(err.code, `cannot write key file ${file}: ${String(err.details?.errno)}`, { cause: err, hint: err.details?.errno === 'EROFS' ? err.hint : `run fussy keygen as a user who may write ${dirname(file)}, or pass another path`, details: { ...err.details, path: dirname(file) } });
+    }
     if (!force) {
       // link(2) fails with EEXIST instead of replacing: no key is ever overwritten by accident.
       try {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { FussyError, isErrno, isSystemError } from '../errors.js';
 import { requireStarted, runProgram } from '../util/run.js';
+import { permissionDenied } from '../util/system-error.js';
 import { isKeybox, keyboxKeyblocks } from './keybox.js';
 
 export interface LoadedKey {
@@ -25,7 +26,8 @@ export async function readKeyFile(file: string): Promise<KeyLoad> {
   try {
     buf = await readFile(file);
   } catch (err) {
-    if (isErrno(err, 'ENOENT', 'EACCES', 'EISDIR')) {
+    if (isErrno(err, 'EACCES')) throw permissionDenied(err, `cannot read key file ${file}: ${err.code}`, { path: file, need: 'read' });
+    if (isErrno(err, 'ENOENT', 'EISDIR')) {
       throw new FussyError('KEY_NOT_FOUND', `cannot read key file ${file}: ${err.code}`, { cause: err, hint: 'check the path' });
     }
     if (!isSystemError(err)) throw err;

@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
+import { permissionDenied } from '../util/system-error.js';
 import { checkTrustedPath, describeUid, octalMode, type TrustCodes, type TrustOptions } from '../util/trusted-path.js';
 
 export const KEYRING_CODES: TrustCodes = { untrusted: 'KEYRING_UNTRUSTED', missing: 'KEYRING_MISSING' };
@@ -16,7 +17,8 @@ const MAX_DEPTH = 2;
  * `policy`, `device-type`, gpg's files and subdirectories, and the real path of every symlink
  * among them) must be owned by root (or the caller) and not writable by group or others; a FIFO
  * or device node in it is refused too (reading one would stall or act). Refusals are
- * KEYRING_UNTRUSTED or KEYRING_MISSING (exit 40) naming the path, its owner and mode. Returns the keyring's real path.
+ * KEYRING_UNTRUSTED or KEYRING_MISSING (exit 40) naming the path, its owner and mode; a directory
+ * this user may not read is PERMISSION_DENIED. Returns the keyring's real path.
  */
 export function checkKeyring(dir: string): string {
   const o: TrustOptions = { what: 'keyring', codes: KEYRING_CODES, missingHint: "install the build server's public key there (fussy keygen, or gpg --export), or pass -k DIR" };
@@ -31,7 +33,7 @@ function checkEntries(dir: string, o: TrustOptions, depth: number): void {
   try {
     names = readdirSync(dir);
   } catch (err) {
-    if (isErrno(err, 'EACCES')) throw new FussyError('SETUP', `cannot read keyring directory ${dir}: EACCES`, { hint: 'run fussy as root, or as the user who owns the keyring' });
+    if (isErrno(err, 'EACCES')) throw permissionDenied(err, `cannot read keyring directory ${dir}: EACCES`, { path: dir, hint: 'run fussy as root, or as the user who owns the keyring' });
     throw err;
   }
   for (const name of names) {

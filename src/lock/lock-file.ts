@@ -68,7 +68,7 @@ export function parseLockRecord(text: string): LockOwner | undefined {
  * device or directory is refused with LOCK_UNUSABLE naming it, and never opened), then open with
  * O_NOFOLLOW|O_NONBLOCK (a FIFO swapped in meanwhile cannot stall fussy) and check the
  * descriptor is a regular file; at most MAX_LOCK_RECORD bytes are read. Undefined when there is
- * no such file.
+ * no such file; one this user may not read is PERMISSION_DENIED.
  */
 export function readLockFile(file: string): LockFile | undefined {
   let st: Stats;
@@ -86,7 +86,7 @@ export function readLockFile(file: string): LockFile | undefined {
     if (isErrno(err, 'ENOENT')) return undefined;
     if (isErrno(err, 'ELOOP')) throw notALockFile(file, lstatSync(file));
     if (isErrno(err, 'EACCES')) {
-      throw new FussyError('LOCK_UNUSABLE', `cannot read lock file ${file} (owner ${describeUid(st.uid)}, mode ${octalMode(st)}): EACCES`, { hint: 'a lock file must be readable by everyone who uses the lock', details: { path: file, owner: st.uid } });
+      throw new FussyError('PERMISSION_DENIED', `cannot read lock file ${file} (owner ${describeUid(st.uid)}, mode ${octalMode(st)}): EACCES`, { cause: err, hint: 'a lock file must be readable by everyone who uses the lock (chmod a+r it), or run fussy as root', details: { path: file, owner: st.uid, errno: err.code } });
     }
     throw err;
   }

@@ -111,7 +111,8 @@ function newRecord(file: string, owner: LockOwner): string {
     writeNewFile(tmp, JSON.stringify(owner) + '\n', 0o644);
   } catch (err) {
     if (!(err instanceof FussyError)) throw err;
-    throw new FussyError(err.code, `cannot create lock file ${file}: ${err.message.replace(/.*: /, '')}`, { cause: err, hint: `run fussy as a user who may write ${dirname(file)}, or use another directory`, details: { path: dirname(file) } });
+    const hint = err.code === 'PERMISSION_DENIED' ? `run fussy as root, or as a user who may write ${dirname(file)}, or use another directory` : err.hint;
+    throw new FussyError(err.code, `cannot create lock file ${file}: ${err.message.replace(/.*: /, '')}`, { cause: err, hint, details: { ...err.details, path: dirname(file) } });
   }
   return tmp;
 }
@@ -164,9 +165,10 @@ function removeStale(file: string, found: LockFile): void {
     if (isErrno(err, 'EPERM', 'EACCES')) {
       // A sticky shared directory: only the file's owner or root may remove it.
       const dead = found.holder === undefined ? 'an unreadable lock' : `a stale lock of dead pid ${found.holder.pid} (${found.holder.what})`;
-      throw new FussyError('LOCK_UNUSABLE', `${file} is ${dead} owned by ${describeUid(found.uid)}, which you may not remove`, {
+      throw new FussyError('PERMISSION_DENIED', `${file} is ${dead} owned by ${describeUid(found.uid)}, which you may not remove`, {
+        cause: err,
         hint: `ask ${describeUid(found.uid)} or root to remove ${file}`,
-        details: { path: file, owner: found.uid },
+        details: { path: file, owner: found.uid, errno: err.code },
       });
     }
     throw err;
@@ -177,7 +179,7 @@ function removeStale(file: string, found: LockFile): void {
     moved = readLockFile(aside);
   } catch (err) {
     // Swapped for something that is not a lock file by its owner: it goes all the same.
-    if (!(err instanceof FussyError && err.code === 'LOCK_UNUSABLE')) throw err;
+    if (!(err instanceof FussyError && (err.code === 'LOCK_UNUSABLE' || err.code === 'PERMISSION_DENIED'))) throw err;
   }
   if (moved?.holder !== undefined && holderAlive(moved.holder)) {
     try {
@@ -200,7 +202,7 @@ async function releaseLock(file: string, owner: LockOwner): Promise<void> {
     current = readLockFile(file);
   } catch (err) {
     // Not a lock file any more: not ours to remove.
-    if (err instanceof FussyError && err.code === 'LOCK_UNUSABLE') return;
+    if (err instanceof FussyError && (err.code === 'LOCK_UNUSABLE' || err.code === 'PERMISSION_DENIED')) return;
     throw err;
   }
   const h = current?.holder;

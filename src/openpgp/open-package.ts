@@ -2,6 +2,7 @@ import { createReadStream, type ReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import * as openpgp from 'openpgp';
 import { FussyError, isErrno } from '../errors.js';
+import { permissionDenied } from '../util/system-error.js';
 import type { DeviceKeyring } from '../keyring/device-keyring.js';
 import { gpgSessionKey } from '../keyring/gpg-session-key.js';
 import { webStreamOf } from '../util/web-stream.js';
@@ -223,7 +224,8 @@ async function readHead(src: string, file: string): Promise<{ head: Buffer; size
   try {
     fh = await open(src, 'r');
   } catch (err) {
-    if (isErrno(err, 'ENOENT', 'EACCES', 'EISDIR')) {
+    if (isErrno(err, 'EACCES', 'EPERM')) throw permissionDenied(err, `cannot read package ${file}: ${err.code}`, { path: file, need: 'read' });
+    if (isErrno(err, 'ENOENT', 'EISDIR')) {
       throw new FussyError('PACKAGE_UNREADABLE', `cannot read package ${file}: ${err.code}`, { cause: err, hint: 'check the path' });
     }
     throw err;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { FussyError, isErrno } from '../errors.js';
+import { permissionDenied } from '../util/system-error.js';
 import type { WalkEntry } from './walk.js';
 
 export interface FileDigest {
@@ -77,10 +78,11 @@ export function openForRead(abs: string): number {
   try {
     return openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
-    if (isErrno(err, 'EACCES', 'EPERM', 'EIO', 'ENOENT', 'ELOOP')) {
+    if (isErrno(err, 'EACCES', 'EPERM')) throw permissionDenied(err, `cannot read ${abs}: ${err.code}`, { path: abs, hint: 'run fussy pack as a user who may read the whole tree, fix its permissions, or exclude it with --exclude' });
+    if (isErrno(err, 'EIO', 'ENOENT', 'ELOOP')) {
       throw new FussyError('BAD_SOURCE', `cannot read ${abs}: ${err.code}`, {
         cause: err,
-        hint: 'fix its permissions, or exclude it with --exclude',
+        hint: 'do not change the tree while packing it, check the disk it is on, or exclude it with --exclude',
       });
     }
     throw err;

@@ -3,6 +3,7 @@ import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { Minimatch } from 'minimatch';
 import { FussyError, isErrno } from '../errors.js';
+import { permissionDenied } from '../util/system-error.js';
 import type { EntryType } from '../archive/manifest.js';
 import { MANIFEST_NAME } from '../archive/manifest.js';
 import { resolveLink, type NodeKind } from '../archive/resolve-link.js';
@@ -130,8 +131,9 @@ async function lstatInTree(abs: string): Promise<Stats> {
     if (isErrno(err, 'ENOENT')) {
       throw new FussyError('BAD_SOURCE', `${abs} disappeared while it was being packed`, { cause: err, hint: 'do not change the tree while packing it' });
     }
-    if (isErrno(err, 'EACCES', 'EPERM', 'EIO')) {
-      throw new FussyError('BAD_SOURCE', `cannot read ${abs}: ${err.code}`, { cause: err, hint: 'fix its permissions or exclude it' });
+    if (isErrno(err, 'EACCES', 'EPERM')) throw permissionDenied(err, `cannot read ${abs}: ${err.code}`, { path: abs, hint: 'run fussy pack as a user who may read the whole tree, fix its permissions, or exclude it' });
+    if (isErrno(err, 'EIO')) {
+      throw new FussyError('BAD_SOURCE', `cannot read ${abs}: ${err.code}`, { cause: err, hint: 'check the disk it is on, or exclude it' });
     }
     throw err;
   }

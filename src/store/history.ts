@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { cannotStartThread, isErrno, isSystemError } from '../errors.js';
 import { fsyncDir } from '../util/fs-atomic.js';
+import { isPermissionError, permissionDenied } from '../util/system-error.js';
 import { GENESIS, HISTORY_HEAD, settledHead, sha, writeHead } from './history-head.js';
 
 /** In the state dir: one JSON record per line, each naming the sha256 of the line before it. */
@@ -93,7 +94,8 @@ export interface History {
  * head's. The archive of the last rotation comes first; its chain must end where the log's begins.
  * Reads only. Nothing in `.fussy/` makes it throw: a file that cannot be read, a head that is not
  * one (rebuilt from the log for the check, history-head.ts), a line that is not a record are
- * problems, so that status, clean and rollback go on and `fussy history` reports them.
+ * problems, so that status, clean and rollback go on and `fussy history` reports them. The one
+ * exception is a file this user may not read: that is no damage but PERMISSION_DENIED.
  */
 export async function readHistory(stateDir: string): Promise<History> {
   const problems: string[] = [];
@@ -102,6 +104,7 @@ export async function readHistory(stateDir: string): Promise<History> {
     try {
       return await readText(join(stateDir, name));
     } catch (err) {
+      if (isPermissionError(err)) throw permissionDenied(err, `cannot read ${join(stateDir, name)}: ${err.code}`, { path: join(stateDir, name), need: 'read' }); // not damage
       if (!isSystemError(err)) throw err;
       damagedFile ??= join(stateDir, name);
       problems.push(`${join(stateDir, name)} cannot be read (${err.code}: ${err.message})`);

@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { FussyError, isErrno } from '../errors.js';
+import { permissionDenied } from '../util/system-error.js';
 
 /**
  * The package, opened once (O_NONBLOCK: opening a FIFO never waits for a writer) and checked on
@@ -63,7 +64,8 @@ export function openPackageSource(file: string): PackageSource {
     if (isErrno(err, 'ENXIO')) {
       throw new FussyError('PACKAGE_UNREADABLE', `cannot read package ${file}: ENXIO (a socket, or a device without a driver)`, { cause: err, hint: 'to read the package from stdin, pass - as the package' });
     }
-    if (isErrno(err, 'ENOENT', 'EACCES', 'ENOTDIR', 'ELOOP', 'EISDIR', 'ENAMETOOLONG')) {
+    if (isErrno(err, 'EACCES', 'EPERM')) throw permissionDenied(err, `cannot read package ${file}: ${err.code}`, { path: file, need: 'read' });
+    if (isErrno(err, 'ENOENT', 'ENOTDIR', 'ELOOP', 'EISDIR', 'ENAMETOOLONG')) {
       throw new FussyError('PACKAGE_UNREADABLE', `cannot read package ${file}: ${err.code}`, { cause: err, hint: 'check the path' });
     }
     throw err;

@@ -3,6 +3,7 @@ import { closeSync, constants as FS, fchmodSync, fsyncSync, openSync, unlinkSync
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
+import { isPermissionError, permissionDenied } from './system-error.js';
 
 /*
  * The one temp-file scheme of fussy. Every file fussy writes in place of another (journal,
@@ -80,7 +81,7 @@ export const CREATE_NEW = FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL | FS.O_NOFOLLOW |
  * already has that name (a planted symlink, a FIFO, a file) makes this fail with EEXIST instead
  * of being written through. The mode is set on the descriptor (not left to the umask).
  * `readable`: O_RDWR (the spooled package is read back through it). Permission and space errors
- * of the directory become SETUP / NO_SPACE naming it.
+ * of the directory become PERMISSION_DENIED / NO_SPACE naming it.
  */
 export function openNewFile(path: string, mode: number, o: { readable?: boolean } = {}): number {
   let fd: number;
@@ -164,9 +165,7 @@ export function unlinkIfExistsSync(path: string): void {
 }
 
 function fileError(err: unknown, path: string): unknown {
-  if (isErrno(err, 'EACCES', 'EPERM', 'EROFS')) {
-    return new FussyError('SETUP', `cannot create ${path}: ${err.code}`, { cause: err, hint: 'check who owns that directory and its mode (fussy needs to write there)', details: { path } });
-  }
+  if (isPermissionError(err)) return permissionDenied(err, `cannot create ${path}: ${err.code}`, { path, hint: err.code === 'EROFS' ? undefined : `run fussy as root, or make ${dirname(path)} writable by this user` });
   if (isErrno(err, 'ENOSPC', 'EDQUOT')) {
     return new FussyError('NO_SPACE', `cannot write ${path}: ${err.code}`, { cause: err, hint: 'free some space on that file system', details: { path } });
   }

@@ -1,6 +1,7 @@
 import { closeSync, constants as FS, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { FussyError, isErrno, type ErrorCode } from '../errors.js';
+import { isPermissionError, permissionDenied } from './system-error.js';
 
 /**
  * Which directories fussy may rely on (OpenSSH StrictModes, systemd's chase with CHASE_SAFE):
@@ -10,7 +11,8 @@ import { FussyError, isErrno, type ErrorCode } from '../errors.js';
  * may be writable by group or others unless it has the sticky bit (like /tmp, /run/lock): there
  * others can add entries but not rename or remove ours, which is why the next component must be
  * root's or the caller's. A regular file at the end must not be writable by group or others.
- * ACLs are not looked at.
+ * ACLs are not looked at. A component this user may not look at (EACCES) is not a finding about
+ * the path: it is PERMISSION_DENIED, as is a directory it may not create.
  */
 export interface TrustOptions {
   /** What the path is, for messages: "keyring", "target", "lock directory". */
@@ -115,7 +117,8 @@ function lstatOrMissing(o: TrustOptions, path: string, comp: string): Stats | un
     return lstatSync(comp);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
-    if (isErrno(err, 'EACCES')) refuse(o, path, comp, undefined, 'cannot be checked: permission denied', 'run fussy as a user who can read the whole path');
+    // Not a finding about who can change the path: this user may not look (PERMISSION_DENIED).
+    if (isErrno(err, 'EACCES')) throw permissionDenied(err, `${o.what} ${path} cannot be checked: ${comp} (${err.code})`, { path: comp, hint: `run fussy as root, or as a user who may search every directory on the way to ${path}` });
     throw err;
   }
 }
@@ -190,8 +193,11 @@ export function ensureTrustedDir(path: string, o: TrustOptions & { mode: number 
       mkdirSync(r.missing, o.mode);
     } catch (err) {
       if (isErrno(err, 'EEXIST')) continue; // made by someone else meanwhile: the next walk judges it
-      if (isErrno(err, 'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT')) {
-        throw new FussyError('SETUP', `cannot create ${o.what} ${r.missing}: ${err.code}`, { cause: err, hint: `create it (owned by ${owners(o)}), or pass another ${o.what}`, details: { path: r.missing } });
+      if (isPermissionError(err)) {
+        throw permissionDenied(err, `cannot create ${o.what} ${r.missing}: ${err.code}`, { path: r.missing, hint: err.code === 'EROFS' ? undefined : `run fussy as root, or create ${r.missing} (owned by ${owners(o)}), or pass another ${o.what}` });
+      }
+      if (isErrno(err, 'ENOSPC', 'EDQUOT')) {
+        throw new FussyError('NO_SPACE', `cannot create ${o.what} ${r.missing}: ${err.code}`, { cause: err, hint: 'free some space on that file system', details: { path: r.missing, errno: err.code } });
       }
       throw err;
     }

@@ -53,10 +53,15 @@ describe('fussy install / fussy-install on the command line', function () {
   });
 
   it('exits 20 for a package signed by a stranger, 40 for a missing keyring, 2 for a missing file', async function () {
+    // Signed only, by a key the device's keyring does not hold: the signature is what is refused
+    // (the package pkg is encrypted for this device; with another keyring its decryption failed first).
     const stranger = await makeDevice(await makeTmp(), { factory: false });
-    const r = await cli('fussy', ['install', pkg, '-k', stranger.keyring, '-t', dev.target], { cwd: dev.dir });
+    const src = await writeTree(join(stranger.dir, 'build', 'fw-stranger'), [{ path: 'etc/version', content: 'stranger\n' }]);
+    const signed = (await pack({ source: src, tmpDir: stranger.dir, signingKeyFiles: [stranger.signingKeyFile], output: join(stranger.dir, 'stranger.tar.gz.gpg') })).path;
+    const r = await cli('fussy', ['install', signed, '-k', dev.keyring, '-t', dev.target], { cwd: dev.dir });
     assert.equal(r.exitCode, 20, r.stderr);
-    assert.match(r.stderr, /encrypted for key|not in keyring/);
+    assert.match(r.stderr, /stranger\.tar\.gz\.gpg is signed by [0-9A-F]+, which is not in keyring/);
+    assert.equal((await readdir(dev.target)).includes('fw-stranger'), false);
     const k = await cli('fussy', ['install', pkg, '-k', join(dev.dir, 'nokeys'), '-t', dev.target], { cwd: dev.dir });
     assert.equal(k.exitCode, 40);
     assert.match(k.stderr, /keyring .*nokeys does not exist\n {2}hint: /);

@@ -133,9 +133,12 @@ describe('fussy pack / fussy-pack / fussy keygen on the command line', function 
   });
 
   it('fussy keygen refuses to overwrite an existing key', async function () {
+    const before = await readFile(signingKey, 'utf8');
     const r = await cli('fussy', ['keygen', 'signing', '--name', 'CI Signer', '--secret-key', 'ci.key', '--no-passphrase'], { cwd: dir, env });
     assert.equal(r.exitCode, 2);
     assert.match(r.stderr, /ci\.key already exists/);
+    assert.equal(await readFile(signingKey, 'utf8'), before, 'the existing key was overwritten');
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.fussy-tmp-')), [], 'a temp key was left beside it');
   });
 
   it('usage errors exit 2; --help exits 0 and lists the commands', async function () {

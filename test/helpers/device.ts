@@ -5,7 +5,9 @@ import * as openpgp from 'openpgp';
 import { Header, Pax, type HeaderData } from 'tar';
 import { install, type InstallEvent, type InstallOptions } from '../../src/ops/install.js';
 import { keygen } from '../../src/keyring/keygen.js';
-import { snapshotTree, type TreeNode } from './tree.js';
+import { pack } from '../../src/pack/pack.js';
+import { makeTmp } from './tmp.js';
+import { snapshotTree, writeTree, type SampleFile, type TreeNode } from './tree.js';
 
 export interface Device {
   dir: string;
@@ -100,4 +102,38 @@ export async function deviceBeside(dev: Device, name: string, packages: string[]
   await writeFile(join(d.target, 'current', 'etc', 'version'), 'factory\n');
   for (const p of packages) await installInto(d, p);
   return d;
+}
+
+export interface PackedDevice {
+  /** Keys in TMP/keys, a target without a factory image; other targets go beside it (deviceBeside). */
+  dev: Device;
+  /** Release name -> its package (TMP/NAME.gpg), signed by the device's build key. */
+  pkgs: Record<string, string>;
+}
+
+/** A release that holds only etc/version, saying its name. */
+export const versionOnly = (name: string): SampleFile[] => [{ path: 'etc/version', content: `${name}\n` }];
+
+/**
+ * The set-up of the tests that install, roll back and clean: a device in a fresh temp dir (keys
+ * only, no factory `current`) and one signed package per name, the release `files(name)` built
+ * under TMP/build/NAME.
+ */
+export async function deviceWithPackages(names: string[], files: (name: string) => SampleFile[] = versionOnly): Promise<PackedDevice> {
+  const tmp = await makeTmp();
+  const dev = await makeDevice(join(tmp, 'keys'), { factory: false });
+  const pkgs: Record<string, string> = {};
+  for (const n of names) {
+    pkgs[n] = (await pack({ source: await writeTree(join(tmp, 'build', n), files(n)), tmpDir: tmp, signingKeyFiles: [dev.signingKeyFile], output: join(tmp, `${n}.gpg`) })).path;
+  }
+  return { dev, pkgs };
+}
+
+/** A target beside `p.dev` with the packages of `installs` (release names) installed in order. */
+export function installedBeside(p: PackedDevice, name: string, installs: string[]): Promise<Device> {
+  return deviceBeside(p.dev, name, installs.map((n) => {
+    const pkg = p.pkgs[n];
+    if (pkg === undefined) throw new Error(`no package ${n}`);
+    return pkg;
+  }));
 }

@@ -6,8 +6,7 @@ import { execa } from 'execa';
 import { acquireLock } from '../../src/lock/pid-lock.js';
 import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
-import { deviceBeside, installInto, makeDevice, type Device } from '../helpers/device.js';
-import { makeTmp } from '../helpers/tmp.js';
+import { deviceWithPackages, installedBeside, installInto, type Device } from '../helpers/device.js';
 import { snapshotTree, writeTree, type SampleFile } from '../helpers/tree.js';
 
 const FUSSY = fileURLToPath(new URL('../../../bin/fussy.js', import.meta.url));
@@ -33,17 +32,13 @@ interface CleanJson {
 
 describe('fussy clean: old releases go, current, failsafe and the newest --keep stay', function () {
   let dev: Device;
-  const pkgs: Record<string, string> = {};
+  let pkgs: Record<string, string>;
 
   before(async function () {
-    const tmp = await makeTmp();
-    dev = await makeDevice(join(tmp, 'keys'), { factory: false });
-    for (const n of ['fw-a', 'fw-b', 'fw-c', 'fw-d']) {
-      pkgs[n] = (await pack({ source: await writeTree(join(tmp, 'build', n), release(n)), tmpDir: tmp, signingKeyFiles: [dev.signingKeyFile], output: join(tmp, `${n}.gpg`) })).path;
-    }
+    ({ dev, pkgs } = await deviceWithPackages(['fw-a', 'fw-b', 'fw-c', 'fw-d'], release));
   });
 
-  const freshDevice = (name: string, installs: string[]): Promise<Device> => deviceBeside(dev, name, installs.map((n) => pkgs[n] as string));
+  const freshDevice = (name: string, installs: string[]): Promise<Device> => installedBeside({ dev, pkgs }, name, installs);
 
   it('keeps the newest --keep previous releases, removes the rest, and reports the bytes really freed', async function () {
     // A file system of its own: statfs must see this clean's frees, not what else runs on the machine.

@@ -75,7 +75,11 @@ describe('fussy link-tree SOURCE DEST: link every file of a release into the sys
   });
 
   it('refuses a destination inside the source, and a missing source, with exit 2', async function () {
-    assert.equal((await cli('fussy', ['link-tree', source, join(source, 'sub')])).exitCode, 2);
+    const before = await snapshotTree(join(tmp, 'firmware'));
+    const inside = await cli('fussy', ['link-tree', source, join(source, 'sub')]);
+    assert.equal(inside.exitCode, 2);
+    assert.match(inside.stderr, /destination .*etc\/sub is inside the source/);
+    assert.deepEqual(await snapshotTree(join(tmp, 'firmware')), before, 'nothing was linked into the source');
     const r = await cli('fussy', ['link-tree', join(tmp, 'nope'), join(tmp, 'x')]);
     assert.equal(r.exitCode, 2);
     assert.match(r.stderr, /source .*nope does not exist/);

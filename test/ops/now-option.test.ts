@@ -5,10 +5,7 @@ import { clean } from '../../src/ops/clean.js';
 import { rollback } from '../../src/ops/rollback.js';
 import { readHistory } from '../../src/store/history.js';
 import { recover } from '../../src/txn/recover.js';
-import { pack } from '../../src/pack/pack.js';
-import { deviceBeside, installInto, makeDevice, type Device } from '../helpers/device.js';
-import { makeTmp } from '../helpers/tmp.js';
-import { writeTree } from '../helpers/tree.js';
+import { deviceBeside, deviceWithPackages, installInto, versionOnly, type Device } from '../helpers/device.js';
 
 /** The pre-install hook keeps a copy of the journal as it stands while the hook runs. */
 const HOOK = '#!/bin/sh\n[ -z "$JOURNAL_COPY" ] || cp "$FUSSY_TARGET/.fussy/journal.json" "$JOURNAL_COPY"\n';
@@ -19,15 +16,10 @@ const HOOK = '#!/bin/sh\n[ -z "$JOURNAL_COPY" ] || cp "$FUSSY_TARGET/.fussy/jour
  */
 describe('the now option sets the times in the history and the journal', function () {
   let dev: Device;
-  const pkgs: Record<string, string> = {};
+  let pkgs: Record<string, string>;
 
   before(async function () {
-    const tmp = await makeTmp();
-    dev = await makeDevice(join(tmp, 'keys'), { factory: false });
-    for (const n of ['fw-a', 'fw-b']) {
-      const files = [{ path: 'etc/version', content: `${n}\n` }, { path: '.pre-install', mode: 0o755, content: HOOK }];
-      pkgs[n] = (await pack({ source: await writeTree(join(tmp, 'build', n), files), tmpDir: tmp, signingKeyFiles: [dev.signingKeyFile], output: join(tmp, `${n}.gpg`) })).path;
-    }
+    ({ dev, pkgs } = await deviceWithPackages(['fw-a', 'fw-b'], (n) => [...versionOnly(n), { path: '.pre-install', mode: 0o755, content: HOOK }]));
   });
 
   const journalCopy = (d: Device): string => join(d.dir, 'journal-copy.json');

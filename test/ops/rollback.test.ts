@@ -3,11 +3,9 @@ import { readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
-import { deviceBeside, makeDevice, type Device } from '../helpers/device.js';
-import { makeTmp } from '../helpers/tmp.js';
-import { snapshotTree, writeTree, type SampleFile } from '../helpers/tree.js';
+import { deviceWithPackages, installedBeside, type Device } from '../helpers/device.js';
+import { snapshotTree, type SampleFile } from '../helpers/tree.js';
 
 const FUSSY = fileURLToPath(new URL('../../../bin/fussy.js', import.meta.url));
 const HOOK = '#!/bin/sh\necho "$(basename "$0") $(basename "$1") $2" >> "$FUSSY_HOOK_LOG"\n';
@@ -22,17 +20,13 @@ function release(name: string): SampleFile[] {
 
 describe('fussy rollback: re-enable an installed release through the install path', function () {
   let dev: Device;
-  const pkgs: Record<string, string> = {};
+  let pkgs: Record<string, string>;
 
   before(async function () {
-    const tmp = await makeTmp();
-    dev = await makeDevice(join(tmp, 'keys'), { factory: false });
-    for (const n of ['fw-a', 'fw-b']) {
-      pkgs[n] = (await pack({ source: await writeTree(join(tmp, 'build', n), release(n)), tmpDir: tmp, signingKeyFiles: [dev.signingKeyFile], output: join(tmp, `${n}.gpg`) })).path;
-    }
+    ({ dev, pkgs } = await deviceWithPackages(['fw-a', 'fw-b'], release));
   });
 
-  const freshDevice = (name: string, installs: string[]): Promise<Device> => deviceBeside(dev, name, installs.map((n) => pkgs[n] as string));
+  const freshDevice = (name: string, installs: string[]): Promise<Device> => installedBeside({ dev, pkgs }, name, installs);
   const hooks = async (d: Device): Promise<string> => readFile(d.hookLog, 'utf8').catch(() => '');
 
   it('goes back to the release current before this one, with its hooks in order, and records it', async function () {

@@ -158,7 +158,7 @@ describe('fussy verify: installed releases against their manifests', function ()
       assert.match(r.stderr, /cannot read .*fw-a\/etc\/[a-z.]+: EACCES\n {2}hint: permission denied: run fussy as root/);
       const json = await fussyAs(['verify', '-t', d.target, 'fw-a', '--json']);
       assert.equal(json.exitCode, 40);
-      assert.deepEqual((JSON.parse(json.stdout) as { error: { code: string; errno: string } }).error, { ...(JSON.parse(json.stdout) as { error: object }).error, code: 'SETUP', errno: 'EACCES' });
+      assert.deepEqual((JSON.parse(json.stdout) as { error: { code: string; errno: string } }).error, { ...(JSON.parse(json.stdout) as { error: object }).error, code: 'PERMISSION_DENIED', errno: 'EACCES' });
     });
 
     it('as a user other than root, a missing file whose healthy copy that user cannot read is still reported, and the hint says to repair as root', async function () {

@@ -54,6 +54,8 @@ describe('security: install policy (downgrade, device type, legacy packages)', f
     await assertRefused(d, camera, 'INCOMPATIBLE', /for device types camera-a, camera-b, not router-x/, { deviceType: 'router-x' });
     const keyring = join(tmp, 'keyring-camera');
     await execa('cp', ['-r', d.keyring, keyring]);
+    await writeFile(join(keyring, 'device-type'), 'router-x\n');
+    await assertRefused({ ...d, keyring }, camera, 'INCOMPATIBLE', /for device types camera-a, camera-b, not router-x/);
     await writeFile(join(keyring, 'device-type'), 'camera-b\n');
     assert.equal((await installInto({ ...d, keyring }, camera)).release, 'fw-camera');
     assert.equal((await installInto(d, await pkg('fw-any'))).release, 'fw-any', 'a package without a compatible list installs anywhere');

@@ -5,28 +5,22 @@ import { clean } from '../../src/ops/clean.js';
 import { rollback } from '../../src/ops/rollback.js';
 import type { InstallEvent } from '../../src/ops/install.js';
 import { appendHistory, readHistory } from '../../src/store/history.js';
-import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
-import { deviceBeside, installInto, makeDevice, type Device } from '../helpers/device.js';
+import { deviceWithPackages, installedBeside, installInto, type Device } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
-import { writeTree } from '../helpers/tree.js';
 
 const record = (i: number) => ({ time: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(), action: 'install' as const, result: 'ok' as const, release: `fw-${i}`, durationMs: i });
 const logged = (events: { type: string; message?: string }[]): string => events.flatMap((e) => (e.type === 'log' && e.message !== undefined ? [e.message] : [])).join('\n');
 
 describe('a damaged history is reported as damage, never the reason a transaction fails (issue 11)', function () {
   let dev: Device;
-  const pkgs: Record<string, string> = {};
+  let pkgs: Record<string, string>;
 
   before(async function () {
-    const tmp = await makeTmp();
-    dev = await makeDevice(join(tmp, 'keys'), { factory: false });
-    for (const n of ['fw-a', 'fw-b', 'fw-c']) {
-      pkgs[n] = (await pack({ source: await writeTree(join(tmp, 'build', n), [{ path: 'etc/version', content: `${n}\n` }]), tmpDir: tmp, signingKeyFiles: [dev.signingKeyFile], output: join(tmp, `${n}.gpg`) })).path;
-    }
+    ({ dev, pkgs } = await deviceWithPackages(['fw-a', 'fw-b', 'fw-c']));
   });
 
-  const device = (name: string, installs: string[]): Promise<Device> => deviceBeside(dev, name, installs.map((n) => pkgs[n] as string));
+  const device = (name: string, installs: string[]): Promise<Device> => installedBeside({ dev, pkgs }, name, installs);
   const head = (d: Device): string => join(d.target, '.fussy', 'history.head');
 
   it('history-head-torn: an install after a torn history.head succeeds, says so in a log event, and the history checks out again afterwards', async function () {
