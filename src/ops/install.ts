@@ -132,8 +132,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
       const cacheFile = join(stateDir, HASH_CACHE);
       const index = DedupIndex.build(
         [...layout.releases, ...(layout.currentIsDir ? [CURRENT] : [])].map((r) => join(target, r)),
-        HashCache.load(cacheFile),
-        fp,
+        { cache: HashCache.load(cacheFile), failpoints: fp, onEvent: emit },
       );
       const state = await readDeviceState(stateDir);
       const deviceType = o.deviceType ?? (await readDeviceType(keyringDir));
