@@ -4,7 +4,7 @@
  * the other).
  */
 const LAYERS = [
-  ['errors.ts'],
+  ['errors.ts', 'events.ts'],
   ['util'],
   ['archive'],
   ['keyring', 'lock'],

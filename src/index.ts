@@ -11,8 +11,9 @@
  * PERMISSION_DENIED naming the path (util/system-error.ts), never as a raw EACCES.
  */
 import { join, resolve } from 'node:path';
+import type { FussyEvent } from './events.js';
 import type { CleanResult } from './ops/clean.js';
-import type { InstallEvent, InstallResult } from './ops/install.js';
+import type { InstallResult } from './ops/install.js';
 import type { LinkTreeOptions, LinkTreeResult } from './ops/link-tree.js';
 import type { RollbackResult } from './ops/rollback.js';
 import type { TargetStatus } from './ops/status.js';
@@ -24,6 +25,7 @@ import type { PackOptions, PackResult } from './pack/pack.js';
 import type { History } from './store/history.js';
 import { processOwner, type Owner } from './store/ownership.js';
 import type { Recovery } from './txn/recover.js';
+import type { TargetRunOptions } from './txn/target-run-options.js';
 import { openPackageSource, stdinPackageSource, type PackageSource } from './unpack/package-source.js';
 import { withPermissionProblems as surfaced } from './util/system-error.js';
 
@@ -36,7 +38,7 @@ export { STATE_DIR } from './store/layout.js';
 export type { PackOptions, PackResult, LinkTreeOptions, LinkTreeResult, WithLockOptions, LockHandle, KeygenOptions, KeygenResult, InstallResult, RollbackResult, CleanResult, Recovery, TargetStatus, History, Owner, ReleaseReport, RepairResult };
 
 /** What an operation on a target reports while it runs: phases, progress, hook output, the switch, recovery, notes. */
-export type FussyEvent = InstallEvent;
+export type { FussyEvent };
 
 /** Hooks run for 10 minutes at most unless told otherwise. */
 const HOOK_TIMEOUT_MS = 600_000;
@@ -66,8 +68,9 @@ export interface TargetOptions {
   signal?: AbortSignal;
 }
 
-function common(o: TargetOptions): { target: string; env: Record<string, string | undefined>; cwd: string; hookTimeoutMs: number; wait?: boolean; now?: Date; failpoint?: string } {
-  return { target: resolve(o.target), env: o.env ?? { ...process.env }, cwd: o.cwd ?? process.cwd(), hookTimeoutMs: o.hookTimeoutMs ?? HOOK_TIMEOUT_MS, wait: o.wait, now: o.now, failpoint: o.failpoint };
+/** The options an operation passes down (txn/target-run-options.ts), defaults filled in. */
+function common(o: TargetOptions): TargetRunOptions & { target: string } {
+  return { target: resolve(o.target), env: o.env ?? { ...process.env }, cwd: o.cwd ?? process.cwd(), hookTimeoutMs: o.hookTimeoutMs ?? HOOK_TIMEOUT_MS, wait: o.wait, now: o.now, onEvent: o.onEvent, signal: o.signal, failpoint: o.failpoint };
 }
 
 /** The package to install: a path, or `-` for standard input (spooled before the lock is taken). Its caller closes it. */
@@ -111,8 +114,6 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
       reserveBytes: o.reserveBytes,
       allowDowngrade: o.allowDowngrade,
       deviceType: o.deviceType,
-      onEvent: o.onEvent,
-      signal: o.signal,
     }));
   } finally {
     early.abort();
@@ -128,7 +129,7 @@ export interface RollbackOptions extends TargetOptions {
 /** Re-enable an installed release through the same hooks and switch as an install. */
 export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   const { rollback: run } = await import('./ops/rollback.js');
-  return surfaced(run({ ...common(o), to: o.to, emit: o.onEvent, signal: o.signal }));
+  return surfaced(run({ ...common(o), to: o.to }));
 }
 
 export interface CleanOptions extends TargetOptions {
@@ -140,13 +141,13 @@ export interface CleanOptions extends TargetOptions {
 /** Remove all but the most recently enabled previous releases (never current or failsafe). */
 export async function clean(o: CleanOptions): Promise<CleanResult> {
   const { clean: run } = await import('./ops/clean.js');
-  return surfaced(run({ ...common(o), keep: o.keep, dryRun: o.dryRun, emit: o.onEvent, signal: o.signal }));
+  return surfaced(run({ ...common(o), keep: o.keep, dryRun: o.dryRun }));
 }
 
 /** Finish or undo a transaction a crash interrupted (every operation above does this first). */
 export async function recover(o: TargetOptions): Promise<Recovery> {
   const { recover: run } = await import('./txn/recover.js');
-  return surfaced(run({ ...common(o), emit: o.onEvent ?? (() => {}), signal: o.signal }));
+  return surfaced(run(common(o)));
 }
 
 /** What is installed and what happened last; reads only, takes no lock. */

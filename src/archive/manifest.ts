@@ -94,9 +94,10 @@ const bad = (message: string): FussyError => new FussyError('BAD_ARCHIVE', messa
 /**
  * Bound, parse and validate a manifest's bytes. The shape check runs first, on the bytes: what
  * JSON.parse then builds is at most MAX_ENTRIES small objects of at most 16 members, ~9 values
- * per entry, nested 3 deep (object, entries array, entry), whatever the text holds.
+ * per entry, nested 3 deep (object, entries array, entry), whatever the text holds. `release`
+ * as for validateManifest.
  */
-export function parseManifest(text: Uint8Array, release: string, maxEntries = MAX_ENTRIES): CheckedManifest {
+export function parseManifest(text: Uint8Array, release: string | undefined, maxEntries = MAX_ENTRIES): CheckedManifest {
   const maxBytes = manifestMaxBytes(maxEntries);
   if (text.length > maxBytes) throw bad(`the manifest is ${text.length} bytes, more than the ${maxBytes} fussy reads`);
   const shape = jsonShapeProblem(text, { maxDepth: 3, maxMembers: 16, maxElements: maxEntries, maxContainers: maxEntries + 3, maxValues: 9 * maxEntries + 64, maxString: MAX_JSON_STRING });
@@ -151,9 +152,12 @@ export function checkPolicyFields(m: Record<string, unknown>): void {
  * Everything install relies on, checked field by field (test/security/manifest-schema.test.ts
  * enumerates them). Fields this fussy does not know are refused, not ignored: a misspelt
  * `minSequnce` would otherwise switch a check off without a word; new fields come with a new
- * format version, which older installers refuse by name.
+ * format version, which older installers refuse by name. `release`: the archive's top directory,
+ * which the manifest must name; undefined for a manifest installed on a device, whose directory
+ * may have another name (install adds `-1` to a name that is taken; a factory `current` becomes
+ * `failsafe`).
  */
-export function validateManifest(value: unknown, release: string, maxEntries = MAX_ENTRIES): CheckedManifest {
+export function validateManifest(value: unknown, release: string | undefined, maxEntries = MAX_ENTRIES): CheckedManifest {
   if (!isObject(value) || value.format !== MANIFEST_FORMAT) throw bad('the manifest is not a fussy manifest (no "format": "fussy-manifest")');
   const m = value;
   if (!Number.isSafeInteger(m.version) || (m.version as number) < 1) throw bad(`manifest field "version" must be a whole number >= 1, not ${show(m.version)}`);
@@ -163,7 +167,7 @@ export function validateManifest(value: unknown, release: string, maxEntries = M
   for (const k of Object.keys(m)) if (!TOP_FIELDS.has(k)) throw bad(`manifest field "${k.slice(0, 80)}" is not part of manifest format version ${MANIFEST_VERSION}`);
   if (typeof m.release !== 'string') throw bad(`manifest field "release" must be a string, not ${show(m.release)}`);
   checkReleaseName(m.release, 'named by the manifest');
-  if (m.release !== release) throw bad(`the manifest names release "${m.release}" but the archive holds "${release}"`);
+  if (release !== undefined && m.release !== release) throw bad(`the manifest names release "${m.release}" but the archive holds "${release}"`);
   if (typeof m.created !== 'string' || m.created.length > 64) throw bad(`manifest field "created" must be a time (a string of at most 64 characters), not ${show(m.created)}`);
   checkPolicyFields(m);
   if (!isCount(m.totalBytes)) throw bad(`manifest field "totalBytes" must be a whole number >= 0, not ${show(m.totalBytes)}`);
@@ -175,7 +179,7 @@ export function validateManifest(value: unknown, release: string, maxEntries = M
   let totalBytes = 0;
   let fileCount = 0;
   for (const [i, e] of (m.entries as unknown[]).entries()) {
-    checkEntry(e, i, release, byPath);
+    checkEntry(e, i, m.release, byPath);
     const entry = e as ManifestEntry;
     if (entry.type === 'file') {
       totalBytes += entry.size as number;

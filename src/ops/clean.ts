@@ -1,7 +1,7 @@
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
-import type { ActivateEvent } from '../txn/activate.js';
+import { noEvents } from '../events.js';
 import { failpoints } from '../util/failpoint.js';
 import { lastEnabled, readHistory, recordHistory } from '../store/history.js';
 import { bytesFreed, releaseUsage } from '../store/release-usage.js';
@@ -9,23 +9,18 @@ import { clearJournal, writeJournal } from '../txn/journal.js';
 import { CURRENT, discardRelease, FAILSAFE, readLayout, STATE_DIR } from '../store/layout.js';
 import { withTarget } from '../txn/recover.js';
 import { throwIfAborted } from '../util/abort.js';
+import type { TargetRunOptions } from '../txn/target-run-options.js';
 
-export interface CleanOptions {
+/**
+ * The hook options are for the recovery of an interrupted install, which runs first (hooks may
+ * run). `signal` stops a wait for the lock, and the clean until its first release is removed
+ * (INTERRUPTED, nothing removed); then it completes.
+ */
+export interface CleanOptions extends TargetRunOptions {
   target: string;
   /** Previous releases to keep besides current and failsafe (default 1, as Fussy's). */
   keep?: number;
   dryRun?: boolean;
-  wait?: boolean;
-  now?: Date;
-  /** For the recovery of an interrupted install, which runs first (hooks may run). */
-  env: Record<string, string | undefined>;
-  cwd: string;
-  hookTimeoutMs: number;
-  emit?: (e: ActivateEvent | { type: 'log'; message: string }) => void;
-  /** Testing only: SIGKILL this process at a named step (failpoint.ts). */
-  failpoint?: string;
-  /** Stops a wait for the lock, and the clean until its first release is removed (INTERRUPTED, nothing removed); then it completes. */
-  signal?: AbortSignal;
 }
 
 export interface CleanResult {
@@ -54,13 +49,13 @@ export interface CleanResult {
  */
 export async function clean(o: CleanOptions): Promise<CleanResult> {
   const target = resolve(o.target);
-  const emit = o.emit ?? (() => {});
+  const emit = o.onEvent ?? noEvents;
   const keep = o.keep ?? 1;
   if (!Number.isInteger(keep) || keep < 0) throw new FussyError('USAGE', `--keep must be a whole number >= 0, not ${keep}`);
   const started = Date.now();
   const time = (o.now ?? new Date(started)).toISOString(); // the caller's clock, for the journal and the history
   const what = o.dryRun === true ? 'clean --dry-run' : 'clean';
-  return withTarget(target, { what, wait: o.wait, now: o.now, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit, signal: o.signal }, async (recovered) => {
+  return withTarget(target, { ...o, what }, async (recovered) => {
     const layout = await readLayout(target);
     const stateDir = join(target, STATE_DIR);
     const candidates = layout.releases.filter((r) => r !== FAILSAFE && r !== layout.current);

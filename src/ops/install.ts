@@ -1,6 +1,7 @@
 import { rename } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
+import { noEvents } from '../events.js';
 import type { Owner } from '../store/ownership.js';
 import { checkSpace, freeBytes } from './install-space.js';
 import { loadDeviceKeyring } from '../keyring/device-keyring.js';
@@ -9,13 +10,13 @@ import { fsyncDir } from '../util/fs-atomic.js';
 import { removeTree } from '../util/remove-tree.js';
 import { preloadRunner } from '../util/run.js';
 import { SyncHelper, syncFilesystem } from '../util/sync-fs.js';
-import { activate, type ActivateEvent } from '../txn/activate.js';
+import { activate } from '../txn/activate.js';
 import { DedupIndex } from '../store/dedup-index.js';
 import { failpoints } from '../util/failpoint.js';
 import { readDeviceState, recordSequence } from '../store/device-state.js';
 import { HashCache } from '../store/hash-cache.js';
 import { checkLegacy, checkPolicy, readDeviceType, type PolicyFacts } from './install-policy.js';
-import { packageDigest, recordHistory, type HistoryRecord } from '../store/history.js';
+import { historyResultOf, packageDigest, recordHistory, type HistoryRecord } from '../store/history.js';
 import { trustedStateDir } from '../txn/target-lock.js';
 import { checkLayout, CURRENT, ensureCurrentLink, FAILSAFE, freeReleaseName, readLayout, STATE_DIR } from '../store/layout.js';
 import { clearJournal, writeJournal, type JournalStep } from '../txn/journal.js';
@@ -25,30 +26,23 @@ import { spoolPackage, type Spooled } from '../unpack/spool-package.js';
 import { withTarget } from '../txn/recover.js';
 import { unpack } from '../unpack/unpack.js';
 import { sameReleaseAs } from '../store/same-release.js';
+import type { TargetRunOptions } from '../txn/target-run-options.js';
 
-export type InstallEvent =
-  | { type: 'phase'; phase: 'spool' | 'lock' | 'unpack' | 'commit' | 'activate' }
-  | { type: 'progress'; phase: 'unpack'; done: number; total?: number }
-  | { type: 'log'; message: string }
-  | ActivateEvent;
-
-export interface InstallOptions {
+/**
+ * `now` is the clock for signature times, the lock, the journal and the history. `signal` stops
+ * the install (SIGINT/SIGTERM in the CLI). Until the package is verified and renamed into place,
+ * and until the new release's first hook starts, it is a refusal: staging removed, history
+ * record, INTERRUPTED (or the signal's own Error reason). Once a hook of the new release has
+ * started, the running hook's process group is terminated: a failed hook, so the previous release
+ * is re-enabled (exit 3). Recovery hooks and the switch are never interrupted.
+ */
+export interface InstallOptions extends TargetRunOptions {
   package: string;
   keyring: string;
   target: string;
-  /** Environment for hooks (fussy adds FUSSY_*), and their working directory. */
-  env: Record<string, string | undefined>;
-  cwd: string;
-  hookTimeoutMs?: number;
   /** Bytes to leave free after the install (default 16 MiB). */
   reserveBytes?: number;
-  /** Wait for a running install/clean instead of failing with LOCKED. */
-  wait?: boolean;
   owner: Owner;
-  now?: Date;
-  onEvent?: (e: InstallEvent) => void;
-  /** Testing only: SIGKILL this process at a named step (failpoint.ts). */
-  failpoint?: string;
   /** The package's sha256 for the history, if the caller started it earlier (history.ts). */
   packageDigest?: Promise<string | undefined>;
   /** Install a package older than the device's recorded sequence (a local root decision). */
@@ -57,14 +51,6 @@ export interface InstallOptions {
   deviceType?: string;
   /** `package` already opened by the caller (openPackageSource), who closes it; default: opened here. */
   source?: PackageSource;
-  /**
-   * Stops the install (SIGINT/SIGTERM in the CLI). Until the package is verified and renamed into
-   * place, and until the new release's first hook starts, it is a refusal: staging removed,
-   * history record, INTERRUPTED (or the signal's own Error reason). Once a hook of the new
-   * release has started, the running hook's process group is terminated: a failed hook, so the
-   * previous release is re-enabled (exit 3). Recovery hooks and the switch are never interrupted.
-   */
-  signal?: AbortSignal;
 }
 
 export interface InstallResult {
@@ -119,9 +105,8 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
 async function installFrom(o: InstallOptions, src: PackageSource, sha256: string | undefined): Promise<InstallResult> {
   const started = Date.now();
   const pkg = resolve(o.package);
-  const emit = o.onEvent ?? (() => {});
+  const emit = o.onEvent ?? noEvents;
   const target = resolve(o.target);
-  // The caller's clock (a daemon's, a test's) for signature times, the lock, the journal and the history.
   const now = o.now ?? new Date();
   const keyringDir = resolve(o.keyring);
   const ring = await loadDeviceKeyring(keyringDir);
@@ -129,10 +114,9 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
   emit({ type: 'phase', phase: 'lock' });
   const stateDir = join(target, STATE_DIR);
   const fp = failpoints(o.failpoint);
-  const hookTimeoutMs = o.hookTimeoutMs ?? 600_000;
   // Facts for the history record, filled in as they become known.
   const facts: { release?: string; previous?: string; signers?: string[] } = {};
-  return withTarget(target, { what: `install ${basename(o.package)}`, wait: o.wait, now, env: o.env, cwd: o.cwd, hookTimeoutMs, emit, signal: o.signal }, async (recovered) => {
+  return withTarget(target, { ...o, what: `install ${basename(o.package)}`, now }, async (recovered) => {
     // Started only now that the lock is held: a busy target answers at once, with nothing left running.
     const digest = sha256 !== undefined ? Promise.resolve(sha256) : (o.packageDigest ?? packageDigest(src.path));
     fp.at('locked');
@@ -148,8 +132,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
       const cacheFile = join(stateDir, HASH_CACHE);
       const index = DedupIndex.build(
         [...layout.releases, ...(layout.currentIsDir ? [CURRENT] : [])].map((r) => join(target, r)),
-        HashCache.load(cacheFile),
-        fp,
+        { cache: HashCache.load(cacheFile), failpoints: fp, onEvent: emit },
       );
       const state = await readDeviceState(stateDir);
       const deviceType = o.deviceType ?? (await readDeviceType(keyringDir));
@@ -236,7 +219,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
       const recording = index.cache.save(cacheFile, join(target, name), unpacked.hashes);
       try {
         const journal = (step: JournalStep, extra: { back?: string; keepRelease?: boolean } = {}): Promise<void> => writeJournal(stateDir, { ...txn, ...extra, step, release: name });
-        await activate({ target, release: name, previous, env: o.env, cwd: o.cwd, hookTimeoutMs, emit, created: true, journal, failpoints: fp, signal: o.signal });
+        await activate({ ...o, target, release: name, previous, created: true, journal, failpoints: fp });
         if (sequence !== undefined) await recordSequence(stateDir, sequence);
         await clearJournal(stateDir);
       } catch (err) {
@@ -262,9 +245,8 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
       await recordHistory(stateDir, { action: 'install', result: 'ok', ...facts, package: await packageFacts(pkg, src, digest), time: now.toISOString(), durationMs: Date.now() - started }, emit);
       return result;
     } catch (err) {
-      const result: HistoryRecord['result'] = err instanceof FussyError ? (err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : err.code === 'INSTALL_FAILED_UNRECOVERED' ? 'failed-unrecovered' : 'refused') : 'error';
-      const code = err instanceof FussyError ? err.code : 'INTERNAL';
-      const rec = { action: 'install' as const, result, ...facts, package: await packageFacts(pkg, src, digest), error: { code, message: (err as Error).message }, time: now.toISOString(), durationMs: Date.now() - started };
+      const { result, error } = historyResultOf(err);
+      const rec = { action: 'install' as const, result, ...facts, package: await packageFacts(pkg, src, digest), error, time: now.toISOString(), durationMs: Date.now() - started };
       // The install's own error is what the caller must see, even if the history cannot take it.
       await recordHistory(stateDir, rec, emit).catch((e: unknown) => emit({ type: 'log', message: `could not add to the history: ${(e as Error).message}` }));
       throw err;

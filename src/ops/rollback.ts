@@ -1,26 +1,19 @@
 import { join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
-import { activate, type ActivateEvent } from '../txn/activate.js';
+import { noEvents } from '../events.js';
+import { activate } from '../txn/activate.js';
 import { failpoints } from '../util/failpoint.js';
-import { lastEnabled, readHistory, recordHistory } from '../store/history.js';
+import { historyResultOf, lastEnabled, readHistory, recordHistory } from '../store/history.js';
 import { clearJournal, writeJournal, type JournalStep } from '../txn/journal.js';
 import { FAILSAFE, readLayout, STATE_DIR } from '../store/layout.js';
 import { withTarget } from '../txn/recover.js';
+import type { TargetRunOptions } from '../txn/target-run-options.js';
 
-export interface RollbackOptions {
+/** `signal`: as for an install (activate.ts): before the pre-install starts a refusal, then a failed hook. */
+export interface RollbackOptions extends TargetRunOptions {
   target: string;
   /** The release to go back to; default: the one most recently current before this one. */
   to?: string;
-  env: Record<string, string | undefined>;
-  cwd: string;
-  hookTimeoutMs: number;
-  wait?: boolean;
-  now?: Date;
-  emit?: (e: ActivateEvent | { type: 'log'; message: string }) => void;
-  /** Testing only: SIGKILL this process at a named step (failpoint.ts). */
-  failpoint?: string;
-  /** Interruption, as for an install (activate.ts): before the pre-install starts a refusal, then a failed hook. */
-  signal?: AbortSignal;
 }
 
 export interface RollbackResult {
@@ -41,11 +34,11 @@ export interface RollbackResult {
  */
 export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
   const target = resolve(o.target);
-  const emit = o.emit ?? (() => {});
+  const emit = o.onEvent ?? noEvents;
   const started = Date.now();
   const stateDir = join(target, STATE_DIR);
   const what = `rollback${o.to === undefined ? '' : ` to ${o.to}`}`;
-  return withTarget(target, { what, wait: o.wait, now: o.now, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit, signal: o.signal }, async (recovered) => {
+  return withTarget(target, { ...o, what }, async (recovered) => {
     const layout = await readLayout(target);
     const to = o.to ?? (await defaultTarget(target, stateDir, layout.current, layout.releases));
     if (!layout.releases.includes(to) || to.startsWith('.')) {
@@ -56,11 +49,10 @@ export async function rollback(o: RollbackOptions): Promise<RollbackResult> {
     const txn = { action: 'rollback' as const, id: `${process.pid}-${started}`, started: facts.time, created: false, previous: layout.current };
     const journal = (step: JournalStep, extra: { back?: string; keepRelease?: boolean } = {}): Promise<void> => writeJournal(stateDir, { ...txn, ...extra, step, release: to });
     try {
-      await activate({ target, release: to, previous: layout.current, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit, created: false, journal, failpoints: failpoints(o.failpoint), signal: o.signal });
+      await activate({ ...o, target, release: to, previous: layout.current, created: false, journal, failpoints: failpoints(o.failpoint) });
     } catch (err) {
       if (err instanceof FussyError && (err.code === 'INSTALL_FAILED_RECOVERED' || err.code === 'INSTALL_FAILED_UNRECOVERED' || err.code === 'INTERRUPTED')) {
-        const result = err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : err.code === 'INTERRUPTED' ? 'refused' : 'failed-unrecovered';
-        await recordHistory(stateDir, { ...facts, result, error: { code: err.code, message: err.message }, durationMs: Date.now() - started }, emit);
+        await recordHistory(stateDir, { ...facts, ...historyResultOf(err), durationMs: Date.now() - started }, emit);
       }
       throw err;
     } finally {

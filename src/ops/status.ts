@@ -90,5 +90,5 @@ function lockState(file: string): Pick<TargetStatus, 'lockedBy' | 'staleLock'> {
 
 async function manifestSequence(dir: string): Promise<number | undefined> {
   const m = readInstalledManifest(dir);
-  return m !== undefined && 'manifest' in m && typeof m.manifest.sequence === 'number' ? m.manifest.sequence : undefined;
+  return m !== undefined && 'manifest' in m ? m.manifest.sequence : undefined; // validated: a number
 }

@@ -11,6 +11,7 @@ import { sha256OfFd } from '../util/hash-fd.js';
 import { readInstalledManifest } from '../store/installed-manifest.js';
 import { currentName, readLayout } from '../store/layout.js';
 import { withTarget } from '../txn/recover.js';
+import type { TargetRunOptions } from '../txn/target-run-options.js';
 import { isRepairTemp, repair, type RepairResult } from './repair.js';
 import { markRepairable } from './repairable.js';
 
@@ -188,9 +189,9 @@ function hashFile(p: string, st: Stats, buf: Buffer): string | undefined {
  * repair. What is left is what repair could not fix: each repair puts the manifest's content
  * and metadata in place or fails, so a second pass over the releases' data is not needed.
  */
-export async function verifyAndRepair(o: VerifyOptions & { env: Record<string, string | undefined>; cwd: string; hookTimeoutMs: number; wait?: boolean; now?: Date }): Promise<{ results: RepairResult[]; after: ReleaseReport[] }> {
+export async function verifyAndRepair(o: VerifyOptions & TargetRunOptions): Promise<{ results: RepairResult[]; after: ReleaseReport[] }> {
   const target = resolve(o.target);
-  return withTarget(target, { what: 'verify --repair', wait: o.wait, now: o.now, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit: () => {} }, async () => {
+  return withTarget(target, { ...o, what: 'verify --repair' }, async () => {
     const before = await verify(o);
     const results = await repair({ ...o, reports: before });
     // What repair left, it could not fix: nothing left is repairable by running it again.

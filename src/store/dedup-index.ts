@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, linkSync, lstatSync, openSync, renameSync, unlinkSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isErrno } from '../errors.js';
+import { noEvents, type LogEvent } from '../events.js';
 import { MAX_DEPTH } from '../archive/entry-path.js';
-import { MANIFEST_NAME, type Manifest } from '../archive/manifest.js';
 import { walkBeneath } from '../util/dir-fd.js';
 import { sha256OfFd } from '../util/hash-fd.js';
-import { readSmallFile } from '../util/read-small-file.js';
 import { NO_FAILPOINTS, type Failpoints } from '../util/failpoint.js';
 import { HashCache } from './hash-cache.js';
+import { readInstalledManifest } from './installed-manifest.js';
 
 export interface FileIdentity {
   sha256: string;
@@ -36,8 +36,13 @@ export interface Found {
   identity: FileIdentity;
 }
 
-/** Installed manifests are written by fussy from a package's (at most 64 MiB) manifest. */
-const MANIFEST_MAX = 64 * 1024 * 1024;
+export interface DedupIndexOptions {
+  /** The hash cache that vouches for inodes hashed before (default: an empty one). */
+  cache?: HashCache;
+  failpoints?: Failpoints;
+  /** Hears of each release left out because its manifest was changed after install. */
+  onEvent?: (e: LogEvent) => void;
+}
 
 const metaKey = (size: number, mode: number, uid: number, gid: number): string => `${size}:${mode}:${uid}:${gid}`;
 
@@ -50,6 +55,9 @@ const metaKey = (size: number, mode: number, uid: number, gid: number): string =
  * hash cache (hash-cache.ts) vouches for the inode, i.e. its ctime has not moved since it was
  * hashed or written by fussy. Releases without a manifest
  * (factory image, Fussy-installed) are indexed by size and hashed only when a size matches.
+ * A release whose manifest no longer validates (readInstalledManifest's `problem`: edited, or
+ * replaced by a symlink or FIFO) is left out altogether, with a log event: someone changed it
+ * after install, `fussy verify` names it, and an install never depends on what it claims.
  */
 export class DedupIndex {
   /** Files of releases with a manifest, by the sha256 it claims. */
@@ -72,33 +80,30 @@ export class DedupIndex {
     this.#fp = fp;
   }
 
-  static build(releaseDirs: string[], cache = HashCache.load(undefined), fp: Failpoints = NO_FAILPOINTS): DedupIndex {
-    const index = new DedupIndex(cache, fp);
-    for (const dir of releaseDirs) index.#add(dir);
+  static build(releaseDirs: string[], o: DedupIndexOptions = {}): DedupIndex {
+    const index = new DedupIndex(o.cache ?? HashCache.load(undefined), o.failpoints ?? NO_FAILPOINTS);
+    const emit = o.onEvent ?? noEvents;
+    for (const dir of releaseDirs) index.#add(dir, emit);
     return index;
   }
 
-  #add(dir: string): void {
-    let manifest: Manifest | undefined;
-    // Only a hint of where to look (every candidate is hashed or vouched for before use), but
-    // never read through a symlink or from a FIFO a user put there.
-    const file = readSmallFile(join(dir, MANIFEST_NAME), MANIFEST_MAX);
-    if (file !== undefined && 'data' in file) {
-      try {
-        manifest = JSON.parse(file.data.toString('utf8')) as Manifest;
-      } catch (err) {
-        if (!(err instanceof SyntaxError)) throw err;
-      }
+  #add(dir: string, emit: (e: LogEvent) => void): void {
+    // Only a hint of where to look (every candidate is hashed or vouched for before use). A valid
+    // manifest in a directory a user owns may still be forged (`distrust`), but its paths stay
+    // inside the release: the schema refuses "..", absolute paths and NUL.
+    const read = readInstalledManifest(dir);
+    if (read !== undefined && 'problem' in read) {
+      emit({ type: 'log', message: `${dir} is not used for dedup: ${read.problem} (run fussy verify)` });
+      return;
     }
-    if (manifest !== undefined && Array.isArray(manifest.entries)) {
-      for (const e of manifest.entries) {
-        if (e.type !== 'file' || e.sha256 === undefined || e.size === undefined) continue;
-        // A manifest in a directory a user owns may be forged: never look outside the release.
-        if (typeof e.path !== 'string' || e.path.startsWith('/') || /(^|\/)\.\.(\/|$)/.test(e.path)) continue;
-        const c: Candidate = { abs: join(dir, e.path), size: e.size, mode: e.mode, uid: e.uid, gid: e.gid, sha256: e.sha256 };
-        this.bytes += e.size;
-        const list = this.#bySha.get(e.sha256);
-        if (list === undefined) this.#bySha.set(e.sha256, [c]);
+    if (read !== undefined) {
+      for (const e of read.manifest.entries) {
+        if (e.type !== 'file') continue;
+        const size = e.size as number; // the schema requires size and sha256 of a file
+        const c: Candidate = { abs: join(dir, e.path), size, mode: e.mode, uid: e.uid, gid: e.gid, sha256: e.sha256 };
+        this.bytes += size;
+        const list = this.#bySha.get(e.sha256 as string);
+        if (list === undefined) this.#bySha.set(e.sha256 as string, [c]);
         else list.push(c);
       }
       return;

@@ -2,7 +2,8 @@ import { constants } from 'node:fs';
 import { lstat, open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { cannotStartThread, isErrno, isSystemError } from '../errors.js';
+import { cannotStartThread, FussyError, isErrno, isSystemError } from '../errors.js';
+import type { LogEvent } from '../events.js';
 import { fsyncDir } from '../util/fs-atomic.js';
 import { isPermissionError, permissionDenied } from '../util/system-error.js';
 import { GENESIS, HISTORY_HEAD, settledHead, sha, writeHead } from './history-head.js';
@@ -221,7 +222,7 @@ export function packageDigest(file: string, signal?: AbortSignal): Promise<strin
  * through `emit`, and the transaction's own outcome stands. A damaged head is rebuilt from the log
  * (history-head.ts) and reported the same way. A bug is still a bug (exit 1).
  */
-export async function recordHistory(stateDir: string, rec: Omit<HistoryRecord, 'prev'>, emit: (e: { type: 'log'; message: string }) => void): Promise<void> {
+export async function recordHistory(stateDir: string, rec: Omit<HistoryRecord, 'prev'>, emit: (e: LogEvent) => void): Promise<void> {
   try {
     const damage = await appendHistory(stateDir, rec);
     if (damage !== undefined) emit({ type: 'log', message: `the history is damaged: ${damage}; rebuilt it from ${join(stateDir, HISTORY)} (records removed from its end before now cannot be detected)` });
@@ -229,6 +230,20 @@ export async function recordHistory(stateDir: string, rec: Omit<HistoryRecord, '
     if (!isSystemError(err)) throw err;
     emit({ type: 'log', message: `could not add to the history in ${stateDir}: ${err.message}` });
   }
+}
+
+/**
+ * How a transaction that failed with `err` is recorded (install, rollback and recovery all ask
+ * here): a failed activation as the state activate says it left (INSTALL_FAILED_RECOVERED, exit 3;
+ * INSTALL_FAILED_UNRECOVERED, exit 4); any other FussyError as `refused` (nothing changed); any
+ * other error as `error`, a bug, with code INTERNAL. `otherwise` replaces the last two for a
+ * transaction that cannot end as a refusal: recovery rolling an install forward has no earlier
+ * state to fall back on, so whatever stops it leaves the device unrecovered.
+ */
+export function historyResultOf(err: unknown, otherwise?: HistoryRecord['result']): { result: HistoryRecord['result']; error: { code: string; message: string } } {
+  const code = err instanceof FussyError ? err.code : 'INTERNAL';
+  const result = code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : code === 'INSTALL_FAILED_UNRECOVERED' ? 'failed-unrecovered' : (otherwise ?? (err instanceof FussyError ? 'refused' : 'error'));
+  return { result, error: { code, message: (err as Error).message } };
 }
 
 /**

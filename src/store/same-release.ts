@@ -1,10 +1,6 @@
 import { createHash } from 'node:crypto';
-import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { isErrno } from '../errors.js';
-import { MANIFEST_NAME } from '../archive/manifest.js';
-import { readSmallFile } from '../util/read-small-file.js';
-import { INSTALLED_MANIFEST_MAX } from './installed-manifest.js';
+import { installedManifestBytes, installedManifestSize } from './installed-manifest.js';
 
 /**
  * The installed release that `release` repeats, if any: the first of `others` whose manifest file
@@ -12,13 +8,16 @@ import { INSTALLED_MANIFEST_MAX } from './installed-manifest.js';
  * a package again is allowed, it is how a damaged release is replaced (docs/commands.md), but
  * fussy says so. undefined without a manifest, or when none matches. Only a manifest of the same
  * size is read and hashed: an install does not re-read every release's manifest to find none.
+ * `release` is the one just installed, whose manifest install validated: a manifest with the same
+ * bytes is valid too, so one changed after install (readInstalledManifest's `problem`) is never
+ * the same release.
  */
 export function sameReleaseAs(target: string, release: string, others: readonly string[]): string | undefined {
-  const size = manifestSize(join(target, release));
+  const size = installedManifestSize(join(target, release));
   if (size === undefined) return undefined;
   let mine: string | undefined;
   for (const other of others) {
-    if (other === release || manifestSize(join(target, other)) !== size) continue;
+    if (other === release || installedManifestSize(join(target, other)) !== size) continue;
     mine ??= manifestSha(join(target, release));
     if (mine === undefined) return undefined;
     if (manifestSha(join(target, other)) === mine) return other;
@@ -26,19 +25,7 @@ export function sameReleaseAs(target: string, release: string, others: readonly 
   return undefined;
 }
 
-/** The manifest's size when it is a regular file (a symlink is not followed), else undefined. */
-function manifestSize(dir: string): number | undefined {
-  try {
-    const st = lstatSync(join(dir, MANIFEST_NAME));
-    return st.isFile() ? st.size : undefined;
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined;
-    throw err;
-  }
-}
-
 function manifestSha(dir: string): string | undefined {
-  const f = readSmallFile(join(dir, MANIFEST_NAME), INSTALLED_MANIFEST_MAX);
-  if (f === undefined || 'problem' in f) return undefined;
-  return createHash('sha256').update(f.data).digest('hex');
+  const data = installedManifestBytes(dir);
+  return data === undefined ? undefined : createHash('sha256').update(data).digest('hex');
 }

@@ -1,26 +1,19 @@
 import { join } from 'node:path';
 import { FussyError } from '../errors.js';
+import { noEvents, type HookPhase } from '../events.js';
 import { abortedWith, throwIfAborted } from '../util/abort.js';
 import { NO_FAILPOINTS, type Failpoints } from '../util/failpoint.js';
-import { runHook, type HookContext, type HookPhase } from './hooks.js';
+import { runHook, type HookContext } from './hooks.js';
 import type { JournalStep } from './journal.js';
+import type { TargetRunOptions } from './target-run-options.js';
 import { currentName, discardRelease, FAILSAFE, readLayout, swapCurrent } from '../store/layout.js';
 
-export type ActivateEvent =
-  | { type: 'hook'; phase: HookPhase; release: string; recovery: boolean; line: string }
-  | { type: 'switch'; release: string; recovery: boolean }
-  | { type: 'recover'; release: string; reason: string };
-
-export interface ActivateOptions {
+export interface ActivateOptions extends Pick<TargetRunOptions, 'env' | 'cwd' | 'hookTimeoutMs' | 'onEvent' | 'signal'> {
   target: string;
   /** The new release (directory name under target). */
   release: string;
   /** What to return to if it fails: the previous release, else failsafe. */
   previous?: string;
-  env: Record<string, string | undefined>;
-  cwd: string;
-  hookTimeoutMs: number;
-  emit: (e: ActivateEvent) => void;
   /** Whether a failure before the switch removes `release` (an install) or leaves it (a rollback). */
   created?: boolean;
   /** Resume an interrupted activation after its switch: only `.post-install` is left to run. */
@@ -28,15 +21,6 @@ export interface ActivateOptions {
   /** Made durable before each step it names (journal.ts); recovery reads it after a crash. */
   journal?: (step: JournalStep, extra?: { back?: string; keepRelease?: boolean }) => Promise<void>;
   failpoints?: Failpoints;
-  /**
-   * Interruption. Before the release's pre-install starts: nothing of it ran, so it is a refusal
-   * (an install's new release is removed; throws the abort error). While its pre-install runs: the
-   * hook's process group is terminated, the switch is not made, and the failure path below
-   * re-enables the previous release. Once `current` is switched the operation completes: the
-   * post-install runs to its end (a daemon shutting down or an upload cut after the switch must not
-   * undo a release that is already current). Recovery hooks never get the signal either.
-   */
-  signal?: AbortSignal;
 }
 
 type Stage = 'pre-install' | 'switch' | 'post-install';
@@ -44,7 +28,8 @@ type Stage = 'pre-install' | 'switch' | 'post-install';
 export type HookContexts = (release: string, recovery: boolean) => HookContext;
 
 /** The hook context for `release` (FUSSY_* variables, timeout, output to events). */
-export function hookContexts(o: Pick<ActivateOptions, 'target' | 'previous' | 'env' | 'cwd' | 'hookTimeoutMs' | 'emit' | 'signal'>): HookContexts {
+export function hookContexts(o: Pick<ActivateOptions, 'target' | 'previous' | 'env' | 'cwd' | 'hookTimeoutMs' | 'onEvent' | 'signal'>): HookContexts {
+  const emit = o.onEvent ?? noEvents;
   return (release, recovery) => ({
     target: o.target,
     release: join(o.target, release),
@@ -53,7 +38,7 @@ export function hookContexts(o: Pick<ActivateOptions, 'target' | 'previous' | 'e
     env: o.env,
     cwd: o.cwd,
     timeoutMs: o.hookTimeoutMs,
-    onLine: (phase: HookPhase, line: string) => o.emit({ type: 'hook', phase, release, recovery, line }),
+    onLine: (phase: HookPhase, line: string) => emit({ type: 'hook', phase, release, recovery, line }),
     signal: recovery ? undefined : o.signal,
   });
 }
@@ -67,8 +52,15 @@ export function hookContexts(o: Pick<ActivateOptions, 'target' | 'previous' | 'e
  * recovery post-install still runs, as in Fussy.
  * Throws INSTALL_FAILED_RECOVERED (exit 3) or INSTALL_FAILED_UNRECOVERED (exit 4) saying
  * exactly what state the device is in.
+ * Interruption (`signal`): before the release's pre-install starts nothing of it ran, so it is a
+ * refusal (an install's new release is removed; throws the abort error). While its pre-install
+ * runs, the hook's process group is terminated, the switch is not made, and the failure path
+ * re-enables the previous release. Once `current` is switched the operation completes: the
+ * post-install runs to its end (a daemon shutting down or an upload cut after the switch must not
+ * undo a release that is already current). Recovery hooks never get the signal either.
  */
 export async function activate(o: ActivateOptions): Promise<void> {
+  const emit = o.onEvent ?? noEvents;
   const ctx = hookContexts(o);
   const journal = o.journal ?? (async () => {});
   const fp = o.failpoints ?? NO_FAILPOINTS;
@@ -92,7 +84,7 @@ export async function activate(o: ActivateOptions): Promise<void> {
       await swapCurrent(o.target, o.release);
       fp.at('after-switch');
       await journal('switched');
-      o.emit({ type: 'switch', release: o.release, recovery: false });
+      emit({ type: 'switch', release: o.release, recovery: false });
       stage = 'post-install';
     }
     await runHook('post-install', { ...ctx(o.release, false), signal: undefined }); // switched: it completes
@@ -116,7 +108,7 @@ export async function activate(o: ActivateOptions): Promise<void> {
       }
       throw new FussyError('INSTALL_FAILED_UNRECOVERED', `install of ${o.release} failed at ${stage}: ${reason}; current -> ${o.release}, and there is no previous release or failsafe to return to`, { cause: err, hint: 'the device needs attention: install a working release' });
     }
-    o.emit({ type: 'recover', release: back, reason });
+    emit({ type: 'recover', release: back, reason });
     const problems = await reenable(back, ctx, o);
     const now = await currentName(o.target);
     if (problems.length === 0 && now === back) {
@@ -130,18 +122,19 @@ export async function activate(o: ActivateOptions): Promise<void> {
  * Re-enable `back` in recovery mode (hooks get "True"): pre-install, switch, post-install.
  * Returns what went wrong; an empty list means `back` is current and its hooks succeeded.
  */
-export async function reenable(back: string, ctx: HookContexts, o: Pick<ActivateOptions, 'target' | 'emit' | 'failpoints'>): Promise<string[]> {
+export async function reenable(back: string, ctx: HookContexts, o: Pick<ActivateOptions, 'target' | 'onEvent' | 'failpoints'>): Promise<string[]> {
+  const emit = o.onEvent ?? noEvents;
   const problems: string[] = [];
   try {
     await runHook('pre-install', ctx(back, true));
     o.failpoints?.at('recovery-after-pre-install');
   } catch (err) {
     // As in Fussy, a failing recovery pre-install is reported but does not stop the recovery.
-    o.emit({ type: 'recover', release: back, reason: `recovery pre-install failed, continuing: ${(err as Error).message}` });
+    emit({ type: 'recover', release: back, reason: `recovery pre-install failed, continuing: ${(err as Error).message}` });
   }
   try {
     await swapCurrent(o.target, back);
-    o.emit({ type: 'switch', release: back, recovery: true });
+    emit({ type: 'switch', release: back, recovery: true });
   } catch (err) {
     problems.push(`switch back: ${(err as Error).message}`);
   }

@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
 import { abortError } from '../util/abort.js';
 import { neverStarted, runProgram } from '../util/run.js';
-
-export type HookPhase = 'pre-install' | 'post-install';
+import type { HookPhase } from '../events.js';
 
 export interface HookContext {
   target: string;

@@ -1,25 +1,22 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
+import { noEvents } from '../events.js';
 import { isTempName, unlinkIfExists } from '../util/fs-atomic.js';
 import { removeTree } from '../util/remove-tree.js';
-import { activate, hookContexts, reenable, type ActivateEvent } from './activate.js';
+import { activate, hookContexts, reenable } from './activate.js';
 import { failpoints, NO_FAILPOINTS, type Failpoints } from '../util/failpoint.js';
 import { recordSequence } from '../store/device-state.js';
-import { recordHistory, type HistoryRecord } from '../store/history.js';
+import { historyResultOf, recordHistory, type HistoryRecord } from '../store/history.js';
 import { clearJournal, readJournal, writeJournal, type Journal, type JournalFields } from './journal.js';
 import { lockTarget, trustedStateDir } from './target-lock.js';
+import type { TargetRunOptions } from './target-run-options.js';
 import { CURRENT, currentName, discardRelease, FAILSAFE, readLayout, STATE_DIR, swapCurrent, TRASH_PREFIX } from '../store/layout.js';
 
-export interface RecoverOptions {
+/** `now` is for the history record (default: the time recovery starts). */
+export interface RecoverOptions extends Pick<TargetRunOptions, 'env' | 'cwd' | 'hookTimeoutMs' | 'onEvent' | 'now'> {
   target: string;
-  env: Record<string, string | undefined>;
-  cwd: string;
-  hookTimeoutMs: number;
-  emit: (e: ActivateEvent | { type: 'log'; message: string }) => void;
   failpoints?: Failpoints;
-  /** The caller's clock, for the history record (default: the time recovery starts). */
-  now?: Date;
 }
 
 export interface Recovery {
@@ -49,26 +46,27 @@ export interface Recovery {
  */
 export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
   const stateDir = join(o.target, STATE_DIR);
+  const emit = o.onEvent ?? noEvents;
   trustedStateDir(o.target); // checks target and state dir, creates the latter 0755 if missing
   const removed = await sweep(stateDir);
   const j = await readJournal(stateDir);
   if (j === undefined) {
     const message = removed.length === 0 ? 'nothing to recover' : `removed ${removed.join(', ')} left by an interrupted install`;
-    for (const r of removed) o.emit({ type: 'log', message: `removed ${join(stateDir, r)} left by an interrupted install` });
+    for (const r of removed) emit({ type: 'log', message: `removed ${join(stateDir, r)} left by an interrupted install` });
     return { outcome: 'clean', current: await currentName(o.target), removed, message };
   }
   const interrupted = { action: j.action, id: j.id, release: j.release, step: j.step, previous: j.previous };
   const started = Date.now();
-  const history = (result: HistoryRecord['result'], err?: unknown): Promise<void> =>
+  const history = ({ result, error }: Pick<HistoryRecord, 'result' | 'error'>): Promise<void> =>
     recordHistory(stateDir, {
       time: (o.now ?? new Date(started)).toISOString(),
       action: 'recover',
       result,
       release: j.release,
       previous: j.previous,
-      ...(err === undefined ? {} : { error: { code: err instanceof FussyError ? err.code : 'INTERNAL', message: (err as Error).message } }),
+      ...(error === undefined ? {} : { error }),
       durationMs: Date.now() - started,
-    }, o.emit);
+    }, emit);
   const fp = o.failpoints ?? NO_FAILPOINTS;
   const journal = (step: Journal['step'], extra: Partial<JournalFields> = {}): Promise<void> => writeJournal(stateDir, { ...j, ...extra, step });
   const cur = await currentName(o.target);
@@ -77,32 +75,32 @@ export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
     const left = (j.remove ?? []).filter((r) => r !== cur);
     for (const r of left) await discardRelease(o.target, r);
     await clearJournal(stateDir);
-    await history('rolled-forward');
+    await history({ result: 'rolled-forward' });
     const message = `finished the interrupted clean: ${left.join(', ') || 'nothing'} removed`;
-    o.emit({ type: 'log', message });
+    emit({ type: 'log', message });
     return { outcome: 'rolled-forward', interrupted, current: cur, removed, message };
   }
   const what = `${j.action} of ${j.release} (interrupted at "${j.step}")`;
 
   if (j.step !== 'recovering' && cur === j.release) {
-    o.emit({ type: 'log', message: `rolling forward the interrupted ${what}: current already points at it; running its post-install` });
+    emit({ type: 'log', message: `rolling forward the interrupted ${what}: current already points at it; running its post-install` });
     try {
-      await activate({ target: o.target, release: j.release, previous: j.previous, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, emit: o.emit, created: j.created, from: 'post-install', journal, failpoints: fp });
+      await activate({ target: o.target, release: j.release, previous: j.previous, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, onEvent: o.onEvent, created: j.created, from: 'post-install', journal, failpoints: fp });
     } catch (err) {
       // activate re-enabled the previous release; the journal's job is done either way.
       await clearJournal(stateDir);
-      await history(err instanceof FussyError && err.code === 'INSTALL_FAILED_RECOVERED' ? 'failed-recovered' : 'failed-unrecovered', err);
+      await history(historyResultOf(err, 'failed-unrecovered'));
       throw err;
     }
     if (j.sequence !== undefined) await recordSequence(stateDir, j.sequence);
     await clearJournal(stateDir);
-    await history('rolled-forward');
+    await history({ result: 'rolled-forward' });
     return { outcome: 'rolled-forward', interrupted, current: j.release, removed, message: `rolled forward the interrupted ${what}: current -> ${j.release}` };
   }
 
   const back = j.back ?? j.previous ?? ((await readLayout(o.target)).hasFailsafe ? FAILSAFE : undefined);
   const hooksMayHaveRun = j.step !== 'commit';
-  o.emit({ type: 'log', message: `rolling back the interrupted ${what}${back === undefined ? '' : `: re-enabling ${back}`}` });
+  emit({ type: 'log', message: `rolling back the interrupted ${what}${back === undefined ? '' : `: re-enabling ${back}`}` });
   const problems: string[] = [];
   if (back !== undefined && hooksMayHaveRun) {
     await journal('recovering', { back });
@@ -119,10 +117,10 @@ export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
     const err = new FussyError('INSTALL_FAILED_UNRECOVERED', `rolling back the interrupted ${what} failed: ${problems.join('; ')}; current -> ${now ?? '(nothing)'}`, {
       hint: 'the device needs attention: check the hook output above, then fussy rollback or install a working release',
     });
-    await history('failed-unrecovered', err);
+    await history(historyResultOf(err));
     throw err;
   }
-  await history('rolled-back');
+  await history({ result: 'rolled-back' });
   const fate = j.created ? (j.keepRelease === true ? `; ${j.release} is kept for inspection` : `; ${j.release} was removed`) : '';
   return { outcome: 'rolled-back', interrupted, current: now, removed, message: `rolled back the interrupted ${what}: current -> ${now ?? '(nothing)'}${fate}` };
 }
@@ -154,13 +152,10 @@ async function isFileOrLink(p: string): Promise<boolean> {
   return st.isFile() || st.isSymbolicLink();
 }
 
-export interface TargetOptions extends Omit<RecoverOptions, 'target' | 'failpoints'> {
+/** `failpoint` is the operation's own: the recovery withTarget runs first arms none (`fussy recover` does). */
+export interface WithTargetOptions extends Omit<TargetRunOptions, 'failpoint'> {
   /** What the lock holder is doing, for a busy message ("install x.tar.gz.gpg"). */
   what: string;
-  wait?: boolean;
-  now?: Date;
-  /** Stops a wait for the lock; recovery itself always runs to its end (see install.ts). */
-  signal?: AbortSignal;
 }
 
 /**
@@ -169,9 +164,10 @@ export interface TargetOptions extends Omit<RecoverOptions, 'target' | 'failpoin
  * did. When rolling an interrupted install forward fails, its previous release is current again:
  * the device is consistent, so the command goes on (and says so); an unrecoverable state stops it.
  */
-export async function withTarget<T>(target: string, o: TargetOptions, fn: (recovered: string | undefined) => Promise<T>): Promise<T> {
+export async function withTarget<T>(target: string, o: WithTargetOptions, fn: (recovered: string | undefined) => Promise<T>): Promise<T> {
+  const emit = o.onEvent ?? noEvents;
   await readLayout(target); // the target must exist before a lock is made in it
-  const lock = await lockTarget(target, o.what, o.wait === true, o.now ?? new Date(), o.signal, (message) => o.emit({ type: 'log', message }));
+  const lock = await lockTarget(target, o.what, o.wait === true, o.now ?? new Date(), o.signal, (message) => emit({ type: 'log', message }));
   try {
     let recovered: string | undefined;
     try {
@@ -179,7 +175,7 @@ export async function withTarget<T>(target: string, o: TargetOptions, fn: (recov
       recovered = r.outcome === 'clean' ? undefined : r.message;
     } catch (err) {
       if (!(err instanceof FussyError && err.code === 'INSTALL_FAILED_RECOVERED')) throw err;
-      o.emit({ type: 'log', message: `recovering an interrupted transaction: ${err.message}` });
+      emit({ type: 'log', message: `recovering an interrupted transaction: ${err.message}` });
       recovered = err.message;
     }
     return await fn(recovered);
@@ -188,20 +184,16 @@ export async function withTarget<T>(target: string, o: TargetOptions, fn: (recov
   }
 }
 
-export interface RecoverCommandOptions extends Omit<RecoverOptions, 'failpoints'> {
-  wait?: boolean;
-  now?: Date;
-  /** Stops a wait for the lock; recovery itself always runs to its end. */
-  signal?: AbortSignal;
-  /** Testing only: SIGKILL this process at a named step (failpoint.ts). */
-  failpoint?: string;
+/** `signal` stops only a wait for the lock: recovery itself always runs to its end. */
+export interface RecoverCommandOptions extends TargetRunOptions {
+  target: string;
 }
 
 /** `fussy recover`: take the target's lock, then recoverTarget. */
 export async function recover(o: RecoverCommandOptions): Promise<Recovery> {
   const target = resolve(o.target);
   await readLayout(target); // the target must exist before a lock is made in it
-  const lock = await lockTarget(target, 'recover', o.wait === true, o.now ?? new Date(), o.signal, (message) => o.emit({ type: 'log', message }));
+  const lock = await lockTarget(target, 'recover', o.wait === true, o.now ?? new Date(), o.signal, (message) => (o.onEvent ?? noEvents)({ type: 'log', message }));
   try {
     return await recoverTarget({ ...o, target, failpoints: failpoints(o.failpoint) });
   } finally {

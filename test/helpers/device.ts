@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as openpgp from 'openpgp';
 import { Header, Pax, type HeaderData } from 'tar';
-import { install, type InstallEvent, type InstallOptions } from '../../src/ops/install.js';
+import type { FussyEvent } from '../../src/events.js';
+import { install, type InstallOptions } from '../../src/ops/install.js';
 import { keygen } from '../../src/keyring/keygen.js';
 import { pack } from '../../src/pack/pack.js';
 import { makeTmp } from './tmp.js';
@@ -35,7 +36,7 @@ export async function makeDevice(dir: string, opts: { factory?: boolean } = {}):
   return { dir, keyring, target, signingKeyFile: s.secretKeyFile, signingKey, devicePublicKeyFile: d.publicKeyFile, deviceFingerprint: d.fingerprint, hookLog: join(dir, 'hooks.log') };
 }
 
-export async function installInto(dev: Device, pkg: string, extra: Partial<InstallOptions> = {}, events: InstallEvent[] = []) {
+export async function installInto(dev: Device, pkg: string, extra: Partial<InstallOptions> = {}, events: FussyEvent[] = []) {
   return install({
     package: pkg,
     keyring: dev.keyring,
@@ -45,6 +46,7 @@ export async function installInto(dev: Device, pkg: string, extra: Partial<Insta
     owner: { asRoot: process.getuid?.() === 0, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
     onEvent: (e) => events.push(e),
     ...extra,
+    hookTimeoutMs: extra.hookTimeoutMs ?? 600_000,
   });
 }
 

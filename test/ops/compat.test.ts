@@ -30,7 +30,7 @@ async function setup(keyringFrom?: string): Promise<Setup> {
 }
 
 const run = (s: Setup, pkg: string) =>
-  install({ package: pkg, keyring: s.keyring, target: s.target, env: { PATH: process.env.PATH, FUSSY_HOOK_LOG: s.hookLog }, cwd: s.dir, owner: { asRoot: process.getuid?.() === 0, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } });
+  install({ package: pkg, keyring: s.keyring, target: s.target, env: { PATH: process.env.PATH, FUSSY_HOOK_LOG: s.hookLog }, cwd: s.dir, hookTimeoutMs: 600_000, owner: { asRoot: process.getuid?.() === 0, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } });
 
 describe('compatibility: packages made by the original pipeline (GNU tar + gpg) install', function () {
   describe('frozen fixtures made by GnuPG 2.2.40 (fixtures/gnupg-2.2/make.sh), keyring made with gpg --gen-key', function () {

@@ -57,7 +57,7 @@ describe('the now option sets the times in the history and the journal', functio
     const journal = { format: 'fussy-journal', version: 1, action: 'clean', id: '1-1', started: '2020-01-01T00:00:00.000Z', step: 'commit', release: '(clean)', created: false, remove: [] };
     await writeFile(join(d.target, '.fussy', 'journal.json'), JSON.stringify(journal) + '\n');
     const now = new Date('2034-05-06T07:08:09.000Z');
-    const r = await recover({ target: d.target, env: env(d), cwd: d.dir, hookTimeoutMs: 60_000, emit: () => {}, now });
+    const r = await recover({ target: d.target, env: env(d), cwd: d.dir, hookTimeoutMs: 60_000, now });
     assert.equal(r.outcome, 'rolled-forward');
     assert.equal((await times(d)).at(-1), now.toISOString());
   });

@@ -144,6 +144,7 @@ describe('security: local users racing fussy verify --repair as root', function 
       const m = JSON.parse(fs.readFileSync(rel + '/.fussy-manifest.json', 'utf8'));
       const f = { type: 'file', mtime: 1700000000, size: mine.length, sha256: crypto.createHash('sha256').update(mine).digest('hex') };
       m.entries.push({ ...f, path: 'mine', mode: 0o644, uid: 65534, gid: 65534 }, { ...f, path: 'evil', mode: 0o4755, uid: 0, gid: 0 });
+      m.fileCount += 2; m.totalBytes += 2 * mine.length; // a forgery that passes the schema, as fussy reads installed manifests
       fs.writeFileSync(rel + '/m.tmp', JSON.stringify(m));
       fs.renameSync(rel + '/m.tmp', rel + '/.fussy-manifest.json');
     `, [rel]);

@@ -13,7 +13,7 @@ const [pkg, keyring, target] = process.argv.slice(2) as [string, string, string]
 let code = 'ok';
 let message = '';
 try {
-  await install({ package: pkg, keyring, target, env: { PATH: process.env.PATH }, cwd: target, owner: { asRoot: process.getuid?.() === 0, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } });
+  await install({ package: pkg, keyring, target, env: { PATH: process.env.PATH }, cwd: target, hookTimeoutMs: 600_000, owner: { asRoot: process.getuid?.() === 0, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } });
 } catch (err) {
   code = err instanceof FussyError ? err.code : 'INTERNAL';
   message = (err as Error).message;

@@ -95,7 +95,7 @@ describe('hash cache: sha256 of installed files, trusted only while the ctime is
     await fh.close();
     const s = lstatSync(join(rel, 'f'));
     // Index the release by walking it (no manifest), then ask for the old content.
-    const walked = DedupIndex.build([rel], HashCache.load(cacheFile));
+    const walked = DedupIndex.build([rel], { cache: HashCache.load(cacheFile) });
     const id = { size: 4, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid };
     assert.equal(walked.find({ sha256: sha('AAAA'), ...id }), undefined, 'stale cache entry must not make dedup link edited content');
     assert.equal(walked.find({ sha256: sha('BBBB'), ...id })?.abs, join(rel, 'f'));

@@ -3,7 +3,7 @@ import { mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { clean } from '../../src/ops/clean.js';
 import { rollback } from '../../src/ops/rollback.js';
-import type { InstallEvent } from '../../src/ops/install.js';
+import type { FussyEvent } from '../../src/events.js';
 import { appendHistory, readHistory } from '../../src/store/history.js';
 import { cli } from '../helpers/cli.js';
 import { deviceWithPackages, installedBeside, installInto, type Device } from '../helpers/device.js';
@@ -26,7 +26,7 @@ describe('a damaged history is reported as damage, never the reason a transactio
   it('history-head-torn: an install after a torn history.head succeeds, says so in a log event, and the history checks out again afterwards', async function () {
     const d = await device('dev-torn', ['fw-a']);
     await writeFile(head(d), '{"count":1,"sha256":"ab'); // a write cut short
-    const events: InstallEvent[] = [];
+    const events: FussyEvent[] = [];
     const r = await installInto(d, pkgs['fw-b'] as string, {}, events);
     assert.equal(r.release, 'fw-b');
     assert.equal(await readlink(join(d.target, 'current')), 'fw-b');
@@ -61,11 +61,11 @@ describe('a damaged history is reported as damage, never the reason a transactio
     await writeFile(head(d), '{"count":"three","sha256":null}\n');
     const events: { type: string; message?: string }[] = [];
     const env = { PATH: process.env.PATH };
-    const back = await rollback({ target: d.target, env, cwd: d.dir, hookTimeoutMs: 60_000, emit: (e) => events.push(e) });
+    const back = await rollback({ target: d.target, env, cwd: d.dir, hookTimeoutMs: 60_000, onEvent: (e) => events.push(e) });
     assert.equal(back.release, 'fw-b');
     assert.match(logged(events), /history\.head is not a fussy history head/);
     await writeFile(head(d), 'null\n');
-    const c = await clean({ target: d.target, keep: 0, env, cwd: d.dir, hookTimeoutMs: 60_000, emit: (e) => events.push(e) });
+    const c = await clean({ target: d.target, keep: 0, env, cwd: d.dir, hookTimeoutMs: 60_000, onEvent: (e) => events.push(e) });
     assert.deepEqual(c.removed, ['fw-a', 'fw-c']);
     assert.match(logged(events), /history\.head is not a fussy history head[\s\S]*history\.head is not a fussy history head/);
     const h = await readHistory(join(d.target, '.fussy'));
@@ -78,7 +78,7 @@ describe('a damaged history is reported as damage, never the reason a transactio
     const log = join(d.target, '.fussy', 'history.log');
     await rm(log);
     await mkdir(log);
-    const events: InstallEvent[] = [];
+    const events: FussyEvent[] = [];
     const r = await installInto(d, pkgs['fw-b'] as string, {}, events);
     assert.equal(r.release, 'fw-b');
     assert.match(logged(events), /could not add to the history/);

@@ -13,7 +13,7 @@ import { useTmp } from '../helpers/tmp.js';
  */
 describe('recovery sweeps the temp files of every writer from .fussy', function () {
   const tmp = useTmp();
-  const run = (target: string) => recover({ target, env: {}, cwd: tmp.dir, hookTimeoutMs: 60_000, emit: () => {} });
+  const run = (target: string) => recover({ target, env: {}, cwd: tmp.dir, hookTimeoutMs: 60_000 });
 
   /** Each writer of `.fussy/` and what a crash before its rename leaves (mode, content cut short). */
   const WRITERS: Array<[purpose: string, mode: number, content: string]> = [
