@@ -53,7 +53,10 @@ export async function pkiRevoke(o: PkiRevokeOptions): Promise<PkiRevokeResult> {
     for (const e of chosen) {
       await openssl(['ca', '-batch', '-config', CA_FILES.config, '-revoke', join('newcerts', `${e.serial}.pem`)], { cwd: dir, what: `revoke ${e.cn} (serial ${e.serial})` });
     }
-    const crl = await writeCrl(dir, undefined);
+    const crl = await writeCrl(dir, undefined).catch((err: unknown) => {
+      if (!(err instanceof FussyError)) throw err;
+      throw new FussyError(err.code, `revoked ${chosen.map((e) => e.serial).join(', ')}, but ${err.message}`, { cause: err, hint: 'the revocation is recorded; fix the cause and run fussy pki crl', details: err.details });
+    });
     return { revoked: chosen.map((e) => ({ serial: e.serial, name: e.cn })), ...crl };
   } finally {
     await lock.release();
