@@ -63,7 +63,7 @@ export function sanEntries(names: string[]): string[] {
   const out: string[] = [];
   for (const n of names) {
     const entry = isIP(n) !== 0 ? `IP:${n}` : DNS_NAME.test(n) && n.length <= 253 ? `DNS:${n.toLowerCase()}` : undefined;
-    if (entry === undefined) throw new FussyError('PKI_BAD_NAME', `--san ${JSON.stringify(n)} is neither a DNS name nor an IP address`, { hint: 'e.g. --san unit-17.example --san 192.0.2.17', details: { san: n } });
+    if (entry === undefined) throw new FussyError('PKI_BAD_NAME', `the server name or --san ${JSON.stringify(n)} is neither a DNS name nor an IP address`, { hint: 'e.g. --san unit-17.example --san 192.0.2.17', details: { san: n } });
     if (!out.includes(entry)) out.push(entry);
   }
   return out;
