@@ -11,7 +11,7 @@ const LAYERS = [
   ['openpgp'],
   ['store'],
   ['unpack', 'txn'],
-  ['ops', 'pack'],
+  ['ops', 'pack', 'pki'],
   ['index.ts'],
   ['cli'],
 ];

@@ -21,6 +21,13 @@ export const EXIT_CODES = {
   CROSS_DEVICE: 2, // link-tree --hard: source and destination are on different file systems (EXDEV)
   COMMAND_NOT_STARTED: 2, // fussy lock: the command to run could not be started
   PROMPT_INTERRUPTED: 2, // Ctrl-C at the passphrase prompt
+  PKI_CA_EXISTS: 2, // pki init: the directory already holds a CA (nothing is changed)
+  PKI_DIR_NOT_EMPTY: 2, // pki init: the directory holds something else, or is not a directory
+  PKI_BAD_NAME: 2, // pki issue: a name, SAN or serial that is not one safe component, DNS name or IP
+  PKI_NAME_TAKEN: 2, // pki issue: the CN has a valid certificate already (--force issues a second one)
+  PKI_FILE_EXISTS: 2, // pki issue: the key or certificate file is already in the output directory (--force replaces it)
+  PKI_BAD_CSR: 2, // pki issue --csr: the request cannot be read or its signature does not verify
+  PKI_NOT_FOUND: 2, // pki revoke: no valid certificate has that CN or serial
   // 3 / 4: install outcome after a failure
   INSTALL_FAILED_RECOVERED: 3, // install or rollback failed; the previous release (or failsafe) is back
   INSTALL_FAILED_UNRECOVERED: 4, // install failed and could not be recovered: the device needs attention
@@ -56,6 +63,8 @@ export const EXIT_CODES = {
   KEY_UNUSABLE: 40, // the key cannot do what is asked (not one secret key, cannot sign or encrypt)
   BAD_PASSPHRASE: 40, // a signing key's passphrase is missing or wrong
   GPG_FAILED: 40, // gpg ran and failed (sign, export, list keys)
+  PKI_NOT_A_CA: 40, // pki: the CA directory does not exist or does not hold a CA made by fussy pki init
+  OPENSSL_FAILED: 40, // openssl ran and failed (pki: req, ca, gencrl)
   NO_SPACE: 40, // ENOSPC / EDQUOT, or not enough room for the release
   // 75 / 124: locks
   LOCKED: 75, // the target's or fussy lock's lock is held by a live process

@@ -22,6 +22,10 @@ import type { KeygenOptions, KeygenResult } from './keyring/keygen.js';
 import type { LockHandle } from './lock/pid-lock.js';
 import type { WithLockOptions } from './lock/with-lock.js';
 import type { PackOptions, PackResult } from './pack/pack.js';
+import type { PkiInitOptions, PkiInitResult } from './pki/pki-init.js';
+import type { CertKind, PkiIssueOptions, PkiIssueResult } from './pki/pki-issue.js';
+import type { PkiCertificate, PkiListOptions, PkiListResult } from './pki/pki-list.js';
+import type { PkiCrlOptions, PkiCrlResult, PkiRevokeOptions, PkiRevokeResult } from './pki/pki-revoke.js';
 import type { History } from './store/history.js';
 import { processOwner, type Owner } from './store/ownership.js';
 import type { Recovery } from './txn/recover.js';
@@ -36,6 +40,7 @@ export type { PackageSource };
 /** The state directory inside a target (`.fussy`): lock, journal, history, hash cache. */
 export { STATE_DIR } from './store/layout.js';
 export type { PackOptions, PackResult, LinkTreeOptions, LinkTreeResult, WithLockOptions, LockHandle, KeygenOptions, KeygenResult, InstallResult, RollbackResult, CleanResult, Recovery, TargetStatus, History, Owner, ReleaseReport, RepairResult };
+export type { PkiInitOptions, PkiInitResult, CertKind, PkiIssueOptions, PkiIssueResult, PkiRevokeOptions, PkiRevokeResult, PkiCrlOptions, PkiCrlResult, PkiListOptions, PkiListResult, PkiCertificate };
 
 /** What an operation on a target reports while it runs: phases, progress, hook output, the switch, recovery, notes. */
 export type { FussyEvent };
@@ -217,5 +222,35 @@ export async function withLock<T>(name: string, o: WithLockOptions, fn: (lock: L
 /** Make a signing key (build server) or a device key pair (docs/format.md, Keyrings). */
 export async function keygen(o: KeygenOptions): Promise<KeygenResult> {
   const { keygen: run } = await import('./keyring/keygen.js');
+  return surfaced(run(o));
+}
+
+/** Create a CA directory for a fleet's TLS (fussyd, fussy remote) with the system openssl (docs/commands.md, fussy pki). */
+export async function pkiInit(o: PkiInitOptions): Promise<PkiInitResult> {
+  const { pkiInit: run } = await import('./pki/pki-init.js');
+  return surfaced(run(o));
+}
+
+/** Issue a server (device) or client (operator) certificate; the key is made in the output directory, or a CSR is signed. */
+export async function pkiIssue(o: PkiIssueOptions): Promise<PkiIssueResult> {
+  const { pkiIssue: run } = await import('./pki/pki-issue.js');
+  return surfaced(run(o));
+}
+
+/** Revoke a certificate by CN or serial and regenerate the CRL. */
+export async function pkiRevoke(o: PkiRevokeOptions): Promise<PkiRevokeResult> {
+  const { pkiRevoke: run } = await import('./pki/pki-revoke.js');
+  return surfaced(run(o));
+}
+
+/** Regenerate the CRL (it expires: run this before its nextUpdate, e.g. from cron). */
+export async function pkiCrl(o: PkiCrlOptions): Promise<PkiCrlResult> {
+  const { pkiCrl: run } = await import('./pki/pki-revoke.js');
+  return surfaced(run(o));
+}
+
+/** Every certificate the CA issued, with its status (valid, revoked, expired); reads only. */
+export async function pkiList(o: PkiListOptions): Promise<PkiListResult> {
+  const { pkiList: run } = await import('./pki/pki-list.js');
   return surfaced(run(o));
 }

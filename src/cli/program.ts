@@ -12,6 +12,7 @@ import { lockCommand } from './lock-command.js';
 import { linkTreeCommand } from './link-tree-command.js';
 import { verifyCommand } from './verify-command.js';
 import { statusCommand } from './status-command.js';
+import { pkiCommand } from './pki-command.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
 import type { CommandResult } from './render.js';
 
@@ -65,5 +66,8 @@ export function buildProgram(io: Io, done: (r: CommandResult) => void): Command 
   program.addCommand(configure(linkTreeCommand(io, done), io));
   program.addCommand(configure(verifyCommand(io, done), io));
   program.addCommand(configure(statusCommand(io, done), io));
+  const pki = configure(pkiCommand(io, done), io);
+  for (const sub of pki.commands) configure(sub, io);
+  program.addCommand(pki);
   return program;
 }

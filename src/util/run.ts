@@ -226,7 +226,7 @@ function splitLines(stream: Readable | undefined, onLine: (line: string) => void
 }
 
 /** The package that provides each program fussy runs (Debian's name; Fedora's is the same). */
-const PROVIDED_BY: Record<string, string> = { gpg: 'gnupg', sync: 'coreutils', sh: 'dash or bash' };
+const PROVIDED_BY: Record<string, string> = { gpg: 'gnupg', openssl: 'openssl', sync: 'coreutils', sh: 'dash or bash' };
 
 /** What a missing program was needed for (`needed`, in the message), and what else the user may do (`instead`, in the hint). */
 export interface MissingProgramContext {
