@@ -5,7 +5,7 @@ import { FussyError } from '../../src/errors.js';
 import { readDeviceState } from '../../src/store/device-state.js';
 import { readHistory, type HistoryRecord } from '../../src/store/history.js';
 import { JOURNAL, readJournal, writeJournal, type JournalFields } from '../../src/txn/journal.js';
-import { recover, type Recovery } from '../../src/txn/recover.js';
+import { recover, type Recovery } from '../../src/index.js';
 import { useTmp } from '../helpers/tmp.js';
 import { snapshotTree, writeTree, type TreeNode } from '../helpers/tree.js';
 
@@ -29,7 +29,7 @@ interface Crafted {
 }
 
 /**
- * recoverTarget (txn/recover.ts), called through `recover` on states crafted the way a crash at
+ * recoverTarget (txn/recover.ts), called through the library's `recover` on states crafted the way a crash at
  * each step leaves them (docs/crash-safety.md, Recovery): a factory `failsafe`, `firmware-a`
  * current, `firmware-b` being installed. Each case checks the layout afterwards, the hooks that
  * ran, and the one history record recovery adds.
@@ -51,7 +51,7 @@ describe('recovery of crafted interrupted states (txn/recover.ts)', function () 
     writeJournal(c.state, { action: 'install', id: '4242-1', started: '2026-12-02T00:00:00.000Z', step: 'commit', release: 'firmware-b', created: true, previous: 'firmware-a', ...j });
 
   const NOW = new Date('2026-12-02T10:00:00.000Z');
-  const run = (c: Crafted): Promise<Recovery> => recover({ target: c.target, env: { PATH: process.env.PATH, FUSSY_HOOK_LOG: c.log }, cwd: tmp.dir, hookTimeoutMs: 60_000, emit: () => {}, now: NOW });
+  const run = (c: Crafted): Promise<Recovery> => recover({ target: c.target, env: { PATH: process.env.PATH, FUSSY_HOOK_LOG: c.log }, cwd: tmp.dir, hookTimeoutMs: 60_000, now: NOW });
   const hooks = async (c: Crafted): Promise<string> => readFile(c.log, 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? '' : Promise.reject(e)));
   const names = async (c: Crafted): Promise<string[]> => (await readdir(c.target)).filter((n) => !n.startsWith('.')).sort();
 
