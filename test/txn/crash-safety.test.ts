@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { Manifest } from '../../src/archive/manifest.js';
+import { recover } from '../../src/index.js';
 import { pack } from '../../src/pack/pack.js';
 import { installInto, makeDevice, type Device } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
@@ -48,6 +49,36 @@ async function fussy(dev: Device, args: string[], failpoint?: string): Promise<R
   return { exitCode: r.exitCode, signal: r.signal, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
+/** `fussy recover` through the library, in this process: what the CLI's --json prints. */
+function recoverInProcess(dev: Device): Promise<{ message: string; current?: string }> {
+  return recover({ target: dev.target, env: { PATH: process.env.PATH, FUSSY_HOOK_LOG: dev.hookLog }, cwd: dev.dir });
+}
+
+/**
+ * Cases that each work on a target of their own, run side by side (at most `width` at once) from
+ * a `before` hook: most of a case is waiting, for the killed child's start, hooks and fsync. Each
+ * case is still its own `it`, which reports that case's own failure.
+ */
+function sideBySide(width: number): (title: string, fn: () => Promise<void>) => void {
+  const cases: Array<{ fn: () => Promise<void>; settle: (e: unknown) => void; result: Promise<unknown> }> = [];
+  before(function () {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let c = cases[next++]; c !== undefined; c = cases[next++]) c.settle(await c.fn().then(() => undefined, (e: unknown) => e ?? new Error('rejected')));
+    };
+    for (let i = 0; i < width; i++) void worker();
+  });
+  return (title, fn) => {
+    let settle!: (e: unknown) => void;
+    const result = new Promise<unknown>((r) => (settle = r));
+    cases.push({ fn, settle, result });
+    it(title, async function () {
+      const err = await result;
+      if (err !== undefined) throw err;
+    });
+  };
+}
+
 /** Problems of an installed release against its own manifest (content, mode, type, link target). */
 async function checkManifest(dir: string): Promise<string[]> {
   const m = JSON.parse(await readFile(join(dir, '.fussy-manifest.json'), 'utf8')) as Manifest;
@@ -85,12 +116,23 @@ describe('crash safety: SIGKILL at every step of an install, then recovery', fun
     pkgB = (await pack({ source: b, tmpDir: tmp, signingKeyFiles: [dev.signingKeyFile], output: join(tmp, 'b.tar.gz.gpg') })).path;
   });
 
-  /** A target with failsafe (factory) and release A current, on the shared keyring; snapshots of both. */
+  /**
+   * A target with failsafe (factory) and release A current, on the shared keyring; snapshots of
+   * both. Installed once, then copied for each case (cp -a keeps modes, times and the hard links
+   * between releases; the copies' new inodes only make the hash cache miss).
+   */
+  let template: Promise<string> | undefined;
   async function deviceWithA(name: string): Promise<{ dev: Device; failsafe: TreeNode[]; a: TreeNode[] }> {
+    template ??= (async () => {
+      const dir = join(tmp, 'template-a');
+      const t: Device = { ...dev, dir, target: join(dir, 'firmware'), hookLog: join(dir, 'hooks.log') };
+      await writeTree(join(t.target, 'current'), [{ path: 'etc/version', content: 'factory\n' }]);
+      await installInto(t, pkgA);
+      return dir;
+    })();
     const dir = join(tmp, name);
+    await execa('cp', ['-a', await template, dir]);
     const d: Device = { ...dev, dir, target: join(dir, 'firmware'), hookLog: join(dir, 'hooks.log') };
-    await writeTree(join(d.target, 'current'), [{ path: 'etc/version', content: 'factory\n' }]);
-    await installInto(d, pkgA);
     return { dev: d, failsafe: await snapshotTree(join(d.target, 'failsafe')), a: await snapshotTree(join(d.target, 'firmware-a')) };
   }
 
@@ -119,15 +161,26 @@ describe('crash safety: SIGKILL at every step of an install, then recovery', fun
     { point: 'after-switch', current: 'firmware-b', outcome: /rolled forward .*"pre-install"/, recoveryHooks: false },
     { point: 'after-post-install', current: 'firmware-b', outcome: /rolled forward .*"switched"/, recoveryHooks: false },
   ];
-  for (const c of cases) {
-    it(`killed at ${c.point}: fussy recover ${c.current === 'firmware-b' ? 'rolls forward' : 'rolls back'}, and nothing else changed`, async function () {
+  // Two at a time: the killed install and the hooks run in child processes, the rest waits on fsync.
+  const concurrently = sideBySide(2);
+  cases.forEach((c, i) => {
+    // A few cases go through the CLI all the way (fussy recover --json, fussy install); the others
+    // recover and install again through the library in this process: the same code, one process
+    // fewer each time. The crash itself is always a real SIGKILL of a separate `fussy install`.
+    const cli = i % 4 === 0;
+    concurrently(`killed at ${c.point}: ${cli ? 'fussy recover' : 'recovery'} ${c.current === 'firmware-b' ? 'rolls forward' : 'rolls back'}, and nothing else changed`, async () => {
       const d = await deviceWithA(`dev-${c.point.replace(/:/g, '-')}`);
       const killed = await fussy(d.dev, ['install', pkgB, '-k', d.dev.keyring, '-t', d.dev.target], c.point);
       assert.equal(killed.signal, 'SIGKILL', `the install should die at ${c.point}: ${killed.stderr}`);
       const logBefore = await readFile(d.dev.hookLog, 'utf8');
-      const r = await fussy(d.dev, ['recover', '-t', d.dev.target, '--json']);
-      assert.equal(r.exitCode, 0, r.stderr);
-      const out = JSON.parse(r.stdout) as { message: string; current: string };
+      let out: { message: string; current?: string };
+      if (cli) {
+        const r = await fussy(d.dev, ['recover', '-t', d.dev.target, '--json']);
+        assert.equal(r.exitCode, 0, r.stderr);
+        out = JSON.parse(r.stdout) as { message: string; current: string };
+      } else {
+        out = await recoverInProcess(d.dev);
+      }
       assert.match(out.message, c.outcome);
       assert.equal(out.current, c.current);
       await assertInvariants(d, c.current);
@@ -136,16 +189,21 @@ describe('crash safety: SIGKILL at every step of an install, then recovery', fun
       else if (c.current === 'firmware-b') assert.equal(hooks, '.post-install firmware-b False\n');
       else assert.equal(hooks, '');
       // The device works afterwards: a second recover has nothing to do, and B installs.
-      assert.match((await fussy(d.dev, ['recover', '-t', d.dev.target])).stderr, /nothing to recover/);
+      if (cli) assert.match((await fussy(d.dev, ['recover', '-t', d.dev.target])).stderr, /nothing to recover/);
+      else assert.equal((await recoverInProcess(d.dev)).message, 'nothing to recover');
       if (c.current === 'firmware-a') {
-        const again = await fussy(d.dev, ['install', pkgB, '-k', d.dev.keyring, '-t', d.dev.target, '-q']);
-        assert.equal(again.exitCode, 0, again.stderr);
+        if (cli) {
+          const again = await fussy(d.dev, ['install', pkgB, '-k', d.dev.keyring, '-t', d.dev.target, '-q']);
+          assert.equal(again.exitCode, 0, again.stderr);
+        } else {
+          await installInto(d.dev, pkgB);
+        }
         assert.equal(await readlink(join(d.dev.target, 'current')), 'firmware-b');
       }
     });
-  }
+  });
 
-  it('killed while the factory current dir becomes failsafe: recovery links current -> failsafe again', async function () {
+  concurrently('killed while the factory current dir becomes failsafe: recovery links current -> failsafe again', async () => {
     const dir = join(tmp, 'dev-factory');
     const d: Device = { ...dev, dir, target: join(dir, 'firmware'), hookLog: join(dir, 'hooks.log') };
     await writeTree(join(d.target, 'current'), [{ path: 'etc/version', content: 'factory\n' }]);
@@ -182,7 +240,7 @@ describe('crash safety: SIGKILL at every step of an install, then recovery', fun
     }
   });
 
-  it('the next install recovers first: killed after the switch, then installed again', async function () {
+  concurrently('the next install recovers first: killed after the switch, then installed again', async () => {
     const d = await deviceWithA('dev-next-install');
     assert.equal((await fussy(d.dev, ['install', pkgB, '-k', d.dev.keyring, '-t', d.dev.target], 'after-switch')).signal, 'SIGKILL');
     const r = await fussy(d.dev, ['install', pkgB, '-k', d.dev.keyring, '-t', d.dev.target]);
@@ -192,7 +250,7 @@ describe('crash safety: SIGKILL at every step of an install, then recovery', fun
     assert.deepEqual(await checkManifest(join(d.dev.target, 'firmware-b')), []);
   });
 
-  it('a crash during the recovery itself is recovered by the next recovery', async function () {
+  concurrently('a crash during the recovery itself is recovered by the next recovery', async () => {
     const d = await deviceWithA('dev-crash-in-recovery');
     assert.equal((await fussy(d.dev, ['install', pkgB, '-k', d.dev.keyring, '-t', d.dev.target], 'after-pre-install')).signal, 'SIGKILL');
     for (const point of ['recovery-started', 'recovery-after-pre-install']) {
@@ -204,7 +262,7 @@ describe('crash safety: SIGKILL at every step of an install, then recovery', fun
     await assertInvariants(d, 'firmware-a');
   });
 
-  it('damaged-journal and damaged-state: an unreadable .fussy/journal.json or state.json stops the install (exit 40) naming the file, changing nothing', async function () {
+  concurrently('damaged-journal and damaged-state: an unreadable .fussy/journal.json or state.json stops the install (exit 40) naming the file, changing nothing', async () => {
     for (const [file, code, why] of [['journal.json', 'JOURNAL_UNREADABLE', /the transaction journal .*journal\.json is not JSON/], ['state.json', 'STATE_UNREADABLE', /state\.json is unreadable/]] as const) {
       const d = await deviceWithA(`dev-damaged-${file}`);
       await writeFile(join(d.dev.target, '.fussy', file), '{"format":"fussy-jour');
