@@ -1,6 +1,6 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { FussyError } from '../errors.js';
+import { FussyError, isErrno } from '../errors.js';
 import { noEvents } from '../events.js';
 import { isTempName, unlinkIfExists } from '../util/fs-atomic.js';
 import { removeTree } from '../util/remove-tree.js';
@@ -82,7 +82,10 @@ export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
   }
   const what = `${j.action} of ${j.release} (interrupted at "${j.step}")`;
 
-  if (j.step !== 'recovering' && cur === j.release) {
+  // `current` must end on a release that is there: a release deleted by hand or lost to a damaged
+  // disk is never rolled forward onto, nor gone back to.
+  const present = async (name: string | undefined): Promise<boolean> => name !== undefined && (await isReleaseDir(o.target, name));
+  if (j.step !== 'recovering' && cur === j.release && (await present(j.release))) {
     emit({ type: 'log', message: `rolling forward the interrupted ${what}: current already points at it; running its post-install` });
     try {
       await activate({ target: o.target, release: j.release, previous: j.previous, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, onEvent: o.onEvent, created: j.created, from: 'post-install', journal, failpoints: fp });
@@ -98,10 +101,20 @@ export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
     return { outcome: 'rolled-forward', interrupted, current: j.release, removed, message: `rolled forward the interrupted ${what}: current -> ${j.release}` };
   }
 
-  const back = j.back ?? j.previous ?? ((await readLayout(o.target)).hasFailsafe ? FAILSAFE : undefined);
   const hooksMayHaveRun = j.step !== 'commit';
-  emit({ type: 'log', message: `rolling back the interrupted ${what}${back === undefined ? '' : `: re-enabling ${back}`}` });
+  const wanted = [j.back, j.previous, FAILSAFE].filter((n): n is string => n !== undefined && n !== j.release);
+  const missing: string[] = [];
+  let back: string | undefined;
+  if (!hooksMayHaveRun && cur !== undefined && cur !== j.release && (await present(cur))) back = cur; // nothing was switched
+  for (const n of wanted) {
+    if (back !== undefined) break;
+    if (await present(n)) back = n;
+    else if (n !== FAILSAFE || j.back === FAILSAFE || j.previous === FAILSAFE) missing.push(n);
+  }
   const problems: string[] = [];
+  if (missing.length > 0) emit({ type: 'log', message: `cannot go back to ${missing.join(', ')}: no such release in ${o.target}` });
+  if (back === undefined) problems.push(`no release to go back to (${[...missing, ...(missing.includes(FAILSAFE) ? [] : [`no ${FAILSAFE}`])].join(', ')})`);
+  emit({ type: 'log', message: `rolling back the interrupted ${what}${back === undefined ? '' : `: re-enabling ${back}`}` });
   if (back !== undefined && hooksMayHaveRun) {
     await journal('recovering', { back });
     fp.at('recovery-started');
@@ -147,6 +160,15 @@ async function sweep(stateDir: string): Promise<string[]> {
 }
 
 /** Only a regular file or a symlink at a temp name is a leftover; a directory or FIFO is not fussy's. */
+/** A release that is there: a directory (not a link) named `name` in the target. */
+async function isReleaseDir(target: string, name: string): Promise<boolean> {
+  const st = await lstat(join(target, name)).catch((err: unknown) => {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw err;
+  });
+  return st?.isDirectory() === true;
+}
+
 async function isFileOrLink(p: string): Promise<boolean> {
   const st = await lstat(p);
   return st.isFile() || st.isSymbolicLink();

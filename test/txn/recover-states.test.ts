@@ -232,6 +232,51 @@ describe('recovery of crafted interrupted states (txn/recover.ts)', function () 
     await assertHistory(c, { result: 'rolled-back', release: 'firmware-b', previous: 'firmware-a' });
   });
 
+  for (const step of ['pre-install', 'switched'] as const) {
+    it(`roll-forward-onto-a-missing-release: journal "${step}" for firmware-b, current -> firmware-b, but firmware-b is gone: never rolled forward onto nothing; firmware-a re-enabled`, async function () {
+      const c = await craft({ b: false, current: 'firmware-b' });
+      await journal(c, { step });
+      const r = await run(c);
+      assert.equal(r.outcome, 'rolled-back');
+      assert.equal(r.current, 'firmware-a');
+      await assertLayout(c, 'firmware-a', ['failsafe', 'firmware-a']);
+      assert.equal(await hooks(c), '.pre-install firmware-a True\n.post-install firmware-a True\n');
+      await assertHistory(c, { result: 'rolled-back', release: 'firmware-b', previous: 'firmware-a' });
+    });
+  }
+
+  it('roll-back-onto-a-missing-release: journal "commit" naming a previous release that is gone, current -> firmware-a (complete): current stays on firmware-a, never switched to the missing one', async function () {
+    const c = await craft();
+    await journal(c, { step: 'commit', previous: 'firmware-gone' });
+    const r = await run(c);
+    assert.equal(r.outcome, 'rolled-back');
+    assert.equal(r.current, 'firmware-a');
+    await assertLayout(c, 'firmware-a', ['failsafe', 'firmware-a']);
+    assert.equal(await hooks(c), '');
+  });
+
+  it('re-enable-a-missing-release: journal "recovering" back to firmware-a, which is gone: failsafe is re-enabled instead, never a link to nothing', async function () {
+    const c = await craft({ current: 'firmware-b' });
+    await rm(join(c.target, 'firmware-a'), { recursive: true });
+    await journal(c, { step: 'recovering', previous: 'firmware-a', back: 'firmware-a' });
+    const r = await run(c);
+    assert.equal(r.outcome, 'rolled-back');
+    assert.equal(await readlink(join(c.target, 'current')), 'failsafe');
+    assert.deepEqual(await names(c), ['current', 'failsafe'], 'firmware-b, which the install created, is removed');
+    assert.equal(await hooks(c), '', 'the factory release has no hooks');
+    assert.deepEqual(await snapshotTree(join(c.target, 'failsafe')), c.failsafe, 'failsafe is untouched');
+  });
+
+  it('nothing-to-go-back-to: journal "switched" for a missing firmware-b and neither firmware-a nor failsafe there: INSTALL_FAILED_UNRECOVERED saying so; current is not pointed at nothing new', async function () {
+    const c = await craft({ b: false, current: 'firmware-b' });
+    await rm(join(c.target, 'firmware-a'), { recursive: true });
+    await rm(join(c.target, 'failsafe'), { recursive: true });
+    await journal(c, { step: 'switched' });
+    await assert.rejects(run(c), (e: unknown) => e instanceof FussyError && e.code === 'INSTALL_FAILED_UNRECOVERED' && /no release to go back to \(firmware-a/.test(e.message));
+    assert.equal(await readlink(join(c.target, 'current')), 'firmware-b', 'left as it was');
+    await assert.rejects(lstat(join(c.state, JOURNAL)), { code: 'ENOENT' });
+  });
+
   it('current pointing at a missing release, no journal: recovery has nothing to justify a change and changes nothing', async function () {
     const c = await craft({ b: false, current: 'firmware-gone' });
     const before = await snapshotTree(c.target);
