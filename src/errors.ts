@@ -21,6 +21,9 @@ export const EXIT_CODES = {
   CROSS_DEVICE: 2, // link-tree --hard: source and destination are on different file systems (EXDEV)
   COMMAND_NOT_STARTED: 2, // fussy lock: the command to run could not be started
   PROMPT_INTERRUPTED: 2, // Ctrl-C at the passphrase prompt
+  BAD_NAME: 2, // fussyd: a script or data file name that is not one plain path component
+  NOT_FOUND: 2, // fussyd: no script (or run) by that name or id
+  TOO_LARGE: 2, // fussyd: a script, data file or request body past its size limit
   // 3 / 4: install outcome after a failure
   INSTALL_FAILED_RECOVERED: 3, // install or rollback failed; the previous release (or failsafe) is back
   INSTALL_FAILED_UNRECOVERED: 4, // install failed and could not be recovered: the device needs attention
