@@ -63,6 +63,7 @@ export class RunHistory {
    */
   static async open(stateDir: string, o: HistoryOptions = {}): Promise<{ history: RunHistory; abandoned: RunSummary[] }> {
     const dir = join(stateDir, 'runs');
+    await mkdir(dir, { recursive: true, mode: 0o711 }); // run-as users reach their run directories in runs/work
     await mkdir(join(dir, 'out'), { recursive: true, mode: 0o700 });
     const file = join(dir, 'history.jsonl');
     const runs = await load(file);
