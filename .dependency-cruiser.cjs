@@ -13,6 +13,7 @@ const LAYERS = [
   ['unpack', 'txn'],
   ['ops', 'pack', 'pki'],
   ['index.ts'],
+  ['daemon'],
   ['cli'],
 ];
 const path = (name) => (name.endsWith('.ts') ? `^src/${name.replace('.', '\\.')}$` : `^src/${name}/`);
@@ -31,6 +32,13 @@ LAYERS.forEach((layer, rank) => {
   }
 });
 forbidden.push(
+  {
+    name: 'daemon-uses-the-public-api',
+    comment: 'fussyd is a client of the library: it imports index.ts, util/ and errors.ts, nothing else below it (docs/architecture.md)',
+    severity: 'error',
+    from: { path: '^src/daemon/' },
+    to: { path: '^src/', pathNot: ['^src/daemon/', '^src/index\\.ts$', '^src/util/', '^src/errors\\.ts$'] },
+  },
   {
     name: 'no-circular-between-directories',
     comment: 'a cycle is allowed only inside one directory (a module and its helpers)',

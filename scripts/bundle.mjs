@@ -5,19 +5,19 @@
  * a 2 s update on the bench machine, one file per command takes a fraction of that
  * (docs/performance.md). The library (dist/src) is unchanged for programs that import it.
  * Code splitting keeps each command's implementation in its own chunk, loaded when the command
- * runs. The precreate, digest and decryption (seipd) workers are entry points beside the chunks, where
+ * runs. The precreate, digest and decryption (seipd) workers and fussyd's js host are entry points beside the chunks, where
  * `new URL('./precreate-worker.js', import.meta.url)` finds them. Names are kept (readable stack
  * traces); source maps sit beside the files (`node --enable-source-maps`). Third-party license
  * comments are kept; rebuild with `npm run build` after changing a dependency.
  */
-import { rm } from 'node:fs/promises';
+import { copyFile, rm } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 const root = new URL('../', import.meta.url).pathname;
 const outdir = `${root}dist/bundle/`;
 await rm(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { main: `${root}dist/src/cli/main.js`, 'precreate-worker': `${root}dist/src/unpack/precreate-worker.js`, 'digest-worker': `${root}dist/src/store/digest-worker.js`, 'seipd-worker': `${root}dist/src/openpgp/seipd-worker.js` },
+  entryPoints: { main: `${root}dist/src/cli/main.js`, 'precreate-worker': `${root}dist/src/unpack/precreate-worker.js`, 'digest-worker': `${root}dist/src/store/digest-worker.js`, 'seipd-worker': `${root}dist/src/openpgp/seipd-worker.js`, 'js-host': `${root}dist/src/daemon/runs/js-host.js` },
   outdir,
   bundle: true,
   splitting: true,
@@ -32,3 +32,5 @@ await build({
   banner: { js: "import { createRequire as __fussyRequire } from 'node:module'; const require = __fussyRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+// fussyd's Viri host is Python, run by python3 beside the library's modules and the bundle's chunks.
+for (const dir of ['dist/src/daemon/runs/', 'dist/bundle/']) await copyFile(`${root}src/daemon/runs/viri-host.py`, `${root}${dir}viri-host.py`);

@@ -28,6 +28,9 @@ export const EXIT_CODES = {
   PKI_FILE_EXISTS: 2, // pki issue: the key or certificate file is already in the output directory (--force replaces it)
   PKI_BAD_CSR: 2, // pki issue --csr: the request cannot be read or its signature does not verify
   PKI_NOT_FOUND: 2, // pki revoke: no valid certificate has that CN or serial
+  BAD_NAME: 2, // fussyd: a script or data file name that is not one plain path component
+  NOT_FOUND: 2, // fussyd: no script (or run) by that name or id
+  TOO_LARGE: 2, // fussyd: a script, data file or request body past its size limit
   // 3 / 4: install outcome after a failure
   INSTALL_FAILED_RECOVERED: 3, // install or rollback failed; the previous release (or failsafe) is back
   INSTALL_FAILED_UNRECOVERED: 4, // install failed and could not be recovered: the device needs attention

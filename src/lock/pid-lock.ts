@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { linkSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { linkSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
 import { tempBeside, unlinkIfExistsSync, writeNewFile } from '../util/fs-atomic.js';
+import { processStart } from '../util/proc.js';
 import { describeUid, ensureTrustedDir, type TrustCodes } from '../util/trusted-path.js';
 import { readLockFile, type LockFile, type LockOwner } from './lock-file.js';
 
 export { readLockFile, type LockFile, type LockOwner } from './lock-file.js';
+export { processStart } from '../util/proc.js';
 
 export interface LockHandle {
   file: string;
@@ -34,19 +36,6 @@ export interface AcquireOptions {
   dirCodes?: TrustCodes;
   /** Mode of the lock directory when fussy creates it (default 0755). */
   dirMode?: number;
-}
-
-/** Start time of a process, or undefined when it does not exist (proc(5): stat field 22). */
-export function processStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may contain spaces and parentheses: split after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ESRCH')) return undefined;
-    throw err;
-  }
 }
 
 /** The holder still runs: same pid and the same process start time (not a reused pid). */

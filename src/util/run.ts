@@ -7,6 +7,7 @@ import type { Readable, Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { Options, ResultPromise } from 'execa';
 import { FussyError } from '../errors.js';
+import { captureStream, leaderExit, type Captured } from './capture.js';
 
 type Execa = typeof import('execa').execa;
 let execaModule: Promise<Execa> | undefined;
@@ -37,9 +38,19 @@ export interface ProgramOptions {
   /**
    * 'capture' (the default): result.stdout (bounded by execa's maxBuffer, 100 MB: past it the
    * program is stopped) and result.stderr. 'pipe': Running.stdout to stream, stderr captured.
-   * 'ignore', 'inherit' (fussy's stdout and stderr), or lines to a callback.
+   * 'ignore', 'inherit' (fussy's stdout and stderr), or lines to a callback. 'capped':
+   * result.captured, each stream's head and tail (`outputHead`, `outputTail`), always drained;
+   * the result comes at the leader's exit plus at most `drainMs`, then the pipes are closed (a
+   * descendant holding them cannot hold the result back).
    */
-  output?: 'capture' | 'pipe' | 'ignore' | 'inherit' | LineOutput;
+  output?: 'capture' | 'pipe' | 'ignore' | 'inherit' | 'capped' | LineOutput;
+  /** With output 'capped': bytes kept from the start (1 MiB) and the end (64 KiB) of each stream, and the drain after the exit (2000 ms). */
+  outputHead?: number;
+  outputTail?: number;
+  drainMs?: number;
+  /** Run as this user and group (fussy must be root); supplementary groups are dropped (libuv: setgroups(0)). */
+  uid?: number;
+  gid?: number;
   /** The captured stderr keeps its last this many bytes (64 KiB): the end says what went wrong. */
   stderrLimit?: number;
   /** Start the program as the leader of its own process group: every signal goes to the group. */
@@ -72,6 +83,8 @@ export interface ProgramResult {
   stdout?: Buffer;
   /** With output 'capture' or 'pipe'. */
   stderr?: string;
+  /** With output 'capped'. */
+  captured?: { stdout: Captured; stderr: Captured };
 }
 
 export interface Running {
@@ -97,10 +110,13 @@ export async function startProgram(cmd: string, args: string[], o: ProgramOption
   const lines = typeof out === 'object' ? out : undefined;
   const merged = lines !== undefined && lines.stderr !== 'ignore';
   const input = o.stdin instanceof Uint8Array ? o.stdin : undefined;
+  const capped = out === 'capped';
   const child = execa(cmd, args, {
     env: o.env,
     extendEnv: o.extendEnv ?? true,
     cwd: o.cwd,
+    ...(o.uid === undefined ? {} : { uid: o.uid }),
+    ...(o.gid === undefined ? {} : { gid: o.gid }),
     input,
     stdin: input === undefined ? (o.stdin as 'ignore' | 'inherit' | 'pipe' | undefined) ?? 'ignore' : undefined,
     stdout: out === 'ignore' || out === 'inherit' ? out : 'pipe',
@@ -120,6 +136,7 @@ export async function startProgram(cmd: string, args: string[], o: ProgramOption
     else child.kill(sig);
   };
   const stderr = out === 'capture' || out === 'pipe' ? tail(child.stderr, o.stderrLimit ?? 64 * 1024) : undefined;
+  const kept = capped ? [child.stdout, child.stderr].map((s) => captureStream(s, o.outputHead ?? 1024 * 1024, o.outputTail ?? 64 * 1024)) : undefined;
   const flush = lines === undefined ? undefined : splitLines((merged ? child.all : child.stdout) ?? undefined, lines.onLine);
   let timedOut = false;
   let interrupted = false;
@@ -144,7 +161,10 @@ export async function startProgram(cmd: string, args: string[], o: ProgramOption
   if (pid !== undefined) o.signal?.addEventListener('abort', stop, { once: true });
   const forwarded = o.forwardSignals === true && pid !== undefined ? (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, (): void => send(sig)] as const) : [];
   for (const [sig, h] of forwarded) process.on(sig, h);
-  const result = child.then((r): ProgramResult => {
+  // With output 'capped' the ending is the leader's exit; execa's result waits for the pipes.
+  const ended: Promise<Ending> = capped && pid !== undefined ? leaderExit(child, o.drainMs ?? 2000) : child;
+  if (ended !== child) child.catch((err: unknown) => err); // settles (reject: false) once leaderExit closed the pipes
+  const result = ended.then((r): ProgramResult => {
     clearTimeout(timer);
     clearTimeout(killer);
     o.signal?.removeEventListener('abort', stop);
@@ -164,6 +184,7 @@ export async function startProgram(cmd: string, args: string[], o: ProgramOption
       interrupted,
       ...(out === 'capture' ? { stdout: Buffer.from(r.stdout as Uint8Array) } : {}),
       ...(stderr === undefined ? {} : { stderr: stderr() }),
+      ...(kept?.[0] === undefined || kept[1] === undefined ? {} : { captured: { stdout: kept[0](), stderr: kept[1]() } }),
     };
   });
   const pipes = [child, child.stdin, child.stdout, child.stderr, child.all] as Array<{ ref?: () => unknown; unref?: () => unknown } | null | undefined>;
@@ -178,6 +199,15 @@ export async function startProgram(cmd: string, args: string[], o: ProgramOption
     ref: () => pipes.forEach((p) => p?.ref?.()),
     unref: () => pipes.forEach((p) => p?.unref?.()),
   };
+}
+
+/** What the result is made of: execa's result, or leaderExit's. */
+interface Ending {
+  exitCode?: number;
+  signal?: string;
+  stdout?: unknown;
+  cause?: unknown;
+  shortMessage?: string;
 }
 
 /** Start and wait for the end. */

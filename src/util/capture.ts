@@ -1,0 +1,82 @@
+import type { Readable } from 'node:stream';
+
+/** What a stream wrote, kept bounded: its first `head` bytes and last `tail` bytes, the rest counted. */
+export interface Captured {
+  head: Buffer;
+  tail: Buffer;
+  /** Every byte the stream wrote, kept or not. */
+  totalBytes: number;
+  /** Bytes between head and tail were dropped. */
+  truncated: boolean;
+}
+
+/**
+ * Read `stream` to its end, always (a program must never block on a full pipe, however much it
+ * writes), keeping `headMax` bytes from the start and `tailMax` from the end in two fixed
+ * buffers: memory stays the same for 1 KB or 1 GB of output. The returned function gives what
+ * was kept so far.
+ */
+export function captureStream(stream: Readable | null | undefined, headMax: number, tailMax: number): () => Captured {
+  const head = Buffer.alloc(headMax);
+  const ring = Buffer.alloc(tailMax);
+  let headLen = 0;
+  let ringPos = 0; // where the next tail byte goes
+  let ringLen = 0;
+  let total = 0;
+  const toRing = (chunk: Buffer): void => {
+    if (tailMax === 0 || chunk.length === 0) return;
+    if (chunk.length >= tailMax) {
+      chunk.copy(ring, 0, chunk.length - tailMax);
+      ringPos = 0;
+      ringLen = tailMax;
+      return;
+    }
+    const first = Math.min(chunk.length, tailMax - ringPos);
+    chunk.copy(ring, ringPos, 0, first);
+    chunk.copy(ring, 0, first);
+    ringPos = (ringPos + chunk.length) % tailMax;
+    ringLen = Math.min(tailMax, ringLen + chunk.length);
+  };
+  stream?.on('data', (chunk: Buffer) => {
+    total += chunk.length;
+    const n = Math.min(headMax - headLen, chunk.length);
+    if (n > 0) chunk.copy(head, headLen, 0, n);
+    headLen += n;
+    toRing(chunk.subarray(n));
+  });
+  return () => {
+    const start = ringLen < tailMax ? 0 : ringPos;
+    const tail = ringLen < tailMax ? Buffer.from(ring.subarray(0, ringLen)) : Buffer.concat([ring.subarray(start), ring.subarray(0, start)]);
+    return { head: Buffer.from(head.subarray(0, headLen)), tail, totalBytes: total, truncated: total > headLen + ringLen };
+  };
+}
+
+/** A started child process, as much of it as leaderExit needs. */
+interface Leader {
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  stdout: Readable | null;
+  stderr: Readable | null;
+}
+
+/**
+ * The leader's exit (not the end of its pipes, which a descendant may hold open for ever), then
+ * at most `drainMs` for what is still in the pipes, then the pipes are closed.
+ */
+export async function leaderExit(child: Leader, drainMs: number): Promise<{ exitCode: number | undefined; signal: string | undefined }> {
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => child.once('exit', (c, s) => res([c, s])));
+  const pipes = [child.stdout, child.stderr].filter((p): p is Readable => p !== null && !p.destroyed);
+  await new Promise<void>((res) => {
+    const timer = setTimeout(res, drainMs);
+    let open = pipes.length;
+    const closed = (): void => {
+      if (--open <= 0) {
+        clearTimeout(timer);
+        res();
+      }
+    };
+    if (open === 0) closed();
+    for (const p of pipes) p.once('close', closed);
+  });
+  for (const p of pipes) p.destroy();
+  return { exitCode: code ?? undefined, signal: signal ?? undefined };
+}
