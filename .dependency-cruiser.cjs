@@ -13,6 +13,7 @@ const LAYERS = [
   ['unpack', 'txn'],
   ['ops', 'pack'],
   ['index.ts'],
+  ['daemon', 'remote'],
   ['cli'],
 ];
 const path = (name) => (name.endsWith('.ts') ? `^src/${name.replace('.', '\\.')}$` : `^src/${name}/`);
@@ -31,6 +32,13 @@ LAYERS.forEach((layer, rank) => {
   }
 });
 forbidden.push(
+  {
+    name: 'daemon-uses-the-public-api',
+    comment: 'fussyd and fussy remote use the library through src/index.ts only (plus errors.ts and util/): docs/architecture.md',
+    severity: 'error',
+    from: { path: '^src/(daemon|remote)/' },
+    to: { path: '^src/', pathNot: ['^src/index\\.ts$', '^src/errors\\.ts$', '^src/util/', '^src/(daemon|remote)/'] },
+  },
   {
     name: 'no-circular-between-directories',
     comment: 'a cycle is allowed only inside one directory (a module and its helpers)',

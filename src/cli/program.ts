@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { isErrno } from '../errors.js';
 import type { Io } from './io.js';
 import { installCommand } from './install-command.js';
 import { keygenCommand } from './keygen-command.js';
@@ -12,31 +10,12 @@ import { lockCommand } from './lock-command.js';
 import { linkTreeCommand } from './link-tree-command.js';
 import { verifyCommand } from './verify-command.js';
 import { statusCommand } from './status-command.js';
+import { remoteCommand } from './remote-command.js';
+import { configure, VERSION } from './configure.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
 import type { CommandResult } from './render.js';
 
-export const VERSION: string = packageVersion();
-
-/** fussy's version from its package.json, found upwards from this file (dist/src/cli or dist/bundle). */
-function packageVersion(): string {
-  for (let dir = new URL('./', import.meta.url); ; dir = new URL('../', dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'fussy' && typeof pkg.version === 'string') return pkg.version;
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
-    }
-    if (dir.pathname === '/') throw new Error(`fussy's package.json was not found above ${import.meta.url}`);
-  }
-}
-
-/** Wire commander's output through Io and make it throw instead of exiting (one exit point). */
-export function configure(cmd: Command, io: Io): Command {
-  return cmd
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
-    .showHelpAfterError('(run with --help for usage)');
-}
+export { configure, VERSION } from './configure.js';
 
 export function buildProgram(io: Io, done: (r: CommandResult) => void): Command {
   const program = configure(new Command('fussy'), io)
@@ -65,5 +44,6 @@ export function buildProgram(io: Io, done: (r: CommandResult) => void): Command 
   program.addCommand(configure(linkTreeCommand(io, done), io));
   program.addCommand(configure(verifyCommand(io, done), io));
   program.addCommand(configure(statusCommand(io, done), io));
+  program.addCommand(configure(remoteCommand(io, done), io));
   return program;
 }
