@@ -84,7 +84,7 @@ export class DataStore {
       await fh.close();
       throw notRegular(name);
     }
-    return { stream: createReadStream('', { fd: fh.fd, autoClose: true }), size: st.size, mtime: st.mtime.toISOString() };
+    return { stream: createReadStream('', { fd: fh, autoClose: true }), size: st.size, mtime: st.mtime.toISOString() };
   }
 
   /** Store `body` as `name`: at most `maxBytes`, no overwrite unless asked. */

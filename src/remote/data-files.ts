@@ -36,7 +36,7 @@ export async function putData(c: RemoteClient, file: string, o: { name?: string;
     throw new FussyError('USAGE', `${file} is not a regular file`);
   }
   const name = o.name ?? basename(file);
-  const stream = createReadStream('', { fd: fh.fd, autoClose: true });
+  const stream = createReadStream('', { fd: fh, autoClose: true });
   await c.upload(`${dataPath(name)}${o.overwrite === true ? '?overwrite=1' : ''}`, stream, st.size);
   return { name, size: st.size };
 }
