@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, openSync, type ReadStream } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, type ReadStream } from 'node:fs';
 import { link, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
@@ -73,18 +73,26 @@ export class DataStore {
   /** The bytes of `name`: a regular file reached without a symlink. */
   async read(name: string): Promise<DataFile> {
     checkName(name);
-    let fh;
+    // A plain descriptor, not a FileHandle: the stream closes it, and nothing else may (a
+    // FileHandle left to the garbage collector closes its number again, whatever it is by then).
+    let fd: number;
     try {
-      fh = await open(this.#at(name), FILE_NOFOLLOW);
+      fd = openSync(this.#at(name), FILE_NOFOLLOW);
     } catch (err) {
       throw lookupError(err, name);
     }
-    const st = await fh.stat();
+    let st;
+    try {
+      st = fstatSync(fd);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
     if (!st.isFile()) {
-      await fh.close();
+      closeSync(fd);
       throw notRegular(name);
     }
-    return { stream: createReadStream('', { fd: fh, autoClose: true }), size: st.size, mtime: st.mtime.toISOString() };
+    return { stream: createReadStream('', { fd, autoClose: true }), size: st.size, mtime: st.mtime.toISOString() };
   }
 
   /** Store `body` as `name`: at most `maxBytes`, no overwrite unless asked. */
