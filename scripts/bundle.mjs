@@ -1,5 +1,6 @@
 /**
- * Bundles the CLI (dist/src/cli/main.js, compiled by tsc) into dist/bundle/, which bin/* load.
+ * Bundles the CLI (dist/src/cli/main.js, compiled by tsc) and the daemon (dist/src/cli/fussyd.js)
+ * into dist/bundle/, which bin/* load.
  * Why: node's ESM loader resolves, reads and links every module file on every start; the
  * install command's ~100 modules (openpgp's unminified 1.2 MB build among them) took ~0.15 s of
  * a 2 s update on the bench machine, one file per command takes a fraction of that
@@ -17,7 +18,7 @@ const root = new URL('../', import.meta.url).pathname;
 const outdir = `${root}dist/bundle/`;
 await rm(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { main: `${root}dist/src/cli/main.js`, 'precreate-worker': `${root}dist/src/unpack/precreate-worker.js`, 'digest-worker': `${root}dist/src/store/digest-worker.js`, 'seipd-worker': `${root}dist/src/openpgp/seipd-worker.js`, 'js-host': `${root}dist/src/daemon/runs/js-host.js` },
+  entryPoints: { main: `${root}dist/src/cli/main.js`, fussyd: `${root}dist/src/cli/fussyd.js`, 'precreate-worker': `${root}dist/src/unpack/precreate-worker.js`, 'digest-worker': `${root}dist/src/store/digest-worker.js`, 'seipd-worker': `${root}dist/src/openpgp/seipd-worker.js`, 'js-host': `${root}dist/src/daemon/runs/js-host.js` },
   outdir,
   bundle: true,
   splitting: true,

@@ -31,6 +31,10 @@ export const EXIT_CODES = {
   BAD_NAME: 2, // fussyd: a script or data file name that is not one plain path component
   NOT_FOUND: 2, // fussyd: no script (or run) by that name or id
   TOO_LARGE: 2, // fussyd: a script, data file or request body past its size limit
+  BAD_REQUEST: 2, // fussyd: a request target, method, query or JSON body the daemon refuses (400)
+  ALREADY_EXISTS: 2, // fussyd: a data file of that name exists and overwrite was not asked
+  NOT_REGULAR_FILE: 2, // fussyd: the name in the data directory is a symlink, directory or other non-file
+  REMOTE_FAILED: 2, // fussy remote: the device answered with an error this client does not know, or an internal one
   // 3 / 4: install outcome after a failure
   INSTALL_FAILED_RECOVERED: 3, // install or rollback failed; the previous release (or failsafe) is back
   INSTALL_FAILED_UNRECOVERED: 4, // install failed and could not be recovered: the device needs attention
@@ -69,6 +73,14 @@ export const EXIT_CODES = {
   PKI_NOT_A_CA: 40, // pki: the CA directory does not exist or does not hold a CA made by fussy pki init
   OPENSSL_FAILED: 40, // openssl ran and failed (pki: req, ca, gencrl)
   NO_SPACE: 40, // ENOSPC / EDQUOT, or not enough room for the release
+  CONFIG_INVALID: 40, // fussyd.conf or remote.json: an unknown key or a bad value (file:line named), or the file cannot be read
+  TLS_UNUSABLE: 40, // a certificate, key, CA or CRL file cannot be read or parsed (fussyd or fussy remote)
+  ROLES_INVALID: 40, // fussyd: the roles file is missing or not {"admin"|"operator"|"viewer": [CN, ...]}
+  // 69 / 77: fussy remote (sysexits.h: EX_UNAVAILABLE, EX_NOPERM)
+  UNREACHABLE: 69, // fussy remote: the device cannot be reached (refused, timed out, no route, closed mid-answer)
+  DEVICE_UNTRUSTED: 69, // fussy remote: the device's certificate does not verify against --ca, or not for the host name
+  ROLE_DENIED: 77, // fussyd: the certificate's CN has no role that may do this (403)
+  CERT_REFUSED: 77, // fussyd refused the client certificate: at the handshake (no certificate, another CA, expired, revoked) or revoked since
   // 75 / 124: locks
   LOCKED: 75, // the target's or fussy lock's lock is held by a live process
   LOCK_TIMEOUT: 124, // fussy lock: the command ran past --timeout

@@ -1,5 +1,6 @@
 import type { Owner } from '../store/ownership.js';
 import type { Writable } from 'node:stream';
+import { cancellable } from './guard.js';
 
 /** Everything a command may touch of the process; main() builds it from the real process. */
 export interface Io {
@@ -85,3 +86,18 @@ export class Reporter {
 }
 
 export { formatBytes } from '../util/format.js';
+
+/** Io for the real process: the only place process.* is read (bin/ calls this). */
+export function processIo(): Io {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env: process.env,
+    cwd: process.cwd(),
+    stderrIsTTY: process.stderr.isTTY === true,
+    now: () => new Date(),
+    owner: { asRoot: process.getuid?.() === 0, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+    cancellable,
+  };
+}

@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { fussyCleanProgram, fussyInstallProgram, fussyLinkTreeProgram, fussyPackProgram } from './compat.js';
-import { cancellable, installGuard } from './guard.js';
-import type { Io, OutputFlags } from './io.js';
+import { installGuard } from './guard.js';
+import { processIo, type Io, type OutputFlags } from './io.js';
 import { buildProgram } from './program.js';
 import { renderError, renderResult, type CommandResult } from './render.js';
+
+export { processIo };
 
 export type Launcher = 'fussy' | 'fussy-pack' | 'fussy-install' | 'fussy-clean' | 'fussy-link-tree';
 
@@ -33,21 +35,6 @@ function invocation(launcher: Launcher, argv: string[]): { flags: OutputFlags; p
   const flags: OutputFlags = { json: argv.includes('--json'), quiet: argv.includes('--quiet') || argv.includes('-q') };
   const prog = launcher === 'fussy' && argv[0] !== undefined && !argv[0].startsWith('-') ? `fussy ${argv[0]}` : launcher;
   return { flags, prog };
-}
-
-/** Io for the real process: the only place process.* is read (bin/ calls this). */
-export function processIo(): Io {
-  return {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    stdin: process.stdin,
-    env: process.env,
-    cwd: process.cwd(),
-    stderrIsTTY: process.stderr.isTTY === true,
-    now: () => new Date(),
-    owner: { asRoot: process.getuid?.() === 0, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
-    cancellable,
-  };
 }
 
 export async function runLauncher(launcher: Launcher): Promise<void> {

@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { isErrno } from '../errors.js';
 import type { Io } from './io.js';
 import { installCommand } from './install-command.js';
 import { keygenCommand } from './keygen-command.js';
@@ -13,31 +11,12 @@ import { linkTreeCommand } from './link-tree-command.js';
 import { verifyCommand } from './verify-command.js';
 import { statusCommand } from './status-command.js';
 import { pkiCommand } from './pki-command.js';
+import { remoteCommand } from './remote-command.js';
+import { configure, VERSION } from './configure.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
 import type { CommandResult } from './render.js';
 
-export const VERSION: string = packageVersion();
-
-/** fussy's version from its package.json, found upwards from this file (dist/src/cli or dist/bundle). */
-function packageVersion(): string {
-  for (let dir = new URL('./', import.meta.url); ; dir = new URL('../', dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'fussy' && typeof pkg.version === 'string') return pkg.version;
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
-    }
-    if (dir.pathname === '/') throw new Error(`fussy's package.json was not found above ${import.meta.url}`);
-  }
-}
-
-/** Wire commander's output through Io and make it throw instead of exiting (one exit point). */
-export function configure(cmd: Command, io: Io): Command {
-  return cmd
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
-    .showHelpAfterError('(run with --help for usage)');
-}
+export { configure, VERSION } from './configure.js';
 
 export function buildProgram(io: Io, done: (r: CommandResult) => void): Command {
   const program = configure(new Command('fussy'), io)
@@ -69,5 +48,6 @@ export function buildProgram(io: Io, done: (r: CommandResult) => void): Command 
   const pki = configure(pkiCommand(io, done), io);
   for (const sub of pki.commands) configure(sub, io);
   program.addCommand(pki);
+  program.addCommand(configure(remoteCommand(io, done), io));
   return program;
 }

@@ -1,0 +1,162 @@
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { FussyError, type TargetStatus } from '../index.js';
+import { RemoteClient } from '../remote/client.js';
+import { getDataToFile, listData, moveData, putData, readData, removeData } from '../remote/data-files.js';
+import { DEFAULT_PORT, readRemoteDefaults, remoteConfigPath } from '../remote/remote-config.js';
+import { readSettingFile } from '../daemon/read-setting-file.js';
+import { configure } from './configure.js';
+import { formatBytes, type Io } from './io.js';
+import { integer } from './parse.js';
+import type { CommandResult } from './render.js';
+import { statusLines } from './status-command.js';
+
+interface RemoteFlags {
+  host?: string;
+  port?: number;
+  cert?: string;
+  key?: string;
+  ca?: string;
+  json?: boolean;
+}
+
+interface SubFlags {
+  json?: boolean;
+  data?: boolean;
+  name?: string;
+  overwrite?: boolean;
+  output?: string;
+}
+
+type Done = (r: CommandResult) => void;
+
+/**
+ * `fussy remote [--host H] [--port P] [--cert PEM --key PEM --ca PEM] [--json] COMMAND`
+ * (docs/commands.md): the client of fussyd. Defaults from remote.json (remote/remote-config.ts),
+ * flags win. Exit statuses: the device's refusal's (2 for a refused request), 77 for a denied
+ * role or a refused certificate, 69 when the device cannot be reached or not trusted.
+ */
+export function remoteCommand(io: Io, done: Done): Command {
+  const remote = new Command('remote')
+    .description('talk to fussyd on a device: data files, status, whoami (docs/daemon.md)')
+    .option('--host <host>', 'the device (name or address in its certificate)')
+    .option('--port <port>', `fussyd's port (default ${DEFAULT_PORT})`, integer('--port', 1, 65535))
+    .option('--cert <pem>', "this client's certificate")
+    .option('--key <pem>', "this client's key")
+    .option('--ca <pem>', "the CA the device's certificate must chain to")
+    .option('--json', 'print one JSON object');
+  const sub = (name: string, description: string): Command => {
+    const cmd = configure(new Command(name), io).description(description).option('--json', 'print one JSON object');
+    remote.addCommand(cmd);
+    return cmd;
+  };
+  const run = (fn: (c: RemoteClient, f: SubFlags, json: boolean) => Promise<CommandResult>) => async (f: SubFlags) => {
+    const json = remote.opts<RemoteFlags>().json === true || f.json === true;
+    const client = await connect(io, remote.opts<RemoteFlags>());
+    try {
+      done(await fn(client, f, json));
+    } finally {
+      client.close();
+    }
+  };
+  sub('put', 'store a local FILE on the device as a data file (--data)')
+    .argument('<file>')
+    .option('--data', 'a data file (scripts come with the run engine)')
+    .option('--name <name>', 'its name on the device (default: the base name of FILE)')
+    .option('--overwrite', 'replace a data file of that name')
+    .action((file: string, f: SubFlags) =>
+      run(async (c) => {
+        requireData(f, 'put');
+        const r = await putData(c, resolve(io.cwd, file), { name: f.name, overwrite: f.overwrite });
+        return { json: { host: c.host, ...r }, summary: [`stored ${r.name} (${formatBytes(r.size)}) on ${c.host}`] };
+      })(f),
+    );
+  sub('ls', 'list the data files (--data)')
+    .option('--data', 'data files')
+    .action((f: SubFlags) =>
+      run(async (c, _f, json) => {
+        requireData(f, 'ls');
+        const files = await listData(c);
+        if (!json) for (const e of files) io.stdout.write(`${String(e.size).padStart(12)}  ${e.mtime}  ${e.name}\n`);
+        return { json: { host: c.host, files }, summary: [] };
+      })(f),
+    );
+  sub('get', 'copy a data file from the device to -o FILE (default: standard output)')
+    .argument('<name>')
+    .option('--data', 'a data file')
+    .option('-o, --output <file>', 'write it here (replaced when complete)')
+    .action((name: string, f: SubFlags) =>
+      run(async (c, _f, json) => {
+        requireData(f, 'get');
+        if (f.output === undefined) return cat(c, name, json);
+        const out = resolve(io.cwd, f.output);
+        const size = await getDataToFile(c, name, out);
+        return { json: { host: c.host, name, path: out, size }, summary: [`wrote ${out} (${formatBytes(size)})`] };
+      })(f),
+    );
+  sub('cat', 'print a data file on standard output')
+    .argument('<name>')
+    .action((name: string, f: SubFlags) => run((c, _f, json) => cat(c, name, json))(f));
+  const cat = async (c: RemoteClient, name: string, json: boolean): Promise<CommandResult> => {
+    if (json) throw new FussyError('USAGE', 'the bytes go to standard output: --json does not apply (use -o FILE)');
+    await readData(c, name, io.stdout);
+    return { json: {}, summary: [] };
+  };
+  sub('mv', 'rename a data file (no overwrite unless --overwrite)')
+    .argument('<src>')
+    .argument('<dst>')
+    .option('--overwrite', 'replace DST')
+    .action((src: string, dst: string, f: SubFlags) =>
+      run(async (c) => {
+        await moveData(c, src, dst, f.overwrite === true);
+        return { json: { host: c.host, from: src, to: dst }, summary: [`moved ${src} to ${dst} on ${c.host}`] };
+      })(f),
+    );
+  sub('rm', 'remove a data file (--data)')
+    .argument('<name>')
+    .option('--data', 'a data file')
+    .action((name: string, f: SubFlags) =>
+      run(async (c) => {
+        requireData(f, 'rm');
+        await removeData(c, name);
+        return { json: { host: c.host, removed: name }, summary: [`removed ${name} on ${c.host}`] };
+      })(f),
+    );
+  sub('status', "the device's firmware status (fussy status there)").action((f: SubFlags) =>
+    run(async (c, _f, json) => {
+      const s = (await c.json('GET', '/v1/status')) as unknown as TargetStatus;
+      if (!json) io.stdout.write(statusLines(s).join('\n') + '\n');
+      return { json: { host: c.host, status: s }, summary: [] };
+    })(f),
+  );
+  sub('whoami', 'who the device takes this certificate for, and its roles').action((f: SubFlags) =>
+    run(async (c, _f, json) => {
+      const w = await c.json('GET', '/v1/whoami');
+      const roles = Array.isArray(w.roles) ? (w.roles as string[]) : [];
+      if (!json) io.stdout.write(`cn: ${String(w.cn)}\nfingerprint: ${String(w.fingerprint)}\nserial: ${String(w.serial)}\nissuer: ${String(w.issuer)}\nroles: ${roles.length === 0 ? '(none)' : roles.join(', ')}\n`);
+      return { json: { host: c.host, ...w }, summary: [] };
+    })(f),
+  );
+  return remote;
+}
+
+function requireData(f: SubFlags, verb: string): void {
+  if (f.data !== true) throw new FussyError('USAGE', `fussy remote ${verb} works on data files for now: add --data`, { hint: 'scripts come with the run engine (docs/daemon.md)' });
+}
+
+/** A client from the flags, else remote.json; the PEM files are read here. */
+async function connect(io: Io, f: RemoteFlags): Promise<RemoteClient> {
+  const file = remoteConfigPath(io.env);
+  const d = await readRemoteDefaults(file);
+  const host = f.host ?? d.host;
+  if (host === undefined) throw new FussyError('USAGE', 'no device named: give --host H (or "host" in remote.json)');
+  if (host.includes(',')) throw new FussyError('USAGE', 'one --host at a time for now', { hint: 'run fussy remote once per device' });
+  const pem = (flag: string | undefined, saved: string | undefined, what: string): Buffer => {
+    const path = flag === undefined ? saved : resolve(io.cwd, flag);
+    if (path === undefined) throw new FussyError('USAGE', `no ${what}: give --${what} PEM (or "${what}" in ${file ?? 'remote.json'})`);
+    const data = readSettingFile(path, 'TLS_UNUSABLE', what === 'ca' ? 'CA certificate' : `client ${what}`);
+    if (data === undefined) throw new FussyError('TLS_UNUSABLE', `${path} (--${what}) does not exist`, { details: { path } });
+    return data;
+  };
+  return new RemoteClient({ host, port: f.port ?? d.port ?? DEFAULT_PORT, cert: pem(f.cert, d.cert, 'cert'), key: pem(f.key, d.key, 'key'), ca: pem(f.ca, d.ca, 'ca') });
+}

@@ -1,0 +1,202 @@
+import { unwatchFile, watchFile } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { FussyError, isErrno } from '../errors.js';
+import { AuditLog } from './audit.js';
+import { decide, denial, identityOf, parseRoles, type Identity, type RoleTable } from './auth.js';
+import type { DaemonConfig } from './config.js';
+import { DataStore } from './data.js';
+import { sendError } from './http-io.js';
+import { requireSettingFile } from './read-setting-file.js';
+import { buildRouter, type Ctx } from './routes.js';
+import { loadTlsMaterial, MIN_TLS } from './tls-material.js';
+
+/** One line of the daemon's log (JSON on stderr for journald, from the CLI). */
+export type Log = (event: Record<string, unknown>) => void;
+
+export interface DaemonOptions {
+  log?: Log;
+  now?: () => Date;
+  /** How often the roles file and the CRL are stat'ed for changes (2000 ms). */
+  watchIntervalMs?: number;
+}
+
+/**
+ * fussyd's server (docs/daemon.md): HTTPS with mandatory client certificates, a route table,
+ * one authorization decision per request (also on a kept-alive connection) against the roles
+ * and revoked serials as they are now, an audit line for each. Bounds: max-connections open
+ * sockets (more are closed at accept), a handshake, the headers and the whole request each in
+ * their time, idle sockets closed, header bytes capped, bodies capped while they stream.
+ */
+export class Daemon {
+  readonly #config: DaemonConfig;
+  readonly #log: Log;
+  readonly #server: Server;
+  readonly #data: DataStore;
+  readonly #audit: AuditLog;
+  readonly #router = buildRouter();
+  readonly #watched: string[] = [];
+  readonly #sockets = new Set<TLSSocket>();
+  #roles: RoleTable;
+  #revoked: Set<string>;
+
+  private constructor(config: DaemonConfig, log: Log, parts: { roles: RoleTable; revoked: Set<string>; data: DataStore; audit: AuditLog; server: Server }) {
+    this.#config = config;
+    this.#log = log;
+    this.#roles = parts.roles;
+    this.#revoked = parts.revoked;
+    this.#data = parts.data;
+    this.#audit = parts.audit;
+    this.#server = parts.server;
+  }
+
+  /** Load the TLS files and roles (a problem is a FussyError naming the file), open the state, listen. */
+  static async start(config: DaemonConfig, o: DaemonOptions = {}): Promise<Daemon> {
+    const log = o.log ?? (() => undefined);
+    const tls = loadTlsMaterial(config);
+    const roles = parseRoles(requireSettingFile(config.roles, 'ROLES_INVALID', 'roles file').toString('utf8'), config.roles);
+    await mkdir(config.stateDir, { recursive: true, mode: 0o750 });
+    const data = await DataStore.open(config.stateDir);
+    const audit = await AuditLog.open(config.stateDir, o.now ?? (() => new Date()));
+    const server = createServer({
+      ...tls.context,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: MIN_TLS,
+      handshakeTimeout: config.handshakeTimeoutMs,
+      maxHeaderSize: config.maxHeaderBytes,
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      keepAliveTimeout: config.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+    });
+    const d = new Daemon(config, log, { roles, revoked: tls.revoked, data, audit, server });
+    server.maxConnections = config.maxConnections;
+    server.timeout = config.idleTimeoutMs;
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => void d.#handle(req, res));
+    // A refused handshake has no identity: the log names the remote address, taken at accept
+    // (the TLS socket is destroyed by then; `_parent` is its TCP socket, node's long-standing field).
+    const remotes = new WeakMap<Socket, string>();
+    server.on('connection', (raw: Socket) => remotes.set(raw, `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? '?'}`));
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket & { _parent?: Socket | null }) => {
+      const raw = socket._parent;
+      log({ event: 'tls-refused', remote: (raw === null || raw === undefined ? undefined : remotes.get(raw)) ?? socket.remoteAddress ?? 'unknown', error: err.code ?? err.message });
+    });
+    server.on('secureConnection', (socket: TLSSocket) => {
+      d.#sockets.add(socket);
+      socket.once('close', () => d.#sockets.delete(socket));
+    });
+    server.on('drop', (c: { remoteAddress?: string }) => log({ event: 'connection-dropped', remote: c.remoteAddress, reason: 'max-connections' }));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.listen.port, config.listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    for (const file of [config.roles, config.crl]) {
+      if (file === undefined) continue;
+      watchFile(file, { interval: o.watchIntervalMs ?? 2000, persistent: false }, (cur, prev) => {
+        if (cur.mtimeMs !== prev.mtimeMs || cur.ino !== prev.ino || cur.size !== prev.size) d.reload(`${file} changed`);
+      });
+      d.#watched.push(file);
+    }
+    log({ event: 'listening', address: d.address.address, port: d.address.port, stateDir: config.stateDir });
+    return d;
+  }
+
+  get address(): AddressInfo {
+    return this.#server.address() as AddressInfo;
+  }
+
+  /**
+   * Re-read the roles file and the CRL (SIGHUP, or a watched file changed). A file that does not
+   * parse keeps the one in use and is logged. A CRL that gains a serial closes that
+   * certificate's open connections; the per-request check refuses them meanwhile anyway.
+   */
+  reload(why: string): void {
+    try {
+      this.#roles = parseRoles(requireSettingFile(this.#config.roles, 'ROLES_INVALID', 'roles file').toString('utf8'), this.#config.roles);
+      this.#log({ event: 'roles-reloaded', why });
+    } catch (err) {
+      if (!(err instanceof FussyError)) throw err;
+      this.#log({ event: 'roles-kept', why, error: err.code, message: err.message });
+    }
+    if (this.#config.crl === undefined) return;
+    try {
+      const tls = loadTlsMaterial(this.#config);
+      this.#server.setSecureContext(tls.context);
+      this.#revoked = tls.revoked;
+      let closed = 0;
+      for (const socket of this.#sockets) {
+        const id = identityOf(socket);
+        if (id !== undefined && tls.revoked.has(id.serial)) {
+          socket.destroy();
+          closed++;
+        }
+      }
+      this.#log({ event: 'crl-reloaded', why, revoked: tls.revoked.size, closed });
+    } catch (err) {
+      if (!(err instanceof FussyError)) throw err;
+      this.#log({ event: 'crl-kept', why, error: err.code, message: err.message });
+    }
+  }
+
+  /** Stop listening, close every connection, close the state. */
+  async close(): Promise<void> {
+    for (const file of this.#watched.splice(0)) unwatchFile(file);
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const socket of this.#sockets) socket.destroy();
+    this.#server.closeAllConnections();
+    await closed;
+    await this.#audit.close();
+    this.#data.close();
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const socket = req.socket as TLSSocket;
+    const remote = socket.remoteAddress ?? '';
+    const id = identityOf(socket);
+    if (id === undefined) {
+      // Not reached with rejectUnauthorized; should it ever be, nothing is served.
+      sendError(res, new FussyError('CERT_REFUSED', 'no verified client certificate'), true);
+      return;
+    }
+    let match;
+    try {
+      match = this.#router.match(req.method ?? '', req.url ?? '');
+    } catch (err) {
+      await this.#audited({ id, remote, action: 'request', resource: req.url ?? '', decision: 'deny', reason: err instanceof FussyError ? err.code : 'INTERNAL' });
+      sendError(res, err, !req.complete);
+      return;
+    }
+    const { route, params, query, resource } = match;
+    const d = decide(id, route.need, this.#roles, this.#revoked);
+    await this.#audited({ id, remote, action: route.action, resource, decision: d.allowed ? 'allow' : 'deny', reason: d.reason });
+    if (!d.allowed) {
+      sendError(res, denial(id, route.need, d, route.action), !req.complete || d.reason === 'CERT_REFUSED');
+      return;
+    }
+    const ctx: Ctx = { req, res, id, roles: d.roles, params, query, config: this.#config, data: this.#data };
+    try {
+      await route.handle(ctx);
+    } catch (err) {
+      if (!(err instanceof FussyError) && !isErrno(err, 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE')) {
+        this.#log({ event: 'internal-error', action: route.action, resource, cn: id.cn, error: err instanceof Error ? err.stack : String(err) });
+      }
+      sendError(res, err, !req.complete);
+    }
+  }
+
+  async #audited(r: { id: Identity; remote: string; action: string; resource: string; decision: 'allow' | 'deny'; reason?: string }): Promise<void> {
+    try {
+      await this.#audit.write(r);
+    } catch (err) {
+      // A decision that cannot be recorded is still made; the daemon's log says the audit failed.
+      this.#log({ event: 'audit-failed', error: err instanceof Error ? err.message : String(err), record: { ...r, id: r.id.cn } });
+    }
+  }
+}

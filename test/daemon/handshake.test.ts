@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { copyFileSync } from 'node:fs';
+import { connect, type TLSSocket } from 'node:tls';
+import { tlsFixtures, type Creds } from '../helpers/tls-fixtures.js';
+import { auditLines, call, setup, startChild, writeConfigFile, type Child, type Setup } from '../helpers/fussyd.js';
+import { makeTmp } from '../helpers/tmp.js';
+
+/** Whether a request with these credentials fails before any answer (the handshake refused it). */
+async function refusedAtHandshake(port: number, creds: Creds | undefined, ca?: Buffer): Promise<boolean> {
+  try {
+    await call(port, creds, 'GET', '/v1/whoami', { ca });
+    return false;
+  } catch (err) {
+    assert.ok(err instanceof Error);
+    return true;
+  }
+}
+
+describe('fussyd: a client the TLS handshake refuses never reaches a handler (real bin/fussyd)', function () {
+  let s: Setup;
+  let d: Child;
+
+  before(async function () {
+    s = await setup(await makeTmp('fussyd-hs-'));
+    d = await startChild(['--config', writeConfigFile(s)]);
+  });
+  after(async function () {
+    await d.stop();
+  });
+
+  it('no-client-certificate: refused at the handshake, logged with the remote address, no audit allow', async function () {
+    assert.ok(await refusedAtHandshake(d.port, undefined));
+    await d.waitFor(/"event":"tls-refused","remote":"127\.0\.0\.1:\d+"/);
+  });
+
+  it('other-ca-same-cn: a rogue CA\'s certificate with CN admin-cn is refused at the handshake', async function () {
+    const f = await tlsFixtures();
+    assert.ok(await refusedAtHandshake(d.port, f.rogueAdmin));
+  });
+
+  it('expired-client-certificate: refused at the handshake', async function () {
+    const f = await tlsFixtures();
+    assert.ok(await refusedAtHandshake(d.port, f.expired));
+  });
+
+  it('revoked-client-certificate: a serial in the CRL is refused at the handshake', async function () {
+    const f = await tlsFixtures();
+    assert.ok(await refusedAtHandshake(d.port, f.revoked));
+  });
+
+  it('none of the refused clients has an audit line, and a valid one is allowed', async function () {
+    const f = await tlsFixtures();
+    const ok = await call(d.port, f.clients['viewer-cn'], 'GET', '/v1/whoami');
+    assert.equal(ok.status, 200);
+    const lines = auditLines(s);
+    assert.deepEqual(lines.map((l) => [l.cn, l.decision]), [['viewer-cn', 'allow']]);
+    assert.ok((d.stderr().match(/"event":"tls-refused"/g) ?? []).length >= 4, d.stderr());
+  });
+});
+
+/** Send one keep-alive request on `socket` and read its answer (status line, or null when the connection closed). */
+function ask(socket: TLSSocket, path: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    let got = '';
+    const onData = (b: Buffer): void => {
+      got += b.toString();
+      const m = /^HTTP\/1\.1 (\d+)[^]*?\r\n\r\n/.exec(got);
+      const len = Number(/content-length: (\d+)/i.exec(got)?.[1] ?? '-1');
+      if (m !== null && got.length >= m[0].length + len) {
+        cleanup();
+        resolve(got);
+      }
+    };
+    const onClose = (): void => {
+      cleanup();
+      resolve(got === '' ? null : got);
+    };
+    const cleanup = (): void => {
+      socket.off('data', onData);
+      socket.off('close', onClose);
+    };
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    if (socket.destroyed) onClose();
+    else socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n`);
+  });
+}
+
+describe('fussyd: revocation reaches connections that are already open', function () {
+  it('revoked-keepalive-connection: after SIGHUP reloads a CRL that now lists it, its next request on the same connection is refused', async function () {
+    const f = await tlsFixtures();
+    const s = await setup(await makeTmp('fussyd-crl-'), { crl: 'empty' });
+    const d = await startChild(['--config', writeConfigFile(s)]);
+    try {
+      const socket = await new Promise<TLSSocket>((resolve, reject) => {
+        const sock = connect({ host: '127.0.0.1', port: d.port, ca: f.caPem, cert: f.revoked.certPem, key: f.revoked.keyPem }, () => resolve(sock));
+        sock.on('error', reject);
+      });
+      socket.on('error', () => undefined); // the daemon may reset it; the answer below says what happened
+      const first = await ask(socket, '/v1/whoami');
+      assert.match(first ?? '', /^HTTP\/1\.1 200/);
+      copyFileSync(f.crl, s.crlFile);
+      d.child.kill('SIGHUP');
+      await d.waitFor(/"event":"crl-reloaded","why":"SIGHUP","revoked":1/);
+      const second = await ask(socket, '/v1/whoami');
+      assert.ok(second === null || /^HTTP\/1\.1 403/.test(second), String(second));
+      socket.destroy();
+      const lines = auditLines(s).filter((l) => l.cn === 'revoked-cn');
+      assert.equal(lines.filter((l) => l.decision === 'allow').length, 1, 'only the request before the reload was allowed');
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it('revoked-new-connection: after the CRL file changes (watched), a new connection of that certificate fails the handshake', async function () {
+    const f = await tlsFixtures();
+    const s = await setup(await makeTmp('fussyd-crl-'), { crl: 'empty' });
+    const d = await startChild(['--config', writeConfigFile(s)]);
+    try {
+      assert.equal((await call(d.port, f.revoked, 'GET', '/v1/whoami')).status, 200);
+      copyFileSync(f.crl, s.crlFile);
+      await d.waitFor(/"event":"crl-reloaded","why":"[^"]*changed","revoked":1/);
+      assert.ok(await refusedAtHandshake(d.port, f.revoked));
+      assert.equal((await call(d.port, f.clients['viewer-cn'], 'GET', '/v1/whoami')).status, 200);
+    } finally {
+      await d.stop();
+    }
+  });
+});
