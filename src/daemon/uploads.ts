@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, createReadStream, fchmodSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { FussyError, isErrno } from '../errors.js';
+import { FussyError } from '../errors.js';
 import { at, DIR_NOFOLLOW } from '../util/dir-fd.js';
 import { fsyncDir, isTempName, unlinkIfExistsSync } from '../util/fs-atomic.js';
 import { fsFailure } from '../util/fs-failure.js';
@@ -51,13 +51,13 @@ export class UploadStore {
     private readonly o: Required<UploadStoreOptions>,
   ) {}
 
-  /** STATE/uploads (0700, made if missing; a symlink there is refused, ELOOP). */
+  /** STATE/uploads (0700, made with STATE if missing; a symlink there is refused: SETUP naming ELOOP or ENOTDIR). */
   static open(stateDir: string, o: UploadStoreOptions): UploadStore {
     const dir = join(stateDir, 'uploads');
     try {
-      mkdirSync(dir, { mode: 0o700 });
+      mkdirSync(dir, { mode: 0o700, recursive: true });
     } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw fsFailure(err, dir, 'create');
+      throw fsFailure(err, dir, 'create');
     }
     let fd: number;
     try {
