@@ -29,8 +29,12 @@ export const EXIT_CODES = {
   PKI_BAD_CSR: 2, // pki issue --csr: the request cannot be read or its signature does not verify
   PKI_NOT_FOUND: 2, // pki revoke: no valid certificate has that CN or serial
   BAD_NAME: 2, // fussyd: a script or data file name that is not one plain path component
-  NOT_FOUND: 2, // fussyd: no script (or run) by that name or id
-  TOO_LARGE: 2, // fussyd: a script, data file or request body past its size limit
+  NOT_FOUND: 2, // fussyd: no script (or run) by that name or id, no upload begun by that sha256
+  TOO_LARGE: 2, // fussyd: a script, data file, request body or upload past its size limit, or more bytes than an upload's size
+  UPLOAD_OFFSET: 2, // fussyd: an upload's bytes sent from another offset than the bytes it holds
+  UPLOAD_CONFLICT: 2, // fussyd: an upload begun with another size than its verified package's
+  UPLOAD_INCOMPLETE: 2, // fussyd: an upload checked before all its bytes arrived
+  UPLOAD_MISMATCH: 2, // fussyd: the bytes of an upload do not have its sha256 (the upload is removed)
   BAD_REQUEST: 2, // fussyd: a request target, method, query or JSON body the daemon refuses (400)
   ALREADY_EXISTS: 2, // fussyd: a data file of that name exists and overwrite was not asked
   NOT_REGULAR_FILE: 2, // fussyd: the name in the data directory is a symlink, directory or other non-file
@@ -83,6 +87,7 @@ export const EXIT_CODES = {
   CERT_REFUSED: 77, // fussyd refused the client certificate: at the handshake (no certificate, another CA, expired, revoked) or revoked since
   // 75 / 124: locks
   LOCKED: 75, // the target's or fussy lock's lock is held by a live process
+  UPLOAD_BUSY: 75, // fussyd: another request is writing or checking the same upload
   LOCK_TIMEOUT: 124, // fussy lock: the command ran past --timeout
   // 130: stopped by SIGINT, SIGTERM or SIGHUP before anything changed (128 + SIGINT, what a
   // shell reports for Ctrl-C); one status whatever the signal, so scripts test one number

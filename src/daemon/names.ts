@@ -15,3 +15,12 @@ export function checkName(name: string, what = 'script'): string {
     details: { name: name.slice(0, 256) },
   });
 }
+
+/** An upload is named by the sha256 of the whole package: 64 lower-case hex digits, or BAD_NAME. */
+export function checkUploadId(sha256: string): string {
+  if (SCRIPT_ID.test(sha256)) return sha256;
+  throw new FussyError('BAD_NAME', `upload ${JSON.stringify(sha256.slice(0, 80))} is not named by a sha256`, {
+    hint: 'name an upload by the sha256 of the whole package: 64 lower-case hexadecimal digits',
+    details: { name: sha256.slice(0, 256) },
+  });
+}

@@ -95,8 +95,12 @@ export interface Running {
   /** With output 'pipe', once started. */
   stdout?: Readable;
   result: Promise<ProgramResult>;
-  /** Signal the program (its group with `group`); one already gone is fine. */
-  kill(sig: NodeJS.Signals): void;
+  /**
+   * Signal the program (its group with `group`, unless `leaderOnly`); one already gone is fine.
+   * `leaderOnly` is for a leader that handles the signal itself: a process it is forking at
+   * that instant is still in its group until its setsid(), and would get the signal too.
+   */
+  kill(sig: NodeJS.Signals, o?: { leaderOnly?: boolean }): void;
   /** Whether the program and its pipes keep fussy's process alive (they do unless unref'd). */
   ref(): void;
   unref(): void;
@@ -193,8 +197,9 @@ export async function startProgram(cmd: string, args: string[], o: ProgramOption
     ...(pid !== undefined && child.stdin !== null && o.stdin === 'pipe' ? { stdin: child.stdin } : {}),
     ...(pid !== undefined && child.stdout !== null && out === 'pipe' ? { stdout: child.stdout } : {}),
     result,
-    kill: (sig) => {
-      if (pid !== undefined) send(sig);
+    kill: (sig, k) => {
+      if (pid !== undefined && k?.leaderOnly === true) child.kill(sig);
+      else if (pid !== undefined) send(sig);
     },
     ref: () => pipes.forEach((p) => p?.ref?.()),
     unref: () => pipes.forEach((p) => p?.unref?.()),
