@@ -57,7 +57,12 @@ export async function runPost(c: Ctx): Promise<void> {
     send({ type: 'error', runId, error: { code: err instanceof FussyError ? err.code : 'REMOTE_FAILED', message: `the run could not be recorded: ${err instanceof Error ? err.message : String(err)}` } });
   } finally {
     clearInterval(beat);
-    if (!c.res.destroyed) c.res.end();
+    if (!c.res.destroyed) {
+      await new Promise<void>((resolve) => {
+        c.res.once('close', resolve);
+        c.res.end(resolve);
+      });
+    }
   }
 }
 

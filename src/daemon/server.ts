@@ -46,6 +46,8 @@ export class Daemon {
   readonly #router = buildRouter();
   readonly #watched: string[] = [];
   readonly #sockets = new Set<TLSSocket>();
+  /** Handlers still answering (close lets them finish their last line). */
+  readonly #inflight = new Set<Promise<void>>();
   #roles: RoleTable;
   #revoked: Set<string>;
 
@@ -107,7 +109,11 @@ export class Daemon {
     const d = new Daemon(config, log, { roles, revoked: tls.revoked, data, audit, scripts, engine, server });
     server.maxConnections = config.maxConnections;
     server.timeout = config.idleTimeoutMs;
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => void d.#handle(req, res));
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const handled = d.#handle(req, res);
+      d.#inflight.add(handled);
+      void handled.finally(() => d.#inflight.delete(handled));
+    });
     // A refused handshake has no identity: the log names the remote address, taken at accept
     // (the TLS socket is destroyed by then; `_parent` is its TCP socket, node's long-standing field).
     const remotes = new WeakMap<Socket, string>();
@@ -121,13 +127,21 @@ export class Daemon {
       socket.once('close', () => d.#sockets.delete(socket));
     });
     server.on('drop', (c: { remoteAddress?: string }) => log({ event: 'connection-dropped', remote: c.remoteAddress, reason: 'max-connections' }));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.listen.port, config.listen.host, () => {
-        server.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.listen.port, config.listen.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      await engine.close();
+      await audit.close();
+      data.close();
+      if (!isErrno(err, 'EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES')) throw err;
+      throw new FussyError('SETUP', `cannot listen on ${config.listen.host}:${config.listen.port}: ${err.code}`, { cause: err, hint: err.code === 'EADDRINUSE' ? 'another program (another fussyd?) listens there; stop it or change listen' : 'check listen in fussyd.conf', details: { listen: config.listen } });
+    }
     for (const file of [config.roles, config.crl]) {
       if (file === undefined) continue;
       watchFile(file, { interval: o.watchIntervalMs ?? 2000, persistent: false }, (cur, prev) => {
@@ -180,12 +194,14 @@ export class Daemon {
   async close(): Promise<void> {
     for (const file of this.#watched.splice(0)) unwatchFile(file);
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    for (const socket of this.#sockets) socket.destroy();
-    this.#server.closeAllConnections();
-    await closed;
+    // Runs first, connections after: a client waiting on a run gets its `interrupted` result.
     const { running, queued } = this.#engine.snapshot();
     if (running.length + queued.length > 0) this.#log({ event: 'runs-stopping', running, queued });
     await this.#engine.close();
+    await Promise.race([Promise.allSettled(this.#inflight), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    for (const socket of this.#sockets) socket.destroy();
+    this.#server.closeAllConnections();
+    await closed;
     await this.#audit.close();
     this.#data.close();
   }

@@ -92,6 +92,8 @@ describe('fussy remote scripts, exec and history against a real bin/fussyd (open
     assert.match(ls.stdout, new RegExp(`^version\\.sh +${second.id.slice(0, 12)} +24 +\\S+ +admin-cn$`, 'm'));
     const byName = await remote('operator-cn', ['exec', 'version.sh', '--', 'a b', '-x']);
     assert.equal(byName.stdout, 'two a b -x');
+    const jsonArg = await remote('operator-cn', ['exec', 'version.sh', '--', '--json']);
+    assert.equal(jsonArg.stdout, 'two --json', 'a --json after -- is the script\'s, not fussy\'s');
     const byOldId = await remote('operator-cn', ['exec', first.id, '--', 'old']);
     assert.equal(byOldId.exitCode, 0, byOldId.stderr);
     assert.equal(byOldId.stdout, 'one old');
@@ -105,13 +107,14 @@ describe('fussy remote scripts, exec and history against a real bin/fussyd (open
       history.map((r) => [r.trigger.cn, r.trigger.fingerprint, r.script.id, r.args, r.status, r.exitCode]),
       [
         ['operator-cn', fp, first.id, ['old'], 'exited', 0],
+        ['operator-cn', fp, second.id, ['--json'], 'exited', 0],
         ['operator-cn', fp, second.id, ['a b', '-x'], 'exited', 0],
       ],
     );
     const table = await remote('viewer-cn', ['history', '--script', 'version.sh']);
     assert.match(table.stdout, /^TIME +WHO +SCRIPT +ARGS +STATUS +DURATION\n\S+ \S+ +operator-cn +version\.sh \([0-9a-f]{12}\) +old +exit 0 +[0-9.]+s\n/);
     const recent = json<{ runs: Run[] }>(await remote('viewer-cn', ['history', '--script', 'version.sh', '--since', '1h', '--json'])).runs;
-    assert.equal(recent.length, 2);
+    assert.equal(recent.length, 3);
     const future = json<{ runs: Run[] }>(await remote('viewer-cn', ['history', '--since', '2999-01-01T00:00:00Z', '--json'])).runs;
     assert.deepEqual(future, []);
   });
