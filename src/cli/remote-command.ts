@@ -71,7 +71,7 @@ export function remoteCommand(io: Io, done: Done): Command {
         if (f.data !== true) {
           if (f.overwrite === true) throw new FussyError('USAGE', '--overwrite is for data files: a script name always points at what was stored last');
           const r = await putScript(c, resolve(io.cwd, file), f.name);
-          return { json: { host: c.host, ...r }, summary: [`stored script ${r.name} as ${r.id} (${formatBytes(r.size)}) on ${c.host}`] };
+          return { json: { host: c.host, ...r }, summary: [`stored script ${r.name} (${formatBytes(r.size)}) on ${c.host}`], stdoutLine: r.id };
         }
         const r = await putData(c, resolve(io.cwd, file), { name: f.name, overwrite: f.overwrite });
         return { json: { host: c.host, ...r }, summary: [`stored ${r.name} (${formatBytes(r.size)}) on ${c.host}`] };

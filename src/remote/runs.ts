@@ -48,15 +48,20 @@ export async function execRun(c: RemoteClient, o: ExecRequest): Promise<RemoteRu
   let result: RemoteRun | undefined;
   let runId: string | undefined;
   let failed: Record<string, unknown> | undefined;
-  await c.ndjson('POST', '/v1/runs', { script: o.script, args: o.args, ...(o.timeoutSec === undefined ? {} : { timeoutSec: o.timeoutSec }) }, (e) => {
-    if (typeof e.runId === 'string') runId = e.runId;
-    if (e.type === 'result') {
-      const { type: _type, ...r } = e;
-      result = r as unknown as RemoteRun;
-    }
-    else if (e.type === 'error') failed = e;
-    else o.onEvent?.(e);
-  });
+  try {
+    await c.ndjson('POST', '/v1/runs', { script: o.script, args: o.args, ...(o.timeoutSec === undefined ? {} : { timeoutSec: o.timeoutSec }) }, (e) => {
+      if (typeof e.runId === 'string') runId = e.runId;
+      if (e.type === 'result') {
+        const { type: _type, ...r } = e;
+        result = r as unknown as RemoteRun;
+      } else if (e.type === 'error') failed = e;
+      else o.onEvent?.(e);
+    });
+  } catch (err) {
+    // The run is the device's, not the connection's: it goes on and is recorded.
+    if (runId === undefined || !(err instanceof FussyError) || err.code !== 'UNREACHABLE') throw err;
+    throw new FussyError('UNREACHABLE', `${err.message} (run ${runId} had started)`, { cause: err, hint: `the run goes on without this client; fussy remote history --json shows how run ${runId} ended`, details: { runId } });
+  }
   if (result !== undefined) return result;
   const why = failed === undefined ? 'the answer ended before the result' : String((failed.error as { message?: unknown } | undefined)?.message);
   throw new FussyError('REMOTE_FAILED', `${c.host}: run ${runId ?? '(no id)'}: ${why}`, { hint: runId === undefined ? undefined : `fussy remote history --json shows how run ${runId} ended` });

@@ -92,6 +92,7 @@ describe('fussyd with runs as a process: memory, SIGKILL and SIGTERM mid-run (fu
       await d.child;
       const lost = await exec;
       assert.equal(lost.exitCode, 69, `the client lost its device: ${lost.stdout}`);
+      assert.equal((JSON.parse(lost.stdout) as { error: { runId: string } }).error.runId, run.runId, 'the client names the run it lost');
       assert.ok(groupMembers(run.pid).length >= 2, 'the run outlived its fussyd');
       d = await startChild(['--config', conf]);
       assert.match(d.stderr(), new RegExp(`"event":"run-abandoned","runId":"${run.runId}".*"killed":[1-9]`));

@@ -88,6 +88,7 @@ describe('fussy remote scripts, exec and history against a real bin/fussyd (open
     script('ver.sh', '#!/bin/sh\necho two "$@"\n');
     const second = json<{ id: string }>(await remote('admin-cn', ['put', ver, '--name', 'version.sh', '--json']));
     assert.notEqual(first.id, second.id);
+    assert.equal((await remote('admin-cn', ['put', ver, '--name', 'version.sh'])).stdout, second.id, 'put prints the id it stored');
     const ls = await remote('viewer-cn', ['ls']);
     assert.match(ls.stdout, new RegExp(`^version\\.sh +${second.id.slice(0, 12)} +24 +\\S+ +admin-cn$`, 'm'));
     const byName = await remote('operator-cn', ['exec', 'version.sh', '--', 'a b', '-x']);
