@@ -32,7 +32,9 @@ export async function main(launcher: Launcher, argv: string[], io: Io): Promise<
 
 /** How output is shaped (--json, --quiet) and what messages are prefixed with ("fussy install"). */
 function invocation(launcher: Launcher, argv: string[]): { flags: OutputFlags; prog: string } {
-  const flags: OutputFlags = { json: argv.includes('--json'), quiet: argv.includes('--quiet') || argv.includes('-q') };
+  // What follows "--" belongs to someone else (the ARGS of fussy remote exec), not to fussy.
+  const ours = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  const flags: OutputFlags = { json: ours.includes('--json'), quiet: ours.includes('--quiet') || ours.includes('-q') };
   const prog = launcher === 'fussy' && argv[0] !== undefined && !argv[0].startsWith('-') ? `fussy ${argv[0]}` : launcher;
   return { flags, prog };
 }

@@ -3,12 +3,14 @@ import { Command } from 'commander';
 import { FussyError, type TargetStatus } from '../index.js';
 import { RemoteClient } from '../remote/client.js';
 import { getDataToFile, listData, moveData, putData, readData, removeData } from '../remote/data-files.js';
+import { getScriptToFile, listScripts, putScript, readScript, removeScript } from '../remote/scripts.js';
 import { DEFAULT_PORT, readRemoteDefaults, remoteConfigPath } from '../remote/remote-config.js';
 import { readSettingFile } from '../daemon/read-setting-file.js';
 import { configure } from './configure.js';
 import { formatBytes, type Io } from './io.js';
 import { integer } from './parse.js';
 import type { CommandResult } from './render.js';
+import { addRunCommands } from './remote-runs.js';
 import { statusLines } from './status-command.js';
 
 interface RemoteFlags {
@@ -38,7 +40,7 @@ type Done = (r: CommandResult) => void;
  */
 export function remoteCommand(io: Io, done: Done): Command {
   const remote = new Command('remote')
-    .description('talk to fussyd on a device: data files, status, whoami (docs/daemon.md)')
+    .description('talk to fussyd on a device: scripts, runs and their history, data files, status, whoami (docs/daemon.md)')
     .option('--host <host>', 'the device (name or address in its certificate)')
     .option('--port <port>', `fussyd's port (default ${DEFAULT_PORT})`, integer('--port', 1, 65535))
     .option('--cert <pem>', "this client's certificate")
@@ -50,7 +52,7 @@ export function remoteCommand(io: Io, done: Done): Command {
     remote.addCommand(cmd);
     return cmd;
   };
-  const run = (fn: (c: RemoteClient, f: SubFlags, json: boolean) => Promise<CommandResult>) => async (f: SubFlags) => {
+  const run = <F extends { json?: boolean }>(fn: (c: RemoteClient, f: F, json: boolean) => Promise<CommandResult>) => async (f: F) => {
     const json = remote.opts<RemoteFlags>().json === true || f.json === true;
     const client = await connect(io, remote.opts<RemoteFlags>());
     try {
@@ -59,35 +61,52 @@ export function remoteCommand(io: Io, done: Done): Command {
       client.close();
     }
   };
-  sub('put', 'store a local FILE on the device as a data file (--data)')
+  sub('put', 'store a local FILE on the device as a script (admin), or as a data file with --data')
     .argument('<file>')
-    .option('--data', 'a data file (scripts come with the run engine)')
-    .option('--name <name>', 'its name on the device (default: the base name of FILE)')
-    .option('--overwrite', 'replace a data file of that name')
+    .option('--data', 'a data file, not a script')
+    .option('--name <name>', 'its name on the device (default: the base name of FILE; a script\'s extension is its kind)')
+    .option('--overwrite', 'replace a data file of that name (a script name always points at the newest)')
     .action((file: string, f: SubFlags) =>
       run(async (c) => {
-        requireData(f, 'put');
+        if (f.data !== true) {
+          if (f.overwrite === true) throw new FussyError('USAGE', '--overwrite is for data files: a script name always points at what was stored last');
+          const r = await putScript(c, resolve(io.cwd, file), f.name);
+          return { json: { host: c.host, ...r }, summary: [`stored script ${r.name} (${formatBytes(r.size)}) on ${c.host}`], stdoutLine: r.id };
+        }
         const r = await putData(c, resolve(io.cwd, file), { name: f.name, overwrite: f.overwrite });
         return { json: { host: c.host, ...r }, summary: [`stored ${r.name} (${formatBytes(r.size)}) on ${c.host}`] };
       })(f),
     );
-  sub('ls', 'list the data files (--data)')
+  sub('ls', 'list the scripts (name, id, size, updated, by whom), or the data files with --data')
     .option('--data', 'data files')
     .action((f: SubFlags) =>
       run(async (c, _f, json) => {
-        requireData(f, 'ls');
+        if (f.data !== true) {
+          const scripts = await listScripts(c);
+          if (!json) for (const e of scripts) io.stdout.write(`${e.name.padEnd(24)}  ${e.id.slice(0, 12)}  ${String(e.size).padStart(9)}  ${e.updated}  ${e.by.cn}\n`);
+          return { json: { host: c.host, scripts }, summary: [] };
+        }
         const files = await listData(c);
         if (!json) for (const e of files) io.stdout.write(`${String(e.size).padStart(12)}  ${e.mtime}  ${e.name}\n`);
         return { json: { host: c.host, files }, summary: [] };
       })(f),
     );
-  sub('get', 'copy a data file from the device to -o FILE (default: standard output)')
+  sub('get', 'copy a script (NAME or id) or a data file (--data) from the device to -o FILE (default: standard output)')
     .argument('<name>')
     .option('--data', 'a data file')
     .option('-o, --output <file>', 'write it here (replaced when complete)')
     .action((name: string, f: SubFlags) =>
       run(async (c, _f, json) => {
-        requireData(f, 'get');
+        if (f.data !== true) {
+          if (f.output === undefined) {
+            if (json) throw new FussyError('USAGE', 'the bytes go to standard output: --json does not apply (use -o FILE)');
+            await readScript(c, name, io.stdout);
+            return { json: {}, summary: [] };
+          }
+          const out = resolve(io.cwd, f.output);
+          const size = await getScriptToFile(c, name, out);
+          return { json: { host: c.host, name, path: out, size }, summary: [`wrote ${out} (${formatBytes(size)})`] };
+        }
         if (f.output === undefined) return cat(c, name, json);
         const out = resolve(io.cwd, f.output);
         const size = await getDataToFile(c, name, out);
@@ -112,12 +131,15 @@ export function remoteCommand(io: Io, done: Done): Command {
         return { json: { host: c.host, from: src, to: dst }, summary: [`moved ${src} to ${dst} on ${c.host}`] };
       })(f),
     );
-  sub('rm', 'remove a data file (--data)')
+  sub('rm', 'remove a script name (admin; its ids stay for the history), or a data file with --data')
     .argument('<name>')
     .option('--data', 'a data file')
     .action((name: string, f: SubFlags) =>
       run(async (c) => {
-        requireData(f, 'rm');
+        if (f.data !== true) {
+          const { id } = await removeScript(c, name);
+          return { json: { host: c.host, removed: name, id }, summary: [`removed script ${name} (${id.slice(0, 12)} stays runnable by id) on ${c.host}`] };
+        }
         await removeData(c, name);
         return { json: { host: c.host, removed: name }, summary: [`removed ${name} on ${c.host}`] };
       })(f),
@@ -137,11 +159,8 @@ export function remoteCommand(io: Io, done: Done): Command {
       return { json: { host: c.host, ...w }, summary: [] };
     })(f),
   );
+  addRunCommands(io, sub, run);
   return remote;
-}
-
-function requireData(f: SubFlags, verb: string): void {
-  if (f.data !== true) throw new FussyError('USAGE', `fussy remote ${verb} works on data files for now: add --data`, { hint: 'scripts come with the run engine (docs/daemon.md)' });
 }
 
 /** A client from the flags, else remote.json; the PEM files are read here. */

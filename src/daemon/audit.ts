@@ -9,6 +9,9 @@ import type { Identity } from './auth.js';
  * O_APPEND, one write(2) per line, so lines never interleave; opened O_NOFOLLOW. Not fsynced
  * line by line (flash wear): a power cut may lose the last lines, never tear the earlier ones.
  * Handshake refusals carry no identity and go to the daemon's log instead.
+ * A request that changed something adds an event line after the decision, with what it did:
+ * `{time, cn, fingerprint, serial, remote, action, resource, event, ...detail}` (no `decision`),
+ * e.g. the id of a stored script, or the run id a run got (its history record names the same).
  */
 
 export interface AuditRecord {
@@ -35,9 +38,18 @@ export class AuditLog {
     return new AuditLog(fh, now);
   }
 
-  /** Queue one line; the returned promise settles when it is written (writes keep their order). */
+  /** Queue one decision line; the returned promise settles when it is written (writes keep their order). */
   write(r: AuditRecord): Promise<void> {
-    const line = JSON.stringify({
+    return this.#append({ ...this.#who(r), decision: r.decision, ...(r.reason === undefined ? {} : { reason: r.reason }) });
+  }
+
+  /** Queue one event line: what an allowed request did (`event`, and its detail). */
+  event(r: Omit<AuditRecord, 'decision' | 'reason'>, event: string, detail: Record<string, unknown>): Promise<void> {
+    return this.#append({ ...this.#who(r), event, ...detail });
+  }
+
+  #who(r: Omit<AuditRecord, 'decision' | 'reason'>): Record<string, unknown> {
+    return {
       time: this.#now().toISOString(),
       cn: r.id.cn,
       fingerprint: r.id.fingerprint,
@@ -45,9 +57,11 @@ export class AuditLog {
       remote: r.remote,
       action: r.action,
       resource: r.resource.length > 300 ? `${r.resource.slice(0, 300)}...` : r.resource,
-      decision: r.decision,
-      ...(r.reason === undefined ? {} : { reason: r.reason }),
-    });
+    };
+  }
+
+  #append(record: Record<string, unknown>): Promise<void> {
+    const line = JSON.stringify(record);
     const next = this.#tail.then(async () => {
       await this.#fh.write(line + '\n');
     });

@@ -79,3 +79,12 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new FussyError('BAD_REQUEST', 'the body is not a JSON object', { details: { status: 400 } });
   return json as Record<string, unknown>;
 }
+
+/**
+ * Bodies must say what they are: a type a plain HTML form cannot send, so that a browser holding
+ * a client certificate (a web page, later) cannot be made to send one cross-site.
+ */
+export function requireType(req: IncomingMessage, type: string): void {
+  const got = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (got !== type) throw new FussyError('BAD_REQUEST', `the body must be ${type}, not ${got === '' ? 'untyped' : got}`, { details: { status: 415 } });
+}

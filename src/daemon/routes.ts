@@ -5,8 +5,13 @@ import { FussyError } from '../errors.js';
 import type { Identity, Role } from './auth.js';
 import type { DaemonConfig } from './config.js';
 import type { DataStore } from './data.js';
-import { checkDeclaredLength, readJson, sendJson } from './http-io.js';
+import { checkDeclaredLength, readJson, requireType, sendJson } from './http-io.js';
 import { Router, type Params } from './router.js';
+import { runGet, runPost, runsList } from './run-routes.js';
+import type { RunEngine } from './runs/engine.js';
+import { scriptGet, scriptPut, scriptRemove, scriptsList } from './script-routes.js';
+import type { ScriptStore } from './scripts.js';
+import type { Log } from './server.js';
 
 /** What a handler gets: the request, the verified caller, its parameters, the daemon's parts. */
 export interface Ctx {
@@ -18,6 +23,11 @@ export interface Ctx {
   query: URLSearchParams;
   config: DaemonConfig;
   data: DataStore;
+  scripts: ScriptStore;
+  engine: RunEngine;
+  /** An audit event line for what this request did (audit.ts), after its decision line. */
+  note: (event: string, detail: Record<string, unknown>) => Promise<void>;
+  log: Log;
 }
 
 /**
@@ -34,6 +44,13 @@ export function buildRouter(): Router<Ctx> {
     { method: 'PUT', path: '/v1/data/:name', action: 'data.put', need: 'operator', query: ['overwrite'], handle: dataPut },
     { method: 'POST', path: '/v1/data/:name/move', action: 'data.mv', need: 'operator', handle: dataMove },
     { method: 'DELETE', path: '/v1/data/:name', action: 'data.rm', need: 'operator', handle: dataRemove },
+    { method: 'GET', path: '/v1/scripts', action: 'scripts.ls', need: 'viewer', handle: scriptsList },
+    { method: 'GET', path: '/v1/scripts/:name', action: 'scripts.get', need: 'viewer', handle: scriptGet },
+    { method: 'PUT', path: '/v1/scripts/:name', action: 'scripts.put', need: 'admin', handle: scriptPut },
+    { method: 'DELETE', path: '/v1/scripts/:name', action: 'scripts.rm', need: 'admin', handle: scriptRemove },
+    { method: 'POST', path: '/v1/runs', action: 'runs.start', need: 'operator', handle: runPost },
+    { method: 'GET', path: '/v1/runs', action: 'runs.ls', need: 'viewer', query: ['script', 'since', 'limit'], handle: runsList },
+    { method: 'GET', path: '/v1/runs/:id', action: 'runs.get', need: 'viewer', handle: runGet },
   );
 }
 
@@ -76,13 +93,4 @@ function flag(query: URLSearchParams, name: string): boolean {
   if (v === null || v === '0' || v === 'false') return false;
   if (v === '1' || v === 'true') return true;
   throw new FussyError('BAD_REQUEST', `?${name}= takes 1 or 0`, { details: { status: 400 } });
-}
-
-/**
- * Bodies must say what they are: a type a plain HTML form cannot send, so that a browser holding
- * a client certificate (a web page, later) cannot be made to send one cross-site.
- */
-function requireType(req: IncomingMessage, type: string): void {
-  const got = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  if (got !== type) throw new FussyError('BAD_REQUEST', `the body must be ${type}, not ${got === '' ? 'untyped' : got}`, { details: { status: 415 } });
 }

@@ -12,6 +12,8 @@ import { DataStore } from './data.js';
 import { sendError } from './http-io.js';
 import { requireSettingFile } from './read-setting-file.js';
 import { buildRouter, type Ctx } from './routes.js';
+import { RunEngine, type EngineOptions } from './runs/engine.js';
+import { ScriptStore } from './scripts.js';
 import { loadTlsMaterial, MIN_TLS } from './tls-material.js';
 
 /** One line of the daemon's log (JSON on stderr for journald, from the CLI). */
@@ -22,6 +24,8 @@ export interface DaemonOptions {
   now?: () => Date;
   /** How often the roles file and the CRL are stat'ed for changes (2000 ms). */
   watchIntervalMs?: number;
+  /** Run engine settings past the configuration (tests: a shorter drain or grace). */
+  engine?: Partial<Pick<EngineOptions, 'drainMs' | 'graceMs' | 'passwd' | 'hosts'>>;
 }
 
 /**
@@ -37,30 +41,59 @@ export class Daemon {
   readonly #server: Server;
   readonly #data: DataStore;
   readonly #audit: AuditLog;
+  readonly #scripts: ScriptStore;
+  readonly #engine: RunEngine;
   readonly #router = buildRouter();
   readonly #watched: string[] = [];
   readonly #sockets = new Set<TLSSocket>();
+  /** Handlers still answering (close lets them finish their last line). */
+  readonly #inflight = new Set<Promise<void>>();
   #roles: RoleTable;
   #revoked: Set<string>;
 
-  private constructor(config: DaemonConfig, log: Log, parts: { roles: RoleTable; revoked: Set<string>; data: DataStore; audit: AuditLog; server: Server }) {
+  private constructor(config: DaemonConfig, log: Log, parts: { roles: RoleTable; revoked: Set<string>; data: DataStore; audit: AuditLog; scripts: ScriptStore; engine: RunEngine; server: Server }) {
     this.#config = config;
     this.#log = log;
     this.#roles = parts.roles;
     this.#revoked = parts.revoked;
     this.#data = parts.data;
     this.#audit = parts.audit;
+    this.#scripts = parts.scripts;
+    this.#engine = parts.engine;
     this.#server = parts.server;
   }
 
-  /** Load the TLS files and roles (a problem is a FussyError naming the file), open the state, listen. */
+  /**
+   * Load the TLS files and roles (a problem is a FussyError naming the file), open the state
+   * (data, scripts, the run engine: runs a previous fussyd left are ended abandoned and logged),
+   * listen.
+   */
   static async start(config: DaemonConfig, o: DaemonOptions = {}): Promise<Daemon> {
     const log = o.log ?? (() => undefined);
+    const now = o.now ?? (() => new Date());
     const tls = loadTlsMaterial(config);
     const roles = parseRoles(requireSettingFile(config.roles, 'ROLES_INVALID', 'roles file').toString('utf8'), config.roles);
     await mkdir(config.stateDir, { recursive: true, mode: 0o750 });
     const data = await DataStore.open(config.stateDir);
-    const audit = await AuditLog.open(config.stateDir, o.now ?? (() => new Date()));
+    const scripts = await ScriptStore.open(config.stateDir, { maxBytes: config.maxScriptBytes, now });
+    const { engine, abandoned } = await RunEngine.open({
+      stateDir: config.stateDir,
+      scripts,
+      dataDir: data.dir,
+      target: config.target,
+      runAs: config.runAs,
+      maxRuns: config.maxRuns,
+      timeoutMs: config.runTimeout * 1000,
+      maxTimeoutMs: config.maxRunTimeout * 1000,
+      outputHead: config.outputHead,
+      outputTail: config.outputTail,
+      historyKeep: config.historyKeep,
+      historyDays: config.historyDays,
+      now,
+      ...o.engine,
+    });
+    for (const a of abandoned) log({ event: 'run-abandoned', runId: a.runId, script: a.script, trigger: a.trigger, queuedAt: a.queuedAt, killed: a.killed ?? 0 });
+    const audit = await AuditLog.open(config.stateDir, now);
     const server = createServer({
       ...tls.context,
       requestCert: true,
@@ -73,10 +106,14 @@ export class Daemon {
       keepAliveTimeout: config.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
     });
-    const d = new Daemon(config, log, { roles, revoked: tls.revoked, data, audit, server });
+    const d = new Daemon(config, log, { roles, revoked: tls.revoked, data, audit, scripts, engine, server });
     server.maxConnections = config.maxConnections;
     server.timeout = config.idleTimeoutMs;
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => void d.#handle(req, res));
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const handled = d.#handle(req, res);
+      d.#inflight.add(handled);
+      void handled.finally(() => d.#inflight.delete(handled));
+    });
     // A refused handshake has no identity: the log names the remote address, taken at accept
     // (the TLS socket is destroyed by then; `_parent` is its TCP socket, node's long-standing field).
     const remotes = new WeakMap<Socket, string>();
@@ -90,13 +127,21 @@ export class Daemon {
       socket.once('close', () => d.#sockets.delete(socket));
     });
     server.on('drop', (c: { remoteAddress?: string }) => log({ event: 'connection-dropped', remote: c.remoteAddress, reason: 'max-connections' }));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.listen.port, config.listen.host, () => {
-        server.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.listen.port, config.listen.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      await engine.close();
+      await audit.close();
+      data.close();
+      if (!isErrno(err, 'EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES')) throw err;
+      throw new FussyError('SETUP', `cannot listen on ${config.listen.host}:${config.listen.port}: ${err.code}`, { cause: err, hint: err.code === 'EADDRINUSE' ? 'another program (another fussyd?) listens there; stop it or change listen' : 'check listen in fussyd.conf', details: { listen: config.listen } });
+    }
     for (const file of [config.roles, config.crl]) {
       if (file === undefined) continue;
       watchFile(file, { interval: o.watchIntervalMs ?? 2000, persistent: false }, (cur, prev) => {
@@ -145,10 +190,15 @@ export class Daemon {
     }
   }
 
-  /** Stop listening, close every connection, close the state. */
+  /** Stop listening, close every connection, stop the runs (recorded interrupted, their groups killed), close the state. */
   async close(): Promise<void> {
     for (const file of this.#watched.splice(0)) unwatchFile(file);
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    // Runs first, connections after: a client waiting on a run gets its `interrupted` result.
+    const { running, queued } = this.#engine.snapshot();
+    if (running.length + queued.length > 0) this.#log({ event: 'runs-stopping', running, queued });
+    await this.#engine.close();
+    await Promise.race([Promise.allSettled(this.#inflight), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
     for (const socket of this.#sockets) socket.destroy();
     this.#server.closeAllConnections();
     await closed;
@@ -180,7 +230,8 @@ export class Daemon {
       sendError(res, denial(id, route.need, d, route.action), !req.complete || d.reason === 'CERT_REFUSED');
       return;
     }
-    const ctx: Ctx = { req, res, id, roles: d.roles, params, query, config: this.#config, data: this.#data };
+    const note = (event: string, detail: Record<string, unknown>): Promise<void> => this.#noted({ id, remote, action: route.action, resource }, event, detail);
+    const ctx: Ctx = { req, res, id, roles: d.roles, params, query, config: this.#config, data: this.#data, scripts: this.#scripts, engine: this.#engine, note, log: this.#log };
     try {
       await route.handle(ctx);
     } catch (err) {
@@ -188,6 +239,14 @@ export class Daemon {
         this.#log({ event: 'internal-error', action: route.action, resource, cn: id.cn, error: err instanceof Error ? err.stack : String(err) });
       }
       sendError(res, err, !req.complete);
+    }
+  }
+
+  async #noted(r: { id: Identity; remote: string; action: string; resource: string }, event: string, detail: Record<string, unknown>): Promise<void> {
+    try {
+      await this.#audit.event(r, event, detail);
+    } catch (err) {
+      this.#log({ event: 'audit-failed', error: err instanceof Error ? err.message : String(err), record: { action: r.action, cn: r.id.cn, event, ...detail } });
     }
   }
 

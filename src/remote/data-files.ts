@@ -23,6 +23,13 @@ export async function listData(c: RemoteClient): Promise<RemoteDataEntry[]> {
 
 /** Upload the local `file` as `name` (default: its base name), streamed. */
 export async function putData(c: RemoteClient, file: string, o: { name?: string; overwrite?: boolean }): Promise<{ name: string; size: number }> {
+  const name = o.name ?? basename(file);
+  const { size } = await uploadFile(c, file, `${dataPath(name)}${o.overwrite === true ? '?overwrite=1' : ''}`);
+  return { name, size };
+}
+
+/** PUT the bytes of the local regular `file` to `path`, streamed; its size and the device's JSON answer. */
+export async function uploadFile(c: RemoteClient, file: string, path: string): Promise<{ size: number; answer: Record<string, unknown> }> {
   let fh;
   try {
     fh = await open(file, 'r');
@@ -35,10 +42,8 @@ export async function putData(c: RemoteClient, file: string, o: { name?: string;
     await fh.close();
     throw new FussyError('USAGE', `${file} is not a regular file`);
   }
-  const name = o.name ?? basename(file);
   const stream = createReadStream('', { fd: fh, autoClose: true });
-  await c.upload(`${dataPath(name)}${o.overwrite === true ? '?overwrite=1' : ''}`, stream, st.size);
-  return { name, size: st.size };
+  return { size: st.size, answer: await c.upload(path, stream, st.size) };
 }
 
 /** Stream `name` into `sink` (stdout for cat: left open). */
@@ -47,11 +52,16 @@ export function readData(c: RemoteClient, name: string, sink: Writable): Promise
 }
 
 /** Download `name` to the local `file`: written beside it under a temp name, renamed when complete. */
-export async function getDataToFile(c: RemoteClient, name: string, file: string): Promise<number> {
+export function getDataToFile(c: RemoteClient, name: string, file: string): Promise<number> {
+  return downloadToFile(c, dataPath(name), file);
+}
+
+/** GET `path` into the local `file`, written beside it under a temp name and renamed when complete. */
+export async function downloadToFile(c: RemoteClient, path: string, file: string): Promise<number> {
   const tmp = tempBeside(file, 'remote-get');
   const fd = openNewFile(tmp, 0o644);
   try {
-    const n = await c.download(dataPath(name), createWriteStream('', { fd, autoClose: true }));
+    const n = await c.download(path, createWriteStream('', { fd, autoClose: true }));
     await commitFile(tmp, file);
     return n;
   } catch (err) {

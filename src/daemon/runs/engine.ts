@@ -65,6 +65,8 @@ export interface Submitted {
   runId: string;
   /** Resolves as the run leaves the queue; never rejects. */
   started: Promise<RunStarted>;
+  /** Resolves once the run is recorded and queued: true when it waits for a free slot (max-runs), false when it started at once or never will. */
+  waiting: Promise<boolean>;
   /** Resolves when the run ended and its end is recorded; rejects only if the history cannot be written. */
   done: Promise<RunRecord>;
 }
@@ -133,17 +135,19 @@ export class RunEngine {
     let done!: Entry['done'];
     const doneP = new Promise<RunRecord>((resolve, reject) => (done = { resolve, reject }));
     const entry: Entry = { seq: this.seq++, queued, script, queuedAtMs: at.getTime(), started, done };
-    this.history.append(queued).then(
+    const waiting = this.history.append(queued).then(
       () => {
         this.queue.push(entry);
         this.pump();
+        return this.queue.includes(entry);
       },
       (err: unknown) => {
         started({ runId, waitMs: 0 });
         done.reject(err);
+        return false;
       },
     );
-    return { runId, started: startedP, done: doneP };
+    return { runId, started: startedP, waiting, done: doneP };
   }
 
   /** Run ids running and waiting now. */
