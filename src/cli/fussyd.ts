@@ -14,10 +14,10 @@ import { renderError } from './render.js';
  */
 export async function fussydMain(argv: string[], io: Io, signals: Pick<NodeJS.Process, 'on' | 'off'>): Promise<number> {
   const program = configure(new Command('fussyd'), io)
-    .description('the device daemon: HTTPS with client certificates, roles, data files (docs/daemon.md)')
+    .description('the device daemon: scripts, data files, runs and firmware uploads over HTTPS with client certificates (docs/daemon.md); every option is also a key of the configuration file')
     .version(VERSION, '-V, --version')
     .option('-c, --config <file>', `the configuration file (default ${DEFAULT_CONFIG_FILE} when it exists)`);
-  for (const name of Object.keys(CONFIG_KEYS)) program.addOption(new Option(`--${name} <value>`, `fussyd.conf's "${name}"`));
+  for (const [name, key] of Object.entries(CONFIG_KEYS)) program.addOption(new Option(`--${name} <value>`, key.help));
   let daemon: Daemon | undefined;
   const log = (event: Record<string, unknown>): void => void io.stderr.write(JSON.stringify({ time: io.now().toISOString(), ...event }) + '\n');
   try {

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { FussyError } from '../errors.js';
 import { readSettingFile } from './read-setting-file.js';
 
@@ -57,39 +58,41 @@ interface Key {
   kind: Kind;
   /** ms: the value is seconds in the file, milliseconds in DaemonConfig. */
   ms?: boolean;
+  /** One line for --help and the man page: what it is, and its default. */
+  help: string;
   min?: number;
   max?: number;
 }
 
 /** Every key of fussyd.conf and flag of fussyd, by its long name. */
 export const CONFIG_KEYS: Readonly<Record<string, Key>> = {
-  listen: { field: 'listen', kind: 'listen' },
-  cert: { field: 'cert', kind: 'path' },
-  key: { field: 'key', kind: 'path' },
-  'client-ca': { field: 'clientCa', kind: 'path' },
-  crl: { field: 'crl', kind: 'path' },
-  roles: { field: 'roles', kind: 'path' },
-  'state-dir': { field: 'stateDir', kind: 'path' },
-  target: { field: 'target', kind: 'path' },
-  keyring: { field: 'keyring', kind: 'path' },
-  'run-as': { field: 'runAs', kind: 'user' },
-  'max-connections': { field: 'maxConnections', kind: 'count', min: 1, max: 65536 },
-  'max-runs': { field: 'maxRuns', kind: 'count', min: 1, max: 1024 },
-  'max-script-bytes': { field: 'maxScriptBytes', kind: 'bytes', min: 1 },
-  'max-data-bytes': { field: 'maxDataBytes', kind: 'bytes', min: 1 },
-  'max-upload-bytes': { field: 'maxUploadBytes', kind: 'bytes', min: 1 },
-  'max-header-bytes': { field: 'maxHeaderBytes', kind: 'bytes', min: 1024, max: 1 * MIB },
-  'run-timeout': { field: 'runTimeout', kind: 'seconds', min: 1 },
-  'max-run-timeout': { field: 'maxRunTimeout', kind: 'seconds', min: 1 },
-  'output-head': { field: 'outputHead', kind: 'bytes', min: 0 },
-  'output-tail': { field: 'outputTail', kind: 'bytes', min: 0 },
-  'history-keep': { field: 'historyKeep', kind: 'count', min: 1 },
-  'history-days': { field: 'historyDays', kind: 'count', min: 1 },
-  'handshake-timeout': { field: 'handshakeTimeoutMs', kind: 'seconds', ms: true, min: 1, max: 3600 },
-  'headers-timeout': { field: 'headersTimeoutMs', kind: 'seconds', ms: true, min: 1, max: 3600 },
-  'request-timeout': { field: 'requestTimeoutMs', kind: 'seconds', ms: true, min: 1, max: 86400 },
-  'keep-alive-timeout': { field: 'keepAliveTimeoutMs', kind: 'seconds', ms: true, min: 1, max: 3600 },
-  'idle-timeout': { field: 'idleTimeoutMs', kind: 'seconds', ms: true, min: 1, max: 86400 },
+  listen: { field: 'listen', kind: 'listen', help: 'HOST:PORT to listen on (0.0.0.0:6808)' },
+  cert: { field: 'cert', kind: 'path', help: "the device's server certificate, PEM (/etc/fussy/tls/server.crt)" },
+  key: { field: 'key', kind: 'path', help: 'its private key, PEM (/etc/fussy/tls/server.key)' },
+  'client-ca': { field: 'clientCa', kind: 'path', help: 'the only CA whose client certificates are accepted (/etc/fussy/tls/client-ca.crt)' },
+  crl: { field: 'crl', kind: 'path', help: 'revoked client certificates (/etc/fussy/tls/client-ca.crl when present)' },
+  roles: { field: 'roles', kind: 'path', help: 'JSON: role -> certificate CNs (/etc/fussy/roles.json)' },
+  'state-dir': { field: 'stateDir', kind: 'path', help: 'scripts, data, runs, uploads, audit (/var/lib/fussy)' },
+  target: { field: 'target', kind: 'path', help: 'the firmware directory uploads install into (/opt/firmware)' },
+  keyring: { field: 'keyring', kind: 'path', help: 'the device keyring that decides what installs (/etc/fussy/keys)' },
+  'run-as': { field: 'runAs', kind: 'user', help: 'the user scripts run as (root)' },
+  'max-connections': { field: 'maxConnections', kind: 'count', min: 1, max: 65536, help: 'open TLS connections at most (64)' },
+  'max-runs': { field: 'maxRuns', kind: 'count', min: 1, max: 1024, help: 'runs at once; the rest wait in a priority queue (4)' },
+  'max-script-bytes': { field: 'maxScriptBytes', kind: 'bytes', min: 1, help: 'largest script (1M)' },
+  'max-data-bytes': { field: 'maxDataBytes', kind: 'bytes', min: 1, help: 'largest data file (64M)' },
+  'max-upload-bytes': { field: 'maxUploadBytes', kind: 'bytes', min: 1, help: 'largest firmware upload (2G)' },
+  'max-header-bytes': { field: 'maxHeaderBytes', kind: 'bytes', min: 1024, max: 1 * MIB, help: 'request line and headers at most (16K)' },
+  'run-timeout': { field: 'runTimeout', kind: 'seconds', min: 1, help: "a run's time limit unless exec --timeout says otherwise (1h)" },
+  'max-run-timeout': { field: 'maxRunTimeout', kind: 'seconds', min: 1, help: 'the longest exec --timeout allowed (1d)' },
+  'output-head': { field: 'outputHead', kind: 'bytes', min: 0, help: 'output kept from the start of each stream of a run (1M)' },
+  'output-tail': { field: 'outputTail', kind: 'bytes', min: 0, help: 'output kept from the end of each stream of a run (64K)' },
+  'history-keep': { field: 'historyKeep', kind: 'count', min: 1, help: 'runs kept in the history (10000)' },
+  'history-days': { field: 'historyDays', kind: 'count', min: 1, help: 'days a run is kept in the history (90)' },
+  'handshake-timeout': { field: 'handshakeTimeoutMs', kind: 'seconds', ms: true, min: 1, max: 3600, help: 'a TLS handshake must end within (10s)' },
+  'headers-timeout': { field: 'headersTimeoutMs', kind: 'seconds', ms: true, min: 1, max: 3600, help: 'request headers must arrive within (20s)' },
+  'request-timeout': { field: 'requestTimeoutMs', kind: 'seconds', ms: true, min: 1, max: 86400, help: 'a whole request must arrive within (1h)' },
+  'keep-alive-timeout': { field: 'keepAliveTimeoutMs', kind: 'seconds', ms: true, min: 1, max: 3600, help: 'an idle kept-alive connection is closed after (5s)' },
+  'idle-timeout': { field: 'idleTimeoutMs', kind: 'seconds', ms: true, min: 1, max: 86400, help: 'a connection without a byte is closed after (60s)' },
 };
 
 export const DEFAULT_CONFIG_FILE = '/etc/fussy/fussyd.conf';
@@ -175,8 +178,10 @@ function parseValue(key: Key, value: string, where: string): unknown {
   if (value === '') throw invalid(where, 'empty value');
   switch (key.kind) {
     case 'path':
-      if (!value.startsWith('/')) throw invalid(where, `"${clip(value)}" is not an absolute path`);
       if (value.includes('\0')) throw invalid(where, 'a path holds a NUL byte');
+      // A flag is typed in a shell: relative to its working directory. The file must say where.
+      if (where.startsWith('--')) return resolve(value);
+      if (!value.startsWith('/')) throw invalid(where, `"${clip(value)}" is not an absolute path`);
       return value;
     case 'user':
       if (!/^[a-z_][a-z0-9_-]{0,31}$|^[0-9]+$/.test(value)) throw invalid(where, `"${clip(value)}" is not a user name or uid`);

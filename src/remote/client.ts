@@ -192,7 +192,7 @@ export function networkError(err: unknown, where: string): unknown {
     return new FussyError('DEVICE_UNTRUSTED', `${where}: the device's certificate is not trusted (${code}: ${text})`, { cause: err, hint: 'check --ca (the CA that issued the device certificate) and that --host is a name or address in that certificate' });
   }
   if (code !== undefined && /^ERR_SSL_.*ALERT/.test(code)) return refused(err, where);
-  return new FussyError('UNREACHABLE', `${where} cannot be reached: ${code ?? ''}${code === undefined ? '' : ': '}${text}`, { cause: err, hint: 'check the host, the port (6808) and that fussyd runs there; a device that refuses this certificate may also just close the connection' });
+  return new FussyError('UNREACHABLE', `${where} cannot be reached: ${code ?? ''}${code === undefined ? '' : ': '}${text}`, { cause: err, hint: 'check the host, the port (--port; 6808 unless remote.json says otherwise) and that fussyd runs there; a device that refuses this certificate may also just close the connection' });
 }
 
 function refused(err: unknown, where: string): FussyError {

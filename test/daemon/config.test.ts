@@ -60,6 +60,11 @@ describe('fussyd.conf: key = value lines, every key a flag, flags win', function
     assert.deepEqual(c.listen, { host: '::1', port: 7000 });
   });
 
+  it('a relative path given as a flag is taken from the working directory (the file must give absolute ones)', function () {
+    const c = loadConfig({ flags: new Map([['state-dir', { value: 'state', where: '--state-dir' }]]), exists: () => false });
+    assert.equal(c.stateDir, join(process.cwd(), 'state'));
+  });
+
   it('a bad flag value is named by its flag', async function () {
     const r = await cli('fussyd', ['--config', '/nonexistent/fussyd.conf']);
     assert.equal(r.exitCode, 40);
