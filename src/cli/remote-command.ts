@@ -10,6 +10,7 @@ import { formatBytes, type Io } from './io.js';
 import { integer } from './parse.js';
 import type { CommandResult } from './render.js';
 import { statusLines } from './status-command.js';
+import { addInstallCommand } from './remote-install.js';
 
 interface RemoteFlags {
   host?: string;
@@ -137,6 +138,7 @@ export function remoteCommand(io: Io, done: Done): Command {
       return { json: { host: c.host, ...w }, summary: [] };
     })(f),
   );
+  addInstallCommand(io, sub, run);
   return remote;
 }
 

@@ -7,6 +7,8 @@ import type { DaemonConfig } from './config.js';
 import type { DataStore } from './data.js';
 import { checkDeclaredLength, readJson, sendJson } from './http-io.js';
 import { Router, type Params } from './router.js';
+import { UPLOAD_ROUTES } from './routes-uploads.js';
+import type { UploadService } from './upload-service.js';
 
 /** What a handler gets: the request, the verified caller, its parameters, the daemon's parts. */
 export interface Ctx {
@@ -18,6 +20,7 @@ export interface Ctx {
   query: URLSearchParams;
   config: DaemonConfig;
   data: DataStore;
+  uploads: UploadService;
 }
 
 /**
@@ -34,6 +37,7 @@ export function buildRouter(): Router<Ctx> {
     { method: 'PUT', path: '/v1/data/:name', action: 'data.put', need: 'operator', query: ['overwrite'], handle: dataPut },
     { method: 'POST', path: '/v1/data/:name/move', action: 'data.mv', need: 'operator', handle: dataMove },
     { method: 'DELETE', path: '/v1/data/:name', action: 'data.rm', need: 'operator', handle: dataRemove },
+    ...UPLOAD_ROUTES,
   );
 }
 

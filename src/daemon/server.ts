@@ -13,6 +13,7 @@ import { sendError } from './http-io.js';
 import { requireSettingFile } from './read-setting-file.js';
 import { buildRouter, type Ctx } from './routes.js';
 import { loadTlsMaterial, MIN_TLS } from './tls-material.js';
+import { UploadService } from './upload-service.js';
 
 /** One line of the daemon's log (JSON on stderr for journald, from the CLI). */
 export type Log = (event: Record<string, unknown>) => void;
@@ -37,19 +38,21 @@ export class Daemon {
   readonly #server: Server;
   readonly #data: DataStore;
   readonly #audit: AuditLog;
+  readonly #uploads: UploadService;
   readonly #router = buildRouter();
   readonly #watched: string[] = [];
   readonly #sockets = new Set<TLSSocket>();
   #roles: RoleTable;
   #revoked: Set<string>;
 
-  private constructor(config: DaemonConfig, log: Log, parts: { roles: RoleTable; revoked: Set<string>; data: DataStore; audit: AuditLog; server: Server }) {
+  private constructor(config: DaemonConfig, log: Log, parts: { roles: RoleTable; revoked: Set<string>; data: DataStore; audit: AuditLog; uploads: UploadService; server: Server }) {
     this.#config = config;
     this.#log = log;
     this.#roles = parts.roles;
     this.#revoked = parts.revoked;
     this.#data = parts.data;
     this.#audit = parts.audit;
+    this.#uploads = parts.uploads;
     this.#server = parts.server;
   }
 
@@ -61,6 +64,7 @@ export class Daemon {
     await mkdir(config.stateDir, { recursive: true, mode: 0o750 });
     const data = await DataStore.open(config.stateDir);
     const audit = await AuditLog.open(config.stateDir, o.now ?? (() => new Date()));
+    const uploads = UploadService.open(config, { log, now: o.now });
     const server = createServer({
       ...tls.context,
       requestCert: true,
@@ -73,7 +77,7 @@ export class Daemon {
       keepAliveTimeout: config.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
     });
-    const d = new Daemon(config, log, { roles, revoked: tls.revoked, data, audit, server });
+    const d = new Daemon(config, log, { roles, revoked: tls.revoked, data, audit, uploads, server });
     server.maxConnections = config.maxConnections;
     server.timeout = config.idleTimeoutMs;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void d.#handle(req, res));
@@ -145,15 +149,20 @@ export class Daemon {
     }
   }
 
-  /** Stop listening, close every connection, close the state. */
+  /**
+   * Stop listening; cancel a running install and wait for it (a refusal before the switch, completed
+   * after it: its client still gets the outcome); close every connection, close the state.
+   */
   async close(): Promise<void> {
     for (const file of this.#watched.splice(0)) unwatchFile(file);
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await this.#uploads.stop();
     for (const socket of this.#sockets) socket.destroy();
     this.#server.closeAllConnections();
     await closed;
     await this.#audit.close();
     this.#data.close();
+    this.#uploads.close();
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -180,7 +189,7 @@ export class Daemon {
       sendError(res, denial(id, route.need, d, route.action), !req.complete || d.reason === 'CERT_REFUSED');
       return;
     }
-    const ctx: Ctx = { req, res, id, roles: d.roles, params, query, config: this.#config, data: this.#data };
+    const ctx: Ctx = { req, res, id, roles: d.roles, params, query, config: this.#config, data: this.#data, uploads: this.#uploads };
     try {
       await route.handle(ctx);
     } catch (err) {
