@@ -2,8 +2,6 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readlink } from 'node:fs/promises';
-import { request } from 'node:https';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pack } from '../../src/index.js';
 import { cli, type CliResult } from '../helpers/cli.js';
@@ -11,6 +9,7 @@ import { deviceBeside, makeDevice, rawTar, signPayload, targetState, type Device
 import { auditLines, call, setup, startChild, writeConfigFile, type Child, type Setup } from '../helpers/fussyd.js';
 import { tlsFixtures, type Creds } from '../helpers/tls-fixtures.js';
 import { makeTmp } from '../helpers/tmp.js';
+import { cuttingRelay, putHalfAndCut, putWithHeaders } from '../helpers/uploads.js';
 import { writeTree, type SampleFile } from '../helpers/tree.js';
 
 /** A release with hooks that print, and `extra` files (a big random one makes a package worth resuming). */
@@ -36,30 +35,6 @@ function logged(d: Child, event: string): Array<Record<string, unknown>> {
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>)
     .filter((e) => e.event === event);
-}
-
-/** PUT the first `n` bytes of `bytes` as upload `id` of `bytes.length`, declaring the whole rest, then cut the connection. */
-async function putHalfAndCut(port: number, creds: Creds, id: string, bytes: Buffer, n: number): Promise<void> {
-  const f = await tlsFixtures();
-  const req = request({
-    host: '127.0.0.1',
-    port,
-    method: 'PUT',
-    path: `/v1/uploads/${id}`,
-    ca: f.caPem,
-    cert: creds.certPem,
-    key: creds.keyPem,
-    agent: false,
-    headers: { 'content-type': 'application/octet-stream', 'content-length': bytes.length, 'fussy-upload-size': bytes.length, 'fussy-upload-offset': 0 },
-  });
-  req.on('error', () => undefined); // the cut is the point
-  req.write(bytes.subarray(0, n));
-  for (const until = Date.now() + 30_000; ; await new Promise((r) => setTimeout(r, 20))) {
-    const st = await call(port, creds, 'GET', `/v1/uploads/${id}`);
-    if (st.status === 200 && (st.json.have as number) >= n) break;
-    if (Date.now() > until) throw new Error(`the daemon never held ${n} bytes: ${st.body.toString()}`);
-  }
-  req.destroy();
 }
 
 describe('fussy remote install against a real bin/fussyd: upload (resumable) and the install of fussy install', function () {
@@ -188,34 +163,13 @@ describe('fussy remote install against a real bin/fussyd: upload (resumable) and
   });
 
   it('a connection cut during fussy remote install is retried from what the device holds', async function () {
-    // A TCP relay to fussyd that cuts the first connection after 600 KiB from the client.
-    let cut = false;
-    const relay: Server = createServer((client: Socket) => {
-      const up = connect(d.port, '127.0.0.1');
-      let n = 0;
-      client.on('data', (b: Buffer) => {
-        n += b.length;
-        if (!cut && n > 600 * 1024) {
-          cut = true;
-          client.destroy();
-          up.destroy();
-          return;
-        }
-        up.write(b);
-      });
-      up.on('data', (b: Buffer) => client.write(b));
-      for (const [a, b] of [[client, up], [up, client]] as const) {
-        a.on('error', () => b.destroy());
-        a.on('close', () => b.destroy());
-      }
-    });
-    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const relay = await cuttingRelay(d.port, 600 * 1024);
     try {
-      const port = (relay.address() as { port: number }).port;
+      const port = relay.port;
       const bytes = readFileSync(pkgs.r3 as string);
       const r = await remote('operator-cn', ['install', pkgs.r3 as string, '--json'], port);
       assert.equal(r.exitCode, 0, r.stderr);
-      assert.ok(cut, 'the relay cut a connection');
+      assert.ok(relay.cut(), 'the relay cut a connection');
       const puts = logged(d, 'upload').filter((e) => e.sha256 === sha256(bytes));
       assert.ok(puts.length >= 2, JSON.stringify(puts));
       assert.equal(puts[0]?.from, 0);
@@ -223,7 +177,7 @@ describe('fussy remote install against a real bin/fussyd: upload (resumable) and
       assert.equal(puts[puts.length - 1]?.have, bytes.length);
       assert.equal(await readlink(join(dev.target, 'current')), (JSON.parse(r.stdout) as { release: string }).release);
     } finally {
-      relay.close();
+      relay.server.close();
     }
   });
 
@@ -309,31 +263,3 @@ describe('fussy remote install against a real bin/fussyd: upload (resumable) and
     assert.deepEqual(await targetState(dev.target), before);
   });
 });
-
-/** PUT `body` as upload `id` with the upload headers (default: the whole of a package of body.length from 0). */
-async function putWithHeaders(port: number, creds: Creds, id: string, body: Buffer, o: { size?: number; offset?: number } = {}): Promise<{ status: number; json: Record<string, unknown> & { error?: { code: string } } }> {
-  const f = await tlsFixtures();
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: 'PUT',
-        path: `/v1/uploads/${id}`,
-        ca: f.caPem,
-        cert: creds.certPem,
-        key: creds.keyPem,
-        agent: false,
-        headers: { 'content-type': 'application/octet-stream', 'content-length': body.length, 'fussy-upload-size': o.size ?? body.length, 'fussy-upload-offset': o.offset ?? 0 },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown> }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
