@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { FussyError, install, openPackage, type FussyEvent, type PackageSource } from '../index.js';
+import { FussyError, install, openPackage, type FussyEvent, type InstallResult, type PackageSource } from '../index.js';
 import { openInstallLog, type InstallLog } from './install-log.js';
 import { addTarget, DEFAULT_KEYRING } from './target-flag.js';
 import { formatBytes, Reporter, type Io, type OutputFlags } from './io.js';
@@ -101,9 +101,14 @@ async function installFrom(io: Io, source: PackageSource, f: InstallFlags, repor
     }),
   );
   reporter.clearBar();
-  const summary = `installed ${r.release}: ${r.files} files, ${formatBytes(r.writtenBytes)} written, ${formatBytes(r.deduplicatedBytes)} shared with older releases, in ${(r.durationMs / 1000).toFixed(1)} s; signed by ${r.signers.map((s) => s.slice(-16)).join(', ')}`;
+  const summary = installSummary(r);
   logFile?.line(summary);
   return { json: { ...r }, summary: [summary], stdoutLine: r.path };
+}
+
+/** The line `fussy install` (and `fussy remote install`) ends with. */
+export function installSummary(r: InstallResult): string {
+  return `installed ${r.release}: ${r.files} files, ${formatBytes(r.writtenBytes)} written, ${formatBytes(r.deduplicatedBytes)} shared with older releases, in ${(r.durationMs / 1000).toFixed(1)} s; signed by ${r.signers.map((s) => s.slice(-16)).join(', ')}`;
 }
 
 /** A problem that does not stop the install, once, on stderr (an NDJSON event with --json). */

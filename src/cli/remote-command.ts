@@ -12,6 +12,7 @@ import { integer } from './parse.js';
 import type { CommandResult } from './render.js';
 import { addRunCommands } from './remote-runs.js';
 import { statusLines } from './status-command.js';
+import { addInstallCommand } from './remote-install.js';
 
 interface RemoteFlags {
   host?: string;
@@ -160,6 +161,7 @@ export function remoteCommand(io: Io, done: Done): Command {
     })(f),
   );
   addRunCommands(io, sub, run);
+  addInstallCommand(io, sub, run);
   return remote;
 }
 

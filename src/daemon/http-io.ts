@@ -19,7 +19,15 @@ const STATUS: Partial<Record<string, number>> = {
   ROLE_DENIED: 403,
   CERT_REFUSED: 403,
   LOCKED: 409,
+  UPLOAD_BUSY: 409,
+  UPLOAD_OFFSET: 409,
+  UPLOAD_CONFLICT: 409,
+  UPLOAD_INCOMPLETE: 409,
+  UPLOAD_MISMATCH: 422,
 };
+
+/** Codes whose details a client acts on (an upload's `have` to resume from) and that hold nothing of the device's paths. */
+const WITH_DETAILS = new Set(['UPLOAD_OFFSET', 'UPLOAD_CONFLICT', 'UPLOAD_INCOMPLETE', 'UPLOAD_MISMATCH']);
 
 /** The HTTP status of an error: details.status, the table, else by exit class. */
 export function httpStatus(err: FussyError): number {
@@ -43,7 +51,8 @@ export function sendError(res: ServerResponse, err: unknown, close = false): voi
   const e = err instanceof FussyError ? err : new FussyError('REMOTE_FAILED', 'internal error in fussyd; its log has the details', { details: { status: 500 } });
   const code = err instanceof FussyError ? e.code : 'INTERNAL';
   if (close) res.setHeader('connection', 'close');
-  sendJson(res, httpStatus(e), { error: { code, message: e.message, ...(e.hint === undefined ? {} : { hint: e.hint }) } });
+  const details = WITH_DETAILS.has(code) && e.details !== undefined ? { details: e.details } : {};
+  sendJson(res, httpStatus(e), { error: { code, message: e.message, ...(e.hint === undefined ? {} : { hint: e.hint }), ...details } });
 }
 
 /** TOO_LARGE (413) when the declared length is past `max`; the body is not read. */

@@ -12,6 +12,8 @@ import type { RunEngine } from './runs/engine.js';
 import { scriptGet, scriptPut, scriptRemove, scriptsList } from './script-routes.js';
 import type { ScriptStore } from './scripts.js';
 import type { Log } from './server.js';
+import { UPLOAD_ROUTES } from './routes-uploads.js';
+import type { UploadService } from './upload-service.js';
 
 /** What a handler gets: the request, the verified caller, its parameters, the daemon's parts. */
 export interface Ctx {
@@ -28,6 +30,7 @@ export interface Ctx {
   /** An audit event line for what this request did (audit.ts), after its decision line. */
   note: (event: string, detail: Record<string, unknown>) => Promise<void>;
   log: Log;
+  uploads: UploadService;
 }
 
 /**
@@ -51,6 +54,7 @@ export function buildRouter(): Router<Ctx> {
     { method: 'POST', path: '/v1/runs', action: 'runs.start', need: 'operator', handle: runPost },
     { method: 'GET', path: '/v1/runs', action: 'runs.ls', need: 'viewer', query: ['script', 'since', 'limit'], handle: runsList },
     { method: 'GET', path: '/v1/runs/:id', action: 'runs.get', need: 'viewer', handle: runGet },
+    ...UPLOAD_ROUTES,
   );
 }
 

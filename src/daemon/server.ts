@@ -15,6 +15,7 @@ import { buildRouter, type Ctx } from './routes.js';
 import { RunEngine, type EngineOptions } from './runs/engine.js';
 import { ScriptStore } from './scripts.js';
 import { loadTlsMaterial, MIN_TLS } from './tls-material.js';
+import { UploadService } from './upload-service.js';
 
 /** One line of the daemon's log (JSON on stderr for journald, from the CLI). */
 export type Log = (event: Record<string, unknown>) => void;
@@ -43,6 +44,7 @@ export class Daemon {
   readonly #audit: AuditLog;
   readonly #scripts: ScriptStore;
   readonly #engine: RunEngine;
+  readonly #uploads: UploadService;
   readonly #router = buildRouter();
   readonly #watched: string[] = [];
   readonly #sockets = new Set<TLSSocket>();
@@ -51,7 +53,7 @@ export class Daemon {
   #roles: RoleTable;
   #revoked: Set<string>;
 
-  private constructor(config: DaemonConfig, log: Log, parts: { roles: RoleTable; revoked: Set<string>; data: DataStore; audit: AuditLog; scripts: ScriptStore; engine: RunEngine; server: Server }) {
+  private constructor(config: DaemonConfig, log: Log, parts: { roles: RoleTable; revoked: Set<string>; data: DataStore; audit: AuditLog; scripts: ScriptStore; engine: RunEngine; uploads: UploadService; server: Server }) {
     this.#config = config;
     this.#log = log;
     this.#roles = parts.roles;
@@ -60,6 +62,7 @@ export class Daemon {
     this.#audit = parts.audit;
     this.#scripts = parts.scripts;
     this.#engine = parts.engine;
+    this.#uploads = parts.uploads;
     this.#server = parts.server;
   }
 
@@ -94,6 +97,7 @@ export class Daemon {
     });
     for (const a of abandoned) log({ event: 'run-abandoned', runId: a.runId, script: a.script, trigger: a.trigger, queuedAt: a.queuedAt, killed: a.killed ?? 0 });
     const audit = await AuditLog.open(config.stateDir, now);
+    const uploads = UploadService.open(config, { log, now: o.now });
     const server = createServer({
       ...tls.context,
       requestCert: true,
@@ -106,7 +110,7 @@ export class Daemon {
       keepAliveTimeout: config.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
     });
-    const d = new Daemon(config, log, { roles, revoked: tls.revoked, data, audit, scripts, engine, server });
+    const d = new Daemon(config, log, { roles, revoked: tls.revoked, data, audit, scripts, engine, uploads, server });
     server.maxConnections = config.maxConnections;
     server.timeout = config.idleTimeoutMs;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -190,10 +194,15 @@ export class Daemon {
     }
   }
 
-  /** Stop listening, close every connection, stop the runs (recorded interrupted, their groups killed), close the state. */
+  /**
+   * Stop listening; cancel a running install and wait for it (a refusal before the switch, completed
+   * after it: its client still gets the outcome); stop the runs (recorded interrupted, their groups
+   * killed); close every connection, close the state.
+   */
   async close(): Promise<void> {
     for (const file of this.#watched.splice(0)) unwatchFile(file);
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await this.#uploads.stop();
     // Runs first, connections after: a client waiting on a run gets its `interrupted` result.
     const { running, queued } = this.#engine.snapshot();
     if (running.length + queued.length > 0) this.#log({ event: 'runs-stopping', running, queued });
@@ -204,6 +213,7 @@ export class Daemon {
     await closed;
     await this.#audit.close();
     this.#data.close();
+    this.#uploads.close();
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -231,7 +241,7 @@ export class Daemon {
       return;
     }
     const note = (event: string, detail: Record<string, unknown>): Promise<void> => this.#noted({ id, remote, action: route.action, resource }, event, detail);
-    const ctx: Ctx = { req, res, id, roles: d.roles, params, query, config: this.#config, data: this.#data, scripts: this.#scripts, engine: this.#engine, note, log: this.#log };
+    const ctx: Ctx = { req, res, id, roles: d.roles, params, query, config: this.#config, data: this.#data, scripts: this.#scripts, engine: this.#engine, note, log: this.#log, uploads: this.#uploads };
     try {
       await route.handle(ctx);
     } catch (err) {

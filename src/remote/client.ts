@@ -1,4 +1,4 @@
-import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent, request } from 'node:https';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -43,6 +43,11 @@ export class RemoteClient {
   /** Close kept-alive connections. */
   close(): void {
     this.#agent.destroy();
+  }
+
+  /** A request of one's own (remote/install.ts): resolves with a 2xx answer to read, rejects like the others. */
+  request(method: string, path: string, headers: OutgoingHttpHeaders, write: (req: ClientRequest) => void): Promise<IncomingMessage> {
+    return this.#send(method, path, headers, write);
   }
 
   /** A request with a JSON answer (and an optional JSON body). */
@@ -150,7 +155,8 @@ export class RemoteClient {
   }
 }
 
-async function readJsonAnswer(res: IncomingMessage, where: string): Promise<Record<string, unknown>> {
+/** A JSON object answer of at most MAX_JSON_ANSWER bytes. */
+export async function readJsonAnswer(res: IncomingMessage, where: string): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let n = 0;
   try {
