@@ -5,6 +5,7 @@ import { RemoteClient } from '../remote/client.js';
 import { getDataToFile, listData, moveData, putData, readData, removeData } from '../remote/data-files.js';
 import { getScriptToFile, listScripts, putScript, readScript, removeScript } from '../remote/scripts.js';
 import { DEFAULT_PORT, readRemoteDefaults, remoteConfigPath } from '../remote/remote-config.js';
+import { parseHostList, type RemoteHost } from '../remote/hosts.js';
 import { readSettingFile } from '../daemon/read-setting-file.js';
 import { configure } from './configure.js';
 import { formatBytes, type Io } from './io.js';
@@ -13,10 +14,12 @@ import type { CommandResult } from './render.js';
 import { addRunCommands } from './remote-runs.js';
 import { statusLines } from './status-command.js';
 import { addInstallCommand } from './remote-install.js';
+import { onHosts, type Tls, type Where } from './remote-hosts.js';
 
 interface RemoteFlags {
   host?: string;
   port?: number;
+  parallel?: number;
   cert?: string;
   key?: string;
   ca?: string;
@@ -34,15 +37,17 @@ interface SubFlags {
 type Done = (r: CommandResult) => void;
 
 /**
- * `fussy remote [--host H] [--port P] [--cert PEM --key PEM --ca PEM] [--json] COMMAND`
- * (docs/commands.md): the client of fussyd. Defaults from remote.json (remote/remote-config.ts),
- * flags win. Exit statuses: the device's refusal's (2 for a refused request), 77 for a denied
- * role or a refused certificate, 69 when the device cannot be reached or not trusted.
+ * `fussy remote [--host H[,H2...]] [--parallel N] [--port P] [--cert PEM --key PEM --ca PEM]
+ * [--json] COMMAND` (docs/commands.md): the client of fussyd. Defaults from remote.json
+ * (remote/remote-config.ts), flags win. Exit statuses: the device's refusal's (2 for a refused
+ * request), 77 for a denied role or a refused certificate, 69 when the device cannot be reached
+ * or not trusted. Several hosts: remote-hosts.ts (a line a host; the first failing host's status).
  */
 export function remoteCommand(io: Io, done: Done): Command {
   const remote = new Command('remote')
     .description('talk to fussyd on a device: scripts, runs and their history, data files, status, whoami (docs/daemon.md)')
-    .option('--host <host>', 'the device (name or address in its certificate)')
+    .option('--host <hosts>', 'the device (name or address in its certificate; NAME:PORT for another port), or several: H1,H2,...')
+    .option('--parallel <n>', 'with several hosts, how many at once (default 8)', integer('--parallel', 1, 1024))
     .option('--port <port>', `fussyd's port (default ${DEFAULT_PORT})`, integer('--port', 1, 65535))
     .option('--cert <pem>', "this client's certificate")
     .option('--key <pem>', "this client's key")
@@ -53,22 +58,32 @@ export function remoteCommand(io: Io, done: Done): Command {
     remote.addCommand(cmd);
     return cmd;
   };
-  const run = <F extends { json?: boolean }>(fn: (c: RemoteClient, f: F, json: boolean) => Promise<CommandResult>) => async (f: F) => {
-    const json = remote.opts<RemoteFlags>().json === true || f.json === true;
-    const client = await connect(io, remote.opts<RemoteFlags>());
-    try {
-      done(await fn(client, f, json));
-    } finally {
-      client.close();
-    }
-  };
+  const run =
+    <F extends { json?: boolean }>(fn: (c: RemoteClient, f: F, json: boolean, at: Where) => Promise<CommandResult>, o: { oneHost?: string } = {}) =>
+    async (f: F) => {
+      const flags = remote.opts<RemoteFlags>();
+      const json = flags.json === true || f.json === true;
+      const { hosts, tls } = await targets(io, flags);
+      const [first] = hosts;
+      if (first !== undefined && hosts.length === 1) {
+        const client = new RemoteClient({ ...tls, host: first.host, port: first.port });
+        try {
+          done(await fn(client, f, json, { io, label: first.label }));
+        } finally {
+          client.close();
+        }
+        return;
+      }
+      if (o.oneHost !== undefined) throw new FussyError('USAGE', `${o.oneHost}: one --host at a time`, { hint: 'name one host, or use get -o FILE with {host} in FILE' });
+      done(await onHosts(io, hosts, { tls, parallel: flags.parallel ?? 8, json }, (c, at) => fn(c, f, json, at)));
+    };
   sub('put', 'store a local FILE on the device as a script (admin), or as a data file with --data')
     .argument('<file>')
     .option('--data', 'a data file, not a script')
     .option('--name <name>', 'its name on the device (default: the base name of FILE; a script\'s extension is its kind)')
     .option('--overwrite', 'replace a data file of that name (a script name always points at the newest)')
     .action((file: string, f: SubFlags) =>
-      run(async (c) => {
+      run(async (c, _f, _json, { io }) => {
         if (f.data !== true) {
           if (f.overwrite === true) throw new FussyError('USAGE', '--overwrite is for data files: a script name always points at what was stored last');
           const r = await putScript(c, resolve(io.cwd, file), f.name);
@@ -81,7 +96,7 @@ export function remoteCommand(io: Io, done: Done): Command {
   sub('ls', 'list the scripts (name, id, size, updated, by whom), or the data files with --data')
     .option('--data', 'data files')
     .action((f: SubFlags) =>
-      run(async (c, _f, json) => {
+      run(async (c, _f, json, { io }) => {
         if (f.data !== true) {
           const scripts = await listScripts(c);
           if (!json) for (const e of scripts) io.stdout.write(`${e.name.padEnd(24)}  ${e.id.slice(0, 12)}  ${String(e.size).padStart(9)}  ${e.updated}  ${e.by.cn}\n`);
@@ -95,28 +110,26 @@ export function remoteCommand(io: Io, done: Done): Command {
   sub('get', 'copy a script (NAME or id) or a data file (--data) from the device to -o FILE (default: standard output)')
     .argument('<name>')
     .option('--data', 'a data file')
-    .option('-o, --output <file>', 'write it here (replaced when complete)')
+    .option('-o, --output <file>', 'write it here (replaced when complete); {host} in FILE is the host as named in --host')
     .action((name: string, f: SubFlags) =>
-      run(async (c, _f, json) => {
-        if (f.data !== true) {
+      run(
+        async (c, _f, json, { io, label }) => {
           if (f.output === undefined) {
+            if (f.data === true) return cat(c, name, json);
             if (json) throw new FussyError('USAGE', 'the bytes go to standard output: --json does not apply (use -o FILE)');
             await readScript(c, name, io.stdout);
             return { json: {}, summary: [] };
           }
-          const out = resolve(io.cwd, f.output);
-          const size = await getScriptToFile(c, name, out);
+          const out = resolve(io.cwd, f.output.replaceAll('{host}', label));
+          const size = f.data === true ? await getDataToFile(c, name, out) : await getScriptToFile(c, name, out);
           return { json: { host: c.host, name, path: out, size }, summary: [`wrote ${out} (${formatBytes(size)})`] };
-        }
-        if (f.output === undefined) return cat(c, name, json);
-        const out = resolve(io.cwd, f.output);
-        const size = await getDataToFile(c, name, out);
-        return { json: { host: c.host, name, path: out, size }, summary: [`wrote ${out} (${formatBytes(size)})`] };
-      })(f),
+        },
+        { oneHost: f.output === undefined ? 'get without -o writes to standard output' : f.output.includes('{host}') ? undefined : 'get -o FILE without {host} in FILE would write every host\'s copy to one file' },
+      )(f),
     );
   sub('cat', 'print a data file on standard output')
     .argument('<name>')
-    .action((name: string, f: SubFlags) => run((c, _f, json) => cat(c, name, json))(f));
+    .action((name: string, f: SubFlags) => run((c, _f, json) => cat(c, name, json), { oneHost: 'cat writes to standard output' })(f));
   const cat = async (c: RemoteClient, name: string, json: boolean): Promise<CommandResult> => {
     if (json) throw new FussyError('USAGE', 'the bytes go to standard output: --json does not apply (use -o FILE)');
     await readData(c, name, io.stdout);
@@ -146,32 +159,32 @@ export function remoteCommand(io: Io, done: Done): Command {
       })(f),
     );
   sub('status', "the device's firmware status (fussy status there)").action((f: SubFlags) =>
-    run(async (c, _f, json) => {
+    run(async (c, _f, json, { io }) => {
       const s = (await c.json('GET', '/v1/status')) as unknown as TargetStatus;
       if (!json) io.stdout.write(statusLines(s).join('\n') + '\n');
       return { json: { host: c.host, status: s }, summary: [] };
     })(f),
   );
   sub('whoami', 'who the device takes this certificate for, and its roles').action((f: SubFlags) =>
-    run(async (c, _f, json) => {
+    run(async (c, _f, json, { io }) => {
       const w = await c.json('GET', '/v1/whoami');
       const roles = Array.isArray(w.roles) ? (w.roles as string[]) : [];
       if (!json) io.stdout.write(`cn: ${String(w.cn)}\nfingerprint: ${String(w.fingerprint)}\nserial: ${String(w.serial)}\nissuer: ${String(w.issuer)}\nroles: ${roles.length === 0 ? '(none)' : roles.join(', ')}\n`);
       return { json: { host: c.host, ...w }, summary: [] };
     })(f),
   );
-  addRunCommands(io, sub, run);
-  addInstallCommand(io, sub, run);
+  addRunCommands(sub, run);
+  addInstallCommand(sub, run);
   return remote;
 }
 
-/** A client from the flags, else remote.json; the PEM files are read here. */
-async function connect(io: Io, f: RemoteFlags): Promise<RemoteClient> {
+/** The hosts and the TLS material from the flags, else remote.json; the PEM files are read here, once. */
+async function targets(io: Io, f: RemoteFlags): Promise<{ hosts: RemoteHost[]; tls: Tls }> {
   const file = remoteConfigPath(io.env);
   const d = await readRemoteDefaults(file);
   const host = f.host ?? d.host;
   if (host === undefined) throw new FussyError('USAGE', 'no device named: give --host H (or "host" in remote.json)');
-  if (host.includes(',')) throw new FussyError('USAGE', 'one --host at a time for now', { hint: 'run fussy remote once per device' });
+  const hosts = parseHostList(host, f.port ?? d.port ?? DEFAULT_PORT);
   const pem = (flag: string | undefined, saved: string | undefined, what: string): Buffer => {
     const path = flag === undefined ? saved : resolve(io.cwd, flag);
     if (path === undefined) throw new FussyError('USAGE', `no ${what}: give --${what} PEM (or "${what}" in ${file ?? 'remote.json'})`);
@@ -179,5 +192,5 @@ async function connect(io: Io, f: RemoteFlags): Promise<RemoteClient> {
     if (data === undefined) throw new FussyError('TLS_UNUSABLE', `${path} (--${what}) does not exist`, { details: { path } });
     return data;
   };
-  return new RemoteClient({ host, port: f.port ?? d.port ?? DEFAULT_PORT, cert: pem(f.cert, d.cert, 'cert'), key: pem(f.key, d.key, 'key'), ca: pem(f.ca, d.ca, 'ca') });
+  return { hosts, tls: { cert: pem(f.cert, d.cert, 'cert'), key: pem(f.key, d.key, 'key'), ca: pem(f.ca, d.ca, 'ca') } };
 }

@@ -1,18 +1,14 @@
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
-import type { RemoteClient } from '../remote/client.js';
 import { remoteInstall } from '../remote/install.js';
 import { describe, installSummary } from './install-command.js';
-import { formatBytes, Reporter, type Io } from './io.js';
-import type { CommandResult } from './render.js';
+import { formatBytes, Reporter } from './io.js';
 
 interface InstallFlags {
   json?: boolean;
   quiet?: boolean;
 }
 
-type Sub = (name: string, description: string) => Command;
-type Run = (fn: (c: RemoteClient, f: InstallFlags, json: boolean) => Promise<CommandResult>) => (f: InstallFlags) => Promise<void>;
+import type { Run, Sub } from './remote-runs.js';
 
 /**
  * `fussy remote install PACKAGE` (docs/commands.md): the package goes to the device (what it
@@ -22,12 +18,12 @@ type Run = (fn: (c: RemoteClient, f: InstallFlags, json: boolean) => Promise<Com
  * status `fussy install` gave on the device (0, 3, 4, 20, 21, 40, 75, ...), or fussy remote's
  * own (69 unreachable, 77 role denied).
  */
-export function addInstallCommand(io: Io, sub: Sub, run: Run): void {
+export function addInstallCommand(sub: Sub, run: Run): void {
   sub('install', 'upload a package (resumable) and install it on the device as fussy install does (operator; the device keyring decides)')
     .argument('<package>', 'the .tar.gz.gpg or .tar.gz.asc file')
     .option('-q, --quiet', 'print only the release path')
     .action((pkg: string, f: InstallFlags) =>
-      run(async (c, _f, json) => {
+      run<InstallFlags>(async (c, _f, json, { io }) => {
         const reporter = new Reporter(io, { json, quiet: f.quiet });
         try {
           const r = await remoteInstall(c, resolve(io.cwd, pkg), {

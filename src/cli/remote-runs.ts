@@ -8,10 +8,11 @@ import { putScript } from '../remote/scripts.js';
 import { formatBytes, type Io } from './io.js';
 import { integer } from './parse.js';
 import type { CommandResult } from './render.js';
+import type { Where } from './remote-hosts.js';
 
 /** The subcommand factory and runner of remote-command.ts. */
 export type Sub = (name: string, description: string) => Command;
-export type Run = <F extends { json?: boolean }>(fn: (c: RemoteClient, f: F, json: boolean) => Promise<CommandResult>) => (f: F) => Promise<void>;
+export type Run = <F extends { json?: boolean }>(fn: (c: RemoteClient, f: F, json: boolean, at: Where) => Promise<CommandResult>, o?: { oneHost?: string }) => (f: F) => Promise<void>;
 
 interface ExecFlags {
   timeout?: number;
@@ -30,13 +31,13 @@ interface HistoryFlags {
  * (docs/commands.md). exec prints the run's stdout on stdout and its stderr on stderr, then a
  * js/Viri result as JSON on stdout, and exits with runExitStatus (the script's own status).
  */
-export function addRunCommands(io: Io, sub: Sub, run: Run): void {
+export function addRunCommands(sub: Sub, run: Run): void {
   sub('exec', 'run a script on the device (a local FILE is stored first) and exit with its status')
     .argument('<script>', 'a script name or id on the device, or a local file (one holding a "/" or existing here)')
     .argument('[args...]', 'the arguments of the script, after --')
     .option('--timeout <seconds>', "the run's time limit (default: the device's run-timeout)", seconds)
     .action((script: string, args: string[], f: ExecFlags) =>
-      run<ExecFlags>(async (c, _f, json) => {
+      run<ExecFlags>(async (c, _f, json, { io }) => {
         let target = script;
         const local = resolve(io.cwd, script);
         if (script.includes('/') || existsSync(local)) {
@@ -62,7 +63,7 @@ export function addRunCommands(io: Io, sub: Sub, run: Run): void {
     .option('--since <time>', 'runs queued since this time (2025-01-31T12:00:00Z) or this long ago (90m, 2h, 7d)')
     .option('--limit <n>', 'at most this many runs (100)', integer('--limit', 1, 10_000))
     .action((f: HistoryFlags) =>
-      run<HistoryFlags>(async (c, _f, json) => {
+      run<HistoryFlags>(async (c, _f, json, { io }) => {
         const runs = await listRuns(c, { script: f.script, since: f.since === undefined ? undefined : parseSince(f.since, io.now()), limit: f.limit });
         if (!json) io.stdout.write(historyTable(runs));
         return { json: { host: c.host, runs }, summary: [] };

@@ -11,9 +11,12 @@ export interface CommandResult {
   /** Printed as the last line of stdout (a path scripts capture); absent for pure reports. */
   stdoutLine?: string;
   exitCode?: number;
+  /** The command printed its own output already (fussy remote over several hosts): only exitCode counts. */
+  rendered?: boolean;
 }
 
 export function renderResult(io: Io, flags: OutputFlags, r: CommandResult): number {
+  if (r.rendered === true) return r.exitCode ?? 0;
   if (flags.json) {
     io.stdout.write(JSON.stringify({ ok: true, ...r.json }) + '\n');
   } else {
