@@ -70,4 +70,21 @@ describe('daemon runs: the queue and the scripts that run', function () {
     assert.deepEqual(reopened.engine.history.query({ script: 'echo.sh', since: new Date(0) }).map((s) => s.args[0]), ['3', '2']);
     await reopened.engine.close();
   });
+
+  it('history retention by age: runs that ended more than history-days ago go at compaction, with their output files; younger ones stay', async function () {
+    let clock = new Date('2025-03-01T12:00:00Z');
+    const { engine, scripts } = await openEngine(tmp.dir, { historyDays: 2, now: () => clock });
+    await scripts.put('echo.sh', Buffer.from('#!/bin/sh\necho "$1"\n'), BY);
+    const run = async (arg: string): Promise<string> => (await engine.submit({ script: 'echo.sh', args: [arg], trigger: ALICE }).done).runId;
+    const old = await run('old');
+    clock = new Date('2025-03-02T12:00:00Z');
+    const day2 = await run('day-2');
+    clock = new Date('2025-03-03T12:00:01Z');
+    await engine.history.compact();
+    assert.deepEqual(engine.history.query().map((s) => s.args[0]), ['day-2'], 'ended 2 days and a second ago: dropped; 1 day ago: kept');
+    assert.equal(engine.history.readOutput(old), undefined);
+    assert.equal(engine.history.readOutput(day2)?.stdout.head.toString(), 'day-2\n');
+    assert.doesNotMatch(await readFile(join(tmp.dir, 'runs', 'history.jsonl'), 'utf8'), new RegExp(old), 'the file is rewritten without it');
+    await engine.close();
+  });
 });
