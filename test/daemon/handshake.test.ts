@@ -48,6 +48,14 @@ describe('fussyd: a client the TLS handshake refuses never reaches a handler (re
     assert.ok(await refusedAtHandshake(d.port, f.revoked));
   });
 
+  it('server-certificate-as-client: a certificate of the client CA with serverAuth-only EKU (the device\'s own) is refused at the handshake', async function () {
+    const f = await tlsFixtures();
+    const before = (d.stderr().match(/"event":"tls-refused"/g) ?? []).length;
+    // Same CA, valid, not revoked: only its extendedKeyUsage (no clientAuth) can refuse it.
+    assert.ok(await refusedAtHandshake(d.port, f.server));
+    await d.waitFor(new RegExp(`("event":"tls-refused"[^]*){${before + 1}}`));
+  });
+
   it('none of the refused clients has an audit line, and a valid one is allowed', async function () {
     const f = await tlsFixtures();
     const ok = await call(d.port, f.clients['viewer-cn'], 'GET', '/v1/whoami');
