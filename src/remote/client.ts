@@ -89,38 +89,7 @@ export class RemoteClient {
   async ndjson(method: string, path: string, body: unknown, onEvent: (e: Record<string, unknown>) => void): Promise<void> {
     const data = Buffer.from(JSON.stringify(body));
     const res = await this.#send(method, path, { 'content-type': 'application/json', 'content-length': data.length, accept: 'application/x-ndjson' }, (req) => req.end(data));
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const line = (buf: Buffer): void => {
-      const text = buf.toString('utf8').trim();
-      if (text === '') return;
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch (err) {
-        throw new FussyError('REMOTE_FAILED', `${this.#where()} sent a line that is not JSON: ${JSON.stringify(text.slice(0, 120))}`, { cause: err });
-      }
-      if (typeof json === 'object' && json !== null && !Array.isArray(json)) onEvent(json as Record<string, unknown>);
-    };
-    try {
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        let start = 0;
-        for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, start)) {
-          line(Buffer.concat([...pending, chunk.subarray(start, nl)]));
-          pending = [];
-          pendingBytes = 0;
-          start = nl + 1;
-        }
-        if (start < chunk.length) {
-          pending.push(chunk.subarray(start));
-          pendingBytes += chunk.length - start;
-          if (pendingBytes > MAX_JSON_ANSWER) throw new FussyError('REMOTE_FAILED', `${this.#where()} sent a line longer than ${MAX_JSON_ANSWER} bytes`);
-        }
-      }
-    } catch (err) {
-      throw networkError(err, this.#where());
-    }
-    if (pendingBytes > 0 || !res.complete) throw new FussyError('UNREACHABLE', `${this.#where()} closed the connection in the middle of its answer`, { hint: 'try again' });
+    await readNdjson(res, this.#where(), MAX_JSON_ANSWER, onEvent);
   }
 
   #where(): string {
@@ -153,6 +122,46 @@ export class RemoteClient {
       write(req);
     });
   }
+}
+
+/**
+ * Each line of an NDJSON answer, a JSON object, to `onLine` as it arrives; resolves at the end of
+ * the answer. A line that is not JSON, one past `maxLine` bytes, or an answer cut off mid-line is
+ * an error (a FussyError: a network one as networkError makes it).
+ */
+export async function readNdjson(res: IncomingMessage, where: string, maxLine: number, onLine: (m: Record<string, unknown>) => void): Promise<void> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const line = (buf: Buffer): void => {
+    const text = buf.toString('utf8').trim();
+    if (text === '') return;
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new FussyError('REMOTE_FAILED', `${where} sent a line that is not JSON: ${JSON.stringify(text.slice(0, 120))}`, { cause: err });
+    }
+    if (typeof json === 'object' && json !== null && !Array.isArray(json)) onLine(json as Record<string, unknown>);
+  };
+  try {
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      let start = 0;
+      for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, start)) {
+        line(Buffer.concat([...pending, chunk.subarray(start, nl)]));
+        pending = [];
+        pendingBytes = 0;
+        start = nl + 1;
+      }
+      if (start < chunk.length) {
+        pending.push(chunk.subarray(start));
+        pendingBytes += chunk.length - start;
+        if (pendingBytes > maxLine) throw new FussyError('REMOTE_FAILED', `${where} sent a line longer than ${maxLine} bytes`);
+      }
+    }
+  } catch (err) {
+    throw networkError(err, where);
+  }
+  if (pendingBytes > 0 || !res.complete) throw new FussyError('UNREACHABLE', `${where} closed the connection in the middle of its answer`, { hint: 'try again' });
 }
 
 /** A JSON object answer of at most MAX_JSON_ANSWER bytes. */

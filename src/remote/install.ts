@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT_CODES, FussyError, isErrno, type ErrorCode } from '../errors.js';
 import type { FussyEvent, InstallResult } from '../index.js';
-import { networkError, readJsonAnswer, type RemoteClient } from './client.js';
+import { networkError, readJsonAnswer, readNdjson, type RemoteClient } from './client.js';
 
 /**
  * `fussy remote install PACKAGE` over one client (docs/daemon.md, "Firmware upload"): the
@@ -127,7 +126,7 @@ async function installUpload(c: RemoteClient, sha256: string, onEvent: RemoteIns
   let result: InstallResult | undefined;
   let failure: Record<string, unknown> | undefined;
   try {
-    await readLines(res, where, (m) => {
+    await readNdjson(res, where, MAX_LINE, (m) => {
       if (typeof m.event === 'object' && m.event !== null && typeof (m.event as { type?: unknown }).type === 'string') onEvent?.(m.event as FussyEvent);
       else if (typeof m.result === 'object' && m.result !== null) result = m.result as InstallResult;
       else if (typeof m.error === 'object' && m.error !== null) failure = m.error as Record<string, unknown>;
@@ -147,38 +146,6 @@ function lostOutcome(err: unknown, where: string): FussyError {
     cause,
     hint: 'the install goes on on the device regardless: fussy remote status shows the current release and the last transaction',
   });
-}
-
-/** The NDJSON answer, each line's object to `line`; a line past MAX_LINE or an answer cut mid-line is an error. */
-async function readLines(res: IncomingMessage, where: string, line: (m: Record<string, unknown>) => void): Promise<void> {
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const parse = (buf: Buffer): void => {
-    const text = buf.toString('utf8').trim();
-    if (text === '') return;
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      throw new FussyError('REMOTE_FAILED', `${where} sent a line that is not JSON: ${JSON.stringify(text.slice(0, 120))}`, { cause: err });
-    }
-    if (typeof json === 'object' && json !== null && !Array.isArray(json)) line(json as Record<string, unknown>);
-  };
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    let start = 0;
-    for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, start)) {
-      parse(Buffer.concat([...pending, chunk.subarray(start, nl)]));
-      pending = [];
-      pendingBytes = 0;
-      start = nl + 1;
-    }
-    if (start < chunk.length) {
-      pending.push(chunk.subarray(start));
-      pendingBytes += chunk.length - start;
-      if (pendingBytes > MAX_LINE) throw new FussyError('REMOTE_FAILED', `${where} sent a line longer than ${MAX_LINE} bytes`);
-    }
-  }
-  if (pendingBytes > 0 || !res.complete) throw new FussyError('UNREACHABLE', `${where} closed the connection in the middle of its answer`);
 }
 
 /**
