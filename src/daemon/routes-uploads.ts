@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { EXIT_CODES, FussyError, type ErrorCode } from '../errors.js';
 import type { FussyEvent } from '../index.js';
-import { checkDeclaredLength, sendJson } from './http-io.js';
+import { checkDeclaredLength, requireType, sendJson } from './http-io.js';
 import type { InstallFailure } from './installer.js';
 import type { Route } from './router.js';
 import type { Ctx } from './routes.js';
@@ -36,7 +36,7 @@ async function uploadState(c: Ctx): Promise<void> {
 }
 
 async function uploadPut(c: Ctx): Promise<void> {
-  requireOctets(c.req);
+  requireType(c.req, 'application/octet-stream');
   const sha256 = c.params.sha256 as string;
   const size = header(c.req, 'fussy-upload-size');
   const offset = header(c.req, 'fussy-upload-offset');
@@ -120,10 +120,4 @@ function header(req: IncomingMessage, name: string): number {
   const n = typeof text === 'string' && /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(n)) throw new FussyError('BAD_REQUEST', `the ${name} header is missing or not a number of bytes`, { hint: 'an upload PUT names Fussy-Upload-Size (the whole package) and Fussy-Upload-Offset (where this body starts)', details: { status: 400 } });
   return n;
-}
-
-/** The body is the package's bytes, typed as such (a type a plain HTML form cannot send). */
-function requireOctets(req: IncomingMessage): void {
-  const got = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  if (got !== 'application/octet-stream') throw new FussyError('BAD_REQUEST', `the body must be application/octet-stream, not ${got === '' ? 'untyped' : got}`, { details: { status: 415 } });
 }
