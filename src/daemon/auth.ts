@@ -1,5 +1,6 @@
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { FussyError } from '../errors.js';
+import { parseJsonObject } from '../util/json-object.js';
 import { normalSerial } from './crl.js';
 
 /**
@@ -43,13 +44,7 @@ function dn(name: PeerCertificate['issuer'] | undefined): string {
 
 /** Parse and check a roles file: `{"admin": [...], "operator": [...], "viewer": [...]}`, each key optional. */
 export function parseRoles(text: string, file: string): RoleTable {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw invalid(file, `is not JSON (${err instanceof Error ? err.message : String(err)})`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw invalid(file, 'is not a JSON object');
+  const json = parseJsonObject(text, (what) => invalid(file, what));
   const table: RoleTable = { viewer: [], operator: [], admin: [] };
   for (const [role, cns] of Object.entries(json)) {
     if (!(ROLES as string[]).includes(role)) throw invalid(file, `has an unknown role "${role.slice(0, 40)}"`);

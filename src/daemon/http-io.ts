@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EXIT_CODES, FussyError } from '../errors.js';
+import { parseJsonObject } from '../util/json-object.js';
 
 /**
  * Answers and request bodies. Every error is `{"error": {"code", "message", "hint"}}` with a
@@ -79,14 +80,7 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
     if (n > MAX_JSON_BYTES) throw tooLarge(MAX_JSON_BYTES, 'the JSON body');
     chunks.push(chunk);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (err) {
-    throw new FussyError('BAD_REQUEST', `the body is not JSON (${err instanceof Error ? err.message : String(err)})`, { details: { status: 400 } });
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new FussyError('BAD_REQUEST', 'the body is not a JSON object', { details: { status: 400 } });
-  return json as Record<string, unknown>;
+  return parseJsonObject(Buffer.concat(chunks).toString('utf8'), (what) => new FussyError('BAD_REQUEST', `the body ${what}`, { details: { status: 400 } }));
 }
 
 /**

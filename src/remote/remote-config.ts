@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
+import { parseJsonObject } from '../util/json-object.js';
 
 /**
  * `fussy remote`'s defaults: `$XDG_CONFIG_HOME/fussy/remote.json` (else
@@ -35,13 +36,7 @@ export async function readRemoteDefaults(file: string | undefined): Promise<Remo
     if (isErrno(err, 'ENOENT')) return {};
     throw new FussyError('CONFIG_INVALID', `cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw invalid(file, `is not JSON (${err instanceof Error ? err.message : String(err)})`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw invalid(file, 'is not a JSON object');
+  const json = parseJsonObject(text, (what) => invalid(file, what));
   const out: RemoteDefaults = {};
   for (const [k, v] of Object.entries(json)) {
     if (k === 'port') {
