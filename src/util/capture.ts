@@ -12,19 +12,23 @@ export interface Captured {
 
 /**
  * Read `stream` to its end, always (a program must never block on a full pipe, however much it
- * writes), keeping `headMax` bytes from the start and `tailMax` from the end in two fixed
- * buffers: memory stays the same for 1 KB or 1 GB of output. The returned function gives what
- * was kept so far.
+ * writes), keeping `headMax` bytes from the start and `tailMax` from the end: memory is bounded
+ * by them for 1 KB or 1 GB of output. The head is kept as copies of what arrived and the tail's
+ * ring is made when the head is full, so memory follows the output up to those bounds: fixed
+ * buffers cost every run of fussyd 2.1 MB (1 MiB + 64 KiB per stream, zero-filled, so touched)
+ * whatever it printed, and pushed the daemon's resident memory up by ~60 MB within 100 runs
+ * (docs/performance.md, "fussyd"). The returned function gives what was kept so far.
  */
 export function captureStream(stream: Readable | null | undefined, headMax: number, tailMax: number): () => Captured {
-  const head = Buffer.alloc(headMax);
-  const ring = Buffer.alloc(tailMax);
+  const head: Buffer[] = [];
+  let ring: Buffer | undefined;
   let headLen = 0;
   let ringPos = 0; // where the next tail byte goes
   let ringLen = 0;
   let total = 0;
   const toRing = (chunk: Buffer): void => {
     if (tailMax === 0 || chunk.length === 0) return;
+    ring ??= Buffer.alloc(tailMax);
     if (chunk.length >= tailMax) {
       chunk.copy(ring, 0, chunk.length - tailMax);
       ringPos = 0;
@@ -40,14 +44,16 @@ export function captureStream(stream: Readable | null | undefined, headMax: numb
   stream?.on('data', (chunk: Buffer) => {
     total += chunk.length;
     const n = Math.min(headMax - headLen, chunk.length);
-    if (n > 0) chunk.copy(head, headLen, 0, n);
+    // A copy: a subarray would hold the whole of node's read buffer.
+    if (n > 0) head.push(Buffer.from(chunk.subarray(0, n)));
     headLen += n;
     toRing(chunk.subarray(n));
   });
   return () => {
+    const r = ring ?? Buffer.alloc(0);
     const start = ringLen < tailMax ? 0 : ringPos;
-    const tail = ringLen < tailMax ? Buffer.from(ring.subarray(0, ringLen)) : Buffer.concat([ring.subarray(start), ring.subarray(0, start)]);
-    return { head: Buffer.from(head.subarray(0, headLen)), tail, totalBytes: total, truncated: total > headLen + ringLen };
+    const tail = ringLen < tailMax ? Buffer.from(r.subarray(0, ringLen)) : Buffer.concat([r.subarray(start), r.subarray(0, start)]);
+    return { head: Buffer.concat(head, headLen), tail, totalBytes: total, truncated: total > headLen + ringLen };
   };
 }
 

@@ -30,10 +30,11 @@ describe('the launchers in bin/ and the bundled CLI they start', function () {
     assert.equal(r.stdout.trim(), pkgJson.version);
   });
 
-  it('package.json installs the sh launchers, each starting its own .js launcher', function () {
+  it('package.json installs the sh launchers, each starting its own .js launcher (node flags allowed)', function () {
     for (const [name, file] of Object.entries(pkgJson.bin)) {
       assert.equal(file, `bin/${name}`);
-      assert.match(readFileSync(join(bin, name), 'utf8'), /^#!\/bin\/sh\n[\s\S]*exec node "\$self\.js" "\$@"\n$/);
+      // node flags only (fussyd's --lite-mode), nothing else between node and the .js launcher
+      assert.match(readFileSync(join(bin, name), 'utf8'), /^#!\/bin\/sh\n[\s\S]*exec node (--[a-z-]+(=\d+)? )*"\$self\.js" "\$@"\n$/);
       assert.ok(existsSync(join(bin, `${name}.js`)), `bin/${name}.js`);
     }
   });

@@ -75,9 +75,12 @@ export interface Child {
   stop: () => Promise<void>;
 }
 
-/** bin/fussyd as a child process; resolves once it listens. */
-export async function startChild(args: string[]): Promise<Child> {
-  const child = execa(process.execPath, [`${BIN}fussyd.js`, ...args], { reject: false, stdin: 'ignore', timeout: 120_000 });
+/**
+ * bin/fussyd.js as a child process (`launcher`: through the bin/fussyd sh launcher, with its node
+ * flags, as a device runs it; it execs node, so the child's pid is node's); resolves once it listens.
+ */
+export async function startChild(args: string[], o: { launcher?: boolean } = {}): Promise<Child> {
+  const child = o.launcher === true ? execa(`${BIN}fussyd`, args, { reject: false, stdin: 'ignore', timeout: 120_000 }) : execa(process.execPath, [`${BIN}fussyd.js`, ...args], { reject: false, stdin: 'ignore', timeout: 120_000 });
   let err = '';
   const waiters: Array<() => void> = [];
   child.stderr?.on('data', (d: Buffer) => {

@@ -1,0 +1,198 @@
+/**
+ * bench/daemon: fussyd against the goals of issue 12 ("Fast and light"), on loopback, with a real
+ * `bin/fussyd` child (bench/fussyd-child.ts):
+ *
+ * - latency: `--runs` sequential `POST /v1/runs` of a trivial script (`#!/bin/sh\necho ok`) over
+ *   one kept-alive HTTPS connection, each read to its result, against the same script started
+ *   `--runs` times by fork+exec from this process; p50 and p99 of both, the overhead of p50.
+ * - load: `--clients` clients, each on its own kept-alive connection, for `--seconds`, each
+ *   issuing exec, `GET /v1/scripts` (ls) and `GET /v1/status` in turn; errors (non-2xx, a socket
+ *   error, a run that did not print ok), p50 / p99 per kind, fussyd's VmRSS every 200 ms and its
+ *   VmHWM at the end. Exec latency includes the wait for one of the `max-runs` slots.
+ * - idle: fussyd's VmRSS once it listens, and `--idle-seconds` after the load's connections closed.
+ *
+ * Prints a Markdown table and a JSON summary. fussyd runs with `max-connections` above the
+ * client count (its default, 64, would refuse clients at accept) and the default `max-runs`
+ * unless `--max-runs` is given; both are in the summary.
+ *
+ *   npm run bench:daemon -- [--runs 300] [--clients 100] [--seconds 60] [--idle-seconds 10] [--max-runs N]
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { call, exec, oneConnection, percentile, startFussyd, type Fussyd } from './fussyd-child.js';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '300' },
+    clients: { type: 'string', default: '100' },
+    seconds: { type: 'string', default: '60' },
+    'idle-seconds': { type: 'string', default: '10' },
+    'max-runs': { type: 'string' },
+  },
+});
+const runs = Number(values.runs);
+const clients = Number(values.clients);
+const seconds = Number(values.seconds);
+const idleSeconds = Number(values['idle-seconds']);
+const maxRuns = values['max-runs'] === undefined ? 4 : Number(values['max-runs']);
+const maxConnections = clients + 16;
+const SCRIPT = '#!/bin/sh\necho ok\n';
+const KINDS = ['exec', 'ls', 'status'] as const;
+type Kind = (typeof KINDS)[number];
+
+const mb = (kb: number): number => Math.round(kb / 102.4) / 10;
+const ms = (x: number): number => Math.round(x * 100) / 100;
+const sleep = (t: number): Promise<void> => new Promise((r) => setTimeout(r, t));
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+/** The script run by fork+exec from this process, waiting for its exit (the reference). */
+function forkExec(file: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, [], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 && out === 'ok\n' ? resolve() : reject(new Error(`${file}: exit ${code}, ${out}`))));
+  });
+}
+
+async function latency(d: Fussyd, local: string): Promise<{ daemon: number[]; local: number[] }> {
+  const agent = oneConnection(d.tls);
+  const warm = Math.min(20, runs);
+  for (let i = 0; i < warm; i++) await exec(d.port, agent, 'ok');
+  const daemon: number[] = [];
+  for (let i = 0; i < runs; i++) daemon.push(await timed(() => exec(d.port, agent, 'ok')));
+  agent.destroy();
+  for (let i = 0; i < warm; i++) await forkExec(local);
+  const localMs: number[] = [];
+  for (let i = 0; i < runs; i++) localMs.push(await timed(() => forkExec(local)));
+  return { daemon, local: localMs };
+}
+
+interface Load {
+  ms: Record<Kind, number[]>;
+  errors: Record<Kind, number>;
+  firstErrors: string[];
+  rssKb: number[];
+}
+
+async function load(d: Fussyd): Promise<Load> {
+  const r: Load = { ms: { exec: [], ls: [], status: [] }, errors: { exec: 0, ls: 0, status: 0 }, firstErrors: [], rssKb: [] };
+  const sampler = setInterval(() => r.rssKb.push(d.kb('VmRSS')), 200);
+  const end = performance.now() + seconds * 1000;
+  const one = async (kind: Kind, agent: ReturnType<typeof oneConnection>): Promise<void> => {
+    if (kind === 'exec') return exec(d.port, agent, 'ok');
+    const a = await call(d.port, agent, 'GET', kind === 'ls' ? '/v1/scripts' : '/v1/status');
+    if (a.status < 200 || a.status > 299) throw new Error(`${kind}: ${a.status} ${a.body}`);
+  };
+  const client = async (i: number): Promise<void> => {
+    const agent = oneConnection(d.tls);
+    for (let k = i; performance.now() < end; k++) {
+      const kind = KINDS[k % KINDS.length] as Kind;
+      const t = performance.now();
+      try {
+        await one(kind, agent);
+        r.ms[kind].push(performance.now() - t);
+      } catch (err) {
+        r.errors[kind]++;
+        if (r.firstErrors.length < 5) r.firstErrors.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+    agent.destroy();
+  };
+  await Promise.all(Array.from({ length: clients }, (_, i) => client(i)));
+  clearInterval(sampler);
+  return r;
+}
+
+async function main(dir: string): Promise<void> {
+  const d = await startFussyd(dir, ['--max-connections', String(maxConnections), '--max-runs', String(maxRuns)]);
+  // Ctrl-C reaches fussyd itself (same process group); a SIGTERM or SIGHUP to this process alone
+  // would leave it running.
+  const onSignal = (sig: NodeJS.Signals): void => {
+    process.kill(d.pid, 'SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+    process.kill(process.pid, sig);
+  };
+  for (const sig of ['SIGTERM', 'SIGHUP'] as const) process.once(sig, onSignal);
+  try {
+    await sleep(1000);
+    const startKb = d.kb('VmRSS');
+    const admin = oneConnection(d.tls);
+    const put = await call(d.port, admin, 'PUT', '/v1/scripts/ok', { type: 'application/octet-stream', data: SCRIPT });
+    admin.destroy();
+    if (put.status !== 201) throw new Error(`PUT /v1/scripts/ok: ${put.status} ${put.body}`);
+    const local = join(dir, 'ok.sh');
+    writeFileSync(local, SCRIPT);
+    chmodSync(local, 0o755);
+
+    const lat = await latency(d, local);
+    const afterLatencyKb = d.kb('VmRSS');
+    const l = await load(d);
+    const hwmKb = d.kb('VmHWM');
+    await sleep(idleSeconds * 1000);
+    const idleKb = d.kb('VmRSS');
+    report({ lat, l, startKb, afterLatencyKb, hwmKb, idleKb });
+  } finally {
+    await d.stop();
+  }
+}
+
+function report(r: { lat: { daemon: number[]; local: number[] }; l: Load; startKb: number; afterLatencyKb: number; hwmKb: number; idleKb: number }): void {
+  const { lat, l } = r;
+  const p = (xs: number[]) => ({ n: xs.length, p50: ms(percentile(xs, 50)), p99: ms(percentile(xs, 99)) });
+  const daemon = p(lat.daemon);
+  const local = p(lat.local);
+  const overhead = { p50: ms(daemon.p50 - local.p50), p99: ms(daemon.p99 - local.p99) };
+  const kinds = Object.fromEntries(KINDS.map((k) => [k, { ...p(l.ms[k]), errors: l.errors[k] }])) as Record<Kind, ReturnType<typeof p> & { errors: number }>;
+  const allMs = KINDS.flatMap((k) => l.ms[k]);
+  const errors = KINDS.reduce((n, k) => n + l.errors[k], 0);
+  const peakSampledKb = Math.max(...l.rssKb);
+  const rows: Array<[string, string, string, string, string]> = [
+    [`local fork+exec (${runs})`, String(local.p50), String(local.p99), '', ''],
+    [`exec over one connection (${runs})`, String(daemon.p50), String(daemon.p99), '', ''],
+    ['exec overhead (daemon - local)', String(overhead.p50), String(overhead.p99), 'p50 < 10 ms', overhead.p50 < 10 ? 'met' : 'not met'],
+    ...KINDS.map((k): [string, string, string, string, string] => [`load: ${k} (${kinds[k].n}, ${kinds[k].errors} errors)`, String(kinds[k].p50), String(kinds[k].p99), '', '']),
+    [`load: all requests (${allMs.length}, ${errors} errors)`, String(ms(percentile(allMs, 50))), String(ms(percentile(allMs, 99))), 'p99 < 50 ms, 0 errors', percentile(allMs, 99) < 50 && errors === 0 ? 'met' : 'not met'],
+  ];
+  const out = [
+    `fussyd on 127.0.0.1, ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end; max-runs ${maxRuns}, max-connections ${maxConnections}; ${clients} clients for ${seconds} s`,
+    '',
+    '| measure | p50 ms | p99 ms | goal | |',
+    '|---|---|---|---|---|',
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+    '',
+    '| fussyd memory | MB | goal | |',
+    '|---|---|---|---|',
+    `| VmRSS once listening | ${mb(r.startKb)} | < 60 | ${mb(r.startKb) < 60 ? 'met' : 'not met'} |`,
+    `| VmRSS after the latency runs | ${mb(r.afterLatencyKb)} |  |  |`,
+    `| VmRSS under load, peak of 200 ms samples | ${mb(peakSampledKb)} | < 150 | ${mb(peakSampledKb) < 150 ? 'met' : 'not met'} |`,
+    `| VmHWM at the end of the load | ${mb(r.hwmKb)} | < 150 | ${mb(r.hwmKb) < 150 ? 'met' : 'not met'} |`,
+    `| VmRSS ${idleSeconds} s after the load (connections closed) | ${mb(r.idleKb)} | < 60 | ${mb(r.idleKb) < 60 ? 'met' : 'not met'} |`,
+  ];
+  process.stdout.write(out.join('\n') + '\n');
+  if (l.firstErrors.length > 0) process.stdout.write(`\nfirst errors:\n${l.firstErrors.join('\n')}\n`);
+  const summary = {
+    machine: { cores: cpus().length, loadavg: loadavg(), node: process.version },
+    settings: { runs, clients, seconds, idleSeconds, maxRuns, maxConnections },
+    latency: { local, daemon, overhead },
+    load: { ...kinds, all: { n: allMs.length, p50: ms(percentile(allMs, 50)), p99: ms(percentile(allMs, 99)), errors } },
+    rssMb: { start: mb(r.startKb), afterLatency: mb(r.afterLatencyKb), peakSampled: mb(peakSampledKb), hwm: mb(r.hwmKb), idleAfterLoad: mb(r.idleKb) },
+  };
+  process.stdout.write('\n' + JSON.stringify(summary) + '\n');
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'fussy-bench-daemon-'));
+try {
+  await main(dir);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
