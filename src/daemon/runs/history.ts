@@ -50,8 +50,9 @@ const COMPACT_EVERY = 500;
  * runs, `end` when it ended. A written record survives fussyd's own crash (it is in the page
  * cache); `sync()` makes it survive a power cut too. The engine syncs before a run is spawned
  * and with each `end`. The capped output of each run is in its end record when small, else in
- * runs/out/RUNID.json. Retention (count and age) rewrites the file atomically. The runs are also held in memory, bounded by the
- * retention and by what a record may hold (the engine caps args, results and messages).
+ * runs/out/RUNID.json. Retention (count and age) rewrites the file atomically. The runs are
+ * also held in memory, bounded by the retention and by what a record may hold (the engine caps
+ * args, results, messages and inline output).
  */
 export class RunHistory {
   private chain: Promise<unknown> = Promise.resolve();
@@ -122,8 +123,7 @@ export class RunHistory {
     while (this.synced < n) {
       if (this.syncing === undefined) {
         const upTo = this.written;
-        const fh = this.fh;
-        this.syncing = fh.sync().then(
+        this.syncing = this.fh.sync().then(
           () => {
             this.synced = Math.max(this.synced, upTo);
             this.syncing = undefined;
@@ -207,9 +207,10 @@ export class RunHistory {
     const kept = [...this.runs.values()].filter((r) => !drop.has(r.queued.runId));
     const text = kept.map((r) => [r.queued, r.start, r.end].filter((x) => x !== undefined).map((x) => JSON.stringify(x) + '\n').join('')).join('');
     await writeAtomic(file, text, { mode: 0o600, purpose: 'history' });
+    // Every record written so far is in the new file, durable: no sync starts on the old handle as it closes.
+    this.synced = Math.max(this.synced, this.written);
     await this.fh.close();
     this.fh = await open(file, FS.O_WRONLY | FS.O_APPEND | FS.O_NOFOLLOW);
-    this.synced = Math.max(this.synced, this.written); // writeAtomic made the whole new file durable
     for (const id of drop) {
       const rel = this.runs.get(id)?.end?.outputFile;
       this.runs.delete(id);
