@@ -11,11 +11,14 @@
  *   VmHWM at the end. Exec latency includes the wait for one of the `max-runs` slots.
  * - idle: fussyd's VmRSS once it listens, and `--idle-seconds` after the load's connections closed.
  *
+ * `--latency-only` stops after the latency part (no load, no idle wait): the exec overhead alone,
+ * e.g. to profile fussyd with it.
+ *
  * Prints a Markdown table and a JSON summary. fussyd runs with `max-connections` above the
  * client count (its default, 64, would refuse clients at accept) and the default `max-runs`
  * unless `--max-runs` is given; both are in the summary.
  *
- *   npm run bench:daemon -- [--runs 300] [--clients 100] [--seconds 60] [--idle-seconds 10] [--max-runs N]
+ *   npm run bench:daemon -- [--runs 300] [--clients 100] [--seconds 60] [--idle-seconds 10] [--max-runs N] [--latency-only]
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +34,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '60' },
     'idle-seconds': { type: 'string', default: '10' },
     'max-runs': { type: 'string' },
+    'latency-only': { type: 'boolean', default: false },
   },
 });
 const runs = Number(values.runs);
@@ -38,6 +42,7 @@ const clients = Number(values.clients);
 const seconds = Number(values.seconds);
 const idleSeconds = Number(values['idle-seconds']);
 const maxRuns = values['max-runs'] === undefined ? 4 : Number(values['max-runs']);
+const latencyOnly = values['latency-only'];
 const maxConnections = clients + 16;
 const SCRIPT = '#!/bin/sh\necho ok\n';
 const KINDS = ['exec', 'ls', 'status'] as const;
@@ -136,35 +141,58 @@ async function main(dir: string): Promise<void> {
 
     const lat = await latency(d, local);
     const afterLatencyKb = d.kb('VmRSS');
+    if (latencyOnly) {
+      report({ lat, startKb, afterLatencyKb });
+      return;
+    }
     const l = await load(d);
     const hwmKb = d.kb('VmHWM');
     await sleep(idleSeconds * 1000);
     const idleKb = d.kb('VmRSS');
-    report({ lat, l, startKb, afterLatencyKb, hwmKb, idleKb });
+    report({ lat, startKb, afterLatencyKb, load: { l, hwmKb, idleKb } });
   } finally {
     await d.stop();
   }
 }
 
-function report(r: { lat: { daemon: number[]; local: number[] }; l: Load; startKb: number; afterLatencyKb: number; hwmKb: number; idleKb: number }): void {
-  const { lat, l } = r;
+type Row = [string, string, string, string, string];
+
+function report(r: { lat: { daemon: number[]; local: number[] }; startKb: number; afterLatencyKb: number; load?: { l: Load; hwmKb: number; idleKb: number } }): void {
+  const { lat } = r;
   const p = (xs: number[]) => ({ n: xs.length, p50: ms(percentile(xs, 50)), p99: ms(percentile(xs, 99)) });
   const daemon = p(lat.daemon);
   const local = p(lat.local);
   const overhead = { p50: ms(daemon.p50 - local.p50), p99: ms(daemon.p99 - local.p99) };
-  const kinds = Object.fromEntries(KINDS.map((k) => [k, { ...p(l.ms[k]), errors: l.errors[k] }])) as Record<Kind, ReturnType<typeof p> & { errors: number }>;
-  const allMs = KINDS.flatMap((k) => l.ms[k]);
-  const errors = KINDS.reduce((n, k) => n + l.errors[k], 0);
-  const peakSampledKb = Math.max(...l.rssKb);
-  const rows: Array<[string, string, string, string, string]> = [
+  const rows: Row[] = [
     [`local fork+exec (${runs})`, String(local.p50), String(local.p99), '', ''],
     [`exec over one connection (${runs})`, String(daemon.p50), String(daemon.p99), '', ''],
     ['exec overhead (daemon - local)', String(overhead.p50), String(overhead.p99), 'p50 < 10 ms', overhead.p50 < 10 ? 'met' : 'not met'],
-    ...KINDS.map((k): [string, string, string, string, string] => [`load: ${k} (${kinds[k].n}, ${kinds[k].errors} errors)`, String(kinds[k].p50), String(kinds[k].p99), '', '']),
-    [`load: all requests (${allMs.length}, ${errors} errors)`, String(ms(percentile(allMs, 50))), String(ms(percentile(allMs, 99))), 'p99 < 50 ms, 0 errors', percentile(allMs, 99) < 50 && errors === 0 ? 'met' : 'not met'],
   ];
+  const memory = [`| VmRSS once listening | ${mb(r.startKb)} | < 60 | ${mb(r.startKb) < 60 ? 'met' : 'not met'} |`, `| VmRSS after the latency runs | ${mb(r.afterLatencyKb)} |  |  |`];
+  let loadSummary: Record<string, unknown> = {};
+  if (r.load !== undefined) {
+    const { l, hwmKb, idleKb } = r.load;
+    const kinds = Object.fromEntries(KINDS.map((k) => [k, { ...p(l.ms[k]), errors: l.errors[k] }])) as Record<Kind, ReturnType<typeof p> & { errors: number }>;
+    const allMs = KINDS.flatMap((k) => l.ms[k]);
+    const errors = KINDS.reduce((n, k) => n + l.errors[k], 0);
+    const peakSampledKb = Math.max(...l.rssKb);
+    rows.push(
+      ...KINDS.map((k): Row => [`load: ${k} (${kinds[k].n}, ${kinds[k].errors} errors)`, String(kinds[k].p50), String(kinds[k].p99), '', '']),
+      [`load: all requests (${allMs.length}, ${errors} errors)`, String(ms(percentile(allMs, 50))), String(ms(percentile(allMs, 99))), 'p99 < 50 ms, 0 errors', percentile(allMs, 99) < 50 && errors === 0 ? 'met' : 'not met'],
+    );
+    memory.push(
+      `| VmRSS under load, peak of 200 ms samples | ${mb(peakSampledKb)} | < 150 | ${mb(peakSampledKb) < 150 ? 'met' : 'not met'} |`,
+      `| VmHWM at the end of the load | ${mb(hwmKb)} | < 150 | ${mb(hwmKb) < 150 ? 'met' : 'not met'} |`,
+      `| VmRSS ${idleSeconds} s after the load (connections closed) | ${mb(idleKb)} | < 60 | ${mb(idleKb) < 60 ? 'met' : 'not met'} |`,
+    );
+    if (l.firstErrors.length > 0) memory.push('', 'first errors:', ...l.firstErrors);
+    loadSummary = {
+      load: { ...kinds, all: { n: allMs.length, p50: ms(percentile(allMs, 50)), p99: ms(percentile(allMs, 99)), errors } },
+      rssMb: { start: mb(r.startKb), afterLatency: mb(r.afterLatencyKb), peakSampled: mb(peakSampledKb), hwm: mb(hwmKb), idleAfterLoad: mb(idleKb) },
+    };
+  }
   const out = [
-    `fussyd on 127.0.0.1, ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end; max-runs ${maxRuns}, max-connections ${maxConnections}; ${clients} clients for ${seconds} s`,
+    `fussyd on 127.0.0.1, ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end; max-runs ${maxRuns}, max-connections ${maxConnections}; ${latencyOnly ? 'latency only' : `${clients} clients for ${seconds} s`}`,
     '',
     '| measure | p50 ms | p99 ms | goal | |',
     '|---|---|---|---|---|',
@@ -172,20 +200,14 @@ function report(r: { lat: { daemon: number[]; local: number[] }; l: Load; startK
     '',
     '| fussyd memory | MB | goal | |',
     '|---|---|---|---|',
-    `| VmRSS once listening | ${mb(r.startKb)} | < 60 | ${mb(r.startKb) < 60 ? 'met' : 'not met'} |`,
-    `| VmRSS after the latency runs | ${mb(r.afterLatencyKb)} |  |  |`,
-    `| VmRSS under load, peak of 200 ms samples | ${mb(peakSampledKb)} | < 150 | ${mb(peakSampledKb) < 150 ? 'met' : 'not met'} |`,
-    `| VmHWM at the end of the load | ${mb(r.hwmKb)} | < 150 | ${mb(r.hwmKb) < 150 ? 'met' : 'not met'} |`,
-    `| VmRSS ${idleSeconds} s after the load (connections closed) | ${mb(r.idleKb)} | < 60 | ${mb(r.idleKb) < 60 ? 'met' : 'not met'} |`,
+    ...memory,
   ];
   process.stdout.write(out.join('\n') + '\n');
-  if (l.firstErrors.length > 0) process.stdout.write(`\nfirst errors:\n${l.firstErrors.join('\n')}\n`);
   const summary = {
     machine: { cores: cpus().length, loadavg: loadavg(), node: process.version },
-    settings: { runs, clients, seconds, idleSeconds, maxRuns, maxConnections },
+    settings: { runs, clients, seconds, idleSeconds, maxRuns, maxConnections, latencyOnly },
     latency: { local, daemon, overhead },
-    load: { ...kinds, all: { n: allMs.length, p50: ms(percentile(allMs, 50)), p99: ms(percentile(allMs, 99)), errors } },
-    rssMb: { start: mb(r.startKb), afterLatency: mb(r.afterLatencyKb), peakSampled: mb(peakSampledKb), hwm: mb(r.hwmKb), idleAfterLoad: mb(r.idleKb) },
+    ...(r.load === undefined ? { rssMb: { start: mb(r.startKb), afterLatency: mb(r.afterLatencyKb) } } : loadSummary),
   };
   process.stdout.write('\n' + JSON.stringify(summary) + '\n');
 }

@@ -38,12 +38,14 @@ export async function runPost(c: Ctx): Promise<void> {
   const submitted = c.engine.submit({ script: resolved.id, args: args as string[] | undefined, ...(timeoutSec === undefined ? {} : { timeoutMs: Math.ceil(timeoutSec * 1000) }), trigger: { kind: 'user', cn: c.id.cn, fingerprint: c.id.fingerprint } });
   const { runId } = submitted;
   const named = { runId, script: resolved.name, id: resolved.id };
-  await c.note('run', { ...named, args: args ?? [] });
+  // Not awaited: the audit log keeps its lines in order and logs its own failures (server.ts).
+  void c.note('run', { ...named, args: args ?? [] });
+  // The headers leave with the first line (queued, started, or the result of a run that could not start).
   c.res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-  c.res.flushHeaders();
   const send = (event: Record<string, unknown>): void => {
     if (!c.res.destroyed && !c.res.writableEnded) c.res.write(JSON.stringify(event) + '\n');
   };
+  let last: Record<string, unknown> | undefined;
   const t0 = Date.now();
   const beat = setInterval(() => send({ type: 'running', runId, elapsedMs: Date.now() - t0 }), Math.min(BEAT_MS, c.config.idleTimeoutMs / 2));
   try {
@@ -51,16 +53,19 @@ export async function runPost(c: Ctx): Promise<void> {
     const started = await submitted.started;
     if (started.pid !== undefined) send({ type: 'started', ...named, pid: started.pid, waitMs: started.waitMs });
     const { output, ...record } = await submitted.done;
-    send({ type: 'result', ...runView(record, output) });
+    last = { type: 'result', ...runView(record, output) };
   } catch (err) {
     c.log({ event: 'run-unrecorded', runId, error: err instanceof Error ? err.message : String(err) });
-    send({ type: 'error', runId, error: { code: err instanceof FussyError ? err.code : 'REMOTE_FAILED', message: `the run could not be recorded: ${err instanceof Error ? err.message : String(err)}` } });
+    last = { type: 'error', runId, error: { code: err instanceof FussyError ? err.code : 'REMOTE_FAILED', message: `the run could not be recorded: ${err instanceof Error ? err.message : String(err)}` } };
   } finally {
     clearInterval(beat);
     if (!c.res.destroyed) {
+      // The last line and the end of the body in one write: one TLS record, one segment.
+      const tail = last === undefined || c.res.writableEnded ? undefined : JSON.stringify(last) + '\n';
       await new Promise<void>((resolve) => {
         c.res.once('close', resolve);
-        c.res.end(resolve);
+        if (tail === undefined) c.res.end(resolve);
+        else c.res.end(tail, resolve);
       });
     }
   }

@@ -89,13 +89,19 @@ interface Entry {
 /**
  * The run engine of fussyd (docs/daemon.md "Runs"): every trigger (an operator's exec, the
  * scheduler) submits here; `maxRuns` run at once, the rest wait in a priority queue. Each run
- * is recorded (history.ts) as it is queued, as it starts and as it ends.
+ * is recorded (history.ts) as it is queued, as it starts and as it ends. Durability: the
+ * history is fsynced before a run is spawned (its `queued` record: a run that ran is never
+ * missing after a power cut) and with its `end`; the `start` record is written at the spawn,
+ * not fsynced (only a surviving fussyd crash needs it, to kill the group; after a power cut no
+ * process of the run is left, and its `queued` record ends it `abandoned`).
  */
 export class RunEngine {
   private readonly queue: Entry[] = [];
   private readonly active = new Map<string, { abort: AbortController; done: Promise<unknown> }>();
   private seq = 0;
   private closing = false;
+  /** This boot's id, for the start records (it does not change while fussyd runs). */
+  private readonly boot = bootId();
 
   private constructor(
     readonly history: RunHistory,
@@ -135,7 +141,7 @@ export class RunEngine {
     let done!: Entry['done'];
     const doneP = new Promise<RunRecord>((resolve, reject) => (done = { resolve, reject }));
     const entry: Entry = { seq: this.seq++, queued, script, queuedAtMs: at.getTime(), started, done };
-    const waiting = this.history.append(queued).then(
+    const waiting = this.history.append(queued, { durable: false }).then(
       () => {
         this.queue.push(entry);
         this.pump();
@@ -192,6 +198,9 @@ export class RunEngine {
   private async execute(e: Entry, signal: AbortSignal): Promise<RunRecord> {
     const runId = e.queued.runId;
     const waitMs = Math.max(0, this.o.now().getTime() - e.queuedAtMs);
+    // The queued record reaches the disk while the run is prepared; the spawn waits for it.
+    const recorded = this.history.sync();
+    recorded.catch((err: unknown) => err); // awaited by beforeSpawn; a run that fails before that reports its own error
     let outcome: RunOutcome;
     try {
       outcome = await runScript({
@@ -213,8 +222,9 @@ export class RunEngine {
         conf: this.o.conf,
         hosts: this.o.hosts,
         signal,
+        beforeSpawn: () => recorded,
         onSpawn: async (pid) => {
-          await this.history.append({ type: 'start', runId, time: this.o.now().toISOString(), waitMs, pid, pidStart: processStart(pid) ?? '', bootId: bootId() });
+          await this.history.append({ type: 'start', runId, time: this.o.now().toISOString(), waitMs, pid, pidStart: processStart(pid) ?? '', bootId: this.boot }, { durable: false });
           e.started({ runId, pid, waitMs });
         },
       });
@@ -230,7 +240,7 @@ export class RunEngine {
   /** Keep the output, append the end record, and give the whole record. */
   private async finish(e: Entry, status: EndStatus, r: RunOutcome | undefined, startError?: string): Promise<RunRecord> {
     const output: RunOutput = r === undefined ? NO_OUTPUT : { stdout: r.stdout, stderr: r.stderr, ...('result' in r ? { result: r.result } : {}), ...(r.error === undefined ? {} : { error: r.error }) };
-    const rel = r === undefined ? undefined : await this.history.saveOutput(e.queued.runId, output);
+    const kept = r === undefined ? undefined : await this.history.saveOutput(e.queued.runId, output);
     const resultJson = r === undefined || !('result' in r) ? undefined : JSON.stringify(r.result);
     const end: EndRecord = {
       type: 'end',
@@ -243,7 +253,7 @@ export class RunEngine {
       ...((r?.startError ?? startError) === undefined ? {} : { startError: r?.startError ?? startError }),
       ...(resultJson === undefined ? {} : resultJson.length <= RESULT_INLINE ? { result: r?.result } : { resultInFile: true }),
       ...(r?.error === undefined ? {} : { error: r.error.message.slice(0, 4096) }),
-      ...(rel === undefined ? {} : { outputFile: rel }),
+      ...kept,
     };
     await this.history.append(end);
     const summary = this.history.get(e.queued.runId) as RunSummary;

@@ -7,7 +7,7 @@ import { unlinkIfExists, writeAtomic } from '../../util/fs-atomic.js';
 import { bootId } from '../../util/proc.js';
 import { readSmallFile } from '../../util/read-small-file.js';
 import { killSurvivingGroup } from './orphans.js';
-import { summarize, type EndRecord, type HistoryRecord, type RunRecords, type RunSummary } from './records.js';
+import { summarize, type EndRecord, type HistoryRecord, type RunRecords, type RunSummary, type StoredOutput, type StoredStream } from './records.js';
 
 export interface HistoryOptions {
   /** Ended runs kept (history-keep, 10000) and for how long (history-days, 90). */
@@ -33,6 +33,12 @@ export interface HistoryQuery {
   limit?: number;
 }
 
+/**
+ * An output whose JSON is at most this long goes into the end record itself: one fsync (the
+ * record's) instead of three (the output file, its directory, the record). Small, as it is also
+ * held in memory with the run (history-keep runs at most: 10,000 x 1 KiB).
+ */
+const OUTPUT_INLINE = 1024;
 /** The largest output file read back (2 x (1 MiB head + 64 KiB tail) in base64, a result of 1 MiB). */
 const MAX_OUTPUT_FILE = 8 * 1024 * 1024;
 /** Appends between retention passes. */
@@ -40,14 +46,21 @@ const COMPACT_EVERY = 500;
 
 /**
  * The history of runs (docs/daemon.md "Runs"): STATE/runs/history.jsonl, one JSON record a
- * line (records.ts), appended and fsynced: `queued` at submit, `start` as the leader runs,
- * `end` when it ended; the capped output of each run in runs/out/RUNID.json. Retention
- * (count and age) rewrites the file atomically. The runs are also held in memory, bounded by the
- * retention and by what a record may hold (the engine caps args, results and messages).
+ * line (records.ts), appended with one write(2) each: `queued` at submit, `start` as the leader
+ * runs, `end` when it ended. A written record survives fussyd's own crash (it is in the page
+ * cache); `sync()` makes it survive a power cut too. The engine syncs before a run is spawned
+ * and with each `end`. The capped output of each run is in its end record when small, else in
+ * runs/out/RUNID.json. Retention (count and age) rewrites the file atomically. The runs are
+ * also held in memory, bounded by the retention and by what a record may hold (the engine caps
+ * args, results, messages and inline output).
  */
 export class RunHistory {
   private chain: Promise<unknown> = Promise.resolve();
   private sinceCompact = 0;
+  /** Records written, and how many of them are known to be on disk (fsync(2) returned after they were written). */
+  private written = 0;
+  private synced = 0;
+  private syncing: Promise<void> | undefined;
 
   private constructor(
     readonly dir: string,
@@ -73,38 +86,85 @@ export class RunHistory {
     const abandoned: RunSummary[] = [];
     for (const r of [...runs.values()].filter((x) => x.end === undefined)) {
       const killed = r.start === undefined ? 0 : killSurvivingGroup(r.start, boot);
-      await h.append({ type: 'end', runId: r.queued.runId, time: h.o.now().toISOString(), status: 'abandoned', ...(killed > 0 ? { killed } : {}) });
+      await h.append({ type: 'end', runId: r.queued.runId, time: h.o.now().toISOString(), status: 'abandoned', ...(killed > 0 ? { killed } : {}) }, { durable: false });
       abandoned.push(h.get(r.queued.runId) as RunSummary);
     }
+    await h.sync();
     await h.compact();
     return { history: h, abandoned };
   }
 
-  /** Append one record, fsynced before this resolves. */
-  append(rec: HistoryRecord): Promise<void> {
-    return this.serial(async () => {
+  /**
+   * Append one record (one write(2), O_APPEND): written when this resolves, so it survives
+   * fussyd's crash; fsynced too, so it survives a power cut, unless `durable` is false (then a
+   * later sync() or durable append makes it so: fsync(2) flushes the whole file).
+   */
+  append(rec: HistoryRecord, o: { durable?: boolean } = {}): Promise<void> {
+    const written = this.serial(async () => {
       await this.fh.write(JSON.stringify(rec) + '\n');
-      await this.fh.sync();
       this.remember(rec);
+      const n = ++this.written;
       if (rec.type === 'end' && ++this.sinceCompact >= COMPACT_EVERY) await this.compactNow();
+      return n;
     });
+    return o.durable === false ? written.then(() => undefined) : written.then((n) => this.syncTo(n));
   }
 
-  /** Keep a run's output (before its end record, which names the file). */
-  async saveOutput(runId: string, out: RunOutput): Promise<string> {
-    const stream = (c: Captured): Record<string, unknown> => ({ head: c.head.toString('base64'), tail: c.tail.toString('base64'), totalBytes: c.totalBytes, truncated: c.truncated });
+  /** fsync every record written so far. */
+  async sync(): Promise<void> {
+    await this.syncTo(await this.serial(async () => this.written));
+  }
+
+  /**
+   * Until record `n` is on disk. One fsync at a time, and one covers every record written before
+   * it started: runs that end together share it (group commit).
+   */
+  private async syncTo(n: number): Promise<void> {
+    while (this.synced < n) {
+      if (this.syncing === undefined) {
+        const upTo = this.written;
+        this.syncing = this.fh.sync().then(
+          () => {
+            this.synced = Math.max(this.synced, upTo);
+            this.syncing = undefined;
+          },
+          (err: unknown) => {
+            this.syncing = undefined;
+            throw err;
+          },
+        );
+      }
+      await this.syncing;
+    }
+  }
+
+  /**
+   * A run's output as its end record keeps it: in the record when its JSON is small
+   * (OUTPUT_INLINE), else written to runs/out/RUNID.json (atomic, durable) before the record that
+   * names it.
+   */
+  async saveOutput(runId: string, out: RunOutput): Promise<{ output: StoredOutput } | { outputFile: string }> {
+    const stream = (c: Captured): StoredStream => ({ head: c.head.toString('base64'), tail: c.tail.toString('base64'), totalBytes: c.totalBytes, truncated: c.truncated });
+    const stored: StoredOutput = { ...out, stdout: stream(out.stdout), stderr: stream(out.stderr) };
+    const json = JSON.stringify(stored);
+    if (json.length <= OUTPUT_INLINE) return { output: stored };
     const rel = `out/${runId}.json`;
-    await writeAtomic(join(this.dir, rel), JSON.stringify({ ...out, stdout: stream(out.stdout), stderr: stream(out.stderr) }) + '\n', { mode: 0o600, purpose: 'output' });
-    return rel;
+    await writeAtomic(join(this.dir, rel), json + '\n', { mode: 0o600, purpose: 'output' });
+    return { outputFile: rel };
   }
 
   /** A run's output, or undefined (none kept, or removed by retention). */
   readOutput(runId: string): RunOutput | undefined {
-    const rel = this.runs.get(runId)?.end?.outputFile;
-    const read = rel === undefined ? undefined : readSmallFile(join(this.dir, rel), MAX_OUTPUT_FILE);
-    if (read === undefined || 'problem' in read) return undefined;
-    const o = JSON.parse(read.data.toString('utf8')) as RunOutput & { stdout: Record<string, string | number | boolean>; stderr: Record<string, string | number | boolean> };
-    const stream = (c: Record<string, string | number | boolean>): Captured => ({ head: Buffer.from(String(c.head), 'base64'), tail: Buffer.from(String(c.tail), 'base64'), totalBytes: Number(c.totalBytes), truncated: c.truncated === true });
+    const end = this.runs.get(runId)?.end;
+    const rel = end?.outputFile;
+    let o: StoredOutput | undefined = end?.output;
+    if (o === undefined && rel !== undefined) {
+      const read = readSmallFile(join(this.dir, rel), MAX_OUTPUT_FILE);
+      if (read === undefined || 'problem' in read) return undefined;
+      o = JSON.parse(read.data.toString('utf8')) as StoredOutput;
+    }
+    if (o === undefined) return undefined;
+    const stream = (c: StoredStream): Captured => ({ head: Buffer.from(String(c.head), 'base64'), tail: Buffer.from(String(c.tail), 'base64'), totalBytes: Number(c.totalBytes), truncated: c.truncated === true });
     return { ...o, stdout: stream(o.stdout), stderr: stream(o.stderr) };
   }
 
@@ -147,6 +207,8 @@ export class RunHistory {
     const kept = [...this.runs.values()].filter((r) => !drop.has(r.queued.runId));
     const text = kept.map((r) => [r.queued, r.start, r.end].filter((x) => x !== undefined).map((x) => JSON.stringify(x) + '\n').join('')).join('');
     await writeAtomic(file, text, { mode: 0o600, purpose: 'history' });
+    // Every record written so far is in the new file, durable: no sync starts on the old handle as it closes.
+    this.synced = Math.max(this.synced, this.written);
     await this.fh.close();
     this.fh = await open(file, FS.O_WRONLY | FS.O_APPEND | FS.O_NOFOLLOW);
     for (const id of drop) {

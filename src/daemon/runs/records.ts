@@ -36,6 +36,21 @@ export interface StreamSize {
   truncated: boolean;
 }
 
+/** A run's output as stored, in its end record (small) or in runs/out/RUNID.json: head and tail in base64. */
+export interface StoredOutput {
+  stdout: StoredStream;
+  stderr: StoredStream;
+  result?: unknown;
+  error?: { message: string; stack?: string };
+}
+
+export interface StoredStream {
+  head: string;
+  tail: string;
+  totalBytes: number;
+  truncated: boolean;
+}
+
 export interface EndRecord {
   type: 'end';
   runId: string;
@@ -53,8 +68,9 @@ export interface EndRecord {
   error?: string;
   stdout?: StreamSize;
   stderr?: StreamSize;
-  /** The output file (runs/out/RUNID.json), relative to the runs directory. */
+  /** The output file (runs/out/RUNID.json), relative to the runs directory; or the output itself, when small (history.ts). */
   outputFile?: string;
+  output?: StoredOutput;
   /** abandoned: processes of its group that were still running and were killed. */
   killed?: number;
 }
@@ -62,7 +78,7 @@ export interface EndRecord {
 export type HistoryRecord = QueuedRecord | StartRecord | EndRecord;
 
 /** One run as the history shows it: its records merged. */
-export interface RunSummary extends Omit<QueuedRecord, 'type' | 'time'>, Partial<Omit<StartRecord, 'type' | 'time' | 'runId'>>, Partial<Omit<EndRecord, 'type' | 'time' | 'runId' | 'status'>> {
+export interface RunSummary extends Omit<QueuedRecord, 'type' | 'time'>, Partial<Omit<StartRecord, 'type' | 'time' | 'runId'>>, Partial<Omit<EndRecord, 'type' | 'time' | 'runId' | 'status' | 'output'>> {
   queuedAt: string;
   startedAt?: string;
   endedAt?: string;
@@ -79,6 +95,6 @@ export interface RunRecords {
 export function summarize(r: RunRecords): RunSummary {
   const { type: _q, time: queuedAt, ...queued } = r.queued;
   const { type: _s, time: startedAt, runId: _sr, ...start } = r.start ?? { type: 'start', time: undefined, runId: '' };
-  const { type: _e, time: endedAt, runId: _er, status, ...end } = r.end ?? { type: 'end', time: undefined, runId: '', status: r.start === undefined ? ('queued' as const) : ('running' as const) };
+  const { type: _e, time: endedAt, runId: _er, status, output: _o, ...end } = r.end ?? { type: 'end', time: undefined, runId: '', status: r.start === undefined ? ('queued' as const) : ('running' as const) };
   return { ...queued, ...start, ...end, queuedAt, status, ...(startedAt === undefined ? {} : { startedAt }), ...(endedAt === undefined ? {} : { endedAt }) };
 }

@@ -66,6 +66,8 @@ export interface RunScriptOptions {
   hosts?: RunHosts;
   /** Stops the run: SIGTERM to its group, SIGKILL a grace later. */
   signal?: AbortSignal;
+  /** Awaited just before the spawn, after the preparation (the history's queued record on disk); a rejection means the run does not start. */
+  beforeSpawn?: () => Promise<void>;
   /** Called with the leader's pid as soon as it runs, awaited (the history's start record). */
   onSpawn?: (pid: number) => Promise<void> | void;
 }
@@ -96,23 +98,28 @@ export function scriptKind(name: string, bytes: Buffer): ScriptKind {
 }
 
 /**
- * Run one script to its end (docs/daemon.md "Runs"). The script is copied into its own run
- * directory first, so replacing it in the store mid-run changes nothing that runs. Its process
- * group, /dev/null stdin, minimal environment, time limit and capped, always drained output are
- * util/run.ts's; the run ends at the leader's exit plus the drain.
+ * Run one script to its end (docs/daemon.md "Runs"). Replacing the script in the store mid-run
+ * changes nothing that runs: an executable script run as fussyd's own user runs from its object
+ * (content-addressed, never rewritten with other bytes, never removed), anything else from a copy
+ * in a run directory of its own (the run's user's, removed after). Its process group, /dev/null
+ * stdin, minimal environment, time limit and capped, always drained output are util/run.ts's;
+ * the run ends at the leader's exit plus the drain.
  */
 export async function runScript(o: RunScriptOptions): Promise<RunOutcome> {
+  const bytes = await readFile(o.script.path);
+  const kind = scriptKind(o.script.name, bytes);
+  if (kind === 'exec' && !runnable(bytes)) return notStarted(kind, `${o.script.name}: exec format error: it starts with neither "#!" nor an ELF header`);
+  const own = o.user === undefined || (o.user.uid === process.getuid?.() && o.user.gid === process.getgid?.());
+  // The object is 0500 in a 0700 directory, fussyd's: another user can neither read nor reach it.
+  if (kind === 'exec' && own) return start(o, kind, o.script.path, o.args, undefined);
   const work = join(o.workRoot, o.runId);
   mkdirSync(work, { mode: 0o700 });
   try {
     if (o.user !== undefined) chownSync(work, o.user.uid, o.user.gid);
-    const bytes = await readFile(o.script.path);
-    const kind = scriptKind(o.script.name, bytes);
     const file = place(work, o.script.name, bytes, o.user);
     const hosts = o.hosts ?? defaultHosts();
     let cmd = file;
     let args = o.args;
-    if (kind === 'exec' && !runnable(bytes)) return notStarted(kind, `${o.script.name}: exec format error: it starts with neither "#!" nor an ELF header`);
     const result = join(work, '.result.json');
     if (kind !== 'exec') {
       const base = o.script.name.startsWith('__base__') ? undefined : kind === 'js' ? o.bases?.js : o.bases?.py;
@@ -122,42 +129,48 @@ export async function runScript(o: RunScriptOptions): Promise<RunOutcome> {
       const ctxFile = place(work, '.ctx.json', Buffer.from(JSON.stringify(ctx)), o.user);
       [cmd, args] = kind === 'js' ? [hosts.node, [hosts.jsHost, file, basePath, ctxFile, result]] : [hosts.python, [hosts.viriHost, file, basePath, ctxFile, result]];
     }
-    const env = { PATH, HOME: o.user?.home ?? '/', LANG: 'C.UTF-8', FUSSY_RUN_ID: o.runId, FUSSY_DATA_DIR: o.dataDir, FUSSY_FIRMWARE: o.firmwareDir, FUSSY_CALLER: o.caller };
-    const asUser = o.user !== undefined && (o.user.uid !== process.getuid?.() || o.user.gid !== process.getgid?.()) ? { uid: o.user.uid, gid: o.user.gid } : {};
-    const t0 = performance.now();
-    const running = await startProgram(cmd, args, {
-      ...asUser,
-      env,
-      extendEnv: false,
-      cwd: o.dataDir,
-      stdin: 'ignore',
-      group: true,
-      output: 'capped',
-      outputHead: o.outputHead,
-      outputTail: o.outputTail,
-      drainMs: o.drainMs,
-      timeoutMs: o.timeoutMs,
-      timeoutSignal: 'SIGTERM',
-      graceMs: o.graceMs,
-      signal: o.signal,
-    });
-    if (running.pid !== undefined) await o.onSpawn?.(running.pid);
-    const r = await running.result;
-    const ended: RunOutcome = {
-      kind,
-      exitCode: r.exitCode,
-      signal: r.signal,
-      timedOut: r.timedOut,
-      interrupted: r.interrupted,
-      ...(r.startError === undefined ? {} : { startError: r.startError }),
-      stdout: r.captured?.stdout ?? NOTHING,
-      stderr: r.captured?.stderr ?? NOTHING,
-      durationMs: Math.round(performance.now() - t0),
-    };
-    return kind === 'exec' || r.startError !== undefined ? ended : { ...ended, ...hostResult(result) };
+    return await start(o, kind, cmd, args, kind === 'exec' ? undefined : result);
   } finally {
     await removeTree(work);
   }
+}
+
+/** Spawn the prepared command and wait for the run's end; `result`: the js/Viri host's result file. */
+async function start(o: RunScriptOptions, kind: ScriptKind, cmd: string, args: string[], result: string | undefined): Promise<RunOutcome> {
+  const env = { PATH, HOME: o.user?.home ?? '/', LANG: 'C.UTF-8', FUSSY_RUN_ID: o.runId, FUSSY_DATA_DIR: o.dataDir, FUSSY_FIRMWARE: o.firmwareDir, FUSSY_CALLER: o.caller };
+  const asUser = o.user !== undefined && (o.user.uid !== process.getuid?.() || o.user.gid !== process.getgid?.()) ? { uid: o.user.uid, gid: o.user.gid } : {};
+  await o.beforeSpawn?.();
+  const t0 = performance.now();
+  const running = await startProgram(cmd, args, {
+    ...asUser,
+    env,
+    extendEnv: false,
+    cwd: o.dataDir,
+    stdin: 'ignore',
+    group: true,
+    output: 'capped',
+    outputHead: o.outputHead,
+    outputTail: o.outputTail,
+    drainMs: o.drainMs,
+    timeoutMs: o.timeoutMs,
+    timeoutSignal: 'SIGTERM',
+    graceMs: o.graceMs,
+    signal: o.signal,
+  });
+  if (running.pid !== undefined) await o.onSpawn?.(running.pid);
+  const r = await running.result;
+  const ended: RunOutcome = {
+    kind,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    timedOut: r.timedOut,
+    interrupted: r.interrupted,
+    ...(r.startError === undefined ? {} : { startError: r.startError }),
+    stdout: r.captured?.stdout ?? NOTHING,
+    stderr: r.captured?.stderr ?? NOTHING,
+    durationMs: Math.round(performance.now() - t0),
+  };
+  return result === undefined || r.startError !== undefined ? ended : { ...ended, ...hostResult(result) };
 }
 
 /** A copy of a script (or the host's context) in the run directory, the run's user's, read-only. */
