@@ -1,4 +1,3 @@
-import { unwatchFile, watchFile } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -7,6 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { FussyError, isErrno } from '../errors.js';
 import { AuditLog } from './audit.js';
 import { decide, denial, identityOf, parseRoles, type Identity, type RoleTable } from './auth.js';
+import { ChangeWatch } from './file-watch.js';
 import type { DaemonConfig } from './config.js';
 import { DataStore } from './data.js';
 import { sendError } from './http-io.js';
@@ -46,14 +46,14 @@ export class Daemon {
   readonly #engine: RunEngine;
   readonly #uploads: UploadService;
   readonly #router = buildRouter();
-  readonly #watched: string[] = [];
+  readonly #watch: ChangeWatch;
   readonly #sockets = new Set<TLSSocket>();
   /** Handlers still answering (close lets them finish their last line). */
   readonly #inflight = new Set<Promise<void>>();
   #roles: RoleTable;
   #revoked: Set<string>;
 
-  private constructor(config: DaemonConfig, log: Log, parts: { roles: RoleTable; revoked: Set<string>; data: DataStore; audit: AuditLog; scripts: ScriptStore; engine: RunEngine; uploads: UploadService; server: Server }) {
+  private constructor(config: DaemonConfig, log: Log, parts: { roles: RoleTable; revoked: Set<string>; data: DataStore; audit: AuditLog; scripts: ScriptStore; engine: RunEngine; uploads: UploadService; server: Server; watch: ChangeWatch }) {
     this.#config = config;
     this.#log = log;
     this.#roles = parts.roles;
@@ -64,6 +64,7 @@ export class Daemon {
     this.#engine = parts.engine;
     this.#uploads = parts.uploads;
     this.#server = parts.server;
+    this.#watch = parts.watch;
   }
 
   /**
@@ -74,6 +75,9 @@ export class Daemon {
   static async start(config: DaemonConfig, o: DaemonOptions = {}): Promise<Daemon> {
     const log = o.log ?? (() => undefined);
     const now = o.now ?? (() => new Date());
+    let reload = (_file: string): void => undefined;
+    const watch = new ChangeWatch([config.roles, ...(config.crl === undefined ? [] : [config.crl])], (file) => reload(file));
+    for (const f of watch.files) watch.mark(f);
     const tls = loadTlsMaterial(config);
     const roles = parseRoles(requireSettingFile(config.roles, 'ROLES_INVALID', 'roles file').toString('utf8'), config.roles);
     await mkdir(config.stateDir, { recursive: true, mode: 0o750 });
@@ -110,7 +114,8 @@ export class Daemon {
       keepAliveTimeout: config.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
     });
-    const d = new Daemon(config, log, { roles, revoked: tls.revoked, data, audit, scripts, engine, uploads, server });
+    const d = new Daemon(config, log, { roles, revoked: tls.revoked, data, audit, scripts, engine, uploads, server, watch });
+    reload = (file) => d.reload(`${file} changed`);
     server.maxConnections = config.maxConnections;
     server.timeout = config.idleTimeoutMs;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -146,13 +151,7 @@ export class Daemon {
       if (!isErrno(err, 'EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES')) throw err;
       throw new FussyError('SETUP', `cannot listen on ${config.listen.host}:${config.listen.port}: ${err.code}`, { cause: err, hint: err.code === 'EADDRINUSE' ? 'another program (another fussyd?) listens there; stop it or change listen' : 'check listen in fussyd.conf', details: { listen: config.listen } });
     }
-    for (const file of [config.roles, config.crl]) {
-      if (file === undefined) continue;
-      watchFile(file, { interval: o.watchIntervalMs ?? 2000, persistent: false }, (cur, prev) => {
-        if (cur.mtimeMs !== prev.mtimeMs || cur.ino !== prev.ino || cur.size !== prev.size) d.reload(`${file} changed`);
-      });
-      d.#watched.push(file);
-    }
+    watch.start(o.watchIntervalMs ?? 2000);
     log({ event: 'listening', address: d.address.address, port: d.address.port, stateDir: config.stateDir });
     return d;
   }
@@ -167,6 +166,7 @@ export class Daemon {
    * certificate's open connections; the per-request check refuses them meanwhile anyway.
    */
   reload(why: string): void {
+    for (const f of this.#watch.files) this.#watch.mark(f);
     try {
       this.#roles = parseRoles(requireSettingFile(this.#config.roles, 'ROLES_INVALID', 'roles file').toString('utf8'), this.#config.roles);
       this.#log({ event: 'roles-reloaded', why });
@@ -200,7 +200,7 @@ export class Daemon {
    * killed); close every connection, close the state.
    */
   async close(): Promise<void> {
-    for (const file of this.#watched.splice(0)) unwatchFile(file);
+    this.#watch.stop();
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     await this.#uploads.stop();
     // Runs first, connections after: a client waiting on a run gets its `interrupted` result.
