@@ -36,7 +36,8 @@ describe('fussy install interrupted by a signal: a refusal like any other', func
   before(async function () {
     dev = await makeDevice(await makeTmp());
     // A pre-install that says it runs, records its pid, then waits (as a hook stopping a slow service would).
-    const hook = '#!/bin/sh\necho "pre-install waiting $$"\necho $$ > "$FUSSY_TARGET/../hook.pid"\nexec sleep 600\n';
+    // The pid file first: the test signals fussy as soon as it reads the line, which may stop the shell before its next command.
+    const hook = '#!/bin/sh\necho $$ > "$FUSSY_TARGET/../hook.pid"\necho "pre-install waiting $$"\nexec sleep 600\n';
     const src2 = await writeTree(join(dev.dir, 'build', 'fw-sleepy'), [...sampleFirmware().filter((f) => f.path !== '.pre-install'), { path: '.pre-install', content: hook, mode: 0o755 }]);
     sleepy = (await pack({ source: src2, tmpDir: dev.dir, signingKeyFiles: [dev.signingKeyFile], output: join(dev.dir, 'sleepy.tar.gz.gpg'), sequence: 2 })).path;
     // A first release, so that there is one to go back to.
