@@ -106,7 +106,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
   // load; stopped if the install ends before it needs it. A pipe is hashed as it is spooled.
   const early = new AbortController();
   try {
-    const { packageDigest } = await import('./store/history.js');
+    const { packageDigest } = await import('./store/package-digest.js');
     const digest = source.kind === 'file' ? packageDigest(source.path, early.signal) : undefined;
     const { install: run } = await import('./ops/install.js');
     return await surfaced(run({

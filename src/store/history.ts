@@ -1,8 +1,7 @@
 import { constants } from 'node:fs';
 import { lstat, open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { cannotStartThread, FussyError, isErrno, isSystemError } from '../errors.js';
+import { FussyError, isErrno, isSystemError } from '../errors.js';
 import type { LogEvent } from '../events.js';
 import { fsyncDir } from '../util/fs-atomic.js';
 import { isPermissionError, permissionDenied } from '../util/system-error.js';
@@ -179,40 +178,6 @@ async function readText(file: string): Promise<string | undefined> {
     if (isErrno(err, 'ENOENT')) return undefined;
     throw err;
   }
-}
-
-/**
- * The package's sha256 for the history, computed on a worker thread at nice 19 (digest-worker.ts)
- * with node's SHA-256, which uses the CPU's SHA extensions where it has them: ~0.1 s of CPU for a
- * 160 MB package where coreutils' sha256sum took ~0.45 s (docs/performance.md). Started
- * first thing, it runs on whatever CPU the install leaves idle. Undefined when the file is not a
- * regular file, cannot be read, or `signal` aborts it (a command that ends before it needs the
- * digest must not wait for it). The worker never keeps the process alive.
- */
-export function packageDigest(file: string, signal?: AbortSignal): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) return resolve(undefined);
-    let worker: Worker;
-    try {
-      worker = new Worker(new URL('./digest-worker.js', import.meta.url), { workerData: { file } });
-    } catch (err) {
-      if (!cannotStartThread(err)) throw err;
-      return resolve(undefined); // no thread to be had: the history records no digest
-    }
-    worker.unref();
-    const done = (v: string | undefined): void => {
-      signal?.removeEventListener('abort', abort);
-      resolve(v);
-    };
-    const abort = (): void => {
-      void worker.terminate();
-      done(undefined);
-    };
-    signal?.addEventListener('abort', abort, { once: true });
-    worker.once('message', (v: unknown) => done(typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? v : undefined));
-    worker.once('error', () => done(undefined));
-    worker.once('exit', () => done(undefined));
-  });
 }
 
 /**

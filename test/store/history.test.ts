@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { packageDigest } from '../../src/store/history.js';
+import { INLINE_DIGEST_MAX, packageDigest } from '../../src/store/package-digest.js';
 import { pack } from '../../src/pack/pack.js';
 import { cli } from '../helpers/cli.js';
 import { installInto, makeDevice, signPayload, rawTar, type Device } from '../helpers/device.js';
@@ -94,15 +94,21 @@ describe('history: an append-only, hash-chained log of every transaction', funct
   });
 });
 
-describe('packageDigest: the package sha256 for the history, on a low-priority worker thread', function () {
-  it('is the sha256 of the whole file, read in 1 MiB pieces (a 3 MiB + 5 byte file)', async function () {
-    const dir = await makeTmp();
-    const file = join(dir, 'pkg.gpg');
-    const bytes = Buffer.alloc(3 * 1024 * 1024 + 5);
+describe('packageDigest: the package sha256 for the history (small ones here, large ones on a low-priority worker thread)', function () {
+  const pattern = (n: number): Buffer => {
+    const bytes = Buffer.alloc(n);
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
-    await writeFile(file, bytes);
-    assert.equal(await packageDigest(file), createHash('sha256').update(bytes).digest('hex'));
-  });
+    return bytes;
+  };
+  for (const [name, size] of [['hashed here', 3 * 1024 * 1024 + 5], ['on the worker', INLINE_DIGEST_MAX + 1024 * 1024 + 5]] as const) {
+    it(`is the sha256 of the whole file, read in 1 MiB pieces (${name}: ${size} bytes)`, async function () {
+      const dir = await makeTmp();
+      const file = join(dir, 'pkg.gpg');
+      const bytes = pattern(size);
+      await writeFile(file, bytes);
+      assert.equal(await packageDigest(file), createHash('sha256').update(bytes).digest('hex'));
+    });
+  }
 
   it('gives no digest, without waiting, for a FIFO, a missing file or an aborted request', async function () {
     const dir = await makeTmp();

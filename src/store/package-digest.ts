@@ -1,0 +1,84 @@
+import { constants } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import { cannotStartThread, isSystemError } from '../errors.js';
+
+/**
+ * Packages up to this size are hashed on the calling thread: a worker thread costs ~0.1 s of CPU
+ * to start (a V8 isolate) on x86 and more on ARM, while 4 MiB of SHA-256 costs ~3 ms with SHA
+ * instructions and ~30 ms without (docs/performance.md, "Small packages").
+ */
+export const INLINE_DIGEST_MAX = 4 << 20;
+
+/**
+ * The package's sha256 for the history. A large package is hashed on a worker thread at nice 19
+ * (digest-worker.ts) with node's SHA-256, which uses the CPU's SHA extensions where it has them:
+ * ~0.1 s of CPU for a 160 MB package where coreutils' sha256sum took ~0.45 s
+ * (docs/performance.md). Started first thing, it runs on whatever CPU the install leaves idle.
+ * A small one (INLINE_DIGEST_MAX) is read and hashed here, a few reads through the thread pool.
+ * Undefined when the file is not a regular file, cannot be read, or `signal` aborts it (a command
+ * that ends before it needs the digest must not wait for it). Nothing here keeps the process alive.
+ */
+export async function packageDigest(file: string, signal?: AbortSignal): Promise<string | undefined> {
+  if (signal?.aborted === true) return undefined;
+  const small = await inlineDigest(file, signal);
+  return small === LARGE ? workerDigest(file, signal) : small;
+}
+
+const LARGE = Symbol('large');
+
+/** The digest of a small regular file, read here; LARGE for a regular file past INLINE_DIGEST_MAX. */
+async function inlineDigest(file: string, signal?: AbortSignal): Promise<string | undefined | typeof LARGE> {
+  let fh;
+  try {
+    // O_NONBLOCK: opening a FIFO never waits for a writer (it is not hashed).
+    fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    if (isSystemError(err)) return undefined; // unreadable now: the history records no digest, the install decides
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return undefined;
+    if (st.size > INLINE_DIGEST_MAX) return LARGE;
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(st.size, 1 << 20)));
+    for (let n = (await fh.read(buf, 0, buf.length, null)).bytesRead; n > 0; n = (await fh.read(buf, 0, buf.length, null)).bytesRead) {
+      if (signal?.aborted === true) return undefined;
+      hash.update(buf.subarray(0, n));
+    }
+    return hash.digest('hex');
+  } catch (err) {
+    if (isSystemError(err)) return undefined;
+    throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+function workerDigest(file: string, signal?: AbortSignal): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) return resolve(undefined);
+    let worker: Worker;
+    try {
+      worker = new Worker(new URL('./digest-worker.js', import.meta.url), { workerData: { file } });
+    } catch (err) {
+      if (!cannotStartThread(err)) throw err;
+      return resolve(undefined); // no thread to be had: the history records no digest
+    }
+    worker.unref();
+    const done = (v: string | undefined): void => {
+      signal?.removeEventListener('abort', abort);
+      resolve(v);
+    };
+    const abort = (): void => {
+      void worker.terminate();
+      done(undefined);
+    };
+    signal?.addEventListener('abort', abort, { once: true });
+    worker.once('message', (v: unknown) => done(typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? v : undefined));
+    worker.once('error', () => done(undefined));
+    worker.once('exit', () => done(undefined));
+  });
+}
