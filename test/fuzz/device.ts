@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, fstatSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from '../../src/errors.js';
 import { install, type InstallOptions, type InstallResult } from '../../src/ops/install.js';
@@ -69,61 +70,78 @@ export class FuzzDevice {
     return { package: pkg, keyring: this.corpus.keyring, target: this.target, env: { PATH: process.env.PATH }, cwd: this.dir, owner, packageDigest: digest, hookTimeoutMs: 10_000, allowDowngrade: true };
   }
 
+  /**
+   * Read with synchronous calls: the runner does one thing at a time, and a few dozen lstats
+   * through the thread pool cost more than the install they check (docs/security.md, the rate).
+   */
   async snapshot(): Promise<Snapshot> {
-    const tree = await this.#tree();
-    const names = await readdir(join(this.target, STATE));
-    const stateJson = await readFile(join(this.target, STATE, 'state.json'), 'utf8').catch((e: unknown) => (isErrno(e, 'ENOENT') ? undefined : Promise.reject(e)));
-    return { tree, state: names.filter((n) => !CHANGING.has(n)).sort(), stateJson, history: (await this.history()).count };
+    return Promise.resolve(this.#snapshotSync());
+  }
+
+  #snapshotSync(): Snapshot {
+    const tree = this.#tree();
+    const names = readdirSync(join(this.target, STATE));
+    let stateJson: string | undefined;
+    try {
+      stateJson = readFileSync(join(this.target, STATE, 'state.json'), 'utf8');
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw e;
+    }
+    return { tree, state: names.filter((n) => !CHANGING.has(n)).sort(), stateJson, history: this.#historySync().count };
   }
 
   /**
    * Everything outside .fussy, one line per entry: type, mode, owner, size, mtime, inode, and the
    * content's sha256 (re-hashed only when the inode's ctime moved) or the link target.
    */
-  async #tree(): Promise<string> {
+  #tree(): string {
     const lines: string[] = [];
-    const walk = async (rel: string): Promise<void> => {
-      for (const name of (await readdir(join(this.target, rel))).sort()) {
+    const walk = (rel: string): void => {
+      for (const name of readdirSync(join(this.target, rel)).sort()) {
         const p = rel === '' ? name : `${rel}/${name}`;
         if (p === STATE) continue;
-        const st = await lstat(join(this.target, p), { bigint: true });
+        const st = lstatSync(join(this.target, p), { bigint: true });
         // A symlink is its target: `current` is replaced (new inode and time) whenever it is switched back.
         if (st.isSymbolicLink()) {
-          lines.push(`${p} -> ${await readlink(join(this.target, p))}`);
+          lines.push(`${p} -> ${readlinkSync(join(this.target, p))}`);
           continue;
         }
         const head = `${p} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.size} ${st.mtimeNs} ${st.ino}`;
         if (st.isDirectory()) {
           lines.push(head);
-          await walk(p);
+          walk(p);
         } else {
           if (this.#hashes.size > 10_000) this.#hashes.clear();
           const key = `${st.ino} ${st.ctimeNs} ${st.size}`;
           let sum = this.#hashes.get(key);
           if (sum === undefined) {
-            sum = createHash('sha256').update(await readFile(join(this.target, p))).digest('hex');
+            sum = createHash('sha256').update(readFileSync(join(this.target, p))).digest('hex');
             this.#hashes.set(key, sum);
           }
           lines.push(`${head} ${sum}`);
         }
       }
     };
-    await walk('');
+    walk('');
     return lines.join('\n');
   }
 
   /** The history's record count (from history.head) and its last record (the log's tail only: it grows). */
   async history(): Promise<{ count: number; last?: HistoryRecord }> {
-    const head = JSON.parse(await readFile(join(this.target, STATE, 'history.head'), 'utf8')) as { count: number };
-    const fh = await open(join(this.target, STATE, 'history.log'), 'r');
+    return Promise.resolve(this.#historySync());
+  }
+
+  #historySync(): { count: number; last?: HistoryRecord } {
+    const head = JSON.parse(readFileSync(join(this.target, STATE, 'history.head'), 'utf8')) as { count: number };
+    const fd = openSync(join(this.target, STATE, 'history.log'), 'r');
     try {
-      const size = (await fh.stat()).size;
+      const size = fstatSync(fd).size;
       const tail = Buffer.alloc(Math.min(size, 64 * 1024));
-      await fh.read(tail, 0, tail.length, size - tail.length);
+      readSync(fd, tail, 0, tail.length, size - tail.length);
       const lines = tail.toString('utf8').trimEnd().split('\n');
       return { count: head.count, last: JSON.parse(lines[lines.length - 1] as string) as HistoryRecord };
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 

@@ -13,7 +13,7 @@ import { cli } from '../helpers/cli.js';
 import { installInto, makeDevice, rawTar, signPayload, targetState, type Device, type RawEntry } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { snapshotTree, writeTree } from '../helpers/tree.js';
-import { assertRefusal, forge, fussyGzip, manifestOf, manifestPackage, pad, targetBeside } from './crafted.js';
+import { assertRefusal, forge, fussyGzip, manifestOf, manifestPackage, pad, quickGzip, targetBeside } from './crafted.js';
 import { reserveLeaving, smallFs, targetOn } from './small-fs.js';
 
 const RSS_CHILD = fileURLToPath(new URL('./rss-child.js', import.meta.url));
@@ -143,7 +143,7 @@ describe('security: unsigned packages cannot crash install, exhaust memory or fi
     it(`manifest-entry-flood: an archive of more entries than max-entries without a manifest is refused at the limit (the default, ${MAX_ENTRIES}, is the ceiling)`, async function () {
       const entries: RawEntry[] = [{ path: 'fw-many/', type: 'Directory' }];
       for (let i = 0; i <= LIMIT; i++) entries.push({ path: `fw-many/l${i}`, type: 'SymbolicLink', linkpath: 'x' });
-      const pkg = await sign('many', gzipSync(rawTar(entries)));
+      const pkg = await sign('many', quickGzip(rawTar(entries)));
       const d = { ...(await targetBeside(dev, 'dev-many')), keyring: await limitedKeyring('many', LIMIT) };
       await assertRefusal(d, pkg, 'BAD_ARCHIVE', new RegExp(`more than ${LIMIT} files, directories and links`));
   });
@@ -154,7 +154,7 @@ describe('security: unsigned packages cannot crash install, exhaust memory or fi
       const entries: RawEntry[] = [{ path: 'fw-names/', type: 'Directory' }];
       const deep = Array.from({ length: 11 }, (_, i) => String(i).padEnd(250, 'b')).join('/');
       for (let i = 0; i < 600; i++) entries.push({ path: `fw-names/${String(i).padEnd(250, 'a')}/${deep}/l`, type: 'SymbolicLink', linkpath: 'x' });
-      const pkg = await sign('names', gzipSync(rawTar(entries)));
+      const pkg = await sign('names', quickGzip(rawTar(entries)));
       const d = { ...(await targetBeside(dev, 'dev-names')), keyring: await limitedKeyring('names', LIMIT) };
       await assertRefusal(d, pkg, 'BAD_ARCHIVE', new RegExp(`the names in the archive add up to more than ${manifestMaxBytes(LIMIT)} characters`));
     });
@@ -205,7 +205,7 @@ describe('security: unsigned packages cannot crash install, exhaust memory or fi
       const dirs: RawEntry[] = [{ path: 'fw-dirs/', type: 'Directory' }, ...Array.from({ length: 1500 }, (_, i) => ({ path: `fw-dirs/d${i}/`, type: 'Directory' as const }))];
       for (const [name, entries] of [['blocks', files], ['dirs', dirs]] as const) {
         for (const forged of [false, true]) {
-          const pkg = await sign(`${name}-${forged}`, gzipSync(rawTar([...entries, ...(forged ? [pad(entries[0]?.path.slice(0, -1) ?? '')] : [])])), forged);
+          const pkg = await sign(`${name}-${forged}`, quickGzip(rawTar([...entries, ...(forged ? [pad(entries[0]?.path.slice(0, -1) ?? '')] : [])])), forged);
           await assertRefusal(d, pkg, 'NO_SPACE', /not enough free space for the package: writing ".*" \([\d.]+ (B|KiB|MiB)\) would pass the [\d.]+ (B|KiB|MiB) that/, { reserveBytes: await reserveLeaving(d.target, 4 * MEMBER_DATA_BYTES) });
         }
       }
@@ -217,11 +217,11 @@ describe('security: unsigned packages cannot crash install, exhaust memory or fi
       await installInto(d, await manifestPackage(dev, file('seq'), 'fw-seq', [{ path: 'fw-seq/a', data: randomBytes(2 * MEMBER_DATA_BYTES) }], { mutate: (m) => ({ ...m, sequence: 100 }) }));
       const legacy = rawTar([{ path: 'fw-old/', type: 'Directory' }, { path: 'fw-old/big.bin', data: randomBytes(MEMBER_DATA_BYTES) }]);
       for (const forged of [false, true]) {
-        const pkg = await sign(`legacy-${forged}`, gzipSync(forged ? rawTar([{ path: 'fw-old/', type: 'Directory' }, { path: 'fw-old/big.bin', data: randomBytes(MEMBER_DATA_BYTES) }, pad('fw-old')]) : legacy), forged);
+        const pkg = await sign(`legacy-${forged}`, quickGzip(forged ? rawTar([{ path: 'fw-old/', type: 'Directory' }, { path: 'fw-old/big.bin', data: randomBytes(MEMBER_DATA_BYTES) }, pad('fw-old')]) : legacy), forged);
         // 64 KiB may be written: enough for directories, not for big.bin. Refused for the policy, not for space: it came first.
         await assertRefusal(d, pkg, 'DOWNGRADE', /has no fussy manifest, so no sequence, and this device already ran sequence 100/, { reserveBytes: await reserveLeaving(d.target, 64 * 1024) });
       }
-      const r = await installInto(d, await sign('legacy-allowed', gzipSync(legacy)), { allowDowngrade: true });
+      const r = await installInto(d, await sign('legacy-allowed', quickGzip(legacy)), { allowDowngrade: true });
       assert.equal(r.release, 'fw-old');
     });
   });
@@ -232,7 +232,7 @@ describe('security: unsigned packages cannot crash install, exhaust memory or fi
       for (const forged of [false, true]) {
         const m = manifestOf('fw-late', [{ path: 'fw-late/a', data: 'a' }]);
         const entries: RawEntry[] = [{ path: 'fw-late/evil', data: 'not in the manifest' }, { path: 'fw-late/.fussy-manifest.json', data: JSON.stringify(m) }, { path: 'fw-late/a', data: 'a' }, ...(forged ? [pad('fw-late')] : [])];
-        await assertRefusal(d, await sign(`late-${forged}`, gzipSync(rawTar(entries)), forged), 'UNSAFE_PATH', /"fw-late\/\.fussy-manifest\.json" is not the first entry/);
+        await assertRefusal(d, await sign(`late-${forged}`, quickGzip(rawTar(entries)), forged), 'UNSAFE_PATH', /"fw-late\/\.fussy-manifest\.json" is not the first entry/);
       }
     });
 
@@ -241,7 +241,7 @@ describe('security: unsigned packages cannot crash install, exhaust memory or fi
       await execa('cp', ['-r', dev.keyring, keyring]);
       await execa('sh', ['-c', `printf 'legacy = refuse\\n' > ${keyring}/policy`]);
       const d = { ...(await targetBeside(dev, 'dev-strict')), keyring };
-      const pkg = await sign('dirs-only', gzipSync(rawTar([{ path: 'fw-dirs/', type: 'Directory' }])));
+      const pkg = await sign('dirs-only', quickGzip(rawTar([{ path: 'fw-dirs/', type: 'Directory' }])));
       await assertRefusal(d, pkg, 'BAD_ARCHIVE', /no fussy manifest .* legacy = refuse/);
       assert.deepEqual((await snapshotTree(d.target)).filter((x) => x.path.startsWith('fw-dirs')), []);
     });
