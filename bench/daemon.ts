@@ -6,9 +6,13 @@
  *   one kept-alive HTTPS connection, each read to its result, against the same script started
  *   `--runs` times by fork+exec from this process; p50 and p99 of both, the overhead of p50.
  * - load: `--clients` clients, each on its own kept-alive connection, for `--seconds`, each
- *   issuing exec, `GET /v1/scripts` (ls) and `GET /v1/status` in turn; errors (non-2xx, a socket
- *   error, a run that did not print ok), p50 / p99 per kind, fussyd's VmRSS every 200 ms and its
- *   VmHWM at the end. Exec latency includes the wait for one of the `max-runs` slots.
+ *   issuing exec, `GET /v1/scripts` (ls) and `GET /v1/status` in turn, and waiting a think time
+ *   after each answer, uniform in 0.5-1.5 x `--think-ms` (1000: an operator's console or a fleet
+ *   tool polling a device, ~100 requests/s offered by 100 clients); errors (non-2xx, a socket
+ *   error, a run that did not print ok), p50 / p99 per kind, the throughput, fussyd's VmRSS
+ *   every 200 ms and its VmHWM at the end. Exec latency includes the wait for one of the
+ *   `max-runs` slots. `--think-ms 0` is a closed loop: what fussyd can serve at most (its
+ *   latency is then queueing: clients / throughput).
  * - idle: fussyd's VmRSS once it listens, and `--idle-seconds` after the load's connections closed.
  *
  * `--latency-only` stops after the latency part (no load, no idle wait): the exec overhead alone,
@@ -18,7 +22,7 @@
  * client count (its default, 64, would refuse clients at accept) and the default `max-runs`
  * unless `--max-runs` is given; both are in the summary.
  *
- *   npm run bench:daemon -- [--runs 300] [--clients 100] [--seconds 60] [--idle-seconds 10] [--max-runs N] [--latency-only]
+ *   npm run bench:daemon -- [--runs 300] [--clients 100] [--seconds 60] [--think-ms 1000] [--idle-seconds 10] [--max-runs N] [--latency-only]
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,6 +36,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '300' },
     clients: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '60' },
+    'think-ms': { type: 'string', default: '1000' },
     'idle-seconds': { type: 'string', default: '10' },
     'max-runs': { type: 'string' },
     'latency-only': { type: 'boolean', default: false },
@@ -40,6 +45,7 @@ const { values } = parseArgs({
 const runs = Number(values.runs);
 const clients = Number(values.clients);
 const seconds = Number(values.seconds);
+const thinkMs = Number(values['think-ms']);
 const idleSeconds = Number(values['idle-seconds']);
 const maxRuns = values['max-runs'] === undefined ? 4 : Number(values['max-runs']);
 const latencyOnly = values['latency-only'];
@@ -100,6 +106,8 @@ async function load(d: Fussyd): Promise<Load> {
   };
   const client = async (i: number): Promise<void> => {
     const agent = oneConnection(d.tls);
+    // The clients' first requests spread over one think time, as clients that did not start together.
+    if (thinkMs > 0) await sleep(Math.random() * thinkMs);
     for (let k = i; performance.now() < end; k++) {
       const kind = KINDS[k % KINDS.length] as Kind;
       const t = performance.now();
@@ -110,6 +118,7 @@ async function load(d: Fussyd): Promise<Load> {
         r.errors[kind]++;
         if (r.firstErrors.length < 5) r.firstErrors.push(err instanceof Error ? err.message : String(err));
       }
+      if (thinkMs > 0) await sleep(Math.min(thinkMs * (0.5 + Math.random()), end - performance.now()));
     }
     agent.destroy();
   };
@@ -178,7 +187,7 @@ function report(r: { lat: { daemon: number[]; local: number[] }; startKb: number
     const peakSampledKb = Math.max(...l.rssKb);
     rows.push(
       ...KINDS.map((k): Row => [`load: ${k} (${kinds[k].n}, ${kinds[k].errors} errors)`, String(kinds[k].p50), String(kinds[k].p99), '', '']),
-      [`load: all requests (${allMs.length}, ${errors} errors)`, String(ms(percentile(allMs, 50))), String(ms(percentile(allMs, 99))), 'p99 < 50 ms, 0 errors', percentile(allMs, 99) < 50 && errors === 0 ? 'met' : 'not met'],
+      [`load: all requests (${allMs.length}, ${(allMs.length / seconds).toFixed(0)}/s, ${errors} errors)`, String(ms(percentile(allMs, 50))), String(ms(percentile(allMs, 99))), 'p99 < 50 ms, 0 errors', percentile(allMs, 99) < 50 && errors === 0 ? 'met' : 'not met'],
     );
     memory.push(
       `| VmRSS under load, peak of 200 ms samples | ${mb(peakSampledKb)} | < 150 | ${mb(peakSampledKb) < 150 ? 'met' : 'not met'} |`,
@@ -187,12 +196,12 @@ function report(r: { lat: { daemon: number[]; local: number[] }; startKb: number
     );
     if (l.firstErrors.length > 0) memory.push('', 'first errors:', ...l.firstErrors);
     loadSummary = {
-      load: { ...kinds, all: { n: allMs.length, p50: ms(percentile(allMs, 50)), p99: ms(percentile(allMs, 99)), errors } },
+      load: { ...kinds, all: { n: allMs.length, perSecond: Math.round(allMs.length / seconds), p50: ms(percentile(allMs, 50)), p99: ms(percentile(allMs, 99)), errors } },
       rssMb: { start: mb(r.startKb), afterLatency: mb(r.afterLatencyKb), peakSampled: mb(peakSampledKb), hwm: mb(hwmKb), idleAfterLoad: mb(idleKb) },
     };
   }
   const out = [
-    `fussyd on 127.0.0.1, ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end; max-runs ${maxRuns}, max-connections ${maxConnections}; ${latencyOnly ? 'latency only' : `${clients} clients for ${seconds} s`}`,
+    `fussyd on 127.0.0.1, ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end; max-runs ${maxRuns}, max-connections ${maxConnections}; ${latencyOnly ? 'latency only' : `${clients} clients for ${seconds} s, think time ${thinkMs > 0 ? `${thinkMs / 2}-${thinkMs * 1.5} ms` : '0 (closed loop)'}`}`,
     '',
     '| measure | p50 ms | p99 ms | goal | |',
     '|---|---|---|---|---|',
@@ -205,7 +214,7 @@ function report(r: { lat: { daemon: number[]; local: number[] }; startKb: number
   process.stdout.write(out.join('\n') + '\n');
   const summary = {
     machine: { cores: cpus().length, loadavg: loadavg(), node: process.version },
-    settings: { runs, clients, seconds, idleSeconds, maxRuns, maxConnections, latencyOnly },
+    settings: { runs, clients, seconds, thinkMs, idleSeconds, maxRuns, maxConnections, latencyOnly },
     latency: { local, daemon, overhead },
     ...(r.load === undefined ? { rssMb: { start: mb(r.startKb), afterLatency: mb(r.afterLatencyKb) } } : loadSummary),
   };

@@ -35,6 +35,7 @@ export interface DaemonConfig {
   maxScriptBytes: number;
   maxDataBytes: number;
   maxUploadBytes: number;
+  maxUploads: number;
   maxHeaderBytes: number;
   /** Seconds. */
   runTimeout: number;
@@ -81,6 +82,7 @@ export const CONFIG_KEYS: Readonly<Record<string, Key>> = {
   'max-script-bytes': { field: 'maxScriptBytes', kind: 'bytes', min: 1, help: 'largest script (1M)' },
   'max-data-bytes': { field: 'maxDataBytes', kind: 'bytes', min: 1, help: 'largest data file (64M)' },
   'max-upload-bytes': { field: 'maxUploadBytes', kind: 'bytes', min: 1, help: 'largest firmware upload (2G)' },
+  'max-uploads': { field: 'maxUploads', kind: 'count', min: 1, max: 1024, help: 'uploads held at once, partial or whole; the least recently written one not in use makes room for a new one (4)' },
   'max-header-bytes': { field: 'maxHeaderBytes', kind: 'bytes', min: 1024, max: 1 * MIB, help: 'request line and headers at most (16K)' },
   'run-timeout': { field: 'runTimeout', kind: 'seconds', min: 1, help: "a run's time limit unless exec --timeout says otherwise (1h)" },
   'max-run-timeout': { field: 'maxRunTimeout', kind: 'seconds', min: 1, help: 'the longest exec --timeout allowed (1d)' },
@@ -116,6 +118,7 @@ export function defaultConfig(): DaemonConfig {
     maxScriptBytes: 1 * MIB,
     maxDataBytes: 64 * MIB,
     maxUploadBytes: 2 * GIB,
+    maxUploads: 4,
     maxHeaderBytes: 16 * KIB,
     runTimeout: 3600,
     maxRunTimeout: 86400,

@@ -39,7 +39,7 @@ export class UploadService {
 
   /** Open STATE/uploads (max-upload-bytes), sweep it, and sweep it again every hour. */
   static open(config: DaemonConfig, o: UploadServiceOptions): UploadService {
-    const store = UploadStore.open(config.stateDir, { maxBytes: config.maxUploadBytes, maxAgeMs: UPLOAD_MAX_AGE_MS, now: o.now });
+    const store = UploadStore.open(config.stateDir, { maxBytes: config.maxUploadBytes, maxAgeMs: UPLOAD_MAX_AGE_MS, maxUploads: config.maxUploads, onEvict: (sha256, have) => o.log({ event: 'upload-evicted', sha256, have, why: 'max-uploads' }), now: o.now });
     const service = new UploadService(config, store, o.log);
     service.sweep('start');
     service.#timer = setInterval(() => service.sweep('hourly'), SWEEP_EVERY_MS);

@@ -16,6 +16,10 @@ export interface UploadStoreOptions {
   maxBytes: number;
   /** An upload untouched this long is removed by sweep() (a day). */
   maxAgeMs: number;
+  /** Uploads held at once, partial or whole (max-uploads): with max-upload-bytes, what the uploads may take of the disk. */
+  maxUploads?: number;
+  /** Told of an upload removed to make room for a new one (the least recently written one not in use). */
+  onEvict?: (sha256: string, have: number) => void;
   now?: () => Date;
 }
 
@@ -66,7 +70,7 @@ export class UploadStore {
       throw fsFailure(err, dir, 'open');
     }
     fchmodSync(fd, 0o700);
-    return new UploadStore(dir, fd, { maxBytes: o.maxBytes, maxAgeMs: o.maxAgeMs, now: o.now ?? (() => new Date()) });
+    return new UploadStore(dir, fd, { maxBytes: o.maxBytes, maxAgeMs: o.maxAgeMs, maxUploads: o.maxUploads ?? 4, onEvict: o.onEvict ?? (() => undefined), now: o.now ?? (() => new Date()) });
   }
 
   close(): void {
@@ -100,6 +104,7 @@ export class UploadStore {
       throw new FussyError('UPLOAD_CONFLICT', `upload ${sha256} was verified at ${was.size} bytes, not ${size}`, { hint: 'the sha256 of a package fixes its size: check which file you meant', details: { sha256, size: was.size } });
     }
     if (this.busy.has(sha256)) throw busy(sha256);
+    if (was === undefined) this.makeRoom();
     this.hashes.delete(sha256);
     removeFiles(this.fd, sha256);
     await writeSidecar(this.fd, sha256, { size, created: this.o.now().toISOString() });
@@ -226,6 +231,33 @@ export class UploadStore {
       removed.push(...[sha + PART, sha + DONE, sha + SIDECAR].filter((n) => files.has(n)));
     }
     return removed;
+  }
+
+  /**
+   * Before a new upload begins: while `maxUploads` are held, the one written least recently that
+   * no request is using is removed (a fleet that starts new uploads wins over one that left a
+   * partial behind; it resumes from 0 if it comes back). Every one in use: UPLOAD_BUSY.
+   */
+  private makeRoom(): void {
+    const held = new Map<string, number>();
+    for (const name of readdirSync(at(this.fd))) {
+      const m = /^([0-9a-f]{64})(\.part|\.pkg|\.json)$/.exec(name);
+      const st = m === null ? undefined : lstatAt(this.fd, name);
+      if (m === null || st === undefined) continue;
+      const sha = m[1] as string;
+      held.set(sha, Math.max(held.get(sha) ?? 0, st.mtimeMs));
+    }
+    while (held.size >= this.o.maxUploads) {
+      const [victim] = [...held].filter(([sha]) => !this.busy.has(sha)).sort((a, b) => a[1] - b[1])[0] ?? [];
+      if (victim === undefined) {
+        throw new FussyError('UPLOAD_BUSY', `fussyd holds ${held.size} uploads (max-uploads ${this.o.maxUploads}), every one being written or checked`, { hint: 'retry when one of them has ended, or raise max-uploads in fussyd.conf', details: { held: held.size, max: this.o.maxUploads } });
+      }
+      const have = this.state(victim)?.have ?? 0;
+      this.hashes.delete(victim);
+      removeFiles(this.fd, victim);
+      held.delete(victim);
+      this.o.onEvict(victim, have);
+    }
   }
 
   private async exclusive<T>(sha256: string, fn: () => Promise<T>): Promise<T> {

@@ -26,7 +26,43 @@ const coded = (code: string, check: (e: FussyError) => void = () => {}) => (e: u
 
 describe('daemon upload store: resumable uploads named by sha256', function () {
   const tmp = useTmp();
-  const open = (o: Partial<{ maxBytes: number; maxAgeMs: number; now: () => Date }> = {}) => UploadStore.open(tmp.dir, { maxBytes: 64 * MiB, maxAgeMs: DAY, ...o });
+  const open = (o: Partial<{ maxBytes: number; maxAgeMs: number; maxUploads: number; onEvict: (sha256: string, have: number) => void; now: () => Date }> = {}) => UploadStore.open(tmp.dir, { maxBytes: 64 * MiB, maxAgeMs: DAY, ...o });
+
+  it('upload-partial-flood: an uploader who begins upload after upload (each under max-upload-bytes) holds at most max-uploads of them; the least recently written one goes first', async function () {
+    const evicted: Array<[string, number]> = [];
+    const store = open({ maxUploads: 3, onEvict: (id, have) => evicted.push([id, have]) });
+    const pkgs = Array.from({ length: 5 }, () => randomBytes(50_000));
+    const ids = pkgs.map(sha);
+    for (const [i, id] of ids.slice(0, 3).entries()) {
+      await store.begin(id, 50_000);
+      await store.append(id, 0, [(pkgs[i] as Buffer).subarray(0, 10_000 * (i + 1))]);
+      // Written one after the other: mtimes in that order.
+      await utimes(join(tmp.dir, 'uploads', `${id}.part`), 1_700_000_000 + i, 1_700_000_000 + i);
+    }
+    await store.begin(ids[3] as string, 50_000);
+    assert.deepEqual(evicted, [[ids[0], 10_000]], 'the oldest partial made room');
+    assert.equal(store.state(ids[0] as string), undefined);
+    assert.deepEqual(store.state(ids[1] as string), { size: 50_000, have: 20_000, verified: false }, 'the others stay, resumable');
+    await store.begin(ids[1] as string, 50_000); // resuming a held upload takes no room
+    assert.equal(evicted.length, 1);
+    await store.begin(ids[4] as string, 50_000);
+    assert.equal(evicted[1]?.[0], ids[1]);
+    const names = (await readdir(join(tmp.dir, 'uploads'))).filter((n) => n.endsWith('.json'));
+    assert.equal(names.length, 3, `held: ${names.join(', ')}`);
+  });
+
+  it('upload-partial-flood: when every held upload is being written, a new one is refused (UPLOAD_BUSY) and nothing is removed', async function () {
+    const store = open({ maxUploads: 1 });
+    const a = randomBytes(1000);
+    await store.begin(sha(a), 1000);
+    const body = new PassThrough();
+    const appending = store.append(sha(a), 0, body);
+    body.write(a.subarray(0, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    await assert.rejects(store.begin(sha(randomBytes(8)), 8), coded('UPLOAD_BUSY', (e) => assert.match(e.message, /max-uploads 1/)));
+    body.end(a.subarray(10));
+    assert.deepEqual(await appending, { size: 1000, have: 1000, verified: false });
+  });
 
   it('a cut upload keeps what arrived; the client resumes at the offset it is told, and the sha256 of the whole is checked', async function () {
     const pkg = randomBytes(300_000);
