@@ -7,6 +7,7 @@ import { FussyError, isErrno } from '../errors.js';
 import { AuditLog } from './audit.js';
 import { decide, denial, identityOf, parseRoles, type Identity, type RoleTable } from './auth.js';
 import { ChangeWatch } from './file-watch.js';
+import { LogLimiter } from './log-limiter.js';
 import type { DaemonConfig } from './config.js';
 import { DataStore } from './data.js';
 import { sendError } from './http-io.js';
@@ -16,6 +17,10 @@ import { RunEngine, type EngineOptions } from './runs/engine.js';
 import { ScriptStore } from './scripts.js';
 import { loadTlsMaterial, MIN_TLS } from './tls-material.js';
 import { UploadService } from './upload-service.js';
+
+/** Refused handshakes logged per window; past that, one line with their count (docs/security.md). */
+const REFUSALS_LOGGED = 20;
+const REFUSAL_WINDOW_MS = 60_000;
 
 /** One line of the daemon's log (JSON on stderr for journald, from the CLI). */
 export type Log = (event: Record<string, unknown>) => void;
@@ -127,7 +132,9 @@ export class Daemon {
     // (the TLS socket is destroyed by then; `_parent` is its TCP socket, node's long-standing field).
     const remotes = new WeakMap<Socket, string>();
     server.on('connection', (raw: Socket) => remotes.set(raw, `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? '?'}`));
+    const refusals = new LogLimiter(REFUSALS_LOGGED, REFUSAL_WINDOW_MS, (count, windowMs) => log({ event: 'tls-refused-not-logged', count, windowMs }));
     server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket & { _parent?: Socket | null }) => {
+      if (!refusals.allow()) return;
       const raw = socket._parent;
       log({ event: 'tls-refused', remote: (raw === null || raw === undefined ? undefined : remotes.get(raw)) ?? socket.remoteAddress ?? 'unknown', error: err.code ?? err.message });
     });

@@ -64,6 +64,15 @@ describe('fussyd: a client the TLS handshake refuses never reaches a handler (re
     assert.deepEqual(lines.map((l) => [l.cn, l.decision]), [['viewer-cn', 'allow']]);
     assert.ok((d.stderr().match(/"event":"tls-refused"/g) ?? []).length >= 4, d.stderr());
   });
+
+  it('handshake-refusal-log-flood: 40 more clients without a certificate leave at most 20 tls-refused lines a minute in the log; fussyd still serves', async function () {
+    for (let i = 0; i < 40; i++) assert.ok(await refusedAtHandshake(d.port, undefined));
+    const f = await tlsFixtures();
+    assert.equal((await call(d.port, f.clients['viewer-cn'], 'GET', '/v1/whoami')).status, 200);
+    const lines = (d.stderr().match(/"event":"tls-refused"/g) ?? []).length;
+    assert.ok(lines <= 20, `${lines} tls-refused lines`);
+    assert.ok(lines >= 5, 'the first refusals were logged');
+  });
 });
 
 /** Send one keep-alive request on `socket` and read its answer (status line, or null when the connection closed). */
