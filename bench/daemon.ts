@@ -7,22 +7,23 @@
  *   `--runs` times by fork+exec from this process; p50 and p99 of both, the overhead of p50.
  * - load: `--clients` clients, each on its own kept-alive connection, for `--seconds`, each
  *   issuing exec, `GET /v1/scripts` (ls) and `GET /v1/status` in turn, and waiting a think time
- *   after each answer, uniform in 0.5-1.5 x `--think-ms` (1000: an operator's console or a fleet
- *   tool polling a device, ~100 requests/s offered by 100 clients); errors (non-2xx, a socket
- *   error, a run that did not print ok), p50 / p99 per kind, the throughput, fussyd's VmRSS
- *   every 200 ms and its VmHWM at the end. Exec latency includes the wait for one of the
- *   `max-runs` slots. `--think-ms 0` is a closed loop: what fussyd can serve at most (its
- *   latency is then queueing: clients / throughput).
+ *   after each answer, uniform in 0.5-1.5 x `--think-ms` (5000: a fleet console or an operator's
+ *   tools each asking every few seconds, ~20 requests/s from 100 clients; 1000: ~100/s);
+ *   errors (non-2xx, a socket error, a run that did not print ok), p50 / p99 per kind, the
+ *   throughput, fussyd's VmRSS every 200 ms and its VmHWM at the end. Exec latency includes the
+ *   wait for one of the `max-runs` slots. `--think-ms 0` is a closed loop: what fussyd can serve
+ *   at most (its latency is then queueing: clients / throughput).
  * - idle: fussyd's VmRSS once it listens, and `--idle-seconds` after the load's connections closed.
  *
  * `--latency-only` stops after the latency part (no load, no idle wait): the exec overhead alone,
  * e.g. to profile fussyd with it.
  *
  * Prints a Markdown table and a JSON summary. fussyd runs with `max-connections` above the
- * client count (its default, 64, would refuse clients at accept) and the default `max-runs`
+ * client count (its default, 64, would refuse clients at accept), `keep-alive-timeout` past the
+ * longest think time (clients keep their connection), and the default `max-runs`
  * unless `--max-runs` is given; both are in the summary.
  *
- *   npm run bench:daemon -- [--runs 300] [--clients 100] [--seconds 60] [--think-ms 1000] [--idle-seconds 10] [--max-runs N] [--latency-only]
+ *   npm run bench:daemon -- [--runs 300] [--clients 100] [--seconds 60] [--think-ms 5000] [--idle-seconds 10] [--max-runs N] [--latency-only]
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,7 +37,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '300' },
     clients: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '60' },
-    'think-ms': { type: 'string', default: '1000' },
+    'think-ms': { type: 'string', default: '5000' },
     'idle-seconds': { type: 'string', default: '10' },
     'max-runs': { type: 'string' },
     'latency-only': { type: 'boolean', default: false },
@@ -128,7 +129,10 @@ async function load(d: Fussyd): Promise<Load> {
 }
 
 async function main(dir: string): Promise<void> {
-  const d = await startFussyd(dir, ['--max-connections', String(maxConnections), '--max-runs', String(maxRuns)]);
+  // Each client keeps its connection through its think time (fussyd's default keep-alive is 5 s):
+  // a client that reconnected would measure TLS handshakes, and race the server's close.
+  const keepAliveSeconds = Math.max(5, Math.ceil((thinkMs * 1.5) / 1000) + 5);
+  const d = await startFussyd(dir, ['--max-connections', String(maxConnections), '--max-runs', String(maxRuns), '--keep-alive-timeout', String(keepAliveSeconds)]);
   // Ctrl-C reaches fussyd itself (same process group); a SIGTERM or SIGHUP to this process alone
   // would leave it running.
   const onSignal = (sig: NodeJS.Signals): void => {
