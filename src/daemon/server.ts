@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -6,6 +5,7 @@ import type { TLSSocket } from 'node:tls';
 import { FussyError, isErrno } from '../errors.js';
 import { AuditLog } from './audit.js';
 import { decide, denial, identityOf, parseRoles, type Identity, type RoleTable } from './auth.js';
+import { ensureTrustedDir } from '../util/trusted-path.js';
 import { ChangeWatch } from './file-watch.js';
 import { LogLimiter } from './log-limiter.js';
 import type { DaemonConfig } from './config.js';
@@ -85,7 +85,8 @@ export class Daemon {
     for (const f of watch.files) watch.mark(f);
     const tls = loadTlsMaterial(config);
     const roles = parseRoles(requireSettingFile(config.roles, 'ROLES_INVALID', 'roles file').toString('utf8'), config.roles);
-    await mkdir(config.stateDir, { recursive: true, mode: 0o750 });
+    // As root, fussyd acts in its state dir: nobody else may own or write it, or any dir above it.
+    ensureTrustedDir(config.stateDir, { what: 'state directory', mode: 0o750, missingHint: 'check state-dir in fussyd.conf' });
     const data = await DataStore.open(config.stateDir);
     const scripts = await ScriptStore.open(config.stateDir, { maxBytes: config.maxScriptBytes, now });
     const { engine, abandoned } = await RunEngine.open({

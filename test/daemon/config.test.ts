@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FussyError } from '../../src/errors.js';
 import { loadConfig, parseConfigText } from '../../src/daemon/config.js';
@@ -71,4 +71,25 @@ describe('fussyd.conf: key = value lines, every key a flag, flags win', function
     assert.match(r.stderr, /\/nonexistent\/fussyd\.conf does not exist/);
     assert.throws(() => loadConfig({ flags: new Map([['max-runs', { value: 'many', where: '--max-runs' }]]), exists: () => false }), /^FussyError: --max-runs: "many" is not a whole number/);
   });
+});
+
+describe('fussyd state dir: nobody but fussyd and root may own or write it', function () {
+  for (const [name, prepare, problem] of [
+    ['state-dir-owned-by-user', (dir: string) => chownSync(dir, 65534, 65534), /owned by/],
+    ['state-dir-writable-by-others', (dir: string) => chmodSync(dir, 0o777), /writable/],
+    ['state-dir-parent-owned-by-user', (dir: string) => chownSync(join(dir, '..'), 65534, 65534), /owned by/],
+  ] as const) {
+    it(`${name}: fussyd refuses to start (exit 40) naming the directory, and creates nothing in it`, async function () {
+      if (process.getuid?.() !== 0) this.skip();
+      const s = await setup(await makeTmp('fussyd-state-'));
+      const stateDir = join(s.dir, 'srv', 'state');
+      mkdirSync(stateDir, { recursive: true, mode: 0o750 });
+      prepare(stateDir);
+      const r = await cli('fussyd', ['--config', writeConfigFile({ ...s, config: { ...s.config, stateDir } })]);
+      assert.equal(r.exitCode, 40, r.stderr);
+      assert.match(r.stderr, /state directory/);
+      assert.match(r.stderr, problem);
+      assert.deepEqual(readdirSync(stateDir), []);
+    });
+  }
 });
