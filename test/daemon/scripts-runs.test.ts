@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli } from '../helpers/cli.js';
-import { auditLines, fingerprintOf, setup, startChild, writeConfigFile, type Child, type Setup } from '../helpers/fussyd.js';
+import { auditLines, fingerprintOf, useChild } from '../helpers/fussyd.js';
 import { tlsFixtures, type ClientCn } from '../helpers/tls-fixtures.js';
-import { makeTmp } from '../helpers/tmp.js';
 import { groupGone, python3 } from './runs/helpers.js';
 
 interface Run {
@@ -21,30 +19,12 @@ interface Run {
 }
 
 describe('fussy remote scripts, exec and history against a real bin/fussyd (openssl certificates)', function () {
-  let s: Setup;
-  let d: Child;
-  let work: string;
-
-  before(async function () {
-    s = await setup(await makeTmp('fussyd-scripts-'));
-    d = await startChild(['--config', writeConfigFile(s)]);
-    work = join(s.dir, 'work');
-    mkdirSync(work);
-  });
-  after(async function () {
-    if (this.currentTest?.state === 'failed') process.stderr.write(d.stderr());
-    await d.stop();
-  });
-
-  const remote = async (cn: ClientCn, args: string[]) => {
-    const f = await tlsFixtures();
-    const c = f.clients[cn];
-    return cli('fussy', ['remote', '--host', '127.0.0.1', '--port', String(d.port), '--ca', f.ca, '--cert', c.cert, '--key', c.key, ...args], { cwd: work, env: { HOME: work } });
-  };
+  const c = useChild('fussyd-scripts-');
+  const remote = async (cn: ClientCn, args: string[]) => c.remote((await tlsFixtures()).clients[cn], args);
   // Local scripts live in work/src: a NAME that exists in the cwd would be uploaded by exec first.
   const script = (name: string, body: string): string => {
-    mkdirSync(join(work, 'src'), { recursive: true });
-    writeFileSync(join(work, 'src', name), body, { mode: 0o755 });
+    mkdirSync(join(c.work, 'src'), { recursive: true });
+    writeFileSync(join(c.work, 'src', name), body, { mode: 0o755 });
     return `src/${name}`;
   };
   const json = <T>(r: { stdout: string }): T => JSON.parse(r.stdout) as T;
@@ -67,7 +47,7 @@ describe('fussy remote scripts, exec and history against a real bin/fussyd (open
     assert.equal(opExec.exitCode, 0, opExec.stderr);
     assert.equal(opExec.stdout, 'caller=operator-cn', 'cli() strips the last newline');
     const f = await tlsFixtures();
-    const lines = auditLines(s) as unknown as Array<Record<string, unknown>>;
+    const lines = auditLines(c.s) as unknown as Array<Record<string, unknown>>;
     const denied = lines.filter((l) => l.decision === 'deny').map((l) => [l.cn, l.action, l.reason]);
     assert.deepEqual(denied, [
       ['viewer-cn', 'scripts.put', 'ROLE_DENIED'],
@@ -100,7 +80,7 @@ describe('fussy remote scripts, exec and history against a real bin/fussyd (open
     assert.equal(byOldId.stdout, 'one old');
     const got = await remote('viewer-cn', ['get', first.id, '-o', 'back.sh']);
     assert.equal(got.exitCode, 0, got.stderr);
-    assert.equal(readFileSync(join(work, 'back.sh'), 'utf8'), '#!/bin/sh\necho one "$@"\n');
+    assert.equal(readFileSync(join(c.work, 'back.sh'), 'utf8'), '#!/bin/sh\necho one "$@"\n');
     const history = json<{ runs: Run[] }>(await remote('viewer-cn', ['history', '--script', 'version.sh', '--json'])).runs;
     const f = await tlsFixtures();
     const fp = await fingerprintOf(f.clients['operator-cn']);
@@ -121,8 +101,8 @@ describe('fussy remote scripts, exec and history against a real bin/fussyd (open
   });
 
   it('exec of a local file uploads it first (put), then runs that id; rm keeps the id runnable', async function () {
-    mkdirSync(join(work, 'sub'), { recursive: true });
-    writeFileSync(join(work, 'sub', 'local.sh'), '#!/bin/sh\necho "local $1"\n', { mode: 0o755 });
+    mkdirSync(join(c.work, 'sub'), { recursive: true });
+    writeFileSync(join(c.work, 'sub', 'local.sh'), '#!/bin/sh\necho "local $1"\n', { mode: 0o755 });
     const r = await remote('admin-cn', ['exec', 'sub/local.sh', '--json', '--', 'x']);
     assert.equal(r.exitCode, 0, r.stderr);
     const run = json<Run>(r);
@@ -146,7 +126,7 @@ describe('fussy remote scripts, exec and history against a real bin/fussyd (open
     const slow = await remote('admin-cn', ['exec', slowSh, '--timeout', '1', '--json']);
     assert.equal(slow.exitCode, 124, slow.stdout);
     assert.equal(json<Run>(slow).status, 'timeout');
-    const grandchild = Number(readFileSync(join(s.dataDir, 'grandchild.pid'), 'utf8'));
+    const grandchild = Number(readFileSync(join(c.s.dataDir, 'grandchild.pid'), 'utf8'));
     assert.ok(grandchild > 0);
     assert.equal(liveProcess(grandchild), false, 'the grandchild of a timed-out script is gone');
     const run = json<Run & { pid: number }>(slow);

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { defaultConfig, type DaemonConfig } from '../../src/daemon/config.js';
 import { Daemon } from '../../src/daemon/server.js';
+import { cli } from './cli.js';
+import { makeTmp } from './tmp.js';
 import { tlsFixtures, type Creds } from './tls-fixtures.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/', import.meta.url));
@@ -177,4 +179,43 @@ export function auditLines(s: Setup): AuditLine[] {
 export async function fingerprintOf(creds: Creds): Promise<string> {
   const { X509Certificate } = await import('node:crypto');
   return new X509Certificate(creds.certPem).fingerprint256;
+}
+
+/** A describe block's real bin/fussyd, made before its tests; `work` is an empty dir for the client's files. */
+export interface UsedChild {
+  readonly s: Setup;
+  readonly d: Child;
+  readonly work: string;
+  /** `fussy remote` as `creds` against this fussyd, run in `work` with HOME there (no remote.json of this machine's). */
+  remote(creds: Creds, args: string[], env?: Record<string, string>): ReturnType<typeof cli>;
+}
+
+/** Start a real bin/fussyd before the block's tests and stop it after (its log printed when a test failed). */
+export function useChild(prefix: string): UsedChild {
+  const state = {} as { s: Setup; d: Child; work: string };
+  before(async function () {
+    state.s = await setup(await makeTmp(prefix));
+    state.d = await startChild(['--config', writeConfigFile(state.s)]);
+    state.work = join(state.s.dir, 'work');
+    mkdirSync(state.work);
+  });
+  after(async function () {
+    if (this.currentTest?.state === 'failed') process.stderr.write(state.d.stderr());
+    await state.d?.stop();
+  });
+  return {
+    get s() {
+      return state.s;
+    },
+    get d() {
+      return state.d;
+    },
+    get work() {
+      return state.work;
+    },
+    async remote(creds, args, env = {}) {
+      const f = await tlsFixtures();
+      return cli('fussy', ['remote', '--host', '127.0.0.1', '--port', String(state.d.port), '--ca', f.ca, '--cert', creds.cert, '--key', creds.key, ...args], { cwd: state.work, env: { HOME: state.work, ...env } });
+    },
+  };
 }
