@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { join } from 'node:path';
-import type { Daemon } from '../../src/daemon/server.js';
 import { tlsFixtures, type ClientCn } from '../helpers/tls-fixtures.js';
-import { auditLines, call, fingerprintOf, setup, startInProcess, type Setup } from '../helpers/fussyd.js';
+import { auditLines, call, fingerprintOf, setup, startInProcess, useInProcess } from '../helpers/fussyd.js';
 import { makeTmp } from '../helpers/tmp.js';
 
 type Who = 'stranger' | 'viewer' | 'operator' | 'admin';
@@ -23,21 +22,13 @@ const REQUESTS: Array<{ action: string; method: string; path: (who: Who) => stri
 const RANK: Who[] = ['stranger', 'viewer', 'operator', 'admin'];
 
 describe('fussyd: roles nest admin > operator > viewer, default deny, every decision audited', function () {
-  let s: Setup;
-  let daemon: Daemon;
-  let port: number;
-
-  before(async function () {
-    s = await setup(await makeTmp('fussyd-roles-'));
-    ({ daemon, port } = await startInProcess(s));
-    writeFileSync(join(s.dataDir, 'seed'), 'seed\n');
+  const c = useInProcess('fussyd-roles-');
+  before(function () {
+    writeFileSync(join(c.s.dataDir, 'seed'), 'seed\n');
     for (const w of RANK) {
-      writeFileSync(join(s.dataDir, `mv-${w}`), 'm');
-      writeFileSync(join(s.dataDir, `rm-${w}`), 'r');
+      writeFileSync(join(c.s.dataDir, `mv-${w}`), 'm');
+      writeFileSync(join(c.s.dataDir, `rm-${w}`), 'r');
     }
-  });
-  after(async function () {
-    await daemon.close();
   });
 
   for (const who of RANK) {
@@ -47,15 +38,15 @@ describe('fussyd: roles nest admin > operator > viewer, default deny, every deci
       const fp = await fingerprintOf(creds);
       for (const r of REQUESTS) {
         const path = r.path(who).replace('moved-x', `moved-${who}`);
-        const before = auditLines(s).length;
-        const a = await call(port, creds, r.method, path, { body: r.body?.replace('moved-x', `moved-${who}`), type: r.type });
+        const before = auditLines(c.s).length;
+        const a = await call(c.port, creds, r.method, path, { body: r.body?.replace('moved-x', `moved-${who}`), type: r.type });
         const allowed = RANK.indexOf(who) >= RANK.indexOf(r.least);
         if (allowed) assert.ok(a.status < 300, `${who} ${r.action}: ${a.status} ${a.body.toString()}`);
         else {
           assert.equal(a.status, 403, `${who} ${r.action}`);
           assert.equal(a.json.error?.code, 'ROLE_DENIED');
         }
-        const lines = auditLines(s).slice(before);
+        const lines = auditLines(c.s).slice(before);
         assert.equal(lines.length, 1, `${who} ${r.action}: one audit line`);
         const line = lines[0]!;
         assert.equal(line.cn, CN[who]);
@@ -70,7 +61,7 @@ describe('fussyd: roles nest admin > operator > viewer, default deny, every deci
 
   it('whoami names the certificate and its nested roles', async function () {
     const f = await tlsFixtures();
-    const a = await call(port, f.clients['operator-cn'], 'GET', '/v1/whoami');
+    const a = await call(c.port, f.clients['operator-cn'], 'GET', '/v1/whoami');
     assert.equal(a.json.cn, 'operator-cn');
     assert.deepEqual(a.json.roles, ['viewer', 'operator']);
     assert.equal(a.json.fingerprint, await fingerprintOf(f.clients['operator-cn']));

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Daemon } from '../../src/daemon/server.js';
 import { tlsFixtures } from '../helpers/tls-fixtures.js';
-import { call, setup, startInProcess, type Setup } from '../helpers/fussyd.js';
+import { call, setup, startInProcess, useInProcess } from '../helpers/fussyd.js';
 import { makeTmp } from '../helpers/tmp.js';
 
 /** Every file below `dir` with its bytes (symlinks as "-> target"). */
@@ -36,28 +35,20 @@ const ATTACKS: Array<[string, string]> = [
 ];
 
 describe('fussyd: names that are not one plain path component are refused with 400 before any file is touched', function () {
-  let s: Setup;
-  let daemon: Daemon;
-  let port: number;
+  const c = useInProcess('fussyd-path-');
   const outside = { file: '' };
 
-  before(async function () {
-    const dir = await makeTmp('fussyd-path-');
-    s = await setup(dir);
-    ({ daemon, port } = await startInProcess(s));
-    writeFileSync(join(s.dataDir, 'x'), 'inside\n');
-    outside.file = join(dir, 'passwd');
+  before(function () {
+    writeFileSync(join(c.s.dataDir, 'x'), 'inside\n');
+    outside.file = join(c.s.dir, 'passwd');
     writeFileSync(outside.file, 'outside\n');
-  });
-  after(async function () {
-    await daemon.close();
   });
 
   for (const [attack, target] of ATTACKS) {
     it(`${attack}: GET, PUT, DELETE and move of ${target.length > 40 ? `${target.slice(0, 40)}...` : target} are 400 and nothing changes`, async function () {
       const f = await tlsFixtures();
       const admin = f.clients['admin-cn'];
-      const before = snapshot(s.dir);
+      const before = snapshot(c.s.dir);
       for (const [method, path, body, type] of [
         ['GET', target],
         ['PUT', target, 'planted\n', 'application/octet-stream'],
@@ -66,11 +57,11 @@ describe('fussyd: names that are not one plain path component are refused with 4
         ['POST', `${target}/move`, '{"to":"y","overwrite":true}', 'application/json'],
         ['POST', '/v1/data/x/move', `{"to":${JSON.stringify(decodeURIComponentSafe(target.startsWith('/v1/data/') ? target.slice('/v1/data/'.length) : target))},"overwrite":true}`, 'application/json'],
       ] as Array<[string, string, string?, string?]>) {
-        const a = await call(port, admin, method, path, { body, type });
+        const a = await call(c.port, admin, method, path, { body, type });
         assert.equal(a.status, 400, `${method} ${path} ${body ?? ''}: ${a.status} ${a.body.toString()}`);
         assert.match(a.json.error?.code ?? '', /^(BAD_REQUEST|BAD_NAME)$/);
       }
-      assert.deepEqual(snapshot(s.dir), { ...before, ...pick(snapshot(s.dir), join(s.stateDir, 'audit.jsonl')) });
+      assert.deepEqual(snapshot(c.s.dir), { ...before, ...pick(snapshot(c.s.dir), join(c.s.stateDir, 'audit.jsonl')) });
       assert.equal(readFileSync(outside.file, 'utf8'), 'outside\n');
     });
   }

@@ -219,3 +219,23 @@ export function useChild(prefix: string): UsedChild {
     },
   };
 }
+
+/** A describe block's fussyd in this process (Daemon.start), made before its tests and closed after. */
+export interface UsedInProcess {
+  readonly s: Setup;
+  readonly daemon: Daemon;
+  readonly port: number;
+  readonly log: Array<Record<string, unknown>>;
+}
+
+export function useInProcess(prefix: string, overrides: Partial<DaemonConfig> = {}): UsedInProcess {
+  const state = {} as { s: Setup; daemon: Daemon; port: number; log: Array<Record<string, unknown>> };
+  before(async function () {
+    state.s = await setup(await makeTmp(prefix));
+    Object.assign(state, await startInProcess(state.s, overrides));
+  });
+  after(async function () {
+    await state.daemon?.close();
+  });
+  return state;
+}
