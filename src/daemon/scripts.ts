@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { close, createReadStream, fsync, openSync, write } from 'node:fs';
-import { mkdir, readFile, rename } from 'node:fs/promises';
+import { close, createReadStream, fsync, openSync, utimesSync, write } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { FussyError, isErrno } from '../errors.js';
 import { FILE_NOFOLLOW } from '../util/dir-fd.js';
-import { fsyncDir, openNewFile, tempBeside, unlinkIfExists, writeAtomic } from '../util/fs-atomic.js';
+import { fsyncDir, isTempName, openNewFile, tempBeside, unlinkIfExists, writeAtomic } from '../util/fs-atomic.js';
 import { checkName, SCRIPT_ID } from './names.js';
 
 const writeFd = promisify(write);
@@ -57,8 +57,10 @@ export interface ScriptStoreOptions {
 /**
  * Scripts stored by content (STATE/scripts/objects/<sha256>, written once, mode 0500) and an
  * index of names (STATE/scripts/index.json, replaced atomically). A name points at its newest
- * id; the ids it pointed at before stay runnable, so the history's ids mean what ran.
- * Objects are never removed here: a removed name's ids stay readable (retention is later work).
+ * id; the ids it pointed at before stay runnable, so the history's ids mean what ran. An object
+ * no name points at any more (a removed name's, or a version past `keepOlder`) is removed by
+ * prune() once it has been neither stored nor run for history-days: by then no run record in the
+ * history names it.
  */
 export class ScriptStore {
   private chain: Promise<unknown> = Promise.resolve();
@@ -124,6 +126,44 @@ export class ScriptStore {
       const names = { ...this.index.names };
       delete names[name];
       await this.save({ names, ids: this.index.ids });
+    });
+  }
+
+  /** A run of `id` starts: its object's mtime says when it was last used (prune keeps it that much longer). */
+  used(id: string): void {
+    try {
+      const now = this.o.now();
+      utimesSync(this.objectPath(id), now, now);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT', 'EPERM', 'EACCES', 'EROFS')) throw err; // best effort: the run goes on
+    }
+  }
+
+  /**
+   * Remove the objects no name points at (as its current or one of its older versions) that were
+   * neither stored nor run for `maxAgeMs`, and temp files a crash left (an hour old). Returns the
+   * ids removed (fussyd logs them).
+   */
+  prune(maxAgeMs: number): Promise<string[]> {
+    return this.serial(async () => {
+      const live = new Set<string>();
+      for (const e of Object.values(this.index.names)) for (const v of [e, ...e.older]) live.add(v.id);
+      const now = this.o.now().getTime();
+      const removed: string[] = [];
+      for (const name of await readdir(join(this.dir, 'objects'))) {
+        const temp = isTempName(name);
+        if (!temp && (!SCRIPT_ID.test(name) || live.has(name))) continue;
+        const st = await lstat(this.objectPath(name)).catch((err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err)));
+        if (st === undefined || now - st.mtimeMs <= (temp ? 3_600_000 : maxAgeMs)) continue;
+        await unlinkIfExists(this.objectPath(name));
+        if (!temp) removed.push(name);
+      }
+      if (removed.length === 0) return removed;
+      const ids = { ...this.index.ids };
+      for (const id of removed) delete ids[id];
+      await this.save({ names: this.index.names, ids });
+      await fsyncDir(join(this.dir, 'objects'));
+      return removed;
     });
   }
 

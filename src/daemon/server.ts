@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { FussyError, isErrno } from '../errors.js';
+import { FussyError, isErrno, isSystemError } from '../errors.js';
 import { AuditLog } from './audit.js';
 import { decide, denial, identityOf, parseRoles, type Identity, type RoleTable } from './auth.js';
 import { ensureTrustedDir } from '../util/trusted-path.js';
@@ -20,6 +20,7 @@ import { UploadService } from './upload-service.js';
 
 /** Refused handshakes logged per window; past that, one line with their count (docs/security.md). */
 const REFUSALS_LOGGED = 20;
+const DAY_MS = 86_400_000;
 const REFUSAL_WINDOW_MS = 60_000;
 
 /** One line of the daemon's log (JSON on stderr for journald, from the CLI). */
@@ -52,13 +53,14 @@ export class Daemon {
   readonly #uploads: UploadService;
   readonly #router = buildRouter();
   readonly #watch: ChangeWatch;
+  readonly #pruner: NodeJS.Timeout;
   readonly #sockets = new Set<TLSSocket>();
   /** Handlers still answering (close lets them finish their last line). */
   readonly #inflight = new Set<Promise<void>>();
   #roles: RoleTable;
   #revoked: Set<string>;
 
-  private constructor(config: DaemonConfig, log: Log, parts: { roles: RoleTable; revoked: Set<string>; data: DataStore; audit: AuditLog; scripts: ScriptStore; engine: RunEngine; uploads: UploadService; server: Server; watch: ChangeWatch }) {
+  private constructor(config: DaemonConfig, log: Log, parts: { roles: RoleTable; revoked: Set<string>; data: DataStore; audit: AuditLog; scripts: ScriptStore; engine: RunEngine; uploads: UploadService; server: Server; watch: ChangeWatch; pruner: NodeJS.Timeout }) {
     this.#config = config;
     this.#log = log;
     this.#roles = parts.roles;
@@ -70,6 +72,7 @@ export class Daemon {
     this.#uploads = parts.uploads;
     this.#server = parts.server;
     this.#watch = parts.watch;
+    this.#pruner = parts.pruner;
   }
 
   /**
@@ -89,6 +92,17 @@ export class Daemon {
     ensureTrustedDir(config.stateDir, { what: 'state directory', mode: 0o750, missingHint: 'check state-dir in fussyd.conf' });
     const data = await DataStore.open(config.stateDir);
     const scripts = await ScriptStore.open(config.stateDir, { maxBytes: config.maxScriptBytes, now });
+    // Objects no name points at, unused for history-days: at start and daily (docs/daemon.md).
+    const prune = (): Promise<void> =>
+      scripts.prune(config.historyDays * DAY_MS).then(
+        (ids) => void (ids.length > 0 && log({ event: 'scripts-pruned', ids })),
+        (err: unknown) => {
+          if (!isSystemError(err)) throw err;
+          log({ event: 'scripts-prune-failed', error: err.message });
+        },
+      );
+    await prune();
+    const pruner = setInterval(() => void prune(), DAY_MS).unref();
     const { engine, abandoned } = await RunEngine.open({
       stateDir: config.stateDir,
       scripts,
@@ -120,7 +134,7 @@ export class Daemon {
       keepAliveTimeout: config.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
     });
-    const d = new Daemon(config, log, { roles, revoked: tls.revoked, data, audit, scripts, engine, uploads, server, watch });
+    const d = new Daemon(config, log, { roles, revoked: tls.revoked, data, audit, scripts, engine, uploads, server, watch, pruner });
     reload = (file) => d.reload(`${file} changed`);
     server.maxConnections = config.maxConnections;
     server.timeout = config.idleTimeoutMs;
@@ -153,6 +167,7 @@ export class Daemon {
         });
       });
     } catch (err) {
+      clearInterval(pruner);
       await engine.close();
       await audit.close();
       data.close();
@@ -209,6 +224,7 @@ export class Daemon {
    */
   async close(): Promise<void> {
     this.#watch.stop();
+    clearInterval(this.#pruner);
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     await this.#uploads.stop();
     // Runs first, connections after: a client waiting on a run gets its `interrupted` result.

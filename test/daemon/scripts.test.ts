@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { checkName } from '../../src/daemon/names.js';
@@ -25,6 +25,36 @@ describe('daemon script store: scripts by content, names by index', function () 
     const chunks: Buffer[] = [];
     for await (const c of reopened.open(v1.id)) chunks.push(c as Buffer);
     assert.equal(Buffer.concat(chunks).toString(), 'one\n');
+  });
+
+  it('script-object-growth: objects no name points at, neither stored nor run for history-days, are pruned (and old temp files); live versions and recently run ids stay', async function () {
+    const DAY = 86_400_000;
+    let now = new Date('2026-01-01T00:00:00Z');
+    const store = await ScriptStore.open(tmp.dir, { keepOlder: 1, now: () => now });
+    const by = { cn: 'alice', fingerprint: 'AA' };
+    const v1 = await store.put('job.sh', Buffer.from('#!/bin/sh\necho 1\n'), by);
+    const v2 = await store.put('job.sh', Buffer.from('#!/bin/sh\necho 2\n'), by);
+    const v3 = await store.put('job.sh', Buffer.from('#!/bin/sh\necho 3\n'), by); // v1 falls out of older (keepOlder 1)
+    const gone = await store.put('old.sh', Buffer.from('#!/bin/sh\necho old\n'), by);
+    const ran = await store.put('ran.sh', Buffer.from('#!/bin/sh\necho ran\n'), by);
+    await store.remove('old.sh');
+    await store.remove('ran.sh');
+    const objects = join(tmp.dir, 'scripts', 'objects');
+    // Objects carry the time they were stored (the test's clock, as written by utimes).
+    for (const id of [v1.id, v2.id, v3.id, gone.id, ran.id]) await utimes(join(objects, id), now, now);
+    const temp = join(objects, '.fussy-tmp-script-00000000000000000000000000000000');
+    await writeFile(temp, 'x'); // a crash's leftover, stored "now"
+    await utimes(temp, now, now);
+    now = new Date(now.getTime() + 89 * DAY);
+    store.used(ran.id); // run by id 89 days later
+    assert.deepEqual(await store.prune(90 * DAY), [], 'nothing is 90 days old yet');
+    now = new Date(now.getTime() + 2 * DAY);
+    const pruned = (await store.prune(90 * DAY)).sort();
+    assert.deepEqual(pruned, [v1.id, gone.id].sort());
+    assert.deepEqual((await readdir(objects)).sort(), [v2.id, v3.id, ran.id].sort(), 'the temp file a crash left went too');
+    assert.throws(() => store.resolve(gone.id), /no script/);
+    assert.equal(store.resolve(v2.id).name, 'job.sh', 'an older version a name remembers stays runnable');
+    assert.equal((await ScriptStore.open(tmp.dir)).resolve(ran.id).id, ran.id, 'the index no longer lists what was pruned, and keeps the rest');
   });
 
   it('remove forgets the name only: its ids still resolve', async function () {

@@ -127,6 +127,7 @@ export class RunEngine {
   submit(s: Submission): Submitted {
     if (this.closing) throw new FussyError('INTERRUPTED', 'fussyd is stopping: no new runs', { hint: 'submit it again once fussyd runs again' });
     const script = this.o.scripts.resolve(s.script);
+    this.o.scripts.used(script.id);
     const args = s.args ?? [];
     if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) throw new FussyError('USAGE', 'the args of a run are a list of strings');
     if (JSON.stringify(args).length > MAX_ARGS_JSON) throw new FussyError('TOO_LARGE', `the args of a run are more than ${MAX_ARGS_JSON} bytes as JSON`, { hint: 'pass large inputs as a data file' });
