@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { close, createReadStream, fsync, openSync, utimesSync, write } from 'node:fs';
+import { close, createReadStream, fsync, lstatSync, mkdirSync, openSync, rmSync, symlinkSync, utimesSync, write } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -38,6 +38,8 @@ export interface ResolvedScript {
   id: string;
   size: number;
   path: string;
+  /** STATE/scripts/named/<id>/<name>, a symlink to the object: what an executable script runs as, so that its `$0` is its name. */
+  named?: string;
 }
 
 interface Index {
@@ -82,6 +84,7 @@ export class ScriptStore {
     checkName(name);
     return this.serial(async () => {
       const { id, size } = await this.writeObject(name, source);
+      this.link(id, name);
       const was = this.index.names[name];
       const older = was === undefined || was.id === id ? (was?.older ?? []) : [{ id: was.id, size: was.size, updated: was.updated, by: was.by }, ...was.older.filter((v) => v.id !== id)];
       const entry = { id, size, updated: this.o.now().toISOString(), by: { cn: by.cn, fingerprint: by.fingerprint }, older: older.slice(0, this.o.keepOlder) };
@@ -100,9 +103,9 @@ export class ScriptStore {
   /** A name's current version, or an id (any ever stored): NOT_FOUND otherwise. A name wins over an id that looks the same. */
   resolve(nameOrId: string): ResolvedScript {
     const byName = this.index.names[nameOrId];
-    if (byName !== undefined) return { name: nameOrId, id: byName.id, size: byName.size, path: this.objectPath(byName.id) };
+    if (byName !== undefined) return { name: nameOrId, id: byName.id, size: byName.size, path: this.objectPath(byName.id), ...this.named(byName.id, nameOrId) };
     const byId = SCRIPT_ID.test(nameOrId) ? this.index.ids[nameOrId] : undefined;
-    if (byId !== undefined) return { name: byId.name, id: nameOrId, size: byId.size, path: this.objectPath(nameOrId) };
+    if (byId !== undefined) return { name: byId.name, id: nameOrId, size: byId.size, path: this.objectPath(nameOrId), ...this.named(nameOrId, byId.name) };
     checkName(nameOrId);
     throw new FussyError('NOT_FOUND', `no script ${JSON.stringify(nameOrId)}`, { hint: 'list the stored scripts; a script is named by its name or its sha256 id', details: { script: nameOrId } });
   }
@@ -156,7 +159,9 @@ export class ScriptStore {
         const st = await lstat(this.objectPath(name)).catch((err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err)));
         if (st === undefined || now - st.mtimeMs <= (temp ? 3_600_000 : maxAgeMs)) continue;
         await unlinkIfExists(this.objectPath(name));
-        if (!temp) removed.push(name);
+        if (temp) continue;
+        rmSync(join(this.dir, 'named', name), { recursive: true, force: true });
+        removed.push(name);
       }
       if (removed.length === 0) return removed;
       const ids = { ...this.index.ids };
@@ -165,6 +170,31 @@ export class ScriptStore {
       await fsyncDir(join(this.dir, 'objects'));
       return removed;
     });
+  }
+
+  /**
+   * STATE/scripts/named/<id>/<name> -> ../../objects/<id> (made at put; fussyd's, in its 0700
+   * scripts dir). The object never changes, so neither does what the link runs.
+   */
+  private link(id: string, name: string): void {
+    const dir = join(this.dir, 'named', id);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    try {
+      symlinkSync(join('..', '..', 'objects', id), join(dir, name));
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+    }
+  }
+
+  /** The named link of `id` as `name`, when it is there (a store older than the links has none: the object path serves). */
+  private named(id: string, name: string): { named?: string } {
+    const path = join(this.dir, 'named', id, name);
+    try {
+      return lstatSync(path).isSymbolicLink() ? { named: path } : {};
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ENOTDIR')) return {};
+      throw err;
+    }
   }
 
   private objectPath(id: string): string {

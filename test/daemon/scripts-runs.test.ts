@@ -133,6 +133,14 @@ describe('fussy remote scripts, exec and history against a real bin/fussyd (open
     assert.deepEqual(await groupGone(run.pid), []);
   });
 
+  it("a script's $0 is its name (run through STATE/scripts/named/<id>/<name>), for every version, and an older id keeps the name it was stored under", async function () {
+    const admin = (await tlsFixtures()).clients['admin-cn'];
+    const v1 = json<{ id: string }>(await c.remote(admin, ['put', script('whoami-0.sh', '#!/bin/sh\necho "v1 $(basename "$0")"\n'), '--json']));
+    await c.remote(admin, ['put', script('whoami-0.sh', '#!/bin/sh\necho "v2 $(basename "$0")"\n')]);
+    assert.equal((await remote('operator-cn', ['exec', 'whoami-0.sh'])).stdout, 'v2 whoami-0.sh');
+    assert.equal((await remote('operator-cn', ['exec', v1.id])).stdout, 'v1 whoami-0.sh');
+  });
+
   it("a js run(ctx) script's return value and a thrown error's stack reach the client", async function () {
     const sumMjs = script('sum.mjs', 'export async function run(ctx) {\n  return { sum: ctx.args.map(Number).reduce((a, b) => a + b, 0), runId: ctx.runId };\n}\n');
     const sum = await remote('admin-cn', ['exec', sumMjs, '--', '2', '40']);

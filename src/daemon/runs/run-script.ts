@@ -18,6 +18,8 @@ export interface ScriptFile {
   name: string;
   id: string;
   path: string;
+  /** A symlink to the object whose last component is the name: run through it, `$0` is the script's name. */
+  named?: string;
 }
 
 /** The programs that host js and Viri scripts. */
@@ -111,7 +113,7 @@ export async function runScript(o: RunScriptOptions): Promise<RunOutcome> {
   if (kind === 'exec' && !runnable(bytes)) return notStarted(kind, `${o.script.name}: exec format error: it starts with neither "#!" nor an ELF header`);
   const own = o.user === undefined || (o.user.uid === process.getuid?.() && o.user.gid === process.getgid?.());
   // The object is 0500 in a 0700 directory, fussyd's: another user can neither read nor reach it.
-  if (kind === 'exec' && own) return start(o, kind, o.script.path, o.args, undefined);
+  if (kind === 'exec' && own) return start(o, kind, o.script.named ?? o.script.path, o.args, undefined);
   const work = join(o.workRoot, o.runId);
   mkdirSync(work, { mode: 0o700 });
   try {
