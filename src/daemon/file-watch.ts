@@ -1,16 +1,17 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-import { isErrno } from '../errors.js';
+import { isSystemError } from '../errors.js';
+import { readSmallFile } from '../util/read-small-file.js';
+import { SETTING_MAX } from './read-setting-file.js';
 
 /**
  * Watches settings files (the roles file, the CRL) by polling their stat every `intervalMs`, and
  * calls `onChange` when one differs from what it was when last read: `mark()` is called before
  * each read, so a change made between the daemon's start and its first poll is not missed (with
  * fs.watchFile the first poll sets the baseline, and such a change was lost until a SIGHUP). A
- * stat on the main thread every few seconds costs nothing and never waits for the thread pool.
- * Inode, size, times, and the content's sha256: an editor's rename and an in-place write both
- * show, and so does a same-size rewrite within one tick of the file system's clock (these files
- * are small; one past 4 MiB is compared by its stat alone).
+ * The content's sha256, read the way the reload reads it (a synchronous read of a small file
+ * every few seconds never waits for the thread pool): an editor's rename, an in-place write and
+ * a same-size rewrite within one tick of the file system's clock all show; a file that becomes
+ * a FIFO or a symlink never blocks the poll, it is a change the reload refuses.
  */
 export class ChangeWatch {
   readonly #seen = new Map<string, string>();
@@ -42,16 +43,18 @@ export class ChangeWatch {
   }
 }
 
-const MAX_HASHED = 4n << 20n;
-
+/** What the file holds as fussyd reads settings files (read-setting-file.ts: no symlink, no FIFO, at most 1 MiB), or why it cannot be read. */
 function signature(file: string): string {
+  let r: ReturnType<typeof readSmallFile>;
   try {
-    const st = statSync(file, { bigint: true });
-    const head = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    return st.isFile() && st.size <= MAX_HASHED ? `${head}:${createHash('sha256').update(readFileSync(file)).digest('hex')}` : head;
+    r = readSmallFile(file, SETTING_MAX);
   } catch (err) {
-    // Gone or unreadable for now: a change like any other (the reload says what is wrong).
-    if (isErrno(err, 'ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'ELOOP')) return `missing ${(err as NodeJS.ErrnoException).code}`;
+    // Unreadable for now (EACCES, EIO): a change like any other; the reload says what is wrong.
+    if (isSystemError(err)) return `unreadable ${err.code}`;
     throw err;
   }
+  if (r === undefined) return 'missing';
+  if ('problem' in r) return `problem ${r.problem}`;
+  // The inode too: a file replaced by another (an editor's rename) is a change even with the same bytes.
+  return `${r.st.dev}:${r.st.ino}:${createHash('sha256').update(r.data).digest('hex')}`;
 }

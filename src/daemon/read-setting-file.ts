@@ -7,7 +7,10 @@ import { readSmallFile } from '../util/read-small-file.js';
  * a huge file must not be read whole, so readSmallFile's rules apply. undefined when the file does
  * not exist; any other problem is `code` naming the file.
  */
-export function readSettingFile(path: string, code: ErrorCode, what: string, max = 1024 * 1024): Buffer | undefined {
+/** The most a settings file (roles, CRL, certificates) may hold. */
+export const SETTING_MAX = 1024 * 1024;
+
+export function readSettingFile(path: string, code: ErrorCode, what: string, max = SETTING_MAX): Buffer | undefined {
   let r: ReturnType<typeof readSmallFile>;
   try {
     r = readSmallFile(path, max);

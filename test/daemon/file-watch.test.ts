@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { ChangeWatch } from '../../src/daemon/file-watch.js';
 import { makeTmp } from '../helpers/tmp.js';
 
@@ -60,5 +61,18 @@ describe('ChangeWatch: a settings file changed after fussyd read it is reloaded'
     renameSync(file, join(dir, 'gone'));
     w.poll();
     assert.equal(changed.length, 2);
+  });
+
+  it('roles-file-swapped-for-fifo: a watched file replaced by a FIFO is reported as a change, and the poll never blocks on it', async function () {
+    const dir = await makeTmp();
+    const file = join(dir, 'roles.json');
+    writeFileSync(file, '{}');
+    const changed: string[] = [];
+    const w = new ChangeWatch([file], (f) => changed.push(f));
+    w.mark(file);
+    renameSync(file, join(dir, 'old'));
+    await execa('mkfifo', [file]);
+    w.poll(); // with a plain read this would wait for a writer for ever
+    assert.deepEqual(changed, [file]);
   });
 });
