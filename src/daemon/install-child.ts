@@ -3,14 +3,15 @@
  * installer.ts:
  *   node install-child.js REQUEST.json-text
  * It calls the library's install() (the code of `fussy install`: the keyring decides) and writes
- * NDJSON to stdout, one message a line: `{"event": FussyEvent}` as the install reports, then
+ * NDJSON to stdout, one message a line: `{"ready": true}` once its signal handlers are in place
+ * (before the library loads), `{"event": FussyEvent}` as the install reports, then
  * `{"result": InstallResult}` or `{"error": {code, exitCode, message, hint, details}}`, and
  * exits with the status `fussy install` would (0, the FussyError's, 1 for a bug). Hook output
  * never reaches stdout (the library reads it line by line); a hook line is cut at 64 KiB.
  * SIGTERM, SIGINT and SIGHUP abort the install's signal: before the switch a refusal
  * (INTERRUPTED), after it the install completes (the library's AbortSignal semantics).
  */
-import { FussyError, install, type FussyEvent } from '../index.js';
+import type { FussyEvent } from '../index.js';
 
 /** What installer.ts asks for: install()'s options that a JSON line can carry. */
 export interface InstallRequest {
@@ -40,9 +41,13 @@ function bounded(e: FussyEvent): FussyEvent {
   return e.type === 'hook' && e.line.length > MAX_HOOK_LINE ? { ...e, line: `${e.line.slice(0, MAX_HOOK_LINE)}... [${e.line.length - MAX_HOOK_LINE} characters cut]` } : e;
 }
 
-const request = JSON.parse(process.argv[2] ?? '{}') as InstallRequest;
+// The handlers come first and the library after them: a SIGTERM that came while the library
+// loaded killed the process unrecorded. installer.ts holds a cancel until it reads "ready".
 const stop = new AbortController();
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => stop.abort());
+send({ ready: true });
+const request = JSON.parse(process.argv[2] ?? '{}') as InstallRequest;
+const { FussyError, install } = await import('../index.js');
 
 let status: number;
 try {

@@ -15,18 +15,19 @@ export interface ChildMessages {
 }
 
 /**
- * Read the install child's NDJSON (install-child.ts) to its end: each event to `onEvent` as its
- * line completes, the last result or error kept. Memory is bounded by MAX_LINE whatever the
+ * Read the install child's NDJSON (install-child.ts) to its end: `onReady` when it says its
+ * signal handlers are in place, each event to `onEvent` as its line completes, the last result
+ * or error kept. Memory is bounded by MAX_LINE whatever the
  * child writes: a longer line is skipped to its newline and counted.
  */
-export async function readMessages(stdout: Readable | undefined, onEvent: (e: FussyEvent) => void): Promise<ChildMessages> {
+export async function readMessages(stdout: Readable | undefined, onEvent: (e: FussyEvent) => void, onReady: () => void = () => {}): Promise<ChildMessages> {
   const got: ChildMessages = { dropped: 0 };
   if (stdout === undefined) return got;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let skipping = false;
   const line = (bytes: Buffer): void => {
-    let m: { event?: FussyEvent; result?: InstallResult; error?: InstallFailure };
+    let m: { ready?: boolean; event?: FussyEvent; result?: InstallResult; error?: InstallFailure };
     try {
       m = JSON.parse(bytes.toString('utf8')) as typeof m;
     } catch (err) {
@@ -34,7 +35,8 @@ export async function readMessages(stdout: Readable | undefined, onEvent: (e: Fu
       got.dropped++;
       return;
     }
-    if (m.event !== undefined && got.eventError === undefined) {
+    if (m.ready === true) onReady();
+    else if (m.event !== undefined && got.eventError === undefined) {
       try {
         onEvent(m.event);
       } catch (err) {

@@ -90,19 +90,34 @@ async function installInChild(o: RunInstallOptions, target: string): Promise<Ins
   });
   let switched = false;
   let killer: NodeJS.Timeout | undefined;
+  let ready = false;
+  let cancelled = false;
+  // The child alone: its handler aborts the install, which stops its hooks' groups itself. Not
+  // before it says its handler is there (a SIGTERM would kill it unrecorded while it loads).
+  const terminate = (): void => child.kill('SIGTERM', { leaderOnly: true });
   const cancel = (): void => {
-    // The child alone: its handler aborts the install, which stops its hooks' groups itself.
-    child.kill('SIGTERM', { leaderOnly: true });
+    cancelled = true;
+    if (ready) terminate();
     killer = setTimeout(() => {
       if (!switched) child.kill('SIGKILL');
     }, o.killAfterMs ?? KILL_AFTER_MS);
   };
+  const onReady = (): void => {
+    ready = true;
+    if (cancelled) terminate();
+  };
   o.signal?.addEventListener('abort', cancel, { once: true });
+  // Aborted while the child was being started: no 'abort' event comes for that.
+  if (o.signal?.aborted === true) cancel();
   try {
-    const messages = readMessages(child.stdout, (e) => {
-      if (e.type === 'switch' && !e.recovery) switched = true;
-      o.onEvent?.(e);
-    });
+    const messages = readMessages(
+      child.stdout,
+      (e) => {
+        if (e.type === 'switch' && !e.recovery) switched = true;
+        o.onEvent?.(e);
+      },
+      onReady,
+    );
     const [r, said] = await Promise.all([child.result, messages]);
     if (r.startError !== undefined) return failed(new FussyError('PROGRAM_MISSING', `cannot start the install process (${o.node ?? process.execPath}): ${r.startError}`, { hint: 'check the node installation fussyd runs with' }));
     if (said.eventError !== undefined) throw said.eventError;

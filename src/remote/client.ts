@@ -1,5 +1,5 @@
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import { Agent, request } from 'node:https';
+import type { Agent, request } from 'node:https';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { EXIT_CODES, FussyError, isErrno, type ErrorCode } from '../errors.js';
@@ -24,6 +24,12 @@ export interface RemoteOptions {
   idleTimeoutMs?: number;
 }
 
+/**
+ * node:https (with tls) loads when the first client is made, not when this module is: the CLI
+ * imports this module for `fussy remote`, and every other command would pay ~20 ms to load them.
+ */
+const https = (): typeof import('node:https') => process.getBuiltinModule('node:https');
+
 /** The largest error or JSON answer read into memory. */
 const MAX_JSON_ANSWER = 16 * 1024 * 1024;
 
@@ -37,7 +43,7 @@ export class RemoteClient {
     this.host = o.host;
     this.port = o.port;
     this.#idleMs = o.idleTimeoutMs ?? 30_000;
-    this.#agent = new Agent({ keepAlive: true, maxSockets: 4, cert: o.cert, key: o.key, ca: o.ca, minVersion: 'TLSv1.2', rejectUnauthorized: true });
+    this.#agent = new (https().Agent)({ keepAlive: true, maxSockets: 4, cert: o.cert, key: o.key, ca: o.ca, minVersion: 'TLSv1.2', rejectUnauthorized: true });
   }
 
   /** Close kept-alive connections. */
@@ -99,7 +105,7 @@ export class RemoteClient {
   /** Start a request; resolves with a 2xx answer, rejects with the device's error or a network one. */
   #send(method: string, path: string, headers: OutgoingHttpHeaders, write: (req: ReturnType<typeof request>) => void): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const req = request({ host: this.host, port: this.port, method, path, headers: { accept: 'application/json', ...headers }, agent: this.#agent, timeout: this.#idleMs });
+      const req = https().request({ host: this.host, port: this.port, method, path, headers: { accept: 'application/json', ...headers }, agent: this.#agent, timeout: this.#idleMs });
       req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer for ${this.#idleMs / 1000} s`), { code: 'ETIMEDOUT' })));
       // A new connection closed right after its handshake, before any answer: the device
       // refused this certificate (node checks a client certificate once the handshake is done

@@ -152,6 +152,22 @@ describe('daemon installer: fussy install in a child node', function () {
     assert.deepEqual(await targetState(dev.target), before);
   });
 
+  it('cancel-while-child-loads: a cancel that comes while the child starts (before its library has loaded) is INTERRUPTED (130), nothing changed; not a child killed unrecorded, nor a cancel lost', async function () {
+    const before = await targetState(dev.target);
+    const history = async (): Promise<string[]> => (await readFile(join(dev.target, '.fussy', 'history.log'), 'utf8')).trim().split('\n');
+    const records = (await history()).length;
+    const stop = new AbortController();
+    const running = runInstall({ ...base(), package: pkgs.r5 as string, signal: stop.signal });
+    stop.abort(); // while the child is being started: before it has a handler for SIGTERM
+    const e = failure(await running);
+    assert.deepEqual([e.code, e.exitCode], ['INTERRUPTED', 130], e.message);
+    assert.deepEqual(await targetState(dev.target), before);
+    // Cancelled before it took the lock, it has nothing to record (fussy install does the same);
+    // had the lock been taken first, the refusal is the one record.
+    const added = (await history()).slice(records);
+    assert.ok(added.length === 0 || (added.length === 1 && /"result":"refused".*"INTERRUPTED"/.test(added[0] as string)), added.join('\n'));
+  });
+
   it('cancelled after the switch: the install completes and is never SIGKILLed, however short the grace', async function () {
     const stop = new AbortController();
     const events: FussyEvent[] = [];

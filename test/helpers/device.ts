@@ -52,7 +52,7 @@ export async function installInto(dev: Device, pkg: string, extra: Partial<Insta
 
 /** Everything in the target except fussy's own state dir: what a refused package must not change. */
 export async function targetState(target: string): Promise<TreeNode[]> {
-  return (await snapshotTree(target, { inodes: true })).filter((n) => n.path !== '.fussy' && !n.path.startsWith('.fussy/') && n.path !== '.');
+  return (await snapshotTree(target, { inodes: true, skip: ['.fussy'] })).filter((n) => n.path !== '.fussy' && !n.path.startsWith('.fussy/') && n.path !== '.');
 }
 
 export interface RawEntry {
