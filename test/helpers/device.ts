@@ -71,7 +71,8 @@ export interface RawEntry {
 export function rawTar(entries: RawEntry[]): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
-    const data = e.data === undefined ? Buffer.alloc(0) : Buffer.from(e.data);
+    // A Buffer as it is (concat copies it once): attack packages carry 16 MiB and more.
+    const data = e.data === undefined ? Buffer.alloc(0) : Buffer.isBuffer(e.data) ? e.data : Buffer.from(e.data);
     if (e.pax !== undefined) parts.push(new Pax({ ...e.pax, mtime: new Date(1_700_000_000_000) }).encode());
     const block = Buffer.alloc(512);
     const h = new Header({ path: e.path, type: e.type ?? 'File', mode: e.mode ?? (e.type === 'Directory' ? 0o755 : 0o644), uid: e.uid ?? 0, gid: e.gid ?? 0, size: data.length, mtime: new Date(1_700_000_000_000), linkpath: e.linkpath ?? '', uname: '', gname: '' });

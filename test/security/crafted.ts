@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { indexMember, MEMBER_DATA_BYTES } from '../../src/archive/gzip-member.js';
@@ -20,9 +20,16 @@ import { assertRefused } from './helpers.js';
  * real one, and only the verdict at the end of the stream refuses it.
  */
 export async function forge(file: string): Promise<string> {
-  const b = Buffer.from(await readFile(file));
-  b[b.length - 1] = (b[b.length - 1] as number) ^ 0x01;
-  await writeFile(file, b);
+  const fh = await open(file, 'r+');
+  try {
+    const at = (await fh.stat()).size - 1;
+    const last = Buffer.alloc(1);
+    await fh.read(last, 0, 1, at);
+    last[0] = (last[0] as number) ^ 0x01;
+    await fh.write(last, 0, 1, at);
+  } finally {
+    await fh.close();
+  }
   return file;
 }
 

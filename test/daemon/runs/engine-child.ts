@@ -1,6 +1,6 @@
 /**
  * An engine in a process of its own, for what a test cannot measure or do in its own process:
- * the peak RSS of the engine while a run writes 1 GB (VmHWM, see test/security/rss-child.ts),
+ * the peak RSS of the engine while a run writes 256 MiB (VmHWM, see test/security/rss-child.ts),
  * and a fussyd SIGKILLed in the middle of a run.
  * Usage: node engine-child.js STATE_DIR big-output   -> one JSON line: the record and RSS in KiB
  *        node engine-child.js STATE_DIR hang          -> one JSON line {runId, pid} once the run runs; then waits
@@ -20,7 +20,7 @@ if (mode === 'big-output') {
   await scripts.put('warm.sh', Buffer.from('#!/bin/sh\nhead -c 2000000 /dev/zero\n'), by);
   await engine.submit({ script: 'warm.sh', trigger }).done;
   const before = kb('VmHWM');
-  await scripts.put('big.sh', Buffer.from('#!/bin/sh\nhead -c 1073741824 /dev/zero\n'), by);
+  await scripts.put('big.sh', Buffer.from('#!/bin/sh\nhead -c 268435456 /dev/zero\n'), by);
   const r = await engine.submit({ script: 'big.sh', trigger }).done;
   const after = kb('VmHWM');
   await engine.close();
