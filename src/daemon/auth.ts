@@ -26,12 +26,22 @@ export interface Identity {
 /** The roles file: role -> the CNs that have it. */
 export type RoleTable = Record<Role, string[]>;
 
+/**
+ * Identities by connection: a certificate is read (~0.6 ms, the whole chain decoded) once per
+ * connection, not per request. Sound because fussyd disables renegotiation on every connection
+ * (server.ts): a connection cannot present another certificate later. Revocation is still
+ * checked per request, against the CRL of the moment.
+ */
+const identities = new WeakMap<TLSSocket, Identity | undefined>();
+
 /** The verified identity of a TLS socket; undefined when the handshake did not authorize it (never with rejectUnauthorized). */
 export function identityOf(socket: TLSSocket): Identity | undefined {
   if (!socket.authorized) return undefined;
+  if (identities.has(socket)) return identities.get(socket);
   const cert = socket.getPeerCertificate();
-  if (cert === null || typeof cert !== 'object' || cert.fingerprint256 === undefined) return undefined;
-  return { cn: oneValue(cert.subject?.CN), fingerprint: cert.fingerprint256, serial: normalSerial(cert.serialNumber ?? ''), issuer: dn(cert.issuer) };
+  const id = cert === null || typeof cert !== 'object' || cert.fingerprint256 === undefined ? undefined : { cn: oneValue(cert.subject?.CN), fingerprint: cert.fingerprint256, serial: normalSerial(cert.serialNumber ?? ''), issuer: dn(cert.issuer) };
+  identities.set(socket, id);
+  return id;
 }
 
 function oneValue(v: string | string[] | undefined): string {

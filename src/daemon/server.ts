@@ -154,6 +154,9 @@ export class Daemon {
       log({ event: 'tls-refused', remote: (raw === null || raw === undefined ? undefined : remotes.get(raw)) ?? socket.remoteAddress ?? 'unknown', error: err.code ?? err.message });
     });
     server.on('secureConnection', (socket: TLSSocket) => {
+      // No renegotiation (TLS 1.2 allows a client to ask): it is a CPU-exhaustion lever, and a
+      // connection keeps the certificate it was authorized with (auth.ts caches its identity).
+      socket.disableRenegotiation();
       d.#sockets.add(socket);
       socket.once('close', () => d.#sockets.delete(socket));
     });

@@ -73,6 +73,26 @@ describe('fussyd: a client the TLS handshake refuses never reaches a handler (re
     assert.ok(lines <= 20, `${lines} tls-refused lines`);
     assert.ok(lines >= 5, 'the first refusals were logged');
   });
+
+  it('tls-renegotiation: a client asking to renegotiate (TLS 1.2) is refused and loses the connection, with no request after it served; fussyd still serves', async function () {
+    const f = await tlsFixtures();
+    const v = f.clients['viewer-cn'];
+    const socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const sock = connect({ host: '127.0.0.1', port: d.port, ca: f.caPem, cert: v.certPem, key: v.keyPem, maxVersion: 'TLSv1.2' }, () => resolve(sock));
+      sock.on('error', reject);
+    });
+    socket.on('error', () => undefined); // the daemon ends the connection; the answers below say so
+    assert.match((await ask(socket, '/v1/whoami')) ?? '', /^HTTP\/1\.1 200/);
+    const renegotiated = await new Promise<boolean>((resolve) => {
+      const started = socket.renegotiate({ rejectUnauthorized: true }, (err) => resolve(err === null || err === undefined));
+      if (!started) resolve(false);
+      socket.once('close', () => resolve(false));
+    });
+    assert.equal(renegotiated, false, 'the renegotiation completed');
+    assert.equal(await ask(socket, '/v1/whoami'), null, 'the connection still served after the renegotiation attempt');
+    socket.destroy();
+    assert.equal((await call(d.port, v, 'GET', '/v1/whoami')).status, 200);
+  });
 });
 
 /** Send one keep-alive request on `socket` and read its answer (status line, or null when the connection closed). */
