@@ -7,11 +7,12 @@ import { SETTING_MAX } from './read-setting-file.js';
  * Watches settings files (the roles file, the CRL) by polling their stat every `intervalMs`, and
  * calls `onChange` when one differs from what it was when last read: `mark()` is called before
  * each read, so a change made between the daemon's start and its first poll is not missed (with
- * fs.watchFile the first poll sets the baseline, and such a change was lost until a SIGHUP). A
- * The content's sha256, read the way the reload reads it (a synchronous read of a small file
- * every few seconds never waits for the thread pool): an editor's rename, an in-place write and
- * a same-size rewrite within one tick of the file system's clock all show; a file that becomes
- * a FIFO or a symlink never blocks the poll, it is a change the reload refuses.
+ * fs.watchFile the first poll sets the baseline, and such a change was lost until a SIGHUP).
+ * What is compared is the file's inode and content sha256, read the way the reload reads it (a
+ * synchronous read of a small file every few seconds never waits for the thread pool): an
+ * editor's rename, an in-place write and a same-size rewrite within one tick of the file
+ * system's clock all show; a file that becomes a FIFO or a symlink never blocks the poll, it is
+ * a change the reload refuses.
  */
 export class ChangeWatch {
   readonly #seen = new Map<string, string>();

@@ -54,6 +54,7 @@ export class Daemon {
   readonly #router = buildRouter();
   readonly #watch: ChangeWatch;
   readonly #pruner: NodeJS.Timeout;
+  readonly #refusals: LogLimiter; // refused handshakes: REFUSALS_LOGGED lines a window, then their count
   readonly #sockets = new Set<TLSSocket>();
   /** Handlers still answering (close lets them finish their last line). */
   readonly #inflight = new Set<Promise<void>>();
@@ -73,6 +74,7 @@ export class Daemon {
     this.#server = parts.server;
     this.#watch = parts.watch;
     this.#pruner = parts.pruner;
+    this.#refusals = new LogLimiter(REFUSALS_LOGGED, REFUSAL_WINDOW_MS, (count, windowMs) => log({ event: 'tls-refused-not-logged', count, windowMs }));
   }
 
   /**
@@ -147,9 +149,8 @@ export class Daemon {
     // (the TLS socket is destroyed by then; `_parent` is its TCP socket, node's long-standing field).
     const remotes = new WeakMap<Socket, string>();
     server.on('connection', (raw: Socket) => remotes.set(raw, `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? '?'}`));
-    const refusals = new LogLimiter(REFUSALS_LOGGED, REFUSAL_WINDOW_MS, (count, windowMs) => log({ event: 'tls-refused-not-logged', count, windowMs }));
     server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket & { _parent?: Socket | null }) => {
-      if (!refusals.allow()) return;
+      if (!d.#refusals.allow()) return;
       const raw = socket._parent;
       log({ event: 'tls-refused', remote: (raw === null || raw === undefined ? undefined : remotes.get(raw)) ?? socket.remoteAddress ?? 'unknown', error: err.code ?? err.message });
     });
@@ -228,6 +229,7 @@ export class Daemon {
   async close(): Promise<void> {
     this.#watch.stop();
     clearInterval(this.#pruner);
+    this.#refusals.flush(); // the count of refusals not logged in this window is not lost
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     await this.#uploads.stop();
     // Runs first, connections after: a client waiting on a run gets its `interrupted` result.

@@ -1,8 +1,8 @@
 import { constants } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { cannotStartThread, isSystemError } from '../errors.js';
+import { sha256OfFd } from '../util/hash-fd.js';
 
 /**
  * Packages up to this size are hashed on the calling thread: a worker thread costs ~0.1 s of CPU
@@ -16,7 +16,7 @@ export const INLINE_DIGEST_MAX = 4 << 20;
  * (digest-worker.ts) with node's SHA-256, which uses the CPU's SHA extensions where it has them:
  * ~0.1 s of CPU for a 160 MB package where coreutils' sha256sum took ~0.45 s
  * (docs/performance.md). Started first thing, it runs on whatever CPU the install leaves idle.
- * A small one (INLINE_DIGEST_MAX) is read and hashed here, a few reads through the thread pool.
+ * A small one (INLINE_DIGEST_MAX) is read and hashed here, synchronously (util/hash-fd.ts).
  * Undefined when the file is not a regular file, cannot be read, or `signal` aborts it (a command
  * that ends before it needs the digest must not wait for it). Nothing here keeps the process alive.
  */
@@ -42,13 +42,8 @@ async function inlineDigest(file: string, signal?: AbortSignal): Promise<string 
     const st = await fh.stat();
     if (!st.isFile()) return undefined;
     if (st.size > INLINE_DIGEST_MAX) return LARGE;
-    const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(st.size, 1 << 20)));
-    for (let n = (await fh.read(buf, 0, buf.length, null)).bytesRead; n > 0; n = (await fh.read(buf, 0, buf.length, null)).bytesRead) {
-      if (signal?.aborted === true) return undefined;
-      hash.update(buf.subarray(0, n));
-    }
-    return hash.digest('hex');
+    // At most 4 MiB: read and hashed in one go (a few ms), no thread-pool hand-off per read.
+    return signal?.aborted === true ? undefined : sha256OfFd(fh.fd, Buffer.allocUnsafe(Math.max(1, Math.min(st.size, 1 << 20))));
   } catch (err) {
     if (isSystemError(err)) return undefined;
     throw err;

@@ -11,13 +11,20 @@ async function eventually(cond: () => boolean): Promise<boolean> {
   return cond();
 }
 
+/** A roles file holding `content` in a temp dir, watched and read once (marked); `changed` lists what the watch reports. */
+async function watchedFile(content: string): Promise<{ dir: string; file: string; changed: string[]; w: ChangeWatch }> {
+  const dir = await makeTmp();
+  const file = join(dir, 'roles.json');
+  writeFileSync(file, content);
+  const changed: string[] = [];
+  const w = new ChangeWatch([file], (f) => changed.push(f));
+  w.mark(file);
+  return { dir, file, changed, w };
+}
+
 describe('ChangeWatch: a settings file changed after fussyd read it is reloaded', function () {
   it('roles-change-before-first-poll: a change between the read and the first poll is seen (fs.watchFile took its baseline at the first poll and lost it)', async function () {
-    const file = join(await makeTmp(), 'roles.json');
-    writeFileSync(file, '{"admin": ["a"]}');
-    const changed: string[] = [];
-    const w = new ChangeWatch([file], (f) => changed.push(f));
-    w.mark(file); // read at start
+    const { file, changed, w } = await watchedFile('{"admin": ["a"]}'); // read at start
     writeFileSync(file, '{"admin": ["b"]}'); // changed before the watch ever polled
     w.start(20);
     try {
@@ -47,12 +54,7 @@ describe('ChangeWatch: a settings file changed after fussyd read it is reloaded'
   });
 
   it('an editor that renames a new file over it, and a file that goes away, are changes too', async function () {
-    const dir = await makeTmp();
-    const file = join(dir, 'roles.json');
-    writeFileSync(file, '{"admin": ["a"]}');
-    const changed: string[] = [];
-    const w = new ChangeWatch([file], (f) => changed.push(f));
-    w.mark(file);
+    const { dir, file, changed, w } = await watchedFile('{"admin": ["a"]}');
     writeFileSync(join(dir, 'new'), '{"admin": ["a"]}'); // the same bytes, another inode
     renameSync(join(dir, 'new'), file);
     w.poll();
@@ -64,12 +66,7 @@ describe('ChangeWatch: a settings file changed after fussyd read it is reloaded'
   });
 
   it('roles-file-swapped-for-fifo: a watched file replaced by a FIFO is reported as a change, and the poll never blocks on it', async function () {
-    const dir = await makeTmp();
-    const file = join(dir, 'roles.json');
-    writeFileSync(file, '{}');
-    const changed: string[] = [];
-    const w = new ChangeWatch([file], (f) => changed.push(f));
-    w.mark(file);
+    const { dir, file, changed, w } = await watchedFile('{}');
     renameSync(file, join(dir, 'old'));
     await execa('mkfifo', [file]);
     w.poll(); // with a plain read this would wait for a writer for ever

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { connect, type TLSSocket } from 'node:tls';
 import { tlsFixtures, type Creds } from '../helpers/tls-fixtures.js';
-import { auditLines, call, setup, startChild, writeConfigFile, type Child, type Setup } from '../helpers/fussyd.js';
+import { auditLines, call, setup, startChild, startInProcess, writeConfigFile, type Child, type Setup } from '../helpers/fussyd.js';
 import { makeTmp } from '../helpers/tmp.js';
 
 /** Whether a request with these credentials fails before any answer (the handshake refused it). */
@@ -92,6 +92,19 @@ describe('fussyd: a client the TLS handshake refuses never reaches a handler (re
     assert.equal(await ask(socket, '/v1/whoami'), null, 'the connection still served after the renegotiation attempt');
     socket.destroy();
     assert.equal((await call(d.port, v, 'GET', '/v1/whoami')).status, 200);
+  });
+});
+
+describe('fussyd: refused handshakes past the log limit', function () {
+  it('handshake-refusal-log-flood at stop: the count of refusals not yet logged is written when fussyd stops, not lost with the window', async function () {
+    const { daemon, port, log } = await startInProcess(await setup(await makeTmp('fussyd-hs-stop-')));
+    try {
+      for (let i = 0; i < 25; i++) assert.ok(await refusedAtHandshake(port, undefined));
+    } finally {
+      await daemon.close();
+    }
+    assert.equal(log.filter((e) => e.event === 'tls-refused').length, 20);
+    assert.deepEqual(log.filter((e) => e.event === 'tls-refused-not-logged').map((e) => e.count), [5]);
   });
 });
 

@@ -29,8 +29,11 @@ class TarShell {
   readonly #waiting: Array<(status: number) => void> = [];
   #buffered = '';
 
+  #exited = false;
+
+  /** The run's shell; a new one if the last one ended (each check then says so: status -1). */
   static get(): TarShell {
-    TarShell.#shell ??= new TarShell();
+    if (TarShell.#shell === undefined || TarShell.#shell.#exited) TarShell.#shell = new TarShell();
     return TarShell.#shell;
   }
 
@@ -42,7 +45,9 @@ class TarShell {
       for (const line of lines) this.#waiting.shift()?.(Number(line));
       if (this.#waiting.length === 0) this.#hold(false);
     });
+    this.#child.stdin.on('error', () => undefined); // a shell that ended: its 'exit' answers the waiting checks
     this.#child.on('exit', () => {
+      this.#exited = true;
       for (const w of this.#waiting.splice(0)) w(-1);
     });
     this.#hold(false);
