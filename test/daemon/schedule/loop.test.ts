@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { parseSchedule } from '../../../src/daemon/schedule/expression.js';
+import { ScheduleLoop, type Firing, type LoopEvent, type LoopJob, type SchedulerClock } from '../../../src/daemon/schedule/loop.js';
+
+/** A wall clock and timers the test moves: `advance` is time passing, `jump` a clock step (timers, on the monotonic clock, do not move). */
+class FakeClock implements SchedulerClock {
+  wall: number;
+  mono = 0;
+  timers: Array<{ at: number; fn: () => void; id: number }> = [];
+  #id = 0;
+  constructor(iso: string) {
+    this.wall = Date.parse(iso);
+  }
+  now = (): number => this.wall;
+  setTimeout = (fn: () => void, ms: number): unknown => {
+    const t = { at: this.mono + ms, fn, id: ++this.#id };
+    this.timers.push(t);
+    return t;
+  };
+  clearTimeout = (t: unknown): void => {
+    this.timers = this.timers.filter((x) => x !== t);
+  };
+  jump(ms: number): void {
+    this.wall += ms;
+  }
+  /** Let `ms` pass, running each timer at its time (and the promises it settles). */
+  async advance(ms: number): Promise<void> {
+    const end = this.mono + ms;
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
+      const t = this.timers[0];
+      if (t === undefined || t.at > end) break;
+      this.timers.shift();
+      this.wall += t.at - this.mono;
+      this.mono = t.at;
+      t.fn();
+      await settle();
+    }
+    this.wall += end - this.mono;
+    this.mono = end;
+    await settle();
+  }
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((res) => setImmediate(res));
+}
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 16);
+
+function harness(start: string, jobs: Array<Partial<LoopJob> & { name: string; expr: string; tz?: string }>, o: { runMs?: number; random?: () => number; maxSleepMs?: number } = {}) {
+  const clock = new FakeClock(start);
+  const fired: Firing[] = [];
+  const events: LoopEvent[] = [];
+  const loop = new ScheduleLoop({
+    clock,
+    record: (e) => events.push(e),
+    random: o.random ?? (() => 0),
+    ...(o.maxSleepMs === undefined ? {} : { maxSleepMs: o.maxSleepMs }),
+    fire: async (f) => {
+      fired.push(f);
+      if (o.runMs !== undefined) await new Promise<void>((res) => clock.setTimeout(res, o.runMs as number));
+    },
+  });
+  loop.set(jobs.map((j) => ({ enabled: true, ...j, schedule: parseSchedule(j.expr, { timezone: j.tz ?? 'UTC', now: new Date(clock.wall) }) })));
+  loop.start();
+  const at = (): string[] => fired.map((f) => `${iso(f.scheduledAt)}${f.reason === 'missed' ? ' missed' : ''}`);
+  return { clock, fired, events, loop, at };
+}
+
+/** Stop the loop; its runs in progress end as the fake time passes. */
+async function finish(h: { clock: FakeClock; loop: ScheduleLoop }): Promise<void> {
+  const stopped = h.loop.stop();
+  await h.clock.advance(10 * MIN);
+  await stopped;
+}
+
+describe('daemon schedule: the loop, with an injected clock', function () {
+  it('fires each firing once, on time, and sleeps until the next one (no polling each second)', async function () {
+    const h = harness('2027-05-01T10:00:30Z', [{ name: 'm', expr: '*/15 * * * *' }]);
+    assert.equal(h.clock.timers.length, 1);
+    assert.equal(h.clock.timers[0]?.at, MIN); // 10:15 is further than maxSleep: the clock is read again in a minute, not each second
+    let wakes = 0;
+    const set = h.clock.setTimeout;
+    h.clock.setTimeout = (fn, ms) => set(() => (wakes++, fn()), ms);
+    await h.clock.advance(HOUR);
+    assert.ok(wakes <= 60 + 4, `${wakes} wake-ups in an hour`);
+    assert.deepEqual(h.at(), ['2027-05-01T10:15', '2027-05-01T10:30', '2027-05-01T10:45', '2027-05-01T11:00']);
+    await h.loop.stop();
+  });
+
+  it('year-field: a job limited to 2027 fires in 2027 and then never again', async function () {
+    const h = harness('2026-12-31T23:00:00Z', [{ name: 'y', expr: '0 0 1 * * 2027' }], { maxSleepMs: 40 * 24 * HOUR });
+    for (let i = 0; i < 14; i++) await h.clock.advance(32 * 24 * HOUR);
+    assert.equal(h.fired.length, 12);
+    assert.equal(h.at()[0], '2027-01-01T00:00');
+    assert.equal(h.at()[11], '2027-12-01T00:00');
+    assert.equal(h.loop.positions()[0]?.next, undefined);
+    await h.loop.stop();
+  });
+
+  it('overlap-skip: a firing while the job still runs is skipped and recorded, never queued', async function () {
+    const h = harness('2027-05-01T10:00:30Z', [{ name: 'slow', expr: '* * * * *' }], { runMs: 150_000 });
+    await h.clock.advance(5 * MIN);
+    // 10:01 runs until 10:03:30; 10:02 and 10:03 are skipped; 10:04 runs.
+    assert.deepEqual(h.at(), ['2027-05-01T10:01', '2027-05-01T10:04']);
+    const skipped = h.events.filter((e) => e.type === 'skip').map((e) => (e.type === 'skip' ? iso(e.scheduledAt) : ''));
+    assert.deepEqual(skipped, ['2027-05-01T10:02', '2027-05-01T10:03', '2027-05-01T10:05']);
+    await finish(h);
+  });
+
+  it('overlap allow: another run starts beside the one still running', async function () {
+    const h = harness('2027-05-01T10:00:30Z', [{ name: 'slow', expr: '* * * * *', overlap: 'allow' }], { runMs: 150_000 });
+    await h.clock.advance(3 * MIN);
+    assert.deepEqual(h.at(), ['2027-05-01T10:01', '2027-05-01T10:02', '2027-05-01T10:03']);
+    await finish(h);
+  });
+
+  it('missed-run skip (the default): firings missed while the daemon was down are recorded, not run', async function () {
+    const down = Date.parse('2027-05-01T07:30:00Z');
+    const h = harness('2027-05-01T10:20:00Z', [{ name: 'hourly', expr: '0 * * * *', handledUpTo: down }]);
+    await h.clock.advance(30 * MIN);
+    assert.deepEqual(h.at(), []);
+    const missed = h.events.filter((e) => e.type === 'missed');
+    assert.equal(missed.length, 1);
+    assert.deepEqual(missed[0] && missed[0].type === 'missed' ? [iso(missed[0].first), iso(missed[0].last), missed[0].policy] : [], ['2027-05-01T08:00', '2027-05-01T10:00', 'skip']);
+    await h.clock.advance(HOUR);
+    assert.deepEqual(h.at(), ['2027-05-01T11:00']);
+    await h.loop.stop();
+  });
+
+  it('missed-run run-once: one run after start-up for all the firings missed, then the schedule', async function () {
+    const down = Date.parse('2027-05-01T07:30:00Z');
+    const h = harness('2027-05-01T10:20:00Z', [{ name: 'hourly', expr: '0 * * * *', handledUpTo: down, missed: 'run-once' }]);
+    await h.clock.advance(HOUR);
+    assert.deepEqual(h.at(), ['2027-05-01T10:00 missed', '2027-05-01T11:00']);
+    await h.loop.stop();
+  });
+
+  it('clock-jump-forward: NTP moving a clock years ahead fires no burst of missed runs', async function () {
+    const h = harness('1970-01-01T00:00:10Z', [
+      { name: 'every-minute', expr: '* * * * *' },
+      { name: 'catch-up', expr: '0 3 * * *', missed: 'run-once' },
+    ]);
+    await h.clock.advance(2 * MIN);
+    assert.equal(h.fired.length, 2);
+    h.clock.jump(Date.parse('2027-05-01T10:00:30Z') - h.clock.wall); // 57 years
+    await h.clock.advance(MIN); // noticed within maxSleep
+    const after = h.at().slice(2);
+    // Noticed at 10:01:20 (the loop slept 50 s towards 00:03): 10:00 is missed, 10:01 on time; the daily job runs once for its missed 03:00.
+    assert.deepEqual(after, ['2027-05-01T10:01', '2027-05-01T03:00 missed']);
+    assert.equal(h.events.filter((e) => e.type === 'missed').length, 2);
+    await h.loop.stop();
+  });
+
+  it('clock-jump-back: a clock set back an hour repeats no run; its firings resume past the last one', async function () {
+    const h = harness('2027-05-01T10:00:30Z', [{ name: 'm', expr: '*/10 * * * *' }]);
+    await h.clock.advance(HOUR);
+    assert.equal(h.fired.length, 6); // 10:10 .. 11:00
+    h.clock.jump(-HOUR);
+    await h.clock.advance(80 * MIN);
+    const times = h.fired.map((f) => f.scheduledAt);
+    assert.deepEqual([...new Set(times)], times, 'no instant fired twice');
+    assert.deepEqual(h.at().slice(6), ['2027-05-01T11:10', '2027-05-01T11:20']);
+    await h.loop.stop();
+  });
+
+  it('clock-jump-back by more than a day (a reset RTC): the jobs follow the new time instead of going silent', async function () {
+    const h = harness('2031-01-01T00:00:30Z', [{ name: 'm', expr: '0 * * * *' }]);
+    await h.clock.advance(HOUR);
+    h.clock.jump(Date.parse('2027-05-01T10:00:30Z') - h.clock.wall);
+    await h.clock.advance(2 * HOUR);
+    assert.deepEqual(h.at(), ['2031-01-01T01:00', '2027-05-01T11:00', '2027-05-01T12:00']);
+    assert.equal(h.events.filter((e) => e.type === 'clock').length, 1);
+    await h.loop.stop();
+  });
+
+  it('dst-both-ways: a 02:30 job in Europe/Berlin runs once on the day the hour is skipped and once on the day it repeats', async function () {
+    for (const [day, expected] of [
+      ['2027-03-27T12:00:00Z', ['2027-03-28T01:00']], // 02:30 does not exist: the first minute after the gap, 03:00 CEST
+      ['2027-10-30T12:00:00Z', ['2027-10-31T00:30']], // 02:30 CEST, the first of the two
+    ] as const) {
+      const h = harness(day, [{ name: 'd', expr: '30 2 * * *', tz: 'Europe/Berlin' }]);
+      await h.clock.advance(24 * HOUR);
+      assert.deepEqual(h.at(), expected);
+      await h.loop.stop();
+    }
+  });
+
+  it('a disabled job does not fire, and enabling it does not make up for the time it was off', async function () {
+    const h = harness('2027-05-01T10:00:30Z', [{ name: 'm', expr: '*/10 * * * *', enabled: false }]);
+    await h.clock.advance(HOUR);
+    assert.equal(h.fired.length, 0);
+    h.loop.set([{ name: 'm', enabled: true, schedule: parseSchedule('*/10 * * * *', { timezone: 'UTC' }) }]);
+    await h.clock.advance(15 * MIN);
+    assert.deepEqual(h.at(), ['2027-05-01T11:10']);
+    assert.equal(h.events.filter((e) => e.type === 'missed').length, 0);
+    await h.loop.stop();
+  });
+
+  it('random delay: the run is submitted up to N seconds after its instant, and counts as running meanwhile', async function () {
+    const h = harness('2027-05-01T10:00:30Z', [{ name: 'fleet', expr: '* * * * *', randomDelayS: 90 }], { random: () => 0.9 });
+    await h.clock.advance(MIN);
+    assert.equal(h.fired.length, 0); // 10:01 + 81 s
+    await h.clock.advance(MIN);
+    assert.equal(h.fired.length, 1);
+    assert.equal(h.fired[0]?.delayMs, 81_000);
+    assert.ok(h.events.some((e) => e.type === 'skip'), 'the 10:02 firing met the delayed 10:01 one');
+    await h.clock.advance(5 * MIN);
+    await h.loop.stop();
+  });
+});
