@@ -29,6 +29,7 @@ export const EXIT_CODES = {
   PKI_BAD_CSR: 2, // pki issue --csr: the request cannot be read or its signature does not verify
   PKI_NOT_FOUND: 2, // pki revoke: no valid certificate has that CN or serial
   BAD_NAME: 2, // fussyd: a script or data file name that is not one plain path component
+  BAD_JOB: 2, // fussyd: a job definition with a missing, unknown or wrong field, or a command outside its release
   BAD_SCHEDULE: 2, // fussyd: a job's schedule that cannot be parsed, names an unknown time zone, or never fires
   NOT_FOUND: 2, // fussyd: no script (or run) by that name or id, no upload begun by that sha256
   TOO_LARGE: 2, // fussyd: a script, data file, request body or upload past its size limit, or more bytes than an upload's size
