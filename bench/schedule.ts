@@ -1,0 +1,67 @@
+/**
+ * bench/schedule: the scheduler's cost when idle (issue 13: "it sleeps until the next firing; no
+ * polling each second"). `--jobs` jobs (1,000) with schedules spread over the day (minute i % 60,
+ * hour i % 24, some every 15 minutes, some weekly, some with a year), in the loop of
+ * src/daemon/schedule/loop.ts on the real clock, for `--seconds` (120); their runs are not
+ * started (the loop's own cost is measured, not the runs'). Prints the process's CPU time over
+ * the measured window, the loop's wake-ups, the firings, and the same for a process doing
+ * nothing for as long (node's own idle cost), as a Markdown table and a JSON line.
+ *
+ *   npm run bench:schedule -- [--jobs 1000] [--seconds 120]
+ */
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { parseSchedule } from '../src/daemon/schedule/expression.js';
+import { ScheduleLoop, systemClock, type LoopJob } from '../src/daemon/schedule/loop.js';
+
+const { values } = parseArgs({ options: { jobs: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '120' } } });
+const count = Number(values.jobs);
+const seconds = Number(values.seconds);
+
+function schedules(n: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const m = i % 60;
+    const h = i % 24;
+    out.push([`${m} ${h} * * *`, `*/15 * * * *`, `${m} ${h} * * ${i % 7}`, `${m} ${h} 1 * * 2027-2030`, `${m} * * * *`][i % 5] as string);
+  }
+  return out;
+}
+
+const cpuMs = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1000;
+const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
+
+async function window(): Promise<number> {
+  const c0 = process.cpuUsage();
+  await sleep(seconds * 1000);
+  return cpuMs(process.cpuUsage(c0));
+}
+
+async function main(): Promise<void> {
+  const baseline = await window();
+  let wakes = 0;
+  let fired = 0;
+  const clock = { ...systemClock, setTimeout: (fn: () => void, ms: number): unknown => systemClock.setTimeout(() => (wakes++, fn()), ms) };
+  const loop = new ScheduleLoop({ clock, record: () => {}, fire: async () => void fired++ });
+  const t0 = process.cpuUsage();
+  const jobs: LoopJob[] = schedules(count).map((expr, i) => ({ name: `job-${i}`, enabled: true, schedule: parseSchedule(expr) }));
+  loop.set(jobs);
+  loop.start();
+  const setupMs = cpuMs(process.cpuUsage(t0));
+  const idle = await window();
+  await loop.stop();
+  const rows = [
+    `${count} jobs, ${seconds} s, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}, node ${process.version}`,
+    '',
+    '| measure | value |',
+    '|---|---|',
+    `| parse ${count} schedules and start the loop, CPU | ${setupMs.toFixed(0)} ms |`,
+    `| loop running, CPU over ${seconds} s | ${idle.toFixed(1)} ms (${((idle / seconds) * 60).toFixed(1)} ms a minute) |`,
+    `| node doing nothing, CPU over ${seconds} s | ${baseline.toFixed(1)} ms |`,
+    `| wake-ups / firings (not run) | ${wakes} / ${fired} |`,
+  ];
+  console.log(rows.join('\n'));
+  console.log(JSON.stringify({ jobs: count, seconds, setupCpuMs: Math.round(setupMs), loopCpuMs: Math.round(idle * 10) / 10, baselineCpuMs: Math.round(baseline * 10) / 10, wakes, fired }));
+}
+
+await main();
