@@ -1,0 +1,114 @@
+import { readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FussyError, isErrno } from '../../errors.js';
+import { writeAtomic } from '../../util/fs-atomic.js';
+import { parseJob, type JobSpec } from './jobs.js';
+
+/** What the scheduler keeps of each job between runs of fussyd: its position (loop.ts) and its failure streak (notify.ts). */
+export interface JobState {
+  handledUpTo?: number;
+  failures: number;
+}
+
+/** The key of a job's state: operator and firmware jobs may share a name. */
+export const stateKey = (j: Pick<JobSpec, 'origin' | 'name'>): string => `${j.origin}:${j.name}`;
+
+interface StoreFile {
+  version: 1;
+  /** Operator jobs as they were given (checked again at each load: a time zone may have gone). */
+  jobs: Record<string, unknown>[];
+  state: Record<string, JobState>;
+}
+
+/**
+ * The operator's jobs and every job's state, in STATE/schedule.json (0600 in fussyd's 0700 state
+ * directory), replaced atomically and durably at each change (positions at most once a minute, by
+ * the caller). A file that cannot be read is moved aside, named in the problems, never
+ * overwritten: the jobs in it are the operator's work.
+ */
+export class JobStore {
+  readonly problems: string[] = [];
+  #raw: Record<string, unknown>[] = [];
+  #state: Record<string, JobState> = {};
+
+  private constructor(readonly file: string) {}
+
+  static async open(stateDir: string, now: () => Date = () => new Date()): Promise<JobStore> {
+    const store = new JobStore(join(stateDir, 'schedule.json'));
+    let text: string;
+    try {
+      text = await readFile(store.file, 'utf8');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return store;
+      throw err;
+    }
+    try {
+      const doc = JSON.parse(text) as Partial<StoreFile>;
+      if (doc.version !== 1 || !Array.isArray(doc.jobs) || typeof doc.state !== 'object' || doc.state === null) throw new Error('not a version 1 schedule file');
+      store.#raw = doc.jobs;
+      store.#state = doc.state;
+    } catch (err) {
+      const aside = `${store.file}.damaged-${now().toISOString().replace(/[-:.]/g, '')}`;
+      await rename(store.file, aside);
+      store.problems.push(`${store.file} could not be read (${(err as Error).message}); it was moved to ${aside}, and the operator's jobs start empty`);
+    }
+    return store;
+  }
+
+  /** The operator's jobs, checked; a stored job that no longer passes (an unknown time zone after a tzdata change) is left out with its problem. */
+  jobs(now?: Date): { jobs: JobSpec[]; problems: string[] } {
+    const jobs: JobSpec[] = [];
+    const problems: string[] = [];
+    for (const raw of this.#raw) {
+      try {
+        jobs.push(parseJob(raw, { origin: 'operator', now }));
+      } catch (err) {
+        if (!(err instanceof FussyError)) throw err;
+        problems.push(err.message);
+      }
+    }
+    return { jobs, problems };
+  }
+
+  /** Add an operator job (checked by parseJob); ALREADY_EXISTS if one has its name. */
+  async add(raw: Record<string, unknown>, now?: Date): Promise<JobSpec> {
+    const job = parseJob(raw, { origin: 'operator', now });
+    if (this.#raw.some((r) => r.name === job.name)) throw new FussyError('ALREADY_EXISTS', `job ${job.name} exists`, { hint: `remove it first (fussy remote cron rm ${job.name}), or give the new one another name` });
+    this.#raw.push(raw);
+    await this.#save();
+    return job;
+  }
+
+  async remove(name: string): Promise<void> {
+    this.#index(name);
+    this.#raw = this.#raw.filter((r) => r.name !== name);
+    delete this.#state[stateKey({ origin: 'operator', name })];
+    await this.#save();
+  }
+
+  async setEnabled(name: string, enabled: boolean): Promise<void> {
+    const i = this.#index(name);
+    this.#raw[i] = { ...this.#raw[i], enabled };
+    await this.#save();
+  }
+
+  state(key: string): JobState {
+    return this.#state[key] ?? { failures: 0 };
+  }
+
+  async saveState(entries: Record<string, JobState>): Promise<void> {
+    this.#state = { ...this.#state, ...entries };
+    await this.#save();
+  }
+
+  #index(name: string): number {
+    const i = this.#raw.findIndex((r) => r.name === name);
+    if (i < 0) throw new FussyError('NOT_FOUND', `no operator job is named ${name}`, { hint: 'fussy remote cron ls lists the jobs (a firmware job is changed by its firmware, not here)' });
+    return i;
+  }
+
+  async #save(): Promise<void> {
+    const doc: StoreFile = { version: 1, jobs: this.#raw, state: this.#state };
+    await writeAtomic(this.file, `${JSON.stringify(doc)}\n`, { mode: 0o600 });
+  }
+}
