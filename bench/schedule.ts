@@ -1,7 +1,7 @@
 /**
  * bench/schedule: the scheduler's cost when idle (issue 13: "it sleeps until the next firing; no
  * polling each second"). `--jobs` jobs (1,000) with schedules spread over the day (minute i % 60,
- * hour i % 24, some every 15 minutes, some weekly, some with a year), in the loop of
+ * hour i % 24, some every 15 minutes, some weekly, some with a year, and 200 hourly jobs, a few at every minute of the hour), in the loop of
  * src/daemon/schedule/loop.ts on the real clock, for `--seconds` (120); their runs are not
  * started (the loop's own cost is measured, not the runs'). Prints the process's CPU time over
  * the measured window, the loop's wake-ups, the firings, and the same for a process doing
@@ -23,7 +23,7 @@ function schedules(n: number): string[] {
   for (let i = 0; i < n; i++) {
     const m = i % 60;
     const h = i % 24;
-    out.push([`${m} ${h} * * *`, `*/15 * * * *`, `${m} ${h} * * ${i % 7}`, `${m} ${h} 1 * * 2027-2030`, `${m} * * * *`][i % 5] as string);
+    out.push([`${m} ${h} * * *`, `*/15 * * * *`, `${m} ${h} * * ${i % 7}`, `${m} ${h} 1 * * 2027-2030`, `${Math.floor(i / 5) % 60} * * * *`][i % 5] as string);
   }
   return out;
 }

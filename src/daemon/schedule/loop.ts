@@ -8,7 +8,8 @@ import { nextFiring, type Schedule } from './expression.js';
  *
  * - It sleeps until the earliest next firing of all jobs (no polling each second), but never
  *   longer than `maxSleepMs` (60 s): the wall clock is re-read at least that often, so a clock
- *   step (NTP after boot, a suspend) is noticed within a minute.
+ *   step (NTP after boot, a suspend) is noticed within a minute. A wake-up with nothing due
+ *   costs one comparison per job (the next firings are kept, evaluated again only when passed).
  * - Each job has a position: every scheduled instant up to it has been handled (fired, skipped
  *   or found missed). A firing is due when its instant is past the position and not in the
  *   future. The caller keeps positions across restarts (`positions()`, and `handledUpTo` when it
@@ -176,6 +177,11 @@ export class ScheduleLoop {
   /** Handle every instant of one job up to `now`, and find its next firing. */
   #advance(s: JobState, now: number): void {
     const { job } = s;
+    // Nothing due since the last look (its next firing was computed from the position): one comparison, no evaluation.
+    if (job.enabled && s.next !== undefined && s.position <= now && now < s.next) {
+      s.position = now;
+      return;
+    }
     if (now < s.position) {
       if (s.position - now > this.#o.backwardResetMs) {
         this.#o.record({ type: 'clock', job: job.name, from: s.position, to: now });
