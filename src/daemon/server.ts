@@ -14,6 +14,7 @@ import { sendError } from './http-io.js';
 import { requireSettingFile } from './read-setting-file.js';
 import { buildRouter, type Ctx } from './routes.js';
 import { RunEngine, type EngineOptions } from './runs/engine.js';
+import { Connections } from './idle-gc.js';
 import { ScriptStore } from './scripts.js';
 import { loadTlsMaterial, MIN_TLS } from './tls-material.js';
 import { UploadService } from './upload-service.js';
@@ -55,7 +56,7 @@ export class Daemon {
   readonly #watch: ChangeWatch;
   readonly #pruner: NodeJS.Timeout;
   readonly #refusals: LogLimiter; // refused handshakes: REFUSALS_LOGGED lines a window, then their count
-  readonly #sockets = new Set<TLSSocket>();
+  readonly #sockets = new Connections<TLSSocket>();
   /** Handlers still answering (close lets them finish their last line). */
   readonly #inflight = new Set<Promise<void>>();
   #roles: RoleTable;
@@ -158,8 +159,7 @@ export class Daemon {
       // No renegotiation (TLS 1.2 allows a client to ask): it is a CPU-exhaustion lever, and a
       // connection keeps the certificate it was authorized with (auth.ts caches its identity).
       socket.disableRenegotiation();
-      d.#sockets.add(socket);
-      socket.once('close', () => d.#sockets.delete(socket));
+      d.#sockets.add(socket); // removed as it closes; the last close arms one garbage collection (idle-gc.ts)
     });
     server.on('drop', (c: { remoteAddress?: string }) => log({ event: 'connection-dropped', remote: c.remoteAddress, reason: 'max-connections' }));
     try {
