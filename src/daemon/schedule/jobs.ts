@@ -2,6 +2,7 @@ import { realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { FussyError, isErrno } from '../../errors.js';
 import { readSmallFile } from '../../util/read-small-file.js';
+import { checkTrustedPath } from '../../util/trusted-path.js';
 import { parseSchedule, type Schedule } from './expression.js';
 import type { MissedPolicy, OverlapPolicy } from './loop.js';
 
@@ -109,7 +110,8 @@ export function parseJob(raw: unknown, o: { origin: JobSpec['origin']; releaseDi
 
 /**
  * A program of the release, named relative to its root: no absolute path, no `..`, and what it
- * resolves to (symlinks followed) stays inside the release and is an executable regular file.
+ * resolves to (symlinks followed) stays inside the release, is an executable regular file, and
+ * is a trusted path (util/trusted-path.ts: no one but root or fussyd's user can change it).
  */
 function releasePath(job: string, field: string, rel: string, releaseDir: string): string {
   const hint = `give "${field}" as a path relative to the release root, inside it, of an executable file`;
@@ -127,6 +129,10 @@ function releasePath(job: string, field: string, rel: string, releaseDir: string
   if (inside === '' || inside.startsWith(`..${sep}`) || inside === '..' || isAbsolute(inside)) throw bad(job, `"${field}" ${rel} leads outside the release (to ${real})`, hint);
   const st = statSync(real);
   if (!st.isFile() || (st.mode & 0o111) === 0) throw bad(job, `"${field}" ${rel} is not an executable file`, hint);
+  // fussyd runs it later by this path: nobody but root (and fussyd's user) may be able to change
+  // what the path names meanwhile (a directory of the release owned by a local user, or writable
+  // by group or others, would let that user swap the program).
+  checkTrustedPath(real, { what: `job ${job}'s ${field} (${rel})`, codes: { untrusted: 'BAD_JOB', missing: 'BAD_JOB' } });
   return real;
 }
 

@@ -72,6 +72,17 @@ describe('daemon schedule: job definitions (operator jobs and etc/fussy/jobs.jso
     assert.match(problems[3] ?? '', /entry 5: job notify-out: "notify" .* leads outside the release/);
   });
 
+  it('firmware-command-swap: a command in a directory others can write (a local user could swap the program) is refused', function () {
+    mkdirSync(join(release, 'var/shared'), { recursive: true, mode: 0o777 });
+    chmodSync(join(release, 'var/shared'), 0o777);
+    writeFileSync(join(release, 'var/shared/job'), '#!/bin/sh\n', { mode: 0o755 });
+    jobsFile({ jobs: [{ name: 'swap', schedule: '* * * * *', command: 'var/shared/job' }] });
+    const { jobs, problems } = readFirmwareJobs(release, NOW);
+    assert.deepEqual(jobs, []);
+    assert.match(problems[0] ?? '', /job swap's command \(var\/shared\/job\)/);
+    assert.match(problems[0] ?? '', /writable/);
+  });
+
   it('malformed-jobs-file: a file that does not parse gives no jobs and one problem; a bad entry is left out, the others kept', function () {
     assert.deepEqual(readFirmwareJobs(release, NOW), { jobs: [], problems: [] }); // no file: nothing to say
     jobsFile('{"jobs": [');
