@@ -32,7 +32,7 @@ export const EXIT_CODES = {
   BAD_JOB: 2, // fussyd: a job definition with a missing, unknown or wrong field, or a command outside its release
   BAD_SCHEDULE: 2, // fussyd: a job's schedule that cannot be parsed, names an unknown time zone, or never fires
   NOT_FOUND: 2, // fussyd: no script (or run) by that name or id, no upload begun by that sha256
-  TOO_LARGE: 2, // fussyd: a script, data file, request body or upload past its size limit, or more bytes than an upload's size
+  TOO_LARGE: 2, // fussyd: a script, data file, request body or upload past its size limit, more bytes than an upload's size, or a job past the most kept
   UPLOAD_OFFSET: 2, // fussyd: an upload's bytes sent from another offset than the bytes it holds
   UPLOAD_CONFLICT: 2, // fussyd: an upload begun with another size than its verified package's
   UPLOAD_INCOMPLETE: 2, // fussyd: an upload checked before all its bytes arrived

@@ -38,6 +38,8 @@ const MAX_FILE_BYTES = 1024 * 1024;
 const MAX_JOBS = 256;
 const MAX_ARGS = 64;
 const MAX_ARG_BYTES = 4096;
+/** Any other string field: a schedule, a time zone, a script name, a path (PATH_MAX). */
+const MAX_STRING_BYTES = 4096;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const COMMON = ['name', 'schedule', 'args', 'timezone', 'enabled', 'priority', 'timeout', 'overlap', 'missed', 'randomDelay', 'notify'];
 const FIELDS = { operator: [...COMMON, 'script'], firmware: [...COMMON, 'command'] };
@@ -57,7 +59,7 @@ export function parseJob(raw: unknown, o: { origin: JobSpec['origin']; releaseDi
   const str = (k: string): string | undefined => {
     const v = r[k];
     if (v === undefined) return undefined;
-    if (typeof v !== 'string' || v === '') throw bad(name, `"${k}" is not a non-empty string`, `give "${k}" as a string`);
+    if (typeof v !== 'string' || v === '' || Buffer.byteLength(v) > MAX_STRING_BYTES) throw bad(name, `"${k}" is not a non-empty string of at most ${MAX_STRING_BYTES} bytes`, `give "${k}" as a string`);
     return v;
   };
   const int = (k: string, min: number, max: number): number | undefined => {
@@ -153,7 +155,6 @@ export function readFirmwareJobs(releaseDir: string, now?: Date): FirmwareJobs {
   const read = readSmallFile(file, MAX_FILE_BYTES);
   if (read === undefined) return { jobs: [], problems: [] };
   if ('problem' in read) return { jobs: [], problems: [`${file} ${read.problem}`] };
-  if (read.data.length >= MAX_FILE_BYTES) return { jobs: [], problems: [`${file} is larger than ${MAX_FILE_BYTES} bytes`] };
   let doc: unknown;
   try {
     doc = JSON.parse(read.data.toString('utf8'));

@@ -94,6 +94,8 @@ interface JobState {
   /** Firings of it in progress (random delay, queued, running). */
   active: number;
   next: number | undefined;
+  /** Enabled, and its schedule has no firing after its position (its year field has passed), or could not be evaluated. */
+  ended: boolean;
 }
 
 export interface JobPosition {
@@ -127,7 +129,7 @@ export class ScheduleLoop {
     for (const job of jobs) {
       const was = old.get(job.name);
       const position = job.handledUpTo ?? was?.position ?? now;
-      this.#jobs.set(job.name, { job, position, active: was?.active ?? 0, next: undefined });
+      this.#jobs.set(job.name, { job, position, active: was?.active ?? 0, next: undefined, ended: false });
     }
     if (this.#running) this.#tick();
   }
@@ -167,6 +169,7 @@ export class ScheduleLoop {
         // A job whose schedule cannot be evaluated must not stop the others.
         s.position = now;
         s.next = undefined;
+        s.ended = true; // reported once, not at every wake-up; set() gives it another chance
         this.#o.record({ type: 'error', job: s.job.name, message: (err as Error).message });
       }
       if (s.next !== undefined && s.next < wake) wake = s.next;
@@ -177,8 +180,9 @@ export class ScheduleLoop {
   /** Handle every instant of one job up to `now`, and find its next firing. */
   #advance(s: JobState, now: number): void {
     const { job } = s;
-    // Nothing due since the last look (its next firing was computed from the position): one comparison, no evaluation.
-    if (job.enabled && s.next !== undefined && s.position <= now && now < s.next) {
+    // Nothing due since the last look (its next firing was computed from the position), or nothing
+    // ever again (a year field passed; a step back of the clock takes the full path): no evaluation.
+    if (job.enabled && s.position <= now && (s.ended || (s.next !== undefined && now < s.next))) {
       s.position = now;
       return;
     }
@@ -206,6 +210,7 @@ export class ScheduleLoop {
       s.position = now;
     }
     s.next = job.enabled ? nextFiring(job.schedule, new Date(Math.max(s.position, now)))?.getTime() : undefined;
+    s.ended = job.enabled && s.next === undefined;
   }
 
   #delay(ms: number): Promise<void> {

@@ -13,6 +13,9 @@ export interface JobState {
 /** The key of a job's state: operator and firmware jobs may share a name. */
 export const stateKey = (j: Pick<JobSpec, 'origin' | 'name'>): string => `${j.origin}:${j.name}`;
 
+/** Operator jobs kept at most (the scheduler's idle cost is measured with 1,000 jobs: docs/performance.md). */
+export const MAX_OPERATOR_JOBS = 1000;
+
 interface StoreFile {
   version: 1;
   /** Operator jobs as they were given (checked again at each load: a time zone may have gone). */
@@ -31,10 +34,13 @@ export class JobStore {
   #raw: Record<string, unknown>[] = [];
   #state: Record<string, JobState> = {};
 
-  private constructor(readonly file: string) {}
+  private constructor(
+    readonly file: string,
+    private readonly maxJobs: number,
+  ) {}
 
-  static async open(stateDir: string, now: () => Date = () => new Date()): Promise<JobStore> {
-    const store = new JobStore(join(stateDir, 'schedule.json'));
+  static async open(stateDir: string, now: () => Date = () => new Date(), maxJobs = MAX_OPERATOR_JOBS): Promise<JobStore> {
+    const store = new JobStore(join(stateDir, 'schedule.json'), maxJobs);
     let text: string;
     try {
       text = await readFile(store.file, 'utf8');
@@ -74,22 +80,26 @@ export class JobStore {
   async add(raw: Record<string, unknown>, now?: Date): Promise<JobSpec> {
     const job = parseJob(raw, { origin: 'operator', now });
     if (this.#raw.some((r) => r.name === job.name)) throw new FussyError('ALREADY_EXISTS', `job ${job.name} exists`, { hint: `remove it first (fussy remote cron rm ${job.name}), or give the new one another name` });
-    this.#raw.push(raw);
-    await this.#save();
+    if (this.#raw.length >= this.maxJobs) throw new FussyError('TOO_LARGE', `fussyd keeps at most ${this.maxJobs} operator jobs, and has them`, { hint: 'remove jobs no longer needed (fussy remote cron rm NAME)' });
+    await this.#commit([...this.#raw, raw], this.#state);
     return job;
   }
 
   async remove(name: string): Promise<void> {
     this.#index(name);
-    this.#raw = this.#raw.filter((r) => r.name !== name);
-    delete this.#state[stateKey({ origin: 'operator', name })];
-    await this.#save();
+    const { [stateKey({ origin: 'operator', name })]: _gone, ...state } = this.#state;
+    await this.#commit(
+      this.#raw.filter((r) => r.name !== name),
+      state,
+    );
   }
 
   async setEnabled(name: string, enabled: boolean): Promise<void> {
     const i = this.#index(name);
-    this.#raw[i] = { ...this.#raw[i], enabled };
-    await this.#save();
+    await this.#commit(
+      this.#raw.map((r, j) => (j === i ? { ...r, enabled } : r)),
+      this.#state,
+    );
   }
 
   state(key: string): JobState {
@@ -97,8 +107,7 @@ export class JobStore {
   }
 
   async saveState(entries: Record<string, JobState>): Promise<void> {
-    this.#state = { ...this.#state, ...entries };
-    await this.#save();
+    await this.#commit(this.#raw, { ...this.#state, ...entries });
   }
 
   #index(name: string): number {
@@ -107,8 +116,11 @@ export class JobStore {
     return i;
   }
 
-  async #save(): Promise<void> {
-    const doc: StoreFile = { version: 1, jobs: this.#raw, state: this.#state };
+  /** Write the new content, then take it: a write that fails (a full disk) leaves the file and what this store holds as they were. */
+  async #commit(raw: Record<string, unknown>[], state: Record<string, JobState>): Promise<void> {
+    const doc: StoreFile = { version: 1, jobs: raw, state };
     await writeAtomic(this.file, `${JSON.stringify(doc)}\n`, { mode: 0o600 });
+    this.#raw = raw;
+    this.#state = state;
   }
 }

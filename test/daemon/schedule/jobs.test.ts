@@ -40,6 +40,8 @@ describe('daemon schedule: job definitions (operator jobs and etc/fussy/jobs.jso
     refused({ name: 'a', schedule: '* * * * *', script: 's', overlap: 'queue' }, /"overlap" is not one of skip, allow/);
     refused({ name: 'a', schedule: '* * * * *', script: 's', args: ['ok', 3] }, /"args" is not a list/);
     refused({ name: 'a', schedule: '0 0 30 2 *', script: 's' }, /never fires/, 'BAD_SCHEDULE');
+    refused({ name: 'a', schedule: '* * * * *', script: 'x'.repeat(5000) }, /"script" is not a non-empty string of at most 4096 bytes/);
+    refused({ name: 'a', schedule: `${'1,'.repeat(3000)}1 * * * *`, script: 's' }, /"schedule" is not a non-empty string of at most 4096 bytes/);
   });
 
   it('a firmware job runs a program of its release: its command is resolved inside the release', function () {

@@ -64,10 +64,12 @@ function harness(start: string, jobs: Array<Partial<LoopJob> & { name: string; e
       if (o.runMs !== undefined) await new Promise<void>((res) => clock.setTimeout(res, o.runMs as number));
     },
   });
-  loop.set(jobs.map((j) => ({ enabled: true, ...j, schedule: parseSchedule(j.expr, { timezone: j.tz ?? 'UTC', now: new Date(clock.wall) }) })));
+  const set = jobs.map((j) => ({ enabled: true, ...j, schedule: parseSchedule(j.expr, { timezone: j.tz ?? 'UTC', now: new Date(clock.wall) }) }));
+  loop.set(set);
+  const schedules = new Map(set.map((j) => [j.name, j.schedule]));
   loop.start();
   const at = (): string[] => fired.map((f) => `${iso(f.scheduledAt)}${f.reason === 'missed' ? ' missed' : ''}`);
-  return { clock, fired, events, loop, at };
+  return { clock, fired, events, loop, at, schedules };
 }
 
 /** Stop the loop; its runs in progress end as the fake time passes. */
@@ -98,6 +100,32 @@ describe('daemon schedule: the loop, with an injected clock', function () {
     assert.equal(h.at()[0], '2027-01-01T00:00');
     assert.equal(h.at()[11], '2027-12-01T00:00');
     assert.equal(h.loop.positions()[0]?.next, undefined);
+    await h.loop.stop();
+  });
+
+  it('a schedule whose years have passed, or that cannot be evaluated, costs no evaluation at later wake-ups', async function () {
+    const h = harness('2027-12-31T23:58:30Z', [{ name: 'y', expr: '* * * * * 2027' }, { name: 'broken', expr: '0 * * * *' }]);
+    const counted = (name: string): { calls: number } => {
+      const cron = h.schedules.get(name)?.cron;
+      const c = { calls: 0 };
+      const next = cron?.nextRun.bind(cron);
+      if (cron !== undefined && next !== undefined)
+        cron.nextRun = (d) => {
+          c.calls++;
+          if (name === 'broken') throw new Error('cannot evaluate');
+          return next(d);
+        };
+      return c;
+    };
+    const y = counted('y');
+    const broken = counted('broken');
+    await h.clock.advance(2 * MIN); // 23:59 fires; 00:00 is 2028
+    assert.deepEqual(h.at(), ['2027-12-31T23:59']);
+    assert.equal(h.events.filter((e) => e.type === 'error').length, 1);
+    const [yCalls, brokenCalls] = [y.calls, broken.calls];
+    await h.clock.advance(10 * MIN);
+    assert.deepEqual([y.calls, broken.calls], [yCalls, brokenCalls], 'no evaluation once ended');
+    assert.equal(h.events.filter((e) => e.type === 'error').length, 1, 'the broken job is reported once');
     await h.loop.stop();
   });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FussyError } from '../../../src/errors.js';
@@ -42,6 +42,27 @@ describe('daemon schedule: the job store (STATE/schedule.json)', function () {
     await assert.rejects(s.add({ name: 'feb30', schedule: '0 0 30 2 *', script: 'x.sh' }), code('BAD_SCHEDULE'));
     assert.equal(statSync(s.file).mtimeMs, before);
     assert.equal((await JobStore.open(dir)).jobs().jobs.length, 1);
+  });
+
+  it('schedule-save-failure: a job whose write fails is neither on disk nor held, and the store goes on', async function () {
+    const s = await JobStore.open(dir);
+    await s.add({ name: 'backup', schedule: '0 3 * * *', script: 'backup.sh' });
+    rmSync(dir, { recursive: true }); // the state directory gone: every write fails
+    await assert.rejects(s.add({ name: 'health', schedule: '*/5 * * * *', script: 'h.sh' }), (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT');
+    await assert.rejects(s.setEnabled('backup', false), (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT');
+    await assert.rejects(s.remove('backup'), (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT');
+    assert.deepEqual(s.jobs().jobs.map((j) => [j.name, j.enabled]), [['backup', true]]);
+    mkdirSync(dir);
+    await s.add({ name: 'health', schedule: '*/5 * * * *', script: 'h.sh' });
+    assert.deepEqual((await JobStore.open(dir)).jobs().jobs.map((j) => j.name), ['backup', 'health']);
+  });
+
+  it('operator-job-flood: past the most jobs kept, adding one is refused (TOO_LARGE) and nothing changes', async function () {
+    const s = await JobStore.open(dir, undefined, 2);
+    await s.add({ name: 'a', schedule: '0 3 * * *', script: 'a.sh' });
+    await s.add({ name: 'b', schedule: '0 4 * * *', script: 'b.sh' });
+    await assert.rejects(s.add({ name: 'c', schedule: '0 5 * * *', script: 'c.sh' }), code('TOO_LARGE'));
+    assert.equal((await JobStore.open(dir)).jobs().jobs.length, 2);
   });
 
   it('damaged-schedule-file: a file that cannot be read is moved aside and named, never overwritten', async function () {
