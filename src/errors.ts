@@ -90,6 +90,7 @@ export const EXIT_CODES = {
   // 75 / 124: locks
   LOCKED: 75, // the target's or fussy lock's lock is held by a live process
   UPLOAD_BUSY: 75, // fussyd: another request is writing or checking the same upload
+  JOB_BUSY: 75, // fussyd: cron run of a job whose run is in progress (its overlap is skip)
   LOCK_TIMEOUT: 124, // fussy lock: the command ran past --timeout
   // 130: stopped by SIGINT, SIGTERM or SIGHUP before anything changed (128 + SIGINT, what a
   // shell reports for Ctrl-C); one status whatever the signal, so scripts test one number

@@ -34,7 +34,7 @@ export async function fussydMain(argv: string[], io: Io, signals: Pick<NodeJS.Pr
     return renderError(io, {}, 'fussyd', err);
   }
   const running = daemon;
-  const hup = (): void => running.reload('SIGHUP');
+  const hup = (): void => running.reload('SIGHUP', { firmware: true });
   signals.on('SIGHUP', hup);
   await new Promise<void>((resolve) => {
     const stop = (sig: string): void => {

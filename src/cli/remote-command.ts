@@ -14,6 +14,7 @@ import type { CommandResult } from './render.js';
 import { addRunCommands } from './remote-runs.js';
 import { statusLines } from './status-command.js';
 import { addInstallCommand } from './remote-install.js';
+import { addCronCommands } from './remote-cron.js';
 import { onHosts, type Tls, type Where } from './remote-hosts.js';
 
 interface RemoteFlags {
@@ -175,6 +176,7 @@ export function remoteCommand(io: Io, done: Done): Command {
   );
   addRunCommands(sub, run);
   addInstallCommand(sub, run);
+  addCronCommands(sub, run, io);
   return remote;
 }
 

@@ -78,7 +78,7 @@ function seconds(v: string): number {
 }
 
 /** The run's output where it belongs, its result as JSON, and why it ended when that was not an exit. */
-function printRun(io: Io, r: RemoteRun): void {
+export function printRun(io: Io, r: RemoteRun): void {
   stream(io, io.stdout, 'stdout', r.stdout);
   stream(io, io.stderr, 'stderr', r.stderr);
   if ('result' in r) io.stdout.write(JSON.stringify(r.result, null, 2) + '\n');
@@ -102,13 +102,17 @@ function stream(io: Io, sink: NodeJS.WritableStream, what: string, o: RemoteRun[
 export function historyTable(runs: RemoteRun[]): string {
   const rows = runs.map((r) => [
     r.queuedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
-    r.trigger.kind === 'user' ? r.trigger.cn : `schedule:${r.trigger.job}`,
+    r.trigger.kind === 'user' ? r.trigger.cn : `${r.trigger.kind}:${r.trigger.job}`,
     `${r.script.name} (${r.script.id.slice(0, 12)})`,
     clip(r.args.map((a) => (/^[\w./:=@%+,-]+$/.test(a) ? a : JSON.stringify(a))).join(' '), 40),
     statusText(r),
     r.durationMs === undefined ? '-' : `${(r.durationMs / 1000).toFixed(1)}s`,
   ]);
-  const head = ['TIME', 'WHO', 'SCRIPT', 'ARGS', 'STATUS', 'DURATION'];
+  return textTable(['TIME', 'WHO', 'SCRIPT', 'ARGS', 'STATUS', 'DURATION'], rows);
+}
+
+/** Columns padded to their widest cell, two spaces apart; the last one unpadded. */
+export function textTable(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
   return [head, ...rows].map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('  ')).join('\n') + '\n';
 }

@@ -44,6 +44,8 @@ export interface DaemonConfig {
   outputTail: number;
   historyKeep: number;
   historyDays: number;
+  /** A stored script run when a job that names no notify command fails or recovers; undefined: none. */
+  scheduleNotify: string | undefined;
   /** Milliseconds: a client must finish its TLS handshake, its headers, its whole request within these; idle sockets close. */
   handshakeTimeoutMs: number;
   headersTimeoutMs: number;
@@ -52,7 +54,7 @@ export interface DaemonConfig {
   idleTimeoutMs: number;
 }
 
-type Kind = 'path' | 'listen' | 'count' | 'bytes' | 'seconds' | 'user';
+type Kind = 'path' | 'listen' | 'count' | 'bytes' | 'seconds' | 'user' | 'script';
 
 interface Key {
   field: keyof DaemonConfig;
@@ -90,6 +92,7 @@ export const CONFIG_KEYS: Readonly<Record<string, Key>> = {
   'output-tail': { field: 'outputTail', kind: 'bytes', min: 0, help: 'output kept from the end of each stream of a run (64K)' },
   'history-keep': { field: 'historyKeep', kind: 'count', min: 1, help: 'runs kept in the history (10000)' },
   'history-days': { field: 'historyDays', kind: 'count', min: 1, help: 'days a run is kept in the history (90)' },
+  'schedule-notify': { field: 'scheduleNotify', kind: 'script', help: 'a stored script run when a scheduled job that names no notify fails, and when it recovers (none)' },
   'handshake-timeout': { field: 'handshakeTimeoutMs', kind: 'seconds', ms: true, min: 1, max: 3600, help: 'a TLS handshake must end within (10s)' },
   'headers-timeout': { field: 'headersTimeoutMs', kind: 'seconds', ms: true, min: 1, max: 3600, help: 'request headers must arrive within (20s)' },
   'request-timeout': { field: 'requestTimeoutMs', kind: 'seconds', ms: true, min: 1, max: 86400, help: 'a whole request must arrive within (1h)' },
@@ -126,6 +129,7 @@ export function defaultConfig(): DaemonConfig {
     outputTail: 64 * KIB,
     historyKeep: 10000,
     historyDays: 90,
+    scheduleNotify: undefined,
     handshakeTimeoutMs: 10_000,
     headersTimeoutMs: 20_000,
     requestTimeoutMs: 3_600_000,
@@ -191,6 +195,9 @@ function parseValue(key: Key, value: string, where: string): unknown {
       return value;
     case 'listen':
       return parseListen(value, where);
+    case 'script':
+      if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(value)) throw invalid(where, `"${clip(value)}" is not a script name`, 'name a stored script (fussy remote ls), e.g. notify.sh');
+      return value;
     case 'count':
       return bounded(key, Number(/^[0-9]+$/.test(value) ? value : NaN), value, where);
     case 'bytes':

@@ -9,6 +9,8 @@ import { checkDeclaredLength, readJson, requireType, sendJson } from './http-io.
 import { Router, type Params } from './router.js';
 import { runGet, runPost, runsList } from './run-routes.js';
 import type { RunEngine } from './runs/engine.js';
+import type { Scheduler } from './schedule/scheduler.js';
+import { SCHEDULE_ROUTES } from './schedule-routes.js';
 import { scriptGet, scriptPut, scriptRemove, scriptsList } from './script-routes.js';
 import type { ScriptStore } from './scripts.js';
 import type { Log } from './server.js';
@@ -31,6 +33,7 @@ export interface Ctx {
   note: (event: string, detail: Record<string, unknown>) => Promise<void>;
   log: Log;
   uploads: UploadService;
+  scheduler: Scheduler;
 }
 
 /**
@@ -41,7 +44,7 @@ export interface Ctx {
 export function buildRouter(): Router<Ctx> {
   return new Router<Ctx>().add(
     { method: 'GET', path: '/v1/whoami', action: 'whoami', need: 'any', handle: whoami },
-    { method: 'GET', path: '/v1/status', action: 'status', need: 'viewer', handle: async (c) => sendJson(c.res, 200, await status({ target: c.config.target })) },
+    { method: 'GET', path: '/v1/status', action: 'status', need: 'viewer', handle: async (c) => sendJson(c.res, 200, { ...(await status({ target: c.config.target })), schedule: c.scheduler.status() }) },
     { method: 'GET', path: '/v1/data', action: 'data.ls', need: 'viewer', handle: async (c) => sendJson(c.res, 200, { files: await c.data.list() }) },
     { method: 'GET', path: '/v1/data/:name', action: 'data.get', need: 'viewer', handle: dataGet },
     { method: 'PUT', path: '/v1/data/:name', action: 'data.put', need: 'operator', query: ['overwrite'], handle: dataPut },
@@ -55,6 +58,7 @@ export function buildRouter(): Router<Ctx> {
     { method: 'GET', path: '/v1/runs', action: 'runs.ls', need: 'viewer', query: ['script', 'since', 'limit'], handle: runsList },
     { method: 'GET', path: '/v1/runs/:id', action: 'runs.get', need: 'viewer', handle: runGet },
     ...UPLOAD_ROUTES,
+    ...SCHEDULE_ROUTES,
   );
 }
 

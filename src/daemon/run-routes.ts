@@ -3,6 +3,7 @@ import { FussyError } from '../errors.js';
 import type { Captured } from '../util/capture.js';
 import { readJson, requireType, sendJson } from './http-io.js';
 import type { Ctx } from './routes.js';
+import type { Submitted } from './runs/engine.js';
 import type { RunOutput } from './runs/history.js';
 import type { RunSummary } from './runs/records.js';
 
@@ -36,10 +37,15 @@ export async function runPost(c: Ctx): Promise<void> {
   if (timeoutSec !== undefined && (typeof timeoutSec !== 'number' || !(timeoutSec > 0))) throw badRequest('"timeoutSec" is a number of seconds above 0');
   const resolved = c.scripts.resolve(script);
   const submitted = c.engine.submit({ script: resolved.id, args: args as string[] | undefined, ...(timeoutSec === undefined ? {} : { timeoutMs: Math.ceil(timeoutSec * 1000) }), trigger: { kind: 'user', cn: c.id.cn, fingerprint: c.id.fingerprint } });
-  const { runId } = submitted;
-  const named = { runId, script: resolved.name, id: resolved.id };
+  const named = { runId: submitted.runId, script: resolved.name, id: resolved.id };
   // Not awaited: the audit log keeps its lines in order and logs its own failures (server.ts).
   void c.note('run', { ...named, args: args ?? [] });
+  await streamRun(c, submitted, named);
+}
+
+/** Answer a submitted run as NDJSON (queued, started, running..., result): `POST /v1/runs` and a job's `cron run`. */
+export async function streamRun(c: Ctx, submitted: Submitted, named: Record<string, unknown> & { runId: string }): Promise<void> {
+  const { runId } = submitted;
   // The headers leave with the first line (queued, started, or the result of a run that could not start).
   c.res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
   const send = (event: Record<string, unknown>): void => {

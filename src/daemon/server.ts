@@ -2,26 +2,26 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { FussyError, isErrno, isSystemError } from '../errors.js';
-import { AuditLog } from './audit.js';
+import { FussyError, isErrno } from '../errors.js';
+import type { AuditLog } from './audit.js';
 import { decide, denial, identityOf, parseRoles, type Identity, type RoleTable } from './auth.js';
-import { ensureTrustedDir } from '../util/trusted-path.js';
 import { ChangeWatch } from './file-watch.js';
 import { LogLimiter } from './log-limiter.js';
 import type { DaemonConfig } from './config.js';
-import { DataStore } from './data.js';
+import type { DataStore } from './data.js';
 import { sendError } from './http-io.js';
 import { requireSettingFile } from './read-setting-file.js';
 import { buildRouter, type Ctx } from './routes.js';
-import { RunEngine, type EngineOptions } from './runs/engine.js';
+import { closeParts, openParts, type DaemonParts, type PartsOptions } from './parts.js';
+import type { RunEngine } from './runs/engine.js';
+import type { Scheduler } from './schedule/scheduler.js';
 import { Connections } from './idle-gc.js';
-import { ScriptStore } from './scripts.js';
+import type { ScriptStore } from './scripts.js';
 import { loadTlsMaterial, MIN_TLS } from './tls-material.js';
-import { UploadService } from './upload-service.js';
+import type { UploadService } from './upload-service.js';
 
 /** Refused handshakes logged per window; past that, one line with their count (docs/security.md). */
 const REFUSALS_LOGGED = 20;
-const DAY_MS = 86_400_000;
 const REFUSAL_WINDOW_MS = 60_000;
 
 /** One line of the daemon's log (JSON on stderr for journald, from the CLI). */
@@ -32,8 +32,9 @@ export interface DaemonOptions {
   now?: () => Date;
   /** How often the roles file and the CRL are stat'ed for changes (2000 ms). */
   watchIntervalMs?: number;
-  /** Run engine settings past the configuration (tests: a shorter drain or grace). */
-  engine?: Partial<Pick<EngineOptions, 'drainMs' | 'graceMs' | 'passwd' | 'hosts'>>;
+  /** Run engine and scheduler settings past the configuration (tests: a shorter drain or grace, a clock). */
+  engine?: PartsOptions['engine'];
+  schedule?: PartsOptions['schedule'];
 }
 
 /**
@@ -52,6 +53,7 @@ export class Daemon {
   readonly #scripts: ScriptStore;
   readonly #engine: RunEngine;
   readonly #uploads: UploadService;
+  readonly #scheduler: Scheduler;
   readonly #router = buildRouter();
   readonly #watch: ChangeWatch;
   readonly #pruner: NodeJS.Timeout;
@@ -62,7 +64,7 @@ export class Daemon {
   #roles: RoleTable;
   #revoked: Set<string>;
 
-  private constructor(config: DaemonConfig, log: Log, parts: { roles: RoleTable; revoked: Set<string>; data: DataStore; audit: AuditLog; scripts: ScriptStore; engine: RunEngine; uploads: UploadService; server: Server; watch: ChangeWatch; pruner: NodeJS.Timeout }) {
+  private constructor(config: DaemonConfig, log: Log, parts: DaemonParts & { roles: RoleTable; revoked: Set<string>; server: Server; watch: ChangeWatch }) {
     this.#config = config;
     this.#log = log;
     this.#roles = parts.roles;
@@ -72,6 +74,7 @@ export class Daemon {
     this.#scripts = parts.scripts;
     this.#engine = parts.engine;
     this.#uploads = parts.uploads;
+    this.#scheduler = parts.scheduler;
     this.#server = parts.server;
     this.#watch = parts.watch;
     this.#pruner = parts.pruner;
@@ -91,40 +94,7 @@ export class Daemon {
     for (const f of watch.files) watch.mark(f);
     const tls = loadTlsMaterial(config);
     const roles = parseRoles(requireSettingFile(config.roles, 'ROLES_INVALID', 'roles file').toString('utf8'), config.roles);
-    // As root, fussyd acts in its state dir: nobody else may own or write it, or any dir above it.
-    ensureTrustedDir(config.stateDir, { what: 'state directory', mode: 0o750, missingHint: 'check state-dir in fussyd.conf' });
-    const data = await DataStore.open(config.stateDir);
-    const scripts = await ScriptStore.open(config.stateDir, { maxBytes: config.maxScriptBytes, now });
-    // Objects no name points at, unused for history-days: at start and daily (docs/daemon.md).
-    const prune = (): Promise<void> =>
-      scripts.prune(config.historyDays * DAY_MS).then(
-        (ids) => void (ids.length > 0 && log({ event: 'scripts-pruned', ids })),
-        (err: unknown) => {
-          if (!isSystemError(err)) throw err;
-          log({ event: 'scripts-prune-failed', error: err.message });
-        },
-      );
-    await prune();
-    const pruner = setInterval(() => void prune(), DAY_MS).unref();
-    const { engine, abandoned } = await RunEngine.open({
-      stateDir: config.stateDir,
-      scripts,
-      dataDir: data.dir,
-      target: config.target,
-      runAs: config.runAs,
-      maxRuns: config.maxRuns,
-      timeoutMs: config.runTimeout * 1000,
-      maxTimeoutMs: config.maxRunTimeout * 1000,
-      outputHead: config.outputHead,
-      outputTail: config.outputTail,
-      historyKeep: config.historyKeep,
-      historyDays: config.historyDays,
-      now,
-      ...o.engine,
-    });
-    for (const a of abandoned) log({ event: 'run-abandoned', runId: a.runId, script: a.script, trigger: a.trigger, queuedAt: a.queuedAt, killed: a.killed ?? 0 });
-    const audit = await AuditLog.open(config.stateDir, now);
-    const uploads = UploadService.open(config, { log, now: o.now });
+    const parts = await openParts(config, { log, now, engine: o.engine, schedule: { watchIntervalMs: o.watchIntervalMs, ...o.schedule } });
     const server = createServer({
       ...tls.context,
       requestCert: true,
@@ -137,7 +107,7 @@ export class Daemon {
       keepAliveTimeout: config.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
     });
-    const d = new Daemon(config, log, { roles, revoked: tls.revoked, data, audit, scripts, engine, uploads, server, watch, pruner });
+    const d = new Daemon(config, log, { ...parts, roles, revoked: tls.revoked, server, watch });
     reload = (file) => d.reload(`${file} changed`);
     server.maxConnections = config.maxConnections;
     server.timeout = config.idleTimeoutMs;
@@ -171,14 +141,12 @@ export class Daemon {
         });
       });
     } catch (err) {
-      clearInterval(pruner);
-      await engine.close();
-      await audit.close();
-      data.close();
+      await closeParts(parts);
       if (!isErrno(err, 'EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES')) throw err;
       throw new FussyError('SETUP', `cannot listen on ${config.listen.host}:${config.listen.port}: ${err.code}`, { cause: err, hint: err.code === 'EADDRINUSE' ? 'another program (another fussyd?) listens there; stop it or change listen' : 'check listen in fussyd.conf', details: { listen: config.listen } });
     }
     watch.start(o.watchIntervalMs ?? 2000);
+    parts.scheduler.start();
     log({ event: 'listening', address: d.address.address, port: d.address.port, stateDir: config.stateDir });
     return d;
   }
@@ -191,9 +159,11 @@ export class Daemon {
    * Re-read the roles file and the CRL (SIGHUP, or a watched file changed). A file that does not
    * parse keeps the one in use and is logged. A CRL that gains a serial closes that
    * certificate's open connections; the per-request check refuses them meanwhile anyway.
+   * `firmware` (SIGHUP): the current release's jobs file is read again too.
    */
-  reload(why: string): void {
+  reload(why: string, o: { firmware?: boolean } = {}): void {
     for (const f of this.#watch.files) this.#watch.mark(f);
+    if (o.firmware === true) this.#scheduler.checkCurrent(why); // the firmware's jobs read again
     try {
       this.#roles = parseRoles(requireSettingFile(this.#config.roles, 'ROLES_INVALID', 'roles file').toString('utf8'), this.#config.roles);
       this.#log({ event: 'roles-reloaded', why });
@@ -232,10 +202,12 @@ export class Daemon {
     this.#refusals.flush(); // the count of refusals not logged in this window is not lost
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     await this.#uploads.stop();
+    this.#scheduler.quiesce(); // no new firings; the runs in progress end with the engine's
     // Runs first, connections after: a client waiting on a run gets its `interrupted` result.
     const { running, queued } = this.#engine.snapshot();
     if (running.length + queued.length > 0) this.#log({ event: 'runs-stopping', running, queued });
     await this.#engine.close();
+    await this.#scheduler.stop(); // the jobs' positions and streaks written
     await Promise.race([Promise.allSettled(this.#inflight), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
     for (const socket of this.#sockets) socket.destroy();
     this.#server.closeAllConnections();
@@ -270,7 +242,7 @@ export class Daemon {
       return;
     }
     const note = (event: string, detail: Record<string, unknown>): Promise<void> => this.#noted({ id, remote, action: route.action, resource }, event, detail);
-    const ctx: Ctx = { req, res, id, roles: d.roles, params, query, config: this.#config, data: this.#data, scripts: this.#scripts, engine: this.#engine, note, log: this.#log, uploads: this.#uploads };
+    const ctx: Ctx = { req, res, id, roles: d.roles, params, query, config: this.#config, data: this.#data, scripts: this.#scripts, engine: this.#engine, note, log: this.#log, uploads: this.#uploads, scheduler: this.#scheduler };
     try {
       await route.handle(ctx);
     } catch (err) {

@@ -11,6 +11,8 @@ const SWEEP_EVERY_MS = 3_600_000;
 export interface UploadServiceOptions {
   log: (event: Record<string, unknown>) => void;
   now?: () => Date;
+  /** After each install, whatever its outcome (`current` may have changed: the scheduler reloads the firmware's jobs). */
+  afterInstall?: () => void;
 }
 
 /**
@@ -27,20 +29,22 @@ export class UploadService {
   readonly #config: DaemonConfig;
   /** The daemon's log (journald): what each upload and install did. */
   readonly log: UploadServiceOptions['log'];
+  readonly #afterInstall: () => void;
   readonly #stop = new AbortController();
   readonly #running = new Set<Promise<unknown>>();
   #timer: NodeJS.Timeout | undefined;
 
-  private constructor(config: DaemonConfig, store: UploadStore, log: UploadServiceOptions['log']) {
+  private constructor(config: DaemonConfig, store: UploadStore, o: UploadServiceOptions) {
     this.#config = config;
     this.store = store;
-    this.log = log;
+    this.log = o.log;
+    this.#afterInstall = o.afterInstall ?? (() => undefined);
   }
 
   /** Open STATE/uploads (max-upload-bytes), sweep it, and sweep it again every hour. */
   static open(config: DaemonConfig, o: UploadServiceOptions): UploadService {
     const store = UploadStore.open(config.stateDir, { maxBytes: config.maxUploadBytes, maxAgeMs: UPLOAD_MAX_AGE_MS, maxUploads: config.maxUploads, onEvict: (sha256, have) => o.log({ event: 'upload-evicted', sha256, have, why: 'max-uploads' }), now: o.now });
-    const service = new UploadService(config, store, o.log);
+    const service = new UploadService(config, store, o);
     service.sweep('start');
     service.#timer = setInterval(() => service.sweep('hourly'), SWEEP_EVERY_MS);
     service.#timer.unref();
@@ -78,6 +82,7 @@ export class UploadService {
         onEvent(e);
       },
     });
+    this.#afterInstall();
     const notStarted = !outcome.ok && (outcome.error.code === 'LOCKED' || (outcome.error.code === 'INTERRUPTED' && events === 0));
     if (!notStarted) await this.#forget(sha256);
     return outcome;

@@ -19,7 +19,9 @@ export interface RemoteRun {
   queuedAt: string;
   startedAt?: string;
   endedAt?: string;
-  trigger: { kind: 'user'; cn: string; fingerprint: string } | { kind: 'schedule'; job: string };
+  trigger: { kind: 'user'; cn: string; fingerprint: string } | { kind: 'schedule'; job: string; origin?: string; reason?: string; cn?: string } | { kind: 'notify'; job: string; origin?: string; event: string };
+  /** A firmware job's runs: the release its program is in. */
+  release?: string;
   script: { name: string; id: string };
   args: string[];
   status: string;
@@ -28,6 +30,8 @@ export interface RemoteRun {
   timedOut?: boolean;
   durationMs?: number;
   startError?: string;
+  /** skipped, missed, invalid: why the scheduler did not run it. */
+  reason?: string;
   result?: unknown;
   error?: string | { message: string; stack?: string };
   stdout?: RemoteOutput | { totalBytes: number; truncated: boolean };
@@ -44,18 +48,23 @@ export interface ExecRequest {
 }
 
 /** Run a script on the device and wait for its end; the result record. */
-export async function execRun(c: RemoteClient, o: ExecRequest): Promise<RemoteRun> {
+export function execRun(c: RemoteClient, o: ExecRequest): Promise<RemoteRun> {
+  return followRun(c, '/v1/runs', { script: o.script, args: o.args, ...(o.timeoutSec === undefined ? {} : { timeoutSec: o.timeoutSec }) }, o.onEvent);
+}
+
+/** POST to an endpoint that answers a run as NDJSON (`/v1/runs`, a job's `/run`) and wait for the run's end; the result record. */
+export async function followRun(c: RemoteClient, path: string, body: unknown, onEvent?: (e: Record<string, unknown>) => void): Promise<RemoteRun> {
   let result: RemoteRun | undefined;
   let runId: string | undefined;
   let failed: Record<string, unknown> | undefined;
   try {
-    await c.ndjson('POST', '/v1/runs', { script: o.script, args: o.args, ...(o.timeoutSec === undefined ? {} : { timeoutSec: o.timeoutSec }) }, (e) => {
+    await c.ndjson('POST', path, body, (e) => {
       if (typeof e.runId === 'string') runId = e.runId;
       if (e.type === 'result') {
         const { type: _type, ...r } = e;
         result = r as unknown as RemoteRun;
       } else if (e.type === 'error') failed = e;
-      else o.onEvent?.(e);
+      else onEvent?.(e);
     });
   } catch (err) {
     // The run is the device's, not the connection's: it goes on and is recorded.

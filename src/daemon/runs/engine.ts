@@ -6,7 +6,8 @@ import { bootId, processStart } from '../../util/proc.js';
 import { removeTree } from '../../util/remove-tree.js';
 import type { ScriptStore } from '../scripts.js';
 import { RunHistory, type RunOutput } from './history.js';
-import type { EndRecord, EndStatus, QueuedRecord, RunSummary, Trigger } from './records.js';
+import { callerOf, type EndRecord, type EndStatus, type QueuedRecord, type RunSummary } from './records.js';
+import type { NotRun, RunRecord, RunStarted, Submission, Submitted } from './submission.js';
 import { runScript, type RunHosts, type RunOutcome, type ScriptFile } from './run-script.js';
 import { lookupUser, type RunUser } from './users.js';
 
@@ -38,38 +39,7 @@ export interface EngineOptions {
   now?: () => Date;
 }
 
-export interface Submission {
-  /** A script name or id (ScriptStore.resolve). */
-  script: string;
-  args?: string[];
-  timeoutMs?: number;
-  /** Higher runs first (0). */
-  priority?: number;
-  trigger: Trigger;
-}
-
-export interface RunStarted {
-  runId: string;
-  /** The leader's pid; undefined when the run never started (cancelled, or it could not start). */
-  pid?: number;
-  waitMs: number;
-}
-
-/** A finished run: its history summary, plus the whole of its output and result. */
-export interface RunRecord extends RunSummary {
-  status: EndStatus;
-  output: RunOutput;
-}
-
-export interface Submitted {
-  runId: string;
-  /** Resolves as the run leaves the queue; never rejects. */
-  started: Promise<RunStarted>;
-  /** Resolves once the run is recorded and queued: true when it waits for a free slot (max-runs), false when it started at once or never will. */
-  waiting: Promise<boolean>;
-  /** Resolves when the run ended and its end is recorded; rejects only if the history cannot be written. */
-  done: Promise<RunRecord>;
-}
+export type { FirmwareProgram, NotRun, RunRecord, RunStarted, Submission, Submitted } from './submission.js';
 
 /** Args of a run, as JSON: what a history record may hold. */
 const MAX_ARGS_JSON = 4096;
@@ -81,6 +51,8 @@ interface Entry {
   seq: number;
   queued: QueuedRecord;
   script: ScriptFile;
+  stdin?: Buffer;
+  env?: Record<string, string>;
   queuedAtMs: number;
   started: (s: RunStarted) => void;
   done: { resolve: (r: RunRecord) => void; reject: (err: unknown) => void };
@@ -126,8 +98,12 @@ export class RunEngine {
   /** Queue a run. A script that does not resolve, bad args or a time limit past the maximum are refused here, synchronously. */
   submit(s: Submission): Submitted {
     if (this.closing) throw new FussyError('INTERRUPTED', 'fussyd is stopping: no new runs', { hint: 'submit it again once fussyd runs again' });
-    const script = this.o.scripts.resolve(s.script);
-    this.o.scripts.used(script.id);
+    let script: ScriptFile;
+    if (s.program !== undefined) script = { name: s.program.name, id: '', path: s.program.path, direct: { cwd: s.program.releaseDir } };
+    else if (s.script !== undefined) {
+      script = this.o.scripts.resolve(s.script);
+      this.o.scripts.used(script.id);
+    } else throw new Error('RunEngine.submit: neither a script nor a program');
     const args = s.args ?? [];
     if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) throw new FussyError('USAGE', 'the args of a run are a list of strings');
     if (JSON.stringify(args).length > MAX_ARGS_JSON) throw new FussyError('TOO_LARGE', `the args of a run are more than ${MAX_ARGS_JSON} bytes as JSON`, { hint: 'pass large inputs as a data file' });
@@ -136,12 +112,12 @@ export class RunEngine {
     if (!(timeoutMs > 0 && timeoutMs <= max)) throw new FussyError('USAGE', `a run's time limit is between 1 ms and ${max} ms, not ${timeoutMs}`, { hint: 'raise max-run-timeout in fussyd.conf for longer runs' });
     const at = this.o.now();
     const runId = `${at.toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
-    const queued: QueuedRecord = { type: 'queued', runId, time: at.toISOString(), trigger: s.trigger, script: { name: script.name, id: script.id }, args, priority: s.priority ?? 0, timeoutMs };
+    const queued: QueuedRecord = { type: 'queued', runId, time: at.toISOString(), trigger: s.trigger, script: { name: script.name, id: script.id }, ...(s.program === undefined ? {} : { release: s.program.release }), args, priority: s.priority ?? 0, timeoutMs };
     let started!: (x: RunStarted) => void;
     const startedP = new Promise<RunStarted>((res) => (started = res));
     let done!: Entry['done'];
     const doneP = new Promise<RunRecord>((resolve, reject) => (done = { resolve, reject }));
-    const entry: Entry = { seq: this.seq++, queued, script, queuedAtMs: at.getTime(), started, done };
+    const entry: Entry = { seq: this.seq++, queued, script, stdin: s.stdin, env: s.env, queuedAtMs: at.getTime(), started, done };
     const waiting = this.history.append(queued, { durable: false }).then(
       () => {
         this.queue.push(entry);
@@ -155,6 +131,16 @@ export class RunEngine {
       },
     );
     return { runId, started: startedP, waiting, done: doneP };
+  }
+
+  /** Record in the history what the scheduler did not run (a skipped or missed firing, a refused jobs file): a queued record and its end at once. */
+  async record(n: NotRun): Promise<RunSummary> {
+    const at = this.o.now();
+    const runId = `${at.toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
+    const time = at.toISOString();
+    await this.history.append({ type: 'queued', runId, time, trigger: n.trigger, script: n.script, ...(n.release === undefined ? {} : { release: n.release }), args: n.args ?? [], priority: n.priority ?? 0, timeoutMs: 0 }, { durable: false });
+    await this.history.append({ type: 'end', runId, time, status: n.status, ...(n.status === 'not-started' ? { startError: n.reason.slice(0, 4096) } : { reason: n.reason.slice(0, 4096) }) }, { durable: false });
+    return this.history.get(runId) as RunSummary;
   }
 
   /** Run ids running and waiting now. */
@@ -212,7 +198,7 @@ export class RunEngine {
         workRoot: join(this.history.dir, 'work'),
         dataDir: this.o.dataDir,
         firmwareDir: currentRelease(this.o.target),
-        caller: e.queued.trigger.kind === 'user' ? e.queued.trigger.cn : `schedule:${e.queued.trigger.job}`,
+        caller: callerOf(e.queued.trigger),
         user: this.o.user,
         timeoutMs: e.queued.timeoutMs,
         graceMs: this.o.graceMs,
@@ -223,6 +209,8 @@ export class RunEngine {
         conf: this.o.conf,
         hosts: this.o.hosts,
         signal,
+        stdin: e.stdin,
+        env: e.env,
         beforeSpawn: () => recorded,
         onSpawn: async (pid) => {
           await this.history.append({ type: 'start', runId, time: this.o.now().toISOString(), waitMs, pid, pidStart: processStart(pid) ?? '', bootId: this.boot }, { durable: false });

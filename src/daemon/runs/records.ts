@@ -1,5 +1,16 @@
-/** Who or what asked for a run. */
-export type Trigger = { kind: 'user'; cn: string; fingerprint: string } | { kind: 'schedule'; job: string };
+/**
+ * Who or what asked for a run: an operator (exec), the scheduler (a job's firing; `reason`
+ * manual: an operator's `cron run`, `cn` names them), or a job's notify command.
+ */
+export type Trigger =
+  | { kind: 'user'; cn: string; fingerprint: string }
+  | { kind: 'schedule'; job: string; origin?: 'operator' | 'firmware'; reason?: 'schedule' | 'missed' | 'manual'; scheduledAt?: string; cn?: string }
+  | { kind: 'notify'; job: string; origin?: 'operator' | 'firmware'; event: 'failure' | 'recovery' };
+
+/** FUSSY_CALLER of a run: the operator's CN, `schedule:JOB` or `notify:JOB`. */
+export function callerOf(t: Trigger): string {
+  return t.kind === 'user' ? t.cn : `${t.kind}:${t.job}`;
+}
 
 /** Written when a run is submitted (it may wait in the queue). */
 export interface QueuedRecord {
@@ -7,7 +18,10 @@ export interface QueuedRecord {
   runId: string;
   time: string;
   trigger: Trigger;
+  /** A stored script; for a firmware job's program: its path relative to the release root, and no id. */
   script: { name: string; id: string };
+  /** A firmware job's program: the release it belongs to. */
+  release?: string;
   args: string[];
   priority: number;
   timeoutMs: number;
@@ -27,9 +41,12 @@ export interface StartRecord {
 /**
  * How a run ended. exited / signaled / timeout: it ran to an end; not-started: it could not be
  * started (startError); interrupted: fussyd stopped it (close); cancelled: it never left the
- * queue; abandoned: fussyd went away during it, found at the next start.
+ * queue; abandoned: fussyd went away during it, found at the next start. The scheduler records
+ * what it decided not to run (`reason` says why): skipped (a firing while the job's previous run
+ * was in progress), missed (firings while fussyd or the device was down or the clock jumped),
+ * invalid (a firmware's jobs file, or an entry of it, that was refused).
  */
-export type EndStatus = 'exited' | 'signaled' | 'timeout' | 'not-started' | 'interrupted' | 'cancelled' | 'abandoned';
+export type EndStatus = 'exited' | 'signaled' | 'timeout' | 'not-started' | 'interrupted' | 'cancelled' | 'abandoned' | 'skipped' | 'missed' | 'invalid';
 
 export interface StreamSize {
   totalBytes: number;
@@ -60,6 +77,8 @@ export interface EndRecord {
   signal?: string;
   timedOut?: boolean;
   startError?: string;
+  /** skipped, missed, invalid: why the scheduler did not run it. */
+  reason?: string;
   durationMs?: number;
   /** The js/Viri return value when its JSON is small (RESULT_INLINE); the whole of it is in the output file. */
   result?: unknown;

@@ -1,5 +1,5 @@
 import { chownSync, mkdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,8 @@ export interface ScriptFile {
   path: string;
   /** A symlink to the object whose last component is the name: run through it, `$0` is the script's name. */
   named?: string;
+  /** A firmware job's program: executed in place (it is a trusted path of the release: jobs.ts), from `cwd`. */
+  direct?: { cwd: string };
 }
 
 /** The programs that host js and Viri scripts. */
@@ -68,6 +70,10 @@ export interface RunScriptOptions {
   hosts?: RunHosts;
   /** Stops the run: SIGTERM to its group, SIGKILL a grace later. */
   signal?: AbortSignal;
+  /** Its stdin (a notify run's JSON); default /dev/null. */
+  stdin?: Buffer;
+  /** Variables added to the run's minimal environment (a notify run's FUSSY_NOTIFY_*). */
+  env?: Record<string, string>;
   /** Awaited just before the spawn, after the preparation (the history's queued record on disk); a rejection means the run does not start. */
   beforeSpawn?: () => Promise<void>;
   /** Called with the leader's pid as soon as it runs, awaited (the history's start record). */
@@ -108,6 +114,10 @@ export function scriptKind(name: string, bytes: Buffer): ScriptKind {
  * the run ends at the leader's exit plus the drain.
  */
 export async function runScript(o: RunScriptOptions): Promise<RunOutcome> {
+  if (o.script.direct !== undefined) {
+    if (!runnable(await head(o.script.path))) return notStarted('exec', `${o.script.name}: exec format error: it starts with neither "#!" nor an ELF header`);
+    return start(o, 'exec', o.script.path, o.args, undefined);
+  }
   const bytes = await readFile(o.script.path);
   const kind = scriptKind(o.script.name, bytes);
   if (kind === 'exec' && !runnable(bytes)) return notStarted(kind, `${o.script.name}: exec format error: it starts with neither "#!" nor an ELF header`);
@@ -139,7 +149,7 @@ export async function runScript(o: RunScriptOptions): Promise<RunOutcome> {
 
 /** Spawn the prepared command and wait for the run's end; `result`: the js/Viri host's result file. */
 async function start(o: RunScriptOptions, kind: ScriptKind, cmd: string, args: string[], result: string | undefined): Promise<RunOutcome> {
-  const env = { PATH, HOME: o.user?.home ?? '/', LANG: 'C.UTF-8', FUSSY_RUN_ID: o.runId, FUSSY_DATA_DIR: o.dataDir, FUSSY_FIRMWARE: o.firmwareDir, FUSSY_CALLER: o.caller };
+  const env = { ...o.env, PATH, HOME: o.user?.home ?? '/', LANG: 'C.UTF-8', FUSSY_RUN_ID: o.runId, FUSSY_DATA_DIR: o.dataDir, FUSSY_FIRMWARE: o.firmwareDir, FUSSY_CALLER: o.caller };
   const asUser = o.user !== undefined && (o.user.uid !== process.getuid?.() || o.user.gid !== process.getgid?.()) ? { uid: o.user.uid, gid: o.user.gid } : {};
   await o.beforeSpawn?.();
   const t0 = performance.now();
@@ -147,8 +157,8 @@ async function start(o: RunScriptOptions, kind: ScriptKind, cmd: string, args: s
     ...asUser,
     env,
     extendEnv: false,
-    cwd: o.dataDir,
-    stdin: 'ignore',
+    cwd: o.script.direct?.cwd ?? o.dataDir,
+    stdin: o.stdin ?? 'ignore',
     group: true,
     output: 'capped',
     outputHead: o.outputHead,
@@ -181,6 +191,18 @@ function place(work: string, name: string, bytes: Buffer, user: RunUser | undefi
   writeNewFile(file, bytes, 0o500);
   if (user !== undefined) chownSync(file, user.uid, user.gid);
   return file;
+}
+
+/** The first bytes of a file (enough for runnable()). */
+async function head(path: string): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    const { bytesRead } = await fh.read(b, 0, 4, 0);
+    return b.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
 }
 
 /** execve(2) runs it itself: a `#!` line or an ELF binary. Anything else the C library would hand to /bin/sh (execvp's ENOEXEC fallback): refused instead. */

@@ -1,6 +1,6 @@
 import { realpathSync, statSync } from 'node:fs';
-import { isAbsolute, join, relative, sep } from 'node:path';
-import { FussyError, isErrno } from '../../errors.js';
+import { basename, isAbsolute, join, relative, sep } from 'node:path';
+import { FussyError, isErrno, isSystemError } from '../../errors.js';
 import { readSmallFile } from '../../util/read-small-file.js';
 import { checkTrustedPath } from '../../util/trusted-path.js';
 import { parseSchedule, type Schedule } from './expression.js';
@@ -177,4 +177,36 @@ export function readFirmwareJobs(releaseDir: string, now?: Date): FirmwareJobs {
     }
   }
   return { jobs, problems };
+}
+
+/** The current release's jobs: its directory and name, the signature it was read at (currentSignature), what it declares. */
+export interface CurrentJobs extends FirmwareJobs {
+  release?: string;
+  dir?: string;
+  seen: string;
+}
+
+/** The jobs of the release `target/current` points at (none when there is none); never throws for what the release holds. */
+export function currentJobs(target: string | undefined, now: Date): CurrentJobs {
+  const seen = currentSignature(target);
+  if (seen === '') return { seen, jobs: [], problems: [] };
+  const dir = seen.slice(0, seen.lastIndexOf('\0'));
+  try {
+    return { release: basename(dir), dir, seen, ...readFirmwareJobs(dir, now) };
+  } catch (err) {
+    if (!isSystemError(err)) throw err;
+    return { release: basename(dir), dir, seen, jobs: [], problems: [`${join(dir, FIRMWARE_JOBS_FILE)} cannot be read: ${err.message}`] };
+  }
+}
+
+/** The release `current` points at and its inode ("" when there is none): a swap, even to a release of the same name made again, changes it. */
+export function currentSignature(target: string | undefined): string {
+  if (target === undefined) return '';
+  try {
+    const dir = realpathSync(join(target, 'current'));
+    return `${dir}\0${statSync(dir).ino}`;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR', 'ELOOP', 'EACCES')) return '';
+    throw err;
+  }
 }

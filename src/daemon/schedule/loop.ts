@@ -128,8 +128,13 @@ export class ScheduleLoop {
     this.#jobs.clear();
     for (const job of jobs) {
       const was = old.get(job.name);
-      const position = job.handledUpTo ?? was?.position ?? now;
-      this.#jobs.set(job.name, { job, position, active: was?.active ?? 0, next: undefined, ended: false });
+      if (was === undefined) {
+        this.#jobs.set(job.name, { job, position: job.handledUpTo ?? now, active: 0, next: undefined, ended: false });
+        continue;
+      }
+      // The same object: its firings in progress count it down as they end.
+      Object.assign(was, { job, position: job.handledUpTo ?? was.position, next: undefined, ended: false });
+      this.#jobs.set(job.name, was);
     }
     if (this.#running) this.#tick();
   }
@@ -150,6 +155,23 @@ export class ScheduleLoop {
       d.end();
     }
     await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /**
+   * Count a run of `name` started outside the loop (an operator's `cron run`) as in progress
+   * until `done` settles, so the overlap policy applies to it too. False: no such job.
+   */
+  hold(name: string, done: Promise<unknown>): boolean {
+    const s = this.#jobs.get(name);
+    if (s === undefined) return false;
+    s.active++;
+    void done.finally(() => s.active--).catch(() => undefined);
+    return true;
+  }
+
+  /** Runs of `name` in progress (its random delay, its wait for a slot, its run), as counted by the loop. */
+  active(name: string): number {
+    return this.#jobs.get(name)?.active ?? 0;
   }
 
   positions(): JobPosition[] {

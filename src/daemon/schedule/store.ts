@@ -4,10 +4,22 @@ import { FussyError, isErrno } from '../../errors.js';
 import { writeAtomic } from '../../util/fs-atomic.js';
 import { parseJob, type JobSpec } from './jobs.js';
 
-/** What the scheduler keeps of each job between runs of fussyd: its position (loop.ts) and its failure streak (notify.ts). */
+/** What the scheduler keeps of each job between runs of fussyd: its position (loop.ts), its failure streak (notify.ts), its last run. */
 export interface JobState {
   handledUpTo?: number;
   failures: number;
+  /** A firmware job an operator enabled or disabled (`cron enable|disable`): wins over its jobs.json while the release declares it. */
+  enabled?: boolean;
+  last?: LastRun;
+}
+
+/** A job's last run, as `cron ls` shows it. */
+export interface LastRun {
+  runId: string;
+  /** When it ended (ISO). */
+  at: string;
+  outcome: string;
+  exitCode?: number;
 }
 
 /** The key of a job's state: operator and firmware jobs may share a name. */
@@ -33,6 +45,8 @@ export class JobStore {
   readonly problems: string[] = [];
   #raw: Record<string, unknown>[] = [];
   #state: Record<string, JobState> = {};
+  /** Changes one after another: each reads what the one before it committed. */
+  #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly file: string,
@@ -77,37 +91,60 @@ export class JobStore {
   }
 
   /** Add an operator job (checked by parseJob); ALREADY_EXISTS if one has its name. */
-  async add(raw: Record<string, unknown>, now?: Date): Promise<JobSpec> {
-    const job = parseJob(raw, { origin: 'operator', now });
-    if (this.#raw.some((r) => r.name === job.name)) throw new FussyError('ALREADY_EXISTS', `job ${job.name} exists`, { hint: `remove it first (fussy remote cron rm ${job.name}), or give the new one another name` });
-    if (this.#raw.length >= this.maxJobs) throw new FussyError('TOO_LARGE', `fussyd keeps at most ${this.maxJobs} operator jobs, and has them`, { hint: 'remove jobs no longer needed (fussy remote cron rm NAME)' });
-    await this.#commit([...this.#raw, raw], this.#state);
-    return job;
+  add(raw: Record<string, unknown>, now?: Date): Promise<JobSpec> {
+    return this.#serial(async () => {
+      const job = parseJob(raw, { origin: 'operator', now });
+      if (this.#raw.some((r) => r.name === job.name)) throw new FussyError('ALREADY_EXISTS', `job ${job.name} exists`, { hint: `remove it first (fussy remote cron rm ${job.name}), or give the new one another name` });
+      if (this.#raw.length >= this.maxJobs) throw new FussyError('TOO_LARGE', `fussyd keeps at most ${this.maxJobs} operator jobs, and has them`, { hint: 'remove jobs no longer needed (fussy remote cron rm NAME)' });
+      await this.#commit([...this.#raw, raw], this.#state);
+      return job;
+    });
   }
 
-  async remove(name: string): Promise<void> {
-    this.#index(name);
-    const { [stateKey({ origin: 'operator', name })]: _gone, ...state } = this.#state;
-    await this.#commit(
-      this.#raw.filter((r) => r.name !== name),
-      state,
-    );
+  remove(name: string): Promise<void> {
+    return this.#serial(async () => {
+      this.#index(name);
+      const { [stateKey({ origin: 'operator', name })]: _gone, ...state } = this.#state;
+      await this.#commit(
+        this.#raw.filter((r) => r.name !== name),
+        state,
+      );
+    });
   }
 
-  async setEnabled(name: string, enabled: boolean): Promise<void> {
-    const i = this.#index(name);
-    await this.#commit(
-      this.#raw.map((r, j) => (j === i ? { ...r, enabled } : r)),
-      this.#state,
-    );
+  setEnabled(name: string, enabled: boolean): Promise<void> {
+    return this.#serial(async () => {
+      const i = this.#index(name);
+      await this.#commit(
+        this.#raw.map((r, j) => (j === i ? { ...r, enabled } : r)),
+        this.#state,
+      );
+    });
+  }
+
+  /** Whether an operator job of this name is stored (checked or not). */
+  has(name: string): boolean {
+    return this.#raw.some((r) => r.name === name);
   }
 
   state(key: string): JobState {
     return this.#state[key] ?? { failures: 0 };
   }
 
-  async saveState(entries: Record<string, JobState>): Promise<void> {
-    await this.#commit(this.#raw, { ...this.#state, ...entries });
+  /** Every job's state as it was saved last. */
+  states(): Record<string, JobState> {
+    return { ...this.#state };
+  }
+
+  /** Replace every job's state (the scheduler holds it, and drops the state of jobs that are gone). */
+  saveState(all: Record<string, JobState>): Promise<void> {
+    return this.#serial(() => this.#commit(this.#raw, all));
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.#queue.then(fn);
+    this.#queue = p.catch(() => undefined);
+    return p;
   }
 
   #index(name: string): number {

@@ -139,6 +139,15 @@ describe('daemon schedule: the loop, with an injected clock', function () {
     await finish(h);
   });
 
+  it('reload-during-run: jobs set again while a run is in progress still see its end (later firings are not skipped forever)', async function () {
+    const h = harness('2027-05-01T10:00:30Z', [{ name: 'slow', expr: '* * * * *' }], { runMs: 90_000 });
+    await h.clock.advance(MIN); // 10:01 runs until 10:02:30
+    h.loop.set([{ name: 'slow', enabled: true, schedule: parseSchedule('* * * * *', { timezone: 'UTC' }) }]); // a reload (a current swap, an operator's change)
+    await h.clock.advance(4 * MIN);
+    assert.deepEqual(h.at(), ['2027-05-01T10:01', '2027-05-01T10:03', '2027-05-01T10:05']);
+    await finish(h);
+  });
+
   it('overlap allow: another run starts beside the one still running', async function () {
     const h = harness('2027-05-01T10:00:30Z', [{ name: 'slow', expr: '* * * * *', overlap: 'allow' }], { runMs: 150_000 });
     await h.clock.advance(3 * MIN);
