@@ -7,7 +7,7 @@ const { readdirSync } = require('node:fs');
 const { join } = require('node:path');
 
 const DIR = 'dist/test';
-const LONGEST_FIRST = ['fuzz/mutation-fuzz', 'security/unsigned-bounds', 'daemon/remote-install', 'txn/crash-safety', 'cli/install-interrupted', 'demo/demo'].map((f) => `${DIR}/${f}.test.js`);
+const LONGEST_FIRST = ['daemon/schedule-realtime', 'fuzz/mutation-fuzz', 'security/unsigned-bounds', 'daemon/remote-install', 'txn/crash-safety', 'cli/install-interrupted', 'demo/demo'].map((f) => `${DIR}/${f}.test.js`);
 
 function testFiles() {
   try {

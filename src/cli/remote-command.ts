@@ -14,7 +14,7 @@ import type { CommandResult } from './render.js';
 import { addRunCommands } from './remote-runs.js';
 import { statusLines } from './status-command.js';
 import { addInstallCommand } from './remote-install.js';
-import { addCronCommands } from './remote-cron.js';
+import { addCronCommands, scheduleLines, type ScheduleStatus } from './remote-cron.js';
 import { onHosts, type Tls, type Where } from './remote-hosts.js';
 
 interface RemoteFlags {
@@ -161,8 +161,8 @@ export function remoteCommand(io: Io, done: Done): Command {
     );
   sub('status', "the device's firmware status (fussy status there)").action((f: SubFlags) =>
     run(async (c, _f, json, { io }) => {
-      const s = (await c.json('GET', '/v1/status')) as unknown as TargetStatus;
-      if (!json) io.stdout.write(statusLines(s).join('\n') + '\n');
+      const s = (await c.json('GET', '/v1/status')) as unknown as TargetStatus & { schedule?: ScheduleStatus };
+      if (!json) io.stdout.write([...statusLines(s), ...scheduleLines(s.schedule)].join('\n') + '\n');
       return { json: { host: c.host, status: s }, summary: [] };
     })(f),
   );

@@ -141,6 +141,24 @@ function local(iso: string, zone: string | undefined): string {
   return new Intl.DateTimeFormat('sv-SE', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', timeZoneName: 'short' }).format(new Date(iso));
 }
 
+/** The schedule's part of fussyd's status (daemon/schedule/scheduler.ts, status()). */
+export interface ScheduleStatus {
+  jobs: number;
+  enabled: number;
+  failing: Array<{ name: string; origin: string; failures: number; last?: { at: string; outcome: string; exitCode?: number } }>;
+  problems: string[];
+}
+
+/** Lines for `fussy remote status`: the jobs, each failing one with its streak, each problem. */
+export function scheduleLines(s: ScheduleStatus | undefined): string[] {
+  if (s === undefined) return [];
+  return [
+    `schedule: ${s.jobs} job${s.jobs === 1 ? '' : 's'}, ${s.enabled} enabled, ${s.failing.length} failing`,
+    ...s.failing.map((f) => `  failing: ${f.name} (${f.origin}): ${f.failures} failure${f.failures === 1 ? '' : 's'} in a row${f.last === undefined ? '' : `, last ${f.last.outcome}${f.last.exitCode === undefined ? '' : ` (exit ${f.last.exitCode})`} at ${f.last.at}`}`),
+    ...s.problems.map((p) => `  problem: ${p}`),
+  ];
+}
+
 /** NAME, ORIGIN, SCHEDULE, RUNS, NEXT, LAST, FAILS: one line a job. */
 export function jobsTable(jobs: RemoteJob[]): string {
   const rows = jobs.map((j) => [

@@ -81,8 +81,9 @@ export interface Child {
  * bin/fussyd.js as a child process (`launcher`: through the bin/fussyd sh launcher, with its node
  * flags, as a device runs it; it execs node, so the child's pid is node's); resolves once it listens.
  */
-export async function startChild(args: string[], o: { launcher?: boolean } = {}): Promise<Child> {
-  const child = o.launcher === true ? execa(`${BIN}fussyd`, args, { reject: false, stdin: 'ignore', timeout: 120_000 }) : execa(process.execPath, [`${BIN}fussyd.js`, ...args], { reject: false, stdin: 'ignore', timeout: 120_000 });
+export async function startChild(args: string[], o: { launcher?: boolean; timeoutMs?: number } = {}): Promise<Child> {
+  const timeout = o.timeoutMs ?? 120_000; // a hung test does not leave a fussyd behind
+  const child = o.launcher === true ? execa(`${BIN}fussyd`, args, { reject: false, stdin: 'ignore', timeout }) : execa(process.execPath, [`${BIN}fussyd.js`, ...args], { reject: false, stdin: 'ignore', timeout });
   let err = '';
   const waiters: Array<() => void> = [];
   child.stderr?.on('data', (d: Buffer) => {
@@ -191,11 +192,11 @@ export interface UsedChild {
 }
 
 /** Start a real bin/fussyd before the block's tests and stop it after (its log printed when a test failed). */
-export function useChild(prefix: string): UsedChild {
+export function useChild(prefix: string, o: { timeoutMs?: number } = {}): UsedChild {
   const state = {} as { s: Setup; d: Child; work: string };
   before(async function () {
     state.s = await setup(await makeTmp(prefix));
-    state.d = await startChild(['--config', writeConfigFile(state.s)]);
+    state.d = await startChild(['--config', writeConfigFile(state.s)], o);
     state.work = join(state.s.dir, 'work');
     mkdirSync(state.work);
   });

@@ -115,7 +115,7 @@ export class ScheduleLoop {
   readonly #delays = new Set<{ timer: unknown; end: () => void }>();
 
   constructor(o: LoopOptions) {
-    this.#o = { clock: systemClock, random: Math.random, lateToleranceMs: 60_000, maxSleepMs: 60_000, backwardResetMs: 24 * 3600_000, ...o };
+    this.#o = { ...o, clock: o.clock ?? systemClock, random: o.random ?? Math.random, lateToleranceMs: o.lateToleranceMs ?? 60_000, maxSleepMs: o.maxSleepMs ?? 60_000, backwardResetMs: o.backwardResetMs ?? 24 * 3600_000 };
   }
 
   /**
