@@ -8,16 +8,26 @@
  * the measured window, the loop's wake-ups, the firings, and the same for a process doing
  * nothing for as long (node's own idle cost), as a Markdown table and a JSON line.
  *
- *   npm run bench:schedule -- [--jobs 1000] [--seconds 120] [--settle-seconds 30]
+ *   npm run bench:schedule -- [--jobs 1000] [--seconds 120] [--settle-seconds 30] [--daemon]
+ *
+ * `--daemon`: the same inside a real `bin/fussyd` (bench/fussyd-child.ts), as a device runs it:
+ * its state holds `--jobs` operator jobs whose firings all fall outside the measured window (daily,
+ * weekly, monthly and year-limited schedules at hours other than this one and the next), and its
+ * CPU time (every thread's, from /proc/PID/task/TID/schedstat) over the window is compared with a
+ * fussyd holding no job: the difference is the scheduler's idle cost, with fussyd's own idle work
+ * (the 2 s look at the roles file, the CRL and `current`) in both.
  *
  * The npm script runs node with --expose-gc, so the setup's garbage is collected before the window.
  */
-import { cpus, loadavg } from 'node:os';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { startFussyd } from './fussyd-child.js';
 import { parseSchedule } from '../src/daemon/schedule/expression.js';
 import { ScheduleLoop, systemClock, type LoopJob } from '../src/daemon/schedule/loop.js';
 
-const { values } = parseArgs({ options: { jobs: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '120' }, 'settle-seconds': { type: 'string', default: '30' } } });
+const { values } = parseArgs({ options: { jobs: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '120' }, 'settle-seconds': { type: 'string', default: '30' }, daemon: { type: 'boolean', default: false } } });
 const settleSeconds = Number(values['settle-seconds']);
 const count = Number(values.jobs);
 const seconds = Number(values.seconds);
@@ -72,4 +82,60 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ jobs: count, seconds, setupCpuMs: Math.round(setupMs), loopCpuMs: Math.round(idle * 10) / 10, baselineCpuMs: Math.round(baseline * 10) / 10, wakes, fired }));
 }
 
-await main();
+/** Schedules that do not fire in the next two hours (this hour and the next are left out). */
+function quietSchedules(n: number): string[] {
+  const now = new Date().getHours();
+  const hours = Array.from({ length: 24 }, (_, h) => h).filter((h) => h !== now && h !== (now + 1) % 24);
+  return Array.from({ length: n }, (_, i) => {
+    const m = i % 60;
+    const h = hours[i % hours.length] as number;
+    return [`${m} ${h} * * *`, `${m} ${h} * * ${i % 7}`, `${m} ${h} 1 * * 2027-2030`, `${m} ${h} */2 * *`, `0 ${h} * * 1-5`][i % 5] as string;
+  });
+}
+
+/** CPU time of every thread of `pid` so far (ms), from schedstat (ns). */
+async function threadsCpuMs(pid: number): Promise<number> {
+  let ns = 0;
+  for (const tid of await readdir(`/proc/${pid}/task`)) ns += Number((await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')).split(' ')[0]);
+  return ns / 1e6;
+}
+
+async function inDaemon(jobs: number): Promise<{ cpuMs: number; log: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'fussy-bench-schedule-'));
+  try {
+    await mkdir(join(dir, 'state'), { mode: 0o750 });
+    const stored = quietSchedules(jobs).map((schedule, i) => ({ name: `job-${i}`, schedule, script: 'maint.sh' }));
+    await writeFile(join(dir, 'state', 'schedule.json'), JSON.stringify({ version: 1, jobs: stored, state: {} }), { mode: 0o600 });
+    const d = await startFussyd(dir, []);
+    try {
+      await sleep(settleSeconds * 1000);
+      const c0 = await threadsCpuMs(d.pid);
+      await sleep(seconds * 1000);
+      return { cpuMs: (await threadsCpuMs(d.pid)) - c0, log: d.stderr() };
+    } finally {
+      await d.stop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function daemonMain(): Promise<void> {
+  const none = await inDaemon(0);
+  const many = await inDaemon(count);
+  const fired = (many.log.match(/"event":"schedule-fire"/g) ?? []).length;
+  const rows = [
+    `bin/fussyd, ${count} operator jobs (none firing in the window), ${seconds} s after ${settleSeconds} s, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}, node ${process.version}`,
+    '',
+    '| measure | value |',
+    '|---|---|',
+    `| fussyd with no job, CPU over ${seconds} s (every thread) | ${none.cpuMs.toFixed(1)} ms |`,
+    `| fussyd with ${count} jobs, CPU over ${seconds} s (every thread) | ${many.cpuMs.toFixed(1)} ms |`,
+    `| the scheduler's share | ${(many.cpuMs - none.cpuMs).toFixed(1)} ms (${(((many.cpuMs - none.cpuMs) / seconds) * 60).toFixed(1)} ms a minute) |`,
+    `| firings in the window | ${fired} |`,
+  ];
+  console.log(rows.join('\n'));
+  console.log(JSON.stringify({ mode: 'daemon', jobs: count, seconds, noJobsCpuMs: Math.round(none.cpuMs * 10) / 10, jobsCpuMs: Math.round(many.cpuMs * 10) / 10, fired }));
+}
+
+await (values.daemon === true ? daemonMain() : main());
