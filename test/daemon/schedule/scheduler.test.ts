@@ -134,6 +134,26 @@ describe('daemon schedule: the scheduler in fussyd, its runs real, its clock inj
     }
   });
 
+  it('queued-longer-than-period: a firing that waits for a slot past the next firing is skipped by the overlap policy, never queued twice', async function () {
+    const r = await rig('2027-05-01T10:00:30Z', { maxRuns: 1 });
+    try {
+      await r.script('block.sh', 'while [ ! -e "$FUSSY_DATA_DIR/go" ]; do sleep 0.02; done');
+      await r.script('mark.sh', 'echo "$1" >> "$FUSSY_DATA_DIR/order"');
+      const blocker = r.engine.submit({ script: 'block.sh', trigger: { kind: 'user', ...BY } });
+      await blocker.started;
+      await r.sched.add({ name: 'minutely', schedule: '* * * * *', script: 'mark.sh', args: ['m'] });
+      await r.advance(MIN, () => r.engine.snapshot().queued.length === 1);
+      await r.advance(2 * MIN, () => r.runs().filter((x) => x.status === 'skipped').length === 2);
+      assert.equal(r.engine.snapshot().queued.length, 1, 'still one run of the job waiting');
+      writeFileSync(join(r.data, 'go'), '');
+      await until(ended(r, 4), 'the runs');
+      assert.deepEqual(readFileSync(join(r.data, 'order'), 'utf8'), 'm\n');
+      assert.deepEqual(r.runs().map((x) => x.status).sort(), ['exited', 'exited', 'skipped', 'skipped']);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('notify on failure and on recovery, once each, with the facts in its environment and JSON on stdin; its own failure is recorded, never notified', async function () {
     const r = await rig('2027-05-01T10:00:30Z');
     try {
