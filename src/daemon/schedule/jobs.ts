@@ -155,6 +155,15 @@ export function readFirmwareJobs(releaseDir: string, now?: Date): FirmwareJobs {
   const read = readSmallFile(file, MAX_FILE_BYTES);
   if (read === undefined) return { jobs: [], problems: [] };
   if ('problem' in read) return { jobs: [], problems: [`${file} ${read.problem}`] };
+  // The file says what fussyd runs, as root by default: like a program it names, nobody but root
+  // (or fussyd's user) may be able to change it, or a local user owning a directory the firmware
+  // ships (etc/fussy, or one above it) could declare a job running a shell of the release.
+  try {
+    checkTrustedPath(file, { what: 'the firmware\'s jobs file', codes: { untrusted: 'BAD_JOB', missing: 'BAD_JOB' } });
+  } catch (err) {
+    if (!(err instanceof FussyError)) throw err;
+    return { jobs: [], problems: [`${err.message}: its jobs are not loaded`] };
+  }
   let doc: unknown;
   try {
     doc = JSON.parse(read.data.toString('utf8'));

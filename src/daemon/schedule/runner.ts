@@ -38,11 +38,12 @@ export class JobRunner {
     this.#h = h;
   }
 
-  /** A skipped or missed firing: in the history (with the job's script or command) and the log. */
-  notRun(job: Job | undefined, status: 'skipped' | 'missed', reason: string, at: number): void {
+  /** A skipped or missed firing: in the log, and in the history (with the job's script or command) unless `history` is false. */
+  notRun(job: Job | undefined, status: 'skipped' | 'missed', reason: string, at: number, o: { history?: boolean } = {}): void {
     void this.#h.saveSoon();
     if (job === undefined) return;
     this.#h.log({ event: `schedule-${status}`, job: job.spec.name, origin: job.spec.origin, reason });
+    if (o.history === false) return;
     const trigger: Trigger = { kind: 'schedule', job: job.spec.name, origin: job.spec.origin, reason: 'schedule', scheduledAt: new Date(at).toISOString() };
     this.#h.engine.record({ trigger, ...this.#what(job), args: job.spec.args, priority: job.spec.priority, status, reason }).catch((err: unknown) => this.#h.log({ event: 'schedule-history-failed', error: (err as Error).message }));
   }

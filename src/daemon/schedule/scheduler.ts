@@ -55,6 +55,8 @@ export class Scheduler {
   #state: Record<string, JobState>;
   #firmware: CurrentJobs = { seen: '', jobs: [], problems: [] };
   #operatorProblems: string[] = [];
+  /** Jobs whose run in progress had a firing skipped already (recorded in the history once a run). */
+  readonly #skipping = new Set<string>();
   #pendingSave: Promise<void> | undefined;
   #watch: NodeJS.Timeout | undefined;
   readonly #runner: JobRunner;
@@ -241,9 +243,13 @@ export class Scheduler {
       case 'fire':
         this.#o.log({ event: 'schedule-fire', job: name, origin: job?.spec.origin, scheduledAt: iso(e.scheduledAt), reason: e.reason, delayMs: e.delayMs });
         return;
-      case 'skip':
-        this.#runner.notRun(job, 'skipped', `the firing of ${iso(e.scheduledAt)} came while a run of the job was in progress (overlap: skip)`, e.scheduledAt);
+      case 'skip': {
+        // One record a run in progress: a run of hours under a job of every minute would otherwise fill the history (history-keep) with skips. The log has each.
+        const first = !this.#skipping.has(e.job);
+        this.#skipping.add(e.job);
+        this.#runner.notRun(job, 'skipped', `the firing of ${iso(e.scheduledAt)} came while a run of the job was in progress (overlap: skip)`, e.scheduledAt, { history: first });
         return;
+      }
       case 'missed':
         this.#runner.notRun(job, 'missed', `firings from ${iso(e.first)} to ${iso(e.last)} were missed (fussyd or the device was down, or the clock jumped); missed: ${e.policy}${e.policy === 'run-once' ? ', run once now' : ''}`, e.last);
         return;
@@ -260,6 +266,7 @@ export class Scheduler {
   async #fired(f: Firing): Promise<void> {
     const job = this.#jobs.get(f.job);
     if (job === undefined) return;
+    this.#skipping.delete(f.job);
     await this.#saveSoon();
     await this.#runner.fire(job, f);
   }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FussyError } from '../../../src/errors.js';
@@ -83,6 +83,22 @@ describe('daemon schedule: job definitions (operator jobs and etc/fussy/jobs.jso
     assert.deepEqual(jobs, []);
     assert.match(problems[0] ?? '', /job swap's command \(var\/shared\/job\)/);
     assert.match(problems[0] ?? '', /writable/);
+  });
+
+  it('jobs-file-swap: a jobs file others can write, or in a directory a local user owns, is not loaded (it could name a shell of the release)', function () {
+    writeFileSync(join(release, 'usr/lib/maint/sh'), '#!/bin/sh\n', { mode: 0o755 });
+    jobsFile({ jobs: [{ name: 'evil', schedule: '* * * * *', command: 'usr/lib/maint/sh', args: ['-c', 'id > /tmp/owned'] }] });
+    chmodSync(join(release, 'etc/fussy/jobs.json'), 0o666);
+    let r = readFirmwareJobs(release, NOW);
+    assert.deepEqual(r.jobs, []);
+    assert.match(r.problems[0] ?? '', /the firmware's jobs file .*jobs\.json is not safe to use: .*writable.*its jobs are not loaded/);
+    chmodSync(join(release, 'etc/fussy/jobs.json'), 0o644);
+    assert.equal(readFirmwareJobs(release, NOW).jobs.length, 1, 'the same file, safe again, is loaded');
+    if (process.getuid?.() !== 0) return; // chown needs root (CI runs as root)
+    chownSync(join(release, 'etc/fussy'), 65534, 65534);
+    r = readFirmwareJobs(release, NOW);
+    assert.deepEqual(r.jobs, []);
+    assert.match(r.problems[0] ?? '', /not safe to use: .*etc\/fussy.* owned by/);
   });
 
   it('malformed-jobs-file: a file that does not parse gives no jobs and one problem; a bad entry is left out, the others kept', function () {
