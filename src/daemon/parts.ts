@@ -70,7 +70,7 @@ export async function openParts(config: DaemonConfig, o: PartsOptions): Promise<
   });
   for (const a of abandoned) log({ event: 'run-abandoned', runId: a.runId, script: a.script, trigger: a.trigger, queuedAt: a.queuedAt, killed: a.killed ?? 0 });
   const audit = await AuditLog.open(config.stateDir, now);
-  const scheduler = await Scheduler.open({ stateDir: config.stateDir, engine, scripts, target: config.target, notify: config.scheduleNotify, log, ...o.schedule });
+  const scheduler = await Scheduler.open({ stateDir: config.stateDir, engine, scripts, target: config.target, notify: config.scheduleNotify, maxTimeoutS: config.maxRunTimeout, log, ...o.schedule });
   // An install through fussyd may swap `current`: the firmware's jobs are read again at once, not at the next look.
   const uploads = UploadService.open(config, { log, now, afterInstall: () => scheduler.checkCurrent() });
   return { data, audit, scripts, engine, uploads, scheduler, pruner };

@@ -45,9 +45,10 @@ function knownZone(zone: string): boolean {
 /**
  * Parse and check a schedule: the fields, the time zone, and that it fires at least once in the
  * next 100 years after `now` (February 30th, or a year gone by, never does). Throws BAD_SCHEDULE
- * naming what is wrong.
+ * naming what is wrong. `ended: 'accept'` (a job read back from schedule.json or a release's
+ * jobs.json): a schedule whose last firing has passed is accepted; one that never fires is not.
  */
-export function parseSchedule(text: string, o: { timezone?: string; now?: Date } = {}): Schedule {
+export function parseSchedule(text: string, o: { timezone?: string; now?: Date; ended?: 'refuse' | 'accept' } = {}): Schedule {
   const fields = text.trim().split(/\s+/).filter((f) => f !== '');
   const shown = fields.join(' ');
   if (fields.some((f) => f.startsWith('@'))) throw bad(shown, 'nicknames (@daily, ...) are not accepted', FIELDS_HINT);
@@ -68,6 +69,11 @@ export function parseSchedule(text: string, o: { timezone?: string; now?: Date }
     if (!(err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError)) throw err;
     throw bad(shown, err.message.replace(/^CronPattern: /, ''), FIELDS_HINT);
   }
+  if (o.ended === 'accept') {
+    // A stored job whose years have passed is over, not wrong (it stays listed, and a firing missed while the device was off is still found); one that never fires at all is wrong.
+    if (cron.nextRun(new Date(0)) === null) throw bad(shown, 'never fires', 'check the day of month against the month (February has no 30th) and the year field');
+    return { text: shown, timezone: o.timezone, cron };
+  }
   const now = o.now ?? new Date();
   const first = cron.nextRun(now);
   const horizon = new Date(now.getTime());
@@ -84,4 +90,12 @@ export function nextFirings(s: Schedule, after: Date, count: number): Date[] {
 /** The first firing strictly after `after`, or undefined when there is none. */
 export function nextFiring(s: Schedule, after: Date): Date | undefined {
   return s.cron.nextRun(after) ?? undefined;
+}
+
+/**
+ * The last firing strictly before `before`, or undefined (croner walks back field by field: a
+ * schedule of every minute in January, looked back on from February, is one step, not 44,640).
+ */
+export function previousFiring(s: Schedule, before: Date): Date | undefined {
+  return s.cron.previousRuns(1, before)[0];
 }

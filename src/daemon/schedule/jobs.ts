@@ -37,7 +37,10 @@ export const FIRMWARE_JOBS_FILE = 'etc/fussy/jobs.json';
 const MAX_FILE_BYTES = 1024 * 1024;
 const MAX_JOBS = 256;
 const MAX_ARGS = 64;
-const MAX_ARG_BYTES = 4096;
+/** The args of a run as JSON at most (the run engine's bound: a job must be able to run). */
+const MAX_ARGS_JSON = 4096;
+/** A job's time limit at most, unless the device's max-run-timeout is lower. */
+const MAX_TIMEOUT_S = 7 * 24 * 3600;
 /** Any other string field: a schedule, a time zone, a script name, a path (PATH_MAX). */
 const MAX_STRING_BYTES = 4096;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -48,8 +51,18 @@ function bad(job: string, why: string, hint: string): FussyError {
   return new FussyError('BAD_JOB', `job ${job}: ${why}`, { hint, details: { job } });
 }
 
-/** Check one job definition (the JSON of jobs.json's entries or of `cron add`). Throws BAD_JOB or BAD_SCHEDULE naming the job and the field. */
-export function parseJob(raw: unknown, o: { origin: JobSpec['origin']; releaseDir?: string; now?: Date }): JobSpec {
+/** What the device allows a run (fussyd.conf): a job that could never run is refused when it is read. */
+export interface JobLimits {
+  /** max-run-timeout, seconds. */
+  maxTimeoutS?: number;
+}
+
+/**
+ * Check one job definition (the JSON of jobs.json's entries or of `cron add`). Throws BAD_JOB or
+ * BAD_SCHEDULE naming the job and the field. `stored`: read back (schedule.json, a release's
+ * jobs.json), so a schedule whose years have passed is over, not wrong.
+ */
+export function parseJob(raw: unknown, o: { origin: JobSpec['origin']; releaseDir?: string; now?: Date; stored?: boolean; limits?: JobLimits }): JobSpec {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('(unnamed)', 'is not a JSON object', 'each job is an object with at least "name" and "schedule"');
   const r = raw as Record<string, unknown>;
   const name = typeof r.name === 'string' && NAME.test(r.name) ? r.name : undefined;
@@ -76,10 +89,10 @@ export function parseJob(raw: unknown, o: { origin: JobSpec['origin']; releaseDi
   const text = str('schedule');
   if (text === undefined) throw bad(name, 'has no "schedule"', 'give five cron fields and an optional year, e.g. "30 2 * * *"');
   const timezone = str('timezone');
-  const schedule = parseSchedule(text, { timezone, now: o.now });
+  const schedule = parseSchedule(text, { timezone, now: o.now, ended: o.stored === true ? 'accept' : 'refuse' });
   const argsRaw = r.args ?? [];
-  if (!Array.isArray(argsRaw) || argsRaw.length > MAX_ARGS || !argsRaw.every((a) => typeof a === 'string' && Buffer.byteLength(a) <= MAX_ARG_BYTES && !a.includes('\0')))
-    throw bad(name, `"args" is not a list of at most ${MAX_ARGS} strings (each at most ${MAX_ARG_BYTES} bytes, no NUL)`, 'give "args" as a list of strings');
+  if (!Array.isArray(argsRaw) || argsRaw.length > MAX_ARGS || !argsRaw.every((a) => typeof a === 'string' && !a.includes('\0')) || JSON.stringify(argsRaw).length > MAX_ARGS_JSON)
+    throw bad(name, `"args" is not a list of at most ${MAX_ARGS} strings without NUL, at most ${MAX_ARGS_JSON} bytes as JSON`, 'give "args" as a list of strings; pass large inputs as a data file');
   if (r.enabled !== undefined && typeof r.enabled !== 'boolean') throw bad(name, '"enabled" is not true or false', 'give "enabled" as true or false');
   const spec: JobSpec = {
     name,
@@ -92,7 +105,8 @@ export function parseJob(raw: unknown, o: { origin: JobSpec['origin']; releaseDi
     missed: oneOf('missed', ['skip', 'run-once'] as const, 'skip'),
     randomDelayS: int('randomDelay', 0, 24 * 3600) ?? 0,
   };
-  const timeoutS = int('timeout', 1, 7 * 24 * 3600);
+  const maxTimeoutS = Math.min(MAX_TIMEOUT_S, o.limits?.maxTimeoutS ?? MAX_TIMEOUT_S);
+  const timeoutS = int('timeout', 1, maxTimeoutS);
   if (timeoutS !== undefined) spec.timeoutS = timeoutS;
   const notify = str('notify');
   if (o.origin === 'operator') {
@@ -150,7 +164,7 @@ export interface FirmwareJobs {
  * that is wrong is left out with its problem and the others kept (a typo in one job must not
  * stop a firmware's other maintenance). No file: no jobs, no problems.
  */
-export function readFirmwareJobs(releaseDir: string, now?: Date): FirmwareJobs {
+export function readFirmwareJobs(releaseDir: string, now?: Date, limits?: JobLimits): FirmwareJobs {
   const file = join(releaseDir, FIRMWARE_JOBS_FILE);
   const read = readSmallFile(file, MAX_FILE_BYTES);
   if (read === undefined) return { jobs: [], problems: [] };
@@ -177,7 +191,7 @@ export function readFirmwareJobs(releaseDir: string, now?: Date): FirmwareJobs {
   const problems: string[] = [];
   for (const [i, entry] of list.entries()) {
     try {
-      const job = parseJob(entry, { origin: 'firmware', releaseDir, now });
+      const job = parseJob(entry, { origin: 'firmware', releaseDir, now, stored: true, limits });
       if (jobs.some((j) => j.name === job.name)) throw bad(job.name, 'is declared twice', 'give each job its own name');
       jobs.push(job);
     } catch (err) {
@@ -196,12 +210,12 @@ export interface CurrentJobs extends FirmwareJobs {
 }
 
 /** The jobs of the release `target/current` points at (none when there is none); never throws for what the release holds. */
-export function currentJobs(target: string | undefined, now: Date): CurrentJobs {
+export function currentJobs(target: string | undefined, now: Date, limits?: JobLimits): CurrentJobs {
   const seen = currentSignature(target);
   if (seen === '') return { seen, jobs: [], problems: [] };
   const dir = seen.slice(0, seen.lastIndexOf('\0'));
   try {
-    return { release: basename(dir), dir, seen, ...readFirmwareJobs(dir, now) };
+    return { release: basename(dir), dir, seen, ...readFirmwareJobs(dir, now, limits) };
   } catch (err) {
     if (!isSystemError(err)) throw err;
     return { release: basename(dir), dir, seen, jobs: [], problems: [`${join(dir, FIRMWARE_JOBS_FILE)} cannot be read: ${err.message}`] };

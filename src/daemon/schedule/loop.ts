@@ -1,49 +1,27 @@
-import { nextFiring, type Schedule } from './expression.js';
+import { systemClock, type SchedulerClock } from './clock.js';
+import { nextFiring, previousFiring, type Schedule } from './expression.js';
 
 /**
- * The loop that fires scheduled jobs (docs/daemon.md, "Schedules: the loop"). It owns time and
- * nothing else: when a firing is due it calls `fire` (the caller submits a run to the engine and
- * resolves when the run has ended) and tells `record` what it did or decided not to do. The
- * clock is injected, so every rule below is tested without waiting.
- *
- * - It sleeps until the earliest next firing of all jobs (no polling each second), but never
- *   longer than `maxSleepMs` (60 s): the wall clock is re-read at least that often, so a clock
- *   step (NTP after boot, a suspend) is noticed within a minute. A wake-up with nothing due
- *   costs one comparison per job (the next firings are kept, evaluated again only when passed).
- * - Each job has a position: every scheduled instant up to it has been handled (fired, skipped
- *   or found missed). A firing is due when its instant is past the position and not in the
- *   future. The caller keeps positions across restarts (`positions()`, and `handledUpTo` when it
- *   sets the jobs), which is how a firing missed while the daemon or the device was down is known.
- * - On time: a due firing at most `lateToleranceMs` (60 s) old fires. Missed: older due firings
- *   (daemon down, device asleep, the clock jumped forward, often by years on a device without an
- *   RTC) never fire one by one: with the missed policy `skip` (the default) they are recorded as
- *   one `missed` event; with `run-once` the job runs once for all of them, unless an on-time
- *   firing runs now anyway.
- * - The clock went back: a step back of at most `backwardResetMs` (24 h: a DST setting applied
- *   late, an NTP correction) never fires an instant at or before a job's position again, so no
- *   run repeats; a longer one (a reset RTC, a clock corrected from years ahead) moves the
- *   positions back to the new time (recorded as a `clock` event), or the jobs would stay silent
- *   for as long as the step.
- * - Overlap: while a job's run (or its random delay, or its wait for a run slot) is in progress,
- *   a firing of it is skipped and recorded (`overlap: 'skip'`, the default), or starts another
- *   run (`'allow'`); a firing is never queued twice.
+ * The loop that fires scheduled jobs. It owns time and nothing else: when a firing is due it
+ * calls `fire` (the caller submits a run and resolves when it has ended) and tells `record` what
+ * it did or decided not to do. The clock is injected, so every rule is tested without waiting;
+ * the rules are docs/daemon.md's "The loop, and time", in short:
+ * - It sleeps until the earliest next firing, at most `maxSleepMs` (60 s, so a clock step is
+ *   seen within a minute); a wake-up with nothing due is one comparison a job (next firings kept).
+ * - A job's position: every instant up to it was handled (fired, skipped, found missed); its
+ *   high-water mark: the furthest position it ever had, which is what the caller keeps across
+ *   restarts (`positions()`, `handledUpTo`). On time: at most `lateToleranceMs` (60 s) late.
+ *   Older due firings past the high-water mark are missed: one `missed` event, and with
+ *   `run-once` one run for all of them. So a clock jumping forward fires no burst, and a device
+ *   without an RTC that boots in 1970 finds nothing missed from before its last run.
+ * - The clock went back at most `backwardResetMs` (24 h): nothing at or before a position fires
+ *   again. Further: positions follow the clock (a `clock` event), the high-water marks stay.
+ * - Overlap: a firing while one of the same job is in progress (delay, queue, run) is skipped
+ *   (`skip`), or runs beside it (`allow`, up to MAX_ALLOWED_OVERLAP in progress); never queued twice.
+ * - A firing still in its random delay when the loop stops is given back (`rewind` does it for
+ *   the caller's runs that never started): the next start finds it missed, not lost.
  */
-export interface SchedulerClock {
-  /** The wall clock, ms since the epoch (Date.now). */
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(timer: unknown): void;
-}
-
-export const systemClock: SchedulerClock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout),
-};
+export { systemClock, type SchedulerClock } from './clock.js';
 
 export type OverlapPolicy = 'skip' | 'allow';
 export type MissedPolicy = 'skip' | 'run-once';
@@ -69,9 +47,12 @@ export interface Firing {
   delayMs: number;
 }
 
+/** Runs of one job with `overlap: 'allow'` in progress at most. */
+export const MAX_ALLOWED_OVERLAP = 4;
+
 export type LoopEvent =
   | ({ type: 'fire' } & Firing)
-  | { type: 'skip'; job: string; scheduledAt: number; why: 'overlap' }
+  | { type: 'skip'; job: string; scheduledAt: number; why: 'overlap' | 'overlap-limit' }
   | { type: 'missed'; job: string; first: number; last: number; policy: MissedPolicy }
   | { type: 'clock'; job: string; from: number; to: number }
   | { type: 'error'; job: string; message: string };
@@ -91,6 +72,8 @@ export interface LoopOptions {
 interface JobState {
   job: LoopJob;
   position: number;
+  /** The furthest position it ever had (a long step back of the clock moves the position, not this). */
+  high: number;
   /** Firings of it in progress (random delay, queued, running). */
   active: number;
   next: number | undefined;
@@ -129,11 +112,13 @@ export class ScheduleLoop {
     for (const job of jobs) {
       const was = old.get(job.name);
       if (was === undefined) {
-        this.#jobs.set(job.name, { job, position: job.handledUpTo ?? now, active: 0, next: undefined, ended: false });
+        const position = job.handledUpTo ?? now;
+        this.#jobs.set(job.name, { job, position, high: position, active: 0, next: undefined, ended: false });
         continue;
       }
       // The same object: its firings in progress count it down as they end.
-      Object.assign(was, { job, position: job.handledUpTo ?? was.position, next: undefined, ended: false });
+      const position = job.handledUpTo ?? was.position;
+      Object.assign(was, { job, position, high: job.handledUpTo ?? was.high, next: undefined, ended: false });
       this.#jobs.set(job.name, was);
     }
     if (this.#running) this.#tick();
@@ -174,8 +159,28 @@ export class ScheduleLoop {
     return this.#jobs.get(name)?.active ?? 0;
   }
 
+  /** Each job's position to keep across a restart (its high-water mark), its next firing, its firings in progress. */
   positions(): JobPosition[] {
-    return [...this.#jobs.values()].map((s) => ({ name: s.job.name, handledUpTo: s.position, next: s.next, active: s.active }));
+    return [...this.#jobs.values()].map((s) => ({ name: s.job.name, handledUpTo: Math.max(s.position, s.high), next: s.next, active: s.active }));
+  }
+
+  /** The next firing the loop keeps for `name` (undefined: none, disabled, or not looked at yet). */
+  nextOf(name: string): number | undefined {
+    return this.#jobs.get(name)?.next;
+  }
+
+  /** Give firings of `name` after `to` back (a run of it that never started): the next look, or the next start, finds them due or missed. */
+  rewind(name: string, to: number): void {
+    const s = this.#jobs.get(name);
+    if (s === undefined) return;
+    this.#giveBack(s, to);
+  }
+
+  #giveBack(s: JobState, to: number): void {
+    s.position = Math.min(s.position, to);
+    s.high = Math.min(s.high, to);
+    s.next = undefined;
+    s.ended = false;
   }
 
   #tick(): void {
@@ -190,6 +195,7 @@ export class ScheduleLoop {
       } catch (err) {
         // A job whose schedule cannot be evaluated must not stop the others.
         s.position = now;
+        s.high = Math.max(s.high, now);
         s.next = undefined;
         s.ended = true; // reported once, not at every wake-up; set() gives it another chance
         this.#o.record({ type: 'error', job: s.job.name, message: (err as Error).message });
@@ -206,6 +212,7 @@ export class ScheduleLoop {
     // ever again (a year field passed; a step back of the clock takes the full path): no evaluation.
     if (job.enabled && s.position <= now && (s.ended || (s.next !== undefined && now < s.next))) {
       s.position = now;
+      s.high = Math.max(s.high, now);
       return;
     }
     if (now < s.position) {
@@ -222,15 +229,18 @@ export class ScheduleLoop {
         const tolerance = now - this.#o.lateToleranceMs;
         const onTime = first > tolerance ? first : nextFiring(job.schedule, new Date(Math.max(s.position, tolerance)))?.getTime();
         const due = onTime !== undefined && onTime <= now ? onTime : undefined;
-        if (first <= tolerance) {
-          const last = lastBefore(job.schedule, first, due ?? now, tolerance);
-          this.#o.record({ type: 'missed', job: job.name, first, last, policy: job.missed ?? 'skip' });
+        // Missed: older than the tolerance, and past the high-water mark (handled before a long step back of the clock).
+        const missedFirst = first <= tolerance && s.high > s.position ? nextFiring(job.schedule, new Date(s.high))?.getTime() : first;
+        if (missedFirst !== undefined && missedFirst <= tolerance && (due === undefined || missedFirst < due)) {
+          const last = lastBefore(job.schedule, missedFirst, due ?? now, tolerance);
+          this.#o.record({ type: 'missed', job: job.name, first: missedFirst, last, policy: job.missed ?? 'skip' });
           if (due === undefined && job.missed === 'run-once') this.#fire(s, last, 'missed');
         }
         if (due !== undefined) this.#fire(s, due, 'schedule');
       }
       s.position = now;
     }
+    s.high = Math.max(s.high, s.position);
     s.next = job.enabled ? nextFiring(job.schedule, new Date(Math.max(s.position, now)))?.getTime() : undefined;
     s.ended = job.enabled && s.next === undefined;
   }
@@ -255,12 +265,19 @@ export class ScheduleLoop {
       this.#o.record({ type: 'skip', job: name, scheduledAt, why: 'overlap' });
       return;
     }
+    if (s.active >= MAX_ALLOWED_OVERLAP) {
+      this.#o.record({ type: 'skip', job: name, scheduledAt, why: 'overlap-limit' });
+      return;
+    }
     const delayMs = Math.floor(this.#o.random() * (s.job.randomDelayS ?? 0) * 1000);
     s.active++;
     const firing: Firing = { job: name, scheduledAt, reason, delayMs };
     const run = (async (): Promise<void> => {
       if (delayMs > 0) await this.#delay(delayMs);
-      if (!this.#running) return;
+      if (!this.#running) {
+        this.#giveBack(s, scheduledAt - 1); // stopped during its delay: found missed at the next start, not lost
+        return;
+      }
       this.#o.record({ type: 'fire', ...firing });
       await this.#o.fire(firing);
     })()
@@ -273,28 +290,8 @@ export class ScheduleLoop {
   }
 }
 
-/**
- * The latest firing in [first, limit) that is at most `tolerance` (older than it counts as
- * missed): found by walking forward from `first` a few steps, then by looking just before the
- * tolerance line, so a clock that jumped years ahead costs a handful of evaluations, not one a
- * minute of the gap.
- */
+/** The latest firing in [first, limit) that is at most `tolerance` (older than it counts as missed); `first` when there is none later. */
 function lastBefore(s: Schedule, first: number, limit: number, tolerance: number): number {
-  let last = first;
-  for (let i = 0; i < 8; i++) {
-    const n = nextFiring(s, new Date(last))?.getTime();
-    if (n === undefined || n > tolerance || n >= limit) return last;
-    last = n;
-  }
-  // Many missed firings: the last one is in the last period before the tolerance line.
-  for (let back = 60_000; back <= 400 * 24 * 3600_000; back *= 4) {
-    const from = Math.max(last, tolerance - back);
-    const n = nextFiring(s, new Date(from))?.getTime();
-    if (n !== undefined && n <= tolerance && n < limit) {
-      let cand = n;
-      for (let m = nextFiring(s, new Date(cand))?.getTime(); m !== undefined && m <= tolerance && m < limit; m = nextFiring(s, new Date(cand))?.getTime()) cand = m;
-      return cand;
-    }
-  }
-  return last;
+  const last = previousFiring(s, new Date(Math.min(tolerance + 1, limit)))?.getTime();
+  return last !== undefined && last >= first ? last : first;
 }

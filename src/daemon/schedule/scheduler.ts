@@ -4,7 +4,7 @@ import type { Trigger } from '../runs/records.js';
 import type { ScriptStore } from '../scripts.js';
 import type { Log } from '../server.js';
 import { currentJobs, currentSignature, FIRMWARE_JOBS_FILE, type CurrentJobs, type JobSpec } from './jobs.js';
-import { ScheduleLoop, systemClock, type Firing, type LoopEvent, type SchedulerClock } from './loop.js';
+import { ScheduleLoop, systemClock, type Firing, type SchedulerClock } from './loop.js';
 import { JobRunner } from './runner.js';
 import { JobStore, stateKey, type JobState, type LastRun } from './store.js';
 import { jobView, type JobView } from './views.js';
@@ -23,6 +23,8 @@ export interface SchedulerOptions {
   /** How often `current` is looked at for a swap (2000 ms). */
   watchIntervalMs?: number;
   maxJobs?: number;
+  /** max-run-timeout (s): a job asking more is refused when read. */
+  maxTimeoutS?: number;
 }
 
 export interface Job {
@@ -33,6 +35,8 @@ export interface Job {
 }
 
 const MAX_NEXT = 100;
+/** Next firings evaluated for one `cron ls` beyond the one the loop keeps per job (~16 us each): a viewer cannot make a list of 1,000 jobs cost seconds. */
+const LIST_EVALUATIONS = 1000;
 
 export type { JobView } from './views.js';
 
@@ -55,8 +59,6 @@ export class Scheduler {
   #state: Record<string, JobState>;
   #firmware: CurrentJobs = { seen: '', jobs: [], problems: [] };
   #operatorProblems: string[] = [];
-  /** Jobs whose run in progress had a firing skipped already (recorded in the history once a run). */
-  readonly #skipping = new Set<string>();
   #pendingSave: Promise<void> | undefined;
   #watch: NodeJS.Timeout | undefined;
   readonly #runner: JobRunner;
@@ -66,14 +68,14 @@ export class Scheduler {
     this.#store = store;
     this.#state = store.states();
     this.#clock = o.clock ?? systemClock;
-    this.#loop = new ScheduleLoop({ clock: this.#clock, random: o.random, fire: (f) => this.#fired(f), record: (e) => this.#event(e) });
-    this.#runner = new JobRunner({ engine: o.engine, scripts: o.scripts, notify: o.notify, log: o.log, now: () => this.#clock.now(), stateOf: (key) => this.#stateOf(key), saveSoon: () => this.#saveSoon() });
+    this.#loop = new ScheduleLoop({ clock: this.#clock, random: o.random, fire: (f) => this.#fired(f), record: (e) => this.#runner.event(this.#jobs.get(e.job), e) });
+    this.#runner = new JobRunner({ engine: o.engine, scripts: o.scripts, notify: o.notify, log: o.log, now: () => this.#clock.now(), stateOf: (key) => (this.#jobs.has(key) ? this.#stateOf(key) : undefined), saveSoon: () => this.#saveSoon() });
   }
 
   /** Open the job store, read the current release's jobs, and set the loop (start() starts it). */
   static async open(o: SchedulerOptions): Promise<Scheduler> {
     const clock = o.clock ?? systemClock;
-    const store = await JobStore.open(o.stateDir, () => new Date(clock.now()), o.maxJobs);
+    const store = await JobStore.open(o.stateDir, () => new Date(clock.now()), o.maxJobs, { maxTimeoutS: o.maxTimeoutS });
     for (const p of store.problems) o.log({ event: 'schedule-store-damaged', problem: p });
     const s = new Scheduler(o, store);
     s.#loadFirmware('fussyd started');
@@ -107,16 +109,28 @@ export class Scheduler {
    * (an install, a rollback, a recovery); with `force` (SIGHUP) in any case.
    */
   checkCurrent(force?: string): void {
-    if (force === undefined && currentSignature(this.#o.target) === this.#firmware.seen) return;
-    this.#loadFirmware(force ?? 'current changed');
-    this.#apply(false);
+    try {
+      if (force === undefined && currentSignature(this.#o.target) === this.#firmware.seen) return;
+      this.#loadFirmware(force ?? 'current changed');
+      this.#apply(false);
+    } catch (err) {
+      // An I/O error looking at the target (EIO, EPERM) keeps the jobs in use; the next look tries again.
+      if (!isSystemError(err) && !(err instanceof FussyError)) throw err;
+      this.#o.log({ event: 'schedule-reload-failed', why: force ?? 'current changed', error: err.message });
+    }
   }
 
-  /** Every job, operator's and firmware's, with its `count` next firings; and what is wrong. */
+  /**
+   * Every job, operator's and firmware's, with up to `count` next firings; and what is wrong. The
+   * first next firing is the loop's own; at most LIST_EVALUATIONS more are computed for the whole
+   * list (with 1,000 jobs, two a job: `cron next NAME` gives more of one).
+   */
   list(count = 3): { jobs: JobView[]; problems: string[]; release?: string } {
     const now = new Date(this.#clock.now());
-    const n = Math.min(Math.max(count, 0), MAX_NEXT);
-    return { jobs: [...this.#jobs.values()].map((j) => this.#view(j, now, n)), problems: this.problems(), ...(this.#firmware.release === undefined ? {} : { release: this.#firmware.release }) };
+    const extra = Math.min(Math.max(count, 1), MAX_NEXT) - 1;
+    const each = Math.min(extra, Math.floor(LIST_EVALUATIONS / Math.max(1, this.#jobs.size)));
+    const jobs = [...this.#jobs.values()].map((j) => this.#view(j, now, 1 + each, this.#loop.nextOf(j.key)));
+    return { jobs, problems: this.problems(), ...(this.#firmware.release === undefined ? {} : { release: this.#firmware.release }) };
   }
 
   /** The status summary: jobs, those failing (with their streaks), problems. */
@@ -158,8 +172,10 @@ export class Scheduler {
     const job = this.#find(name, origin);
     if (job.spec.origin === 'operator') await this.#store.setEnabled(name, enabled);
     else {
-      this.#stateOf(job.key).enabled = enabled;
-      await this.#store.saveState(this.#state);
+      // Written first: a write that fails changes nothing, now or at the next reload.
+      const state = { ...this.#stateOf(job.key), enabled };
+      await this.#store.saveState({ ...this.#state, [job.key]: state });
+      this.#state[job.key] = state;
     }
     this.#apply(false);
     return this.#view(this.#jobs.get(job.key) as Job, new Date(this.#clock.now()), 3);
@@ -173,13 +189,14 @@ export class Scheduler {
     const job = this.#find(name, origin);
     if (this.#loop.active(job.key) > 0 && job.spec.overlap === 'skip') throw new FussyError('JOB_BUSY', `job ${name} has a run in progress`, { hint: 'wait for it to end (fussy remote cron ls shows it), or set the job\'s overlap to allow' });
     const submitted = this.#runner.submit(job, { kind: 'schedule', job: job.spec.name, origin: job.spec.origin, reason: 'manual', cn });
+    this.#runner.running(job.key); // a firing skipped during this run is recorded again
     const followed = this.#runner.follow(job, submitted);
     this.#loop.hold(job.key, followed);
     return { job: this.#view(job, new Date(this.#clock.now()), 1), submitted };
   }
 
-  #view(j: Job, now: Date, count: number): JobView {
-    return jobView(j, { state: this.#state[j.key], enabled: this.#enabled(j), running: this.#loop.active(j.key), now, count });
+  #view(j: Job, now: Date, count: number, first?: number): JobView {
+    return jobView(j, { state: this.#state[j.key], enabled: this.#enabled(j), running: this.#loop.active(j.key), now, count, first });
   }
 
   #find(name: string, origin: JobSpec['origin'] | undefined): Job {
@@ -199,7 +216,7 @@ export class Scheduler {
 
   /** Read the jobs of the release `current` points at; what is wrong with them is logged, in the status and in the history. */
   #loadFirmware(why: string): void {
-    this.#firmware = currentJobs(this.#o.target, new Date(this.#clock.now()));
+    this.#firmware = currentJobs(this.#o.target, new Date(this.#clock.now()), { maxTimeoutS: this.#o.maxTimeoutS });
     const { release, jobs, problems } = this.#firmware;
     this.#o.log({ event: 'schedule-firmware-jobs', why, release: release ?? null, jobs: jobs.map((j) => j.name), problems });
     if (problems.length > 0) {
@@ -235,40 +252,14 @@ export class Scheduler {
     if (!atStart) void this.#saveSoon();
   }
 
-  #event(e: LoopEvent): void {
-    const job = this.#jobs.get(e.job);
-    const name = job?.spec.name ?? e.job;
-    const iso = (ms: number): string => new Date(ms).toISOString();
-    switch (e.type) {
-      case 'fire':
-        this.#o.log({ event: 'schedule-fire', job: name, origin: job?.spec.origin, scheduledAt: iso(e.scheduledAt), reason: e.reason, delayMs: e.delayMs });
-        return;
-      case 'skip': {
-        // One record a run in progress: a run of hours under a job of every minute would otherwise fill the history (history-keep) with skips. The log has each.
-        const first = !this.#skipping.has(e.job);
-        this.#skipping.add(e.job);
-        this.#runner.notRun(job, 'skipped', `the firing of ${iso(e.scheduledAt)} came while a run of the job was in progress (overlap: skip)`, e.scheduledAt, { history: first });
-        return;
-      }
-      case 'missed':
-        this.#runner.notRun(job, 'missed', `firings from ${iso(e.first)} to ${iso(e.last)} were missed (fussyd or the device was down, or the clock jumped); missed: ${e.policy}${e.policy === 'run-once' ? ', run once now' : ''}`, e.last);
-        return;
-      case 'clock':
-        this.#o.log({ event: 'schedule-clock-back', job: name, from: iso(e.from), to: iso(e.to) });
-        void this.#saveSoon();
-        return;
-      case 'error':
-        this.#o.log({ event: 'schedule-error', job: name, error: e.message });
-    }
-  }
-
   /** A firing: its position on disk first (no firing runs twice after a crash), then its run. */
   async #fired(f: Firing): Promise<void> {
     const job = this.#jobs.get(f.job);
     if (job === undefined) return;
-    this.#skipping.delete(f.job);
+    this.#runner.running(f.job);
     await this.#saveSoon();
-    await this.#runner.fire(job, f);
+    // A run that never started (fussyd stopped while it waited for a slot) is given back: the next start finds it missed, and run-once runs it.
+    if ((await this.#runner.fire(job, f)) === 'never-started') this.#loop.rewind(f.job, f.scheduledAt - 1);
   }
 
   /** Write the positions and states soon: the writes asked for within one turn of the event loop are one write. */

@@ -2,7 +2,7 @@ import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FussyError, isErrno } from '../../errors.js';
 import { writeAtomic } from '../../util/fs-atomic.js';
-import { parseJob, type JobSpec } from './jobs.js';
+import { parseJob, type JobLimits, type JobSpec } from './jobs.js';
 
 /** What the scheduler keeps of each job between runs of fussyd: its position (loop.ts), its failure streak (notify.ts), its last run. */
 export interface JobState {
@@ -48,13 +48,17 @@ export class JobStore {
   /** Changes one after another: each reads what the one before it committed. */
   #queue: Promise<unknown> = Promise.resolve();
 
+  /** Jobs checked before, by their JSON: a reload (an enable, a swap of current) does not parse 1,000 schedules again. */
+  #parsed = new Map<string, JobSpec>();
+
   private constructor(
     readonly file: string,
     private readonly maxJobs: number,
+    private readonly limits: JobLimits,
   ) {}
 
-  static async open(stateDir: string, now: () => Date = () => new Date(), maxJobs = MAX_OPERATOR_JOBS): Promise<JobStore> {
-    const store = new JobStore(join(stateDir, 'schedule.json'), maxJobs);
+  static async open(stateDir: string, now: () => Date = () => new Date(), maxJobs = MAX_OPERATOR_JOBS, limits: JobLimits = {}): Promise<JobStore> {
+    const store = new JobStore(join(stateDir, 'schedule.json'), maxJobs, limits);
     let text: string;
     try {
       text = await readFile(store.file, 'utf8');
@@ -79,23 +83,28 @@ export class JobStore {
   jobs(now?: Date): { jobs: JobSpec[]; problems: string[] } {
     const jobs: JobSpec[] = [];
     const problems: string[] = [];
+    const parsed = new Map<string, JobSpec>();
     for (const raw of this.#raw) {
+      const key = JSON.stringify(raw);
       try {
-        jobs.push(parseJob(raw, { origin: 'operator', now }));
+        const job = this.#parsed.get(key) ?? parseJob(raw, { origin: 'operator', now, stored: true, limits: this.limits });
+        parsed.set(key, job);
+        jobs.push(job);
       } catch (err) {
         if (!(err instanceof FussyError)) throw err;
         problems.push(err.message);
       }
     }
+    this.#parsed = parsed;
     return { jobs, problems };
   }
 
   /** Add an operator job (checked by parseJob); ALREADY_EXISTS if one has its name. */
   add(raw: Record<string, unknown>, now?: Date): Promise<JobSpec> {
     return this.#serial(async () => {
-      const job = parseJob(raw, { origin: 'operator', now });
+      const job = parseJob(raw, { origin: 'operator', now, limits: this.limits });
       if (this.#raw.some((r) => r.name === job.name)) throw new FussyError('ALREADY_EXISTS', `job ${job.name} exists`, { hint: `remove it first (fussy remote cron rm ${job.name}), or give the new one another name` });
-      if (this.#raw.length >= this.maxJobs) throw new FussyError('TOO_LARGE', `fussyd keeps at most ${this.maxJobs} operator jobs, and has them`, { hint: 'remove jobs no longer needed (fussy remote cron rm NAME)' });
+      if (this.#raw.length >= this.maxJobs) throw new FussyError('TOO_LARGE', `fussyd keeps at most ${this.maxJobs} operator jobs, and has them`, { hint: 'remove jobs no longer needed (fussy remote cron rm NAME)', details: { status: 409 } });
       await this.#commit([...this.#raw, raw], this.#state);
       return job;
     });

@@ -35,7 +35,7 @@ export interface JobView {
 }
 
 /** A job as `cron ls` shows it: its definition, its next `count` firings, its runs in progress, streak and last run. */
-export function jobView(j: Job, o: { state: JobState | undefined; enabled: boolean; running: number; now: Date; count: number }): JobView {
+export function jobView(j: Job, o: { state: JobState | undefined; enabled: boolean; running: number; now: Date; count: number; first?: number }): JobView {
   const s = j.spec;
   const { state, enabled, count, now } = o;
   return {
@@ -53,7 +53,7 @@ export function jobView(j: Job, o: { state: JobState | undefined; enabled: boole
     missed: s.missed,
     randomDelay: s.randomDelayS,
     ...(s.notify === undefined ? {} : { notify: j.releaseDir === undefined ? s.notify : relativeTo(j.releaseDir, s.notify) }),
-    next: enabled && count > 0 ? nextFirings(s.schedule, now, count).map((d) => d.toISOString()) : [],
+    next: enabled && count > 0 ? nexts(s, o.first, now, count) : [],
     running: o.running,
     failures: state?.failures ?? 0,
     ...(state?.last === undefined ? {} : { last: state.last }),
@@ -83,4 +83,10 @@ export function relativeTo(dir: string, path: string): string {
 export function tailText(c: { head: Buffer; tail: Buffer }): string {
   const all = c.tail.length > 0 ? Buffer.concat([c.head.subarray(Math.max(0, c.head.length - 4096)), c.tail]) : c.head;
   return all.subarray(Math.max(0, all.length - 4096)).toString('utf8');
+}
+
+/** `count` next firings after `now`, starting from the one the loop keeps (`first`) when it has it. */
+function nexts(s: JobSpec, first: number | undefined, now: Date, count: number): string[] {
+  if (first === undefined || first <= now.getTime()) return nextFirings(s.schedule, now, count).map((d) => d.toISOString());
+  return [first, ...(count > 1 ? nextFirings(s.schedule, new Date(first), count - 1).map((d) => d.getTime()) : [])].map((t) => new Date(t).toISOString());
 }

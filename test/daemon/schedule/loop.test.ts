@@ -171,6 +171,51 @@ describe('daemon schedule: the loop, with an injected clock', function () {
     await h.loop.stop();
   });
 
+  it('rtc-less-boot: a device that starts in 1970 and is set right by NTP finds no missed firings from before its last run', async function () {
+    const shutdown = Date.parse('2026-12-01T10:00:00Z');
+    // fussyd went down at 10:00 after the weekly run of the Tuesday before; the device boots with its clock at the epoch.
+    const h = harness('1970-01-01T00:00:30Z', [{ name: 'weekly', expr: '0 3 * * 2', missed: 'run-once', handledUpTo: shutdown }]);
+    await h.clock.advance(MIN);
+    assert.equal(h.events.filter((e) => e.type === 'clock').length, 1, 'the jobs follow the clock meanwhile');
+    h.clock.jump(shutdown + 2 * MIN - h.clock.wall); // NTP: two minutes after the shutdown
+    await h.clock.advance(MIN);
+    assert.deepEqual([h.at(), h.events.filter((e) => e.type === 'missed')], [[], []], 'nothing missed since 1970');
+    assert.equal(h.loop.positions()[0]?.handledUpTo, h.clock.wall, 'what is kept is the high-water mark');
+    h.clock.jump(8 * 24 * HOUR); // then really down for a week
+    await h.clock.advance(MIN);
+    const missed = h.events.filter((e) => e.type === 'missed');
+    assert.deepEqual(missed.map((e) => (e.type === 'missed' ? iso(e.first) : '')), ['2026-12-08T03:00']);
+    assert.deepEqual(h.at(), ['2026-12-08T03:00 missed']);
+    await finish(h);
+  });
+
+  it('missed-scan-cost: the last of 64,000 missed firings of an every-minute-in-January job is found without walking them', async function () {
+    const h = harness('2027-02-15T10:00:30Z', [{ name: 'jan', expr: '* * * 1 *', missed: 'run-once', handledUpTo: Date.parse('2027-01-01T00:00:00Z') }]);
+    await h.clock.advance(1000);
+    const missed = h.events.find((e) => e.type === 'missed');
+    assert.deepEqual(missed?.type === 'missed' ? [iso(missed.first), iso(missed.last)] : [], ['2027-01-01T00:01', '2027-01-31T23:59']);
+    assert.deepEqual(h.at(), ['2027-01-31T23:59 missed']);
+    await finish(h);
+  });
+
+  it('overlap-allow-limit: a hung job with overlap allow has at most 4 runs in progress; later firings are skipped, not queued forever', async function () {
+    const h = harness('2027-05-01T10:00:30Z', [{ name: 'hung', expr: '* * * * *', overlap: 'allow' }], { runMs: 20 * MIN });
+    await h.clock.advance(6 * MIN);
+    assert.equal(h.fired.length, 4);
+    assert.deepEqual(h.events.filter((e) => e.type === 'skip').map((e) => (e.type === 'skip' ? e.why : '')), ['overlap-limit', 'overlap-limit']);
+    const stopped = h.loop.stop();
+    await h.clock.advance(30 * MIN);
+    await stopped;
+  });
+
+  it('stopped-during-delay: a firing still in its random delay when the loop stops is given back (missed at the next start, not lost)', async function () {
+    const h = harness('2027-05-01T02:59:30Z', [{ name: 'nightly', expr: '0 3 * * *', randomDelayS: 3600, missed: 'run-once' }], { random: () => 0.5 });
+    await h.clock.advance(10 * MIN); // 03:00 fires into a 30-minute delay
+    await h.loop.stop();
+    assert.equal(h.fired.length, 0);
+    assert.equal(h.loop.positions()[0]?.handledUpTo, Date.parse('2027-05-01T03:00:00Z') - 1);
+  });
+
   it('dst-both-ways: a 02:30 job in Europe/Berlin runs once on the day the hour is skipped and once on the day it repeats', async function () {
     for (const [day, expected] of [
       ['2027-03-27T12:00:00Z', ['2027-03-28T01:00']], // 02:30 does not exist: the first minute after the gap, 03:00 CEST

@@ -35,13 +35,13 @@ async function until(ok: () => boolean, what = 'the condition'): Promise<void> {
 }
 
 /** A scheduler on a real run engine (real processes), with a fake clock; `reopen` starts another on the same state, later. */
-async function rig(start: string, o: { maxRuns?: number; target?: string; notify?: string; dir?: string; clock?: FakeClock } = {}): Promise<Rig> {
+async function rig(start: string, o: { maxRuns?: number; target?: string; notify?: string; dir?: string; clock?: FakeClock; maxTimeoutS?: number } = {}): Promise<Rig> {
   const dir = o.dir ?? (await makeTmp('fussy-scheduler-'));
   const stateDir = join(dir, 'state');
   const clock = o.clock ?? new FakeClock(start);
   const { scripts, engine } = await openEngine(stateDir, { maxRuns: o.maxRuns ?? 4, target: o.target });
   const log: Array<Record<string, unknown>> = [];
-  const sched = await Scheduler.open({ stateDir, engine, scripts, target: o.target, notify: o.notify, log: (e) => log.push(e), clock, random: () => 0 });
+  const sched = await Scheduler.open({ stateDir, engine, scripts, target: o.target, notify: o.notify, log: (e) => log.push(e), clock, random: () => 0, maxTimeoutS: o.maxTimeoutS });
   sched.start();
   const runs = (): RunSummary[] => engine.history.query({ limit: 1000 }).reverse();
   return {
@@ -250,6 +250,90 @@ describe('daemon schedule: the scheduler in fussyd, its runs real, its clock inj
       const fw = r.runs().find((x) => x.trigger.kind === 'schedule' && x.trigger.job === 'backup');
       assert.deepEqual([fw?.script.name, fw?.release, fw?.status], ['usr/lib/maint/where', 'rel-b', 'exited']);
       assert.ok(!existsSync(join(r.stateDir, 'schedule.json')) || !readFileSync(join(r.stateDir, 'schedule.json'), 'utf8').includes('firmware:rotate'), "a dropped firmware job's state is pruned");
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('cancelled-at-shutdown: a firing still waiting for a run slot when fussyd stops is given back, and run-once runs it at the next start', async function () {
+    const r = await rig('2027-05-01T02:59:30Z', { maxRuns: 1 });
+    await r.script('block.sh', 'while [ ! -e "$FUSSY_DATA_DIR/go" ]; do sleep 0.02; done');
+    await r.script('nightly.sh', 'echo nightly');
+    r.engine.submit({ script: 'block.sh', trigger: { kind: 'user', ...BY } });
+    await r.sched.add({ name: 'nightly', schedule: '0 3 * * *', script: 'nightly.sh', missed: 'run-once' });
+    await r.advance(MIN, () => r.engine.snapshot().queued.length === 1);
+    await r.close(); // the blocker is interrupted, nightly's run cancelled before it started
+    assert.deepEqual(r.runs().map((x) => x.status).sort(), ['cancelled', 'interrupted']);
+    r.clock.jump(20 * MIN);
+    const again = await rig('', { dir: r.dir, clock: r.clock });
+    try {
+      await again.advance(1000, ended(again, 4));
+      const nightly = again.runs().filter((x) => x.trigger.kind === 'schedule' && x.trigger.job === 'nightly');
+      assert.deepEqual(nightly.map((x) => [x.status, x.trigger.kind === 'schedule' ? x.trigger.reason : '']), [['cancelled', 'schedule'], ['missed', 'schedule'], ['exited', 'missed']]);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('one-shot-after-its-time: a job limited to one instant stays a job after it (no problem), and a firing of it missed while the device was off runs once', async function () {
+    const r = await rig('2026-12-31T12:00:00Z');
+    await r.script('newyear.sh', 'echo happy');
+    await r.sched.add({ name: 'newyear', schedule: '0 0 1 1 * 2027', script: 'newyear.sh', missed: 'run-once', timezone: 'UTC' });
+    await r.close();
+    r.clock.jump(3 * 24 * 60 * MIN); // the device was off over New Year
+    const again = await rig('', { dir: r.dir, clock: r.clock });
+    try {
+      await again.advance(1000, ended(again, 2));
+      assert.deepEqual(again.sched.problems(), []);
+      const [job] = again.sched.list().jobs;
+      assert.deepEqual([job?.name, job?.next, job?.last?.outcome], ['newyear', [], 'ok']);
+      assert.deepEqual(again.runs().map((x) => x.status), ['missed', 'exited']);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('cron-ls-flood: a list of 600 jobs asked for 100 next firings each computes at most 1,000 beyond the loop\'s own', async function () {
+    const dir = await makeTmp('fussy-scheduler-many-');
+    mkdirSync(join(dir, 'state'), { mode: 0o750 });
+    const jobs = Array.from({ length: 600 }, (_, i) => ({ name: `job-${i}`, schedule: `${i % 60} ${i % 24} * * *`, script: 'x.sh' }));
+    writeFileSync(join(dir, 'state', 'schedule.json'), JSON.stringify({ version: 1, jobs, state: {} }), { mode: 0o600 });
+    const r = await rig('2027-05-01T10:00:30Z', { dir });
+    try {
+      const list = r.sched.list(100);
+      assert.equal(list.jobs.length, 600);
+      assert.ok(list.jobs.every((j) => j.next.length === 2), 'one kept by the loop, one computed');
+      assert.equal(r.sched.next('job-7', 100).next.length, 100, 'next gives more of one job');
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a job that could never run is refused when added: a time limit past max-run-timeout, args past 4 KiB of JSON', async function () {
+    const r = await rig('2027-05-01T10:00:30Z', { maxTimeoutS: 600 });
+    try {
+      await r.script('x.sh', 'true');
+      await assert.rejects(r.sched.add({ name: 'long', schedule: '0 3 * * *', script: 'x.sh', timeout: 601 }), (e: unknown) => e instanceof FussyError && e.code === 'BAD_JOB' && /"timeout" is not a whole number from 1 to 600/.test(e.message));
+      await assert.rejects(r.sched.add({ name: 'big', schedule: '0 3 * * *', script: 'x.sh', args: ['a'.repeat(3000), 'b'.repeat(3000)] }), (e: unknown) => e instanceof FussyError && e.code === 'BAD_JOB' && /at most 4096 bytes as JSON/.test(e.message));
+      assert.deepEqual(r.sched.list().jobs, []);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('removed-while-running: a job removed during its run and added again starts with no streak (no false recovery)', async function () {
+    const r = await rig('2027-05-01T10:00:30Z');
+    try {
+      await r.script('fail.sh', 'while [ ! -e "$FUSSY_DATA_DIR/go" ]; do sleep 0.02; done; exit 1');
+      await r.sched.add({ name: 'j', schedule: '* * * * *', script: 'fail.sh' });
+      await r.advance(MIN, () => r.engine.snapshot().running.length === 1);
+      await r.sched.remove('j');
+      writeFileSync(join(r.data, 'go'), '');
+      await until(ended(r, 1));
+      await settle();
+      await r.sched.add({ name: 'j', schedule: '0 3 * * *', script: 'fail.sh' });
+      assert.equal(r.sched.list().jobs[0]?.failures, 0);
+      assert.equal(r.sched.list().jobs[0]?.last, undefined);
     } finally {
       await r.close();
     }
