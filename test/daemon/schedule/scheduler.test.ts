@@ -68,6 +68,13 @@ async function rig(start: string, o: { maxRuns?: number; target?: string; notify
   };
 }
 
+/** A run (block.sh) holding a slot until data/go exists, and mark.sh, which appends its $1 to data/order. */
+async function occupySlot(r: Rig): Promise<void> {
+  await r.script('block.sh', 'while [ ! -e "$FUSSY_DATA_DIR/go" ]; do sleep 0.02; done');
+  await r.script('mark.sh', 'echo "$1" >> "$FUSSY_DATA_DIR/order"');
+  await r.engine.submit({ script: 'block.sh', trigger: { kind: 'user', ...BY } }).started;
+}
+
 const ended = (r: Rig, n: number, what?: (x: RunSummary) => boolean) => (): boolean => r.runs().filter((x) => x.endedAt !== undefined && (what?.(x) ?? true)).length >= n;
 
 describe('daemon schedule: the scheduler in fussyd, its runs real, its clock injected', function () {
@@ -117,10 +124,7 @@ describe('daemon schedule: the scheduler in fussyd, its runs real, its clock inj
   it('priority queue under max-runs: firings that wait for the one slot start highest priority first, each wait in its history record', async function () {
     const r = await rig('2027-05-01T10:00:30Z', { maxRuns: 1 });
     try {
-      await r.script('block.sh', 'while [ ! -e "$FUSSY_DATA_DIR/go" ]; do sleep 0.02; done');
-      await r.script('mark.sh', 'echo "$1" >> "$FUSSY_DATA_DIR/order"');
-      const blocker = r.engine.submit({ script: 'block.sh', trigger: { kind: 'user', ...BY } });
-      await blocker.started;
+      await occupySlot(r);
       for (const [name, priority] of [['low', 1], ['high', 9], ['mid', 5]] as const) await r.sched.add({ name, schedule: '* * * * *', script: 'mark.sh', args: [name], priority });
       await r.advance(MIN, () => r.engine.snapshot().queued.length === 3);
       await new Promise((res) => setTimeout(res, 100));
@@ -137,10 +141,7 @@ describe('daemon schedule: the scheduler in fussyd, its runs real, its clock inj
   it('queued-longer-than-period: a firing that waits for a slot past the next firing is skipped by the overlap policy, never queued twice (skip-flood: one history record a run)', async function () {
     const r = await rig('2027-05-01T10:00:30Z', { maxRuns: 1 });
     try {
-      await r.script('block.sh', 'while [ ! -e "$FUSSY_DATA_DIR/go" ]; do sleep 0.02; done');
-      await r.script('mark.sh', 'echo "$1" >> "$FUSSY_DATA_DIR/order"');
-      const blocker = r.engine.submit({ script: 'block.sh', trigger: { kind: 'user', ...BY } });
-      await blocker.started;
+      await occupySlot(r);
       await r.sched.add({ name: 'minutely', schedule: '* * * * *', script: 'mark.sh', args: ['m'] });
       await r.advance(MIN, () => r.engine.snapshot().queued.length === 1);
       await r.advance(2 * MIN, () => r.log.filter((e) => e.event === 'schedule-skipped').length === 2);
@@ -257,9 +258,8 @@ describe('daemon schedule: the scheduler in fussyd, its runs real, its clock inj
 
   it('cancelled-at-shutdown: a firing still waiting for a run slot when fussyd stops is given back, and run-once runs it at the next start', async function () {
     const r = await rig('2027-05-01T02:59:30Z', { maxRuns: 1 });
-    await r.script('block.sh', 'while [ ! -e "$FUSSY_DATA_DIR/go" ]; do sleep 0.02; done');
+    await occupySlot(r);
     await r.script('nightly.sh', 'echo nightly');
-    r.engine.submit({ script: 'block.sh', trigger: { kind: 'user', ...BY } });
     await r.sched.add({ name: 'nightly', schedule: '0 3 * * *', script: 'nightly.sh', missed: 'run-once' });
     await r.advance(MIN, () => r.engine.snapshot().queued.length === 1);
     await r.close(); // the blocker is interrupted, nightly's run cancelled before it started
