@@ -13,11 +13,7 @@ import { renderError } from './render.js';
  * re-reads the roles file and the CRL. The daemon's log is JSON lines on stderr (journald).
  */
 export async function fussydMain(argv: string[], io: Io, signals: Pick<NodeJS.Process, 'on' | 'off'>): Promise<number> {
-  const program = configure(new Command('fussyd'), io)
-    .description('the device daemon: scripts, data files, runs and firmware uploads over HTTPS with client certificates (docs/daemon.md); every option is also a key of the configuration file')
-    .version(VERSION, '-V, --version')
-    .option('-c, --config <file>', `the configuration file (default ${DEFAULT_CONFIG_FILE} when it exists)`);
-  for (const [name, key] of Object.entries(CONFIG_KEYS)) program.addOption(new Option(`--${name} <value>`, key.help));
+  const program = fussydProgram(io);
   let daemon: Daemon | undefined;
   const log = (event: Record<string, unknown>): void => void io.stderr.write(JSON.stringify({ time: io.now().toISOString(), ...event }) + '\n');
   try {
@@ -53,6 +49,16 @@ export async function fussydMain(argv: string[], io: Io, signals: Pick<NodeJS.Pr
     signals.on('SIGINT', int);
   });
   return 0;
+}
+
+/** fussyd's options: `--config`, and every key of fussyd.conf as a flag (also its man page's source). */
+export function fussydProgram(io: Io): Command {
+  const program = configure(new Command('fussyd'), io)
+    .description('the device daemon: scripts, data files, runs, scheduled jobs and firmware uploads over HTTPS with client certificates (docs/daemon.md); every option is also a key of the configuration file')
+    .version(VERSION, '-V, --version')
+    .option('-c, --config <file>', `the configuration file (default ${DEFAULT_CONFIG_FILE} when it exists)`);
+  for (const [name, key] of Object.entries(CONFIG_KEYS)) program.addOption(new Option(`--${name} <value>`, key.help));
+  return program;
 }
 
 function camel(name: string): string {

@@ -1,4 +1,5 @@
-import { Command } from 'commander';
+import { Argument, Command } from 'commander';
+import { bashCompletion, commandDoc } from './manual.js';
 import type { Io } from './io.js';
 import { installCommand } from './install-command.js';
 import { keygenCommand } from './keygen-command.js';
@@ -49,5 +50,18 @@ export function buildProgram(io: Io, done: (r: CommandResult) => void): Command 
   for (const sub of pki.commands) configure(sub, io);
   program.addCommand(pki);
   program.addCommand(configure(remoteCommand(io, done), io));
+  program.addCommand(
+    configure(
+      new Command('completion')
+        .description('print the shell completion script: bash (source it, or install it as /usr/share/bash-completion/completions/fussy), or zsh (source <(fussy completion zsh) in .zshrc)')
+        .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
+        .action((shell: 'bash' | 'zsh') => {
+          const script = bashCompletion(commandDoc(program));
+          io.stdout.write(shell === 'bash' ? script : `# zsh: bash's completion through bashcompinit\nautoload -U +X bashcompinit && bashcompinit\n${script}`);
+          done({ json: {}, summary: [] });
+        }),
+      io,
+    ),
+  );
   return program;
 }

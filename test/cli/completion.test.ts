@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { cli } from '../helpers/cli.js';
+import { useChild } from '../helpers/fussyd.js';
+import { tlsFixtures } from '../helpers/tls-fixtures.js';
+import { makeTmp } from '../helpers/tmp.js';
+
+const BIN = fileURLToPath(new URL('../../../bin/', import.meta.url));
+
+/** What bash completes for `words` (the last one being completed), with the script of `fussy completion bash` sourced. */
+async function complete(script: string, words: string[]): Promise<string[]> {
+  const dir = await makeTmp('fussy-completion-');
+  const file = join(dir, 'fussy.bash');
+  writeFileSync(file, script);
+  const quoted = words.map((w) => `'${w.replaceAll("'", "'\\''")}'`).join(' ');
+  const r = await execa('bash', ['-c', `source '${file}'; COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; _fussy_complete; printf '%s\\n' "\${COMPREPLY[@]}"`], { cwd: dir, env: { PATH: `${BIN}:${process.env.PATH ?? ''}` }, reject: false }); // an empty cwd: local files would be completed too
+  assert.equal(r.exitCode, 0, r.stderr);
+  return r.stdout.split('\n').filter(Boolean).sort();
+}
+
+describe('fussy completion: bash and zsh, generated from the commands themselves', function () {
+  let script: string;
+  before(async function () {
+    const r = await cli('fussy', ['completion', 'bash']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    script = r.stdout;
+  });
+
+  it('is valid bash, and the zsh flavour loads it through bashcompinit; an unknown shell is refused', async function () {
+    assert.equal((await execa('bash', ['-n'], { input: script, reject: false })).exitCode, 0);
+    const zsh = await cli('fussy', ['completion', 'zsh']);
+    assert.match(zsh.stdout, /^# zsh[^\n]*\nautoload -U \+X bashcompinit && bashcompinit\n# bash completion for fussy/);
+    assert.equal((await cli('fussy', ['completion', 'fish'])).exitCode, 2, 'an unknown shell is a usage error');
+  });
+
+  it('completes commands, subcommands, options and their choices as --help lists them', async function () {
+    assert.deepEqual(await complete(script, ['fussy', 're']), ['recover', 'remote']);
+    assert.deepEqual(await complete(script, ['fussy', 'remote', 'cr']), ['cron']);
+    assert.deepEqual(await complete(script, ['fussy', 'remote', 'cron', '']), ['add', 'disable', 'enable', 'ls', 'next', 'rm', 'run']);
+    assert.deepEqual(await complete(script, ['fussy', 'remote', 'cron', 'add', '--ov']), ['--overlap']);
+    assert.deepEqual(await complete(script, ['fussy', 'remote', 'cron', 'add', '--missed', '']), ['run-once', 'skip']);
+    assert.deepEqual(await complete(script, ['fussy', 'install', '--allow-d']), ['--allow-downgrade']);
+    assert.deepEqual(await complete(script, ['fussy', 'completion', '']), ['bash', 'zsh']);
+    assert.deepEqual(await complete(script, ['fussy', 'remote', 'exec', 'x', '--', '']), [], 'after --: the script\'s own args');
+  });
+
+  it('completes the release names of the target for rollback --to and verify (not current, failsafe or .fussy)', async function () {
+    const target = join(await makeTmp('fussy-completion-target-'), 'firmware');
+    for (const d of ['rel-1', 'rel-2', 'failsafe', '.fussy']) mkdirSync(join(target, d), { recursive: true });
+    symlinkSync('rel-2', join(target, 'current'));
+    assert.deepEqual(await complete(script, ['fussy', 'rollback', '-t', target, '--to', '']), ['rel-1', 'rel-2']);
+    assert.deepEqual(await complete(script, ['fussy', 'verify', '--target', target, 'rel-']), ['rel-1', 'rel-2']);
+  });
+
+  describe('with a device', function () {
+    const c = useChild('fussy-completion-daemon-');
+    it("completes the device's script names for remote exec, and its job names for cron run, with the remote options typed", async function () {
+      const f = await tlsFixtures();
+      writeFileSync(join(c.work, 'backup.sh'), '#!/bin/sh\n');
+      writeFileSync(join(c.work, 'health.sh'), '#!/bin/sh\n');
+      for (const s of ['backup.sh', 'health.sh']) assert.equal((await c.remote(f.clients['admin-cn'], ['put', s])).exitCode, 0);
+      assert.equal((await c.remote(f.clients['admin-cn'], ['cron', 'add', 'nightly', '0 3 * * *', 'backup.sh'])).exitCode, 0);
+      const remote = ['fussy', 'remote', '--host', '127.0.0.1', '--port', String(c.d.port), '--ca', f.ca, '--cert', f.clients['viewer-cn'].cert, '--key', f.clients['viewer-cn'].key];
+      assert.deepEqual(await complete(script, [...remote, 'exec', 'h']), ['health.sh']);
+      assert.deepEqual(await complete(script, [...remote, 'cron', 'run', '']), ['nightly']);
+    });
+  });
+});
