@@ -69,7 +69,9 @@ export function renderMan(p: ManPage): string {
   const items = (list: Array<[string, string]>): void => {
     for (const [term, text] of list) out.push('.TP', `.B ${roff(term)}`, roff(text));
   };
-  if (p.program !== undefined) out.push('.SH SYNOPSIS', `.B ${roff(p.program.path.join(' '))}`, roff(p.program.usage));
+  // commander's usage starts with the command's words: those in bold, the rest as it is.
+  const usage = (c: CommandDoc): string[] => [`.B ${roff(c.path.join(' '))}`, roff(c.usage.startsWith(c.path.join(' ')) ? c.usage.slice(c.path.join(' ').length).trim() : c.usage)];
+  if (p.program !== undefined) out.push('.SH SYNOPSIS', ...usage(p.program));
   out.push('.SH DESCRIPTION');
   for (const para of p.description) out.push('.PP', roff(para));
   if (p.program !== undefined) {
@@ -80,7 +82,7 @@ export function renderMan(p: ManPage): string {
     const subs = allCommands(p.program).slice(1);
     if (subs.length > 0) out.push('.SH COMMANDS');
     for (const c of subs) {
-      out.push(`.SS "${roff(c.path.slice(1).join(' '))}"`, '.PP', `.B ${roff(c.path.join(' '))}`, roff(c.usage), '.PP', roff(c.description));
+      out.push(`.SS "${roff(c.path.slice(1).join(' '))}"`, '.PP', ...usage(c), '.PP', roff(c.description));
       items(c.args.map((a) => [a.term, a.description]));
       items(c.options.filter((o) => o.long !== '--help').map((o) => [o.flags, o.description]));
     }
