@@ -7,14 +7,16 @@
  *   npm run package:deb [-- --out DIR]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { root, stageTree, touchTree } from './stage.mjs';
 
 const { values } = parseArgs({ options: { out: { type: 'string', default: join(root, 'dist') } } });
-const pkgVersion = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
-const stage = join(root, 'dist', 'deb', `fussy_${pkgVersion}_all`);
+// A stage of its own (two builds at once, as the tests run them, do not meet), removed afterwards.
+const work = mkdtempSync(join(tmpdir(), 'fussy-deb-'));
+const stage = join(work, 'fussy');
 const { version, epoch, file } = stageTree(stage);
 
 // Control files.
@@ -28,6 +30,7 @@ touchTree(stage, epoch);
 mkdirSync(values.out, { recursive: true });
 const deb = resolve(values.out, `fussy_${version}_all.deb`);
 execFileSync('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', stage, deb], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) } });
+rmSync(work, { recursive: true, force: true });
 console.log(deb);
 
 /** Bytes under `d` (regular files), for Installed-Size. */
