@@ -14,8 +14,9 @@ out=$(mktemp -d)
 work=$(mktemp -d)
 deb=$(node scripts/package-deb.mjs --out "$out")
 export DEBIAN_FRONTEND=noninteractive
+# Set before the install: a postinst that fails must not leave the package on the machine.
+trap 'apt-get purge -y -qq fussy >/dev/null 2>&1 || true; rm -rf "$out" "$work" /var/lib/fussy/ci-keep /etc/fussy/keys/ci-keep; rmdir /var/lib/fussy /etc/fussy/keys /etc/fussy 2>/dev/null || true' EXIT
 apt-get install -y -qq "$deb" >/dev/null
-trap 'apt-get purge -y -qq fussy >/dev/null 2>&1 || true; rm -rf "$out" "$work"' EXIT
 cd "$work"
 [ "$(fussy --version)" = "$(node -p "require('$OLDPWD/package.json').version")" ]
 fussy-install --help | grep -q 'Usage: fussy-install'
@@ -37,13 +38,18 @@ fussy rollback -t target -q >/dev/null
 if command -v systemd-analyze >/dev/null; then systemd-analyze verify /usr/lib/systemd/system/fussyd.service; fi
 
 files=$(dpkg -L fussy | grep -v '^/\.$' || true)
-trap 'rm -rf "$out" "$work"' EXIT
+# What purge must keep: history in the state directory, keys (firmware is outside the package's paths altogether).
+echo history > /var/lib/fussy/ci-keep
+mkdir -p /etc/fussy/keys && echo key > /etc/fussy/keys/ci-keep
 apt-get purge -y -qq fussy >/dev/null
+[ "$(cat /var/lib/fussy/ci-keep)" = history ] && [ "$(cat /etc/fussy/keys/ci-keep)" = key ] || { echo "ci-deb-check: purge removed history or keys" >&2; exit 1; }
+rm -r /var/lib/fussy /etc/fussy/keys/ci-keep
+rmdir /etc/fussy/keys /etc/fussy
 left=()
 while IFS= read -r f; do
   [ -z "$f" ] && continue
   # directories shared with other packages (/usr/bin, /usr/share/man/...) stay, as they should
-  if [ -e "$f" ] && ! [ -d "$f" ]; then left+=("$f"); fi
+  if { [ -e "$f" ] || [ -L "$f" ]; } && ! [ -d "$f" ]; then left+=("$f"); fi
 done <<<"$files"
 for d in /usr/lib/fussy /etc/fussy /var/lib/fussy; do [ -e "$d" ] && left+=("$d"); done
 if [ "${#left[@]}" -gt 0 ]; then

@@ -17,7 +17,7 @@ const { values } = parseArgs({ options: { out: { type: 'string', default: join(r
 // A stage of its own (two builds at once, as the tests run them, do not meet), removed afterwards.
 const work = mkdtempSync(join(tmpdir(), 'fussy-deb-'));
 const stage = join(work, 'fussy');
-const { version, epoch, file } = stageTree(stage);
+const { version, epoch, file } = await stageTree(stage, 'deb');
 
 // Control files.
 const size = Math.ceil(du(stage) / 1024);

@@ -17,7 +17,7 @@ const { values } = parseArgs({ options: { out: { type: 'string', default: join(r
 // A build tree of its own (two builds at once do not meet), removed afterwards.
 const top = mkdtempSync(join(tmpdir(), 'fussy-rpm-'));
 const stage = join(top, 'tree');
-const { version, epoch, changelog } = stageTree(stage);
+const { version, epoch, changelog } = await stageTree(stage, 'rpm');
 touchTree(stage, epoch);
 
 // rpm's %changelog, from debian/changelog's top entry: "* Thu Dec 03 2026 NAME <MAIL> - VERSION-1", then its lines.

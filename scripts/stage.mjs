@@ -32,8 +32,13 @@ const MIT = ` Permission is hereby granted, free of charge, to any person obtain
 
 export const root = new URL('../', import.meta.url).pathname;
 
-/** Stage the installed tree under `stage`; its version, date (s since the epoch) and changelog text. */
-export function stageTree(stage) {
+/**
+ * Stage the installed tree under `stage`; its version, date (s since the epoch) and changelog
+ * text. `flavor` places what the two families put apart: zsh's completion (Debian's
+ * vendor-completions, the rpm distributions' site-functions).
+ */
+export async function stageTree(stage, flavor) {
+  process.umask(0o022); // modes do not depend on the builder's umask (normalizeModes sets them anyway)
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   const version = pkg.version;
   const changelog = readFileSync(join(root, 'debian/changelog'), 'utf8');
@@ -41,7 +46,7 @@ export function stageTree(stage) {
   if (top?.[1] !== version) throw new Error(`debian/changelog's top entry is ${top?.[1]}, package.json says ${version}: add a changelog entry`);
   const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? Date.parse(/^ -- .*> {2}(.+)$/m.exec(changelog)?.[1] ?? '') / 1000);
   if (!Number.isFinite(epoch)) throw new Error('no date in debian/changelog');
-  for (const need of ['dist/bundle/main.js', 'dist/man/fussy.1']) if (!existsSync(join(root, need))) throw new Error(`${need} is missing: npm run build first`);
+  for (const need of ['dist/bundle/main.js', 'dist/src/cli/man-pages.js']) if (!existsSync(join(root, need))) throw new Error(`${need} is missing: npm run build first`);
 
   rmSync(stage, { recursive: true, force: true });
   const at = (p) => join(stage, p);
@@ -70,14 +75,31 @@ export function stageTree(stage) {
   file('usr/lib/systemd/system/fussyd.service', readFileSync(join(root, 'debian/fussyd.service')));
   file('etc/fussy/fussyd.conf', readFileSync(join(root, 'debian/fussyd.conf')));
 
-  // Man pages, completion, documentation.
-  for (const page of readdirSync(join(root, 'dist/man'))) file(`usr/share/man/man${page.slice(-1)}/${page}.gz`, gzipSync(readFileSync(join(root, 'dist/man', page)), { level: 9 }));
+  // Man pages (rendered again here, dated like the package: dist/man carries the build's day),
+  // completion, documentation.
+  const { manPages } = await import(join(root, 'dist/src/cli/man-pages.js'));
+  for (const page of manPages(new Date(epoch * 1000).toISOString().slice(0, 10))) file(`usr/share/man/man${page.file.slice(-1)}/${page.file}.gz`, gzipSync(Buffer.from(page.text), { level: 9 }));
   const completion = (shell) => execFileSync(process.execPath, [join(root, 'bin/fussy.js'), 'completion', shell], { encoding: 'utf8' });
   file('usr/share/bash-completion/completions/fussy', completion('bash'));
-  file('usr/share/zsh/vendor-completions/_fussy', `#compdef fussy\n${completion('zsh')}\n_fussy_complete "$@"\n`);
+  // Autoloaded by compinit at the first Tab: the definitions, then this Tab's completion through
+  // bashcompinit's wrapper (calling _fussy_complete directly completed nothing until the second).
+  const zshDir = flavor === 'rpm' ? 'usr/share/zsh/site-functions' : 'usr/share/zsh/vendor-completions';
+  file(`${zshDir}/_fussy`, `#compdef fussy\n${completion('zsh')}\n_bash_complete -o filenames -F _fussy_complete "$@"\n`);
   file('usr/share/doc/fussy/changelog.gz', gzipSync(Buffer.from(changelog), { level: 9 }));
-  file('usr/share/doc/fussy/copyright', copyright());
+  file('usr/share/doc/fussy/copyright', copyright(file));
+  normalizeModes(stage);
   return { version, epoch, changelog, at, file };
+}
+
+/** Directories 0755, files 0644, or 0755 where the source had an execute bit: nothing of the builder's umask or checkout. */
+function normalizeModes(d) {
+  for (const e of readdirSync(d, { withFileTypes: true, recursive: true })) {
+    const p = join(e.parentPath, e.name);
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) continue;
+    chmodSync(p, st.isDirectory() || (st.mode & 0o111) !== 0 ? 0o755 : 0o644);
+  }
+  chmodSync(d, 0o755);
 }
 
 export function touchTree(d, t) {
@@ -88,14 +110,25 @@ export function touchTree(d, t) {
   utimesSync(d, t, t);
 }
 
-/** debian/copyright (DEP-5): fussy's, then each bundled package with its license, then the license texts. */
-function copyright() {
+/**
+ * debian/copyright (DEP-5): fussy's, then the bundled packages with their licenses, then the
+ * license texts; each bundled package's own license file (its copyright notice) is installed
+ * under /usr/share/doc/fussy/licenses/NAME/ by `file`.
+ */
+function copyright(file) {
   const deps = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8' }).trim().split('\n').slice(1);
-  const bundled = deps.map((d) => JSON.parse(readFileSync(join(d, 'package.json'), 'utf8'))).map((p) => ({ name: p.name, version: p.version, license: p.license }));
+  // SPDX names as DEP-5 spells them.
+  const dep5 = (spdx) => ({ 'LGPL-3.0+': 'LGPL-3+', 'LGPL-3.0-or-later': 'LGPL-3+' })[spdx] ?? spdx;
+  const bundled = deps.map((d) => ({ dir: d, ...JSON.parse(readFileSync(join(d, 'package.json'), 'utf8')) })).map((p) => ({ dir: p.dir, name: p.name, version: p.version, license: dep5(p.license) }));
+  for (const b of bundled) {
+    const lic = readdirSync(b.dir).find((f) => /^licen[cs]e/i.test(f));
+    if (lic === undefined) throw new Error(`${b.name} ships no license file`);
+    file(`usr/share/doc/fussy/licenses/${b.name}/${lic}`, readFileSync(join(b.dir, lic)));
+  }
   const licenses = [...new Set(bundled.map((b) => b.license))].sort();
   const text = (name) => {
     if (name === 'Apache-2.0') return ' On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0.';
-    if (name === 'LGPL-3.0+') return ' On Debian systems the full text is in /usr/share/common-licenses/LGPL-3.';
+    if (name === 'LGPL-3+') return ' On Debian systems the full text is in /usr/share/common-licenses/LGPL-3\n (and the GPL it builds on in /usr/share/common-licenses/GPL-3).';
     if (name === 'MIT') return MIT;
     const from = { ISC: 'isexe', 'BlueOak-1.0.0': 'tar' }[name];
     const dirOf = deps.find((d) => d.endsWith(`/node_modules/${from}`));
@@ -111,7 +144,7 @@ function copyright() {
     'License: MIT',
     '',
     'Files: usr/lib/fussy/dist/bundle/*',
-    'Copyright: the authors of the npm packages bundled into it; their license comments are kept in the bundle',
+    'Copyright: the authors of the npm packages bundled into it: each package\'s own license file, with its copyright notice, is in /usr/share/doc/fussy/licenses/NAME/',
     `License: ${licenses.join(' and ')}`,
     `Comment: bundled: ${bundled.map((b) => `${b.name} ${b.version} (${b.license})`).join(', ')}`,
     '',

@@ -112,7 +112,7 @@ export function bashCompletion(program: CommandDoc): string {
   const fn = `_${program.path[0]?.replaceAll('-', '_') ?? 'fussy'}_complete`;
   const cases = (f: (c: CommandDoc) => string): string => all.map((c) => `    "${c.path.join(' ')}") echo "${f(c)}" ;;`).join('\n');
   const valued = all.flatMap((c) => c.options.filter((o) => o.takesValue).flatMap((o) => [o.short, o.long].filter((n): n is string => n !== undefined).map((n) => `"${c.path.join(' ')} ${n}"`)));
-  const choices = all.flatMap((c) => c.options.filter((o) => o.choices !== undefined).flatMap((o) => [o.short, o.long].filter((n): n is string => n !== undefined).map((n) => `    "${c.path.join(' ')} ${n}") COMPREPLY=($(compgen -W "${o.choices?.join(' ') ?? ''}" -- "$cur")); return ;;`)));
+  const choices = all.flatMap((c) => c.options.filter((o) => o.choices !== undefined).flatMap((o) => [o.short, o.long].filter((n): n is string => n !== undefined).map((n) => `    "${c.path.join(' ')} ${n}") mapfile -t COMPREPLY < <(compgen -W "${o.choices?.join(' ') ?? ''}" -- "$cur"); return ;;`)));
   return `# bash completion for ${program.path[0]} (generated from its commands: fussy completion bash)
 ${fn}_subcommands() {
   case "$1" in
@@ -123,6 +123,16 @@ ${fn}_options() {
   case "$1" in
 ${cases((c) => c.options.flatMap((o) => [o.short, o.long]).filter((n) => n !== undefined).join(' '))}
   esac
+}
+${fn}_add() {
+  # Names read from the target or the device are data, never shell words: only plain names
+  # (letters, digits, ".", "_", "-") that start with what is typed are offered (compgen -W would
+  # expand a "$(...)" in them).
+  local n
+  while IFS= read -r n; do
+    [[ "$n" =~ ^[A-Za-z0-9_][A-Za-z0-9._-]*$ && "$n" == "$cur"* ]] && COMPREPLY+=("$n")
+  done
+  return 0
 }
 ${fn}_takes_value() {
   case "$1" in
@@ -157,6 +167,7 @@ ${fn}_device() {
 }
 ${fn}() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD - 1]}" path="${program.path[0]}" i w subs
+  COMPREPLY=()
   for ((i = 1; i < COMP_CWORD; i++)); do
     w="\${COMP_WORDS[i]}"
     [[ "$w" == "--" ]] && { COMPREPLY=(); return; }
@@ -168,27 +179,27 @@ ${choices.join('\n')}
   esac
   if ${fn}_takes_value "$path $prev"; then
       case "$prev" in
-        ${DIR_OPTIONS.join(' | ')}) COMPREPLY=($(compgen -d -- "$cur")) ;;
-        --to) COMPREPLY=($(compgen -W "$(${fn}_releases)" -- "$cur")) ;;
-        *) COMPREPLY=($(compgen -f -- "$cur")) ;;
+        ${DIR_OPTIONS.join(' | ')}) mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
+        --to) ${fn}_add < <(${fn}_releases) ;;
+        *) mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
       esac
       return
   fi
   if [[ "$cur" == -* ]]; then
-    COMPREPLY=($(compgen -W "$(${fn}_options "$path")" -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -W "$(${fn}_options "$path")" -- "$cur")
     return
   fi
   subs="$(${fn}_subcommands "$path")"
   if [[ -n "$subs" ]]; then
-    COMPREPLY=($(compgen -W "$subs" -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -W "$subs" -- "$cur")
     return
   fi
   case "$path" in
-${all.filter((c) => c.args[0]?.choices !== undefined).map((c) => `    "${c.path.join(' ')}") COMPREPLY=($(compgen -W "${c.args[0]?.choices?.join(' ') ?? ''}" -- "$cur")) ;;`).join('\n')}
-    *" verify") COMPREPLY=($(compgen -W "$(${fn}_releases)" -- "$cur")) ;;
-    *" remote exec" | *" remote get" | *" remote rm") COMPREPLY=($(compgen -W "$(${fn}_device ls)" -- "$cur") $(compgen -f -- "$cur")) ;;
-    *" remote cron rm" | *" remote cron enable" | *" remote cron disable" | *" remote cron run" | *" remote cron next") COMPREPLY=($(compgen -W "$(${fn}_device 'cron ls')" -- "$cur")) ;;
-    *) COMPREPLY=($(compgen -f -- "$cur")) ;;
+${all.filter((c) => c.args[0]?.choices !== undefined).map((c) => `    "${c.path.join(' ')}") mapfile -t COMPREPLY < <(compgen -W "${c.args[0]?.choices?.join(' ') ?? ''}" -- "$cur") ;;`).join('\n')}
+    *" verify") ${fn}_add < <(${fn}_releases) ;;
+    *" remote exec" | *" remote get" | *" remote rm") ${fn}_add < <(${fn}_device ls); mapfile -t -O "\${#COMPREPLY[@]}" COMPREPLY < <(compgen -f -- "$cur") ;;
+    *" remote cron rm" | *" remote cron enable" | *" remote cron disable" | *" remote cron run" | *" remote cron next") ${fn}_add < <(${fn}_device 'cron ls') ;;
+    *) mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
   esac
 }
 complete -o filenames -F ${fn} ${program.path[0]}

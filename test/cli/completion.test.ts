@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -53,6 +53,16 @@ describe('fussy completion: bash and zsh, generated from the commands themselves
     symlinkSync('rel-2', join(target, 'current'));
     assert.deepEqual(await complete(script, ['fussy', 'rollback', '-t', target, '--to', '']), ['rel-1', 'rel-2']);
     assert.deepEqual(await complete(script, ['fussy', 'verify', '--target', target, 'rel-']), ['rel-1', 'rel-2']);
+  });
+
+  it('completion-injection: names read from the target are data, never shell words ("$(...)" in a release name runs nothing, and is not offered)', async function () {
+    const base = await makeTmp('fussy-completion-evil-');
+    const target = join(base, 'firmware');
+    const marker = join(base, 'PWNED');
+    for (const d of ['rel-1', `$(touch ${marker})`, 'rel 2', '`touch ${marker}`']) mkdirSync(join(target, d), { recursive: true });
+    assert.deepEqual(await complete(script, ['fussy', 'rollback', '-t', target, '--to', '']), ['rel-1']);
+    assert.deepEqual(await complete(script, ['fussy', 'verify', '-t', target, '']), ['rel-1']);
+    assert.equal(existsSync(marker), false, 'nothing ran');
   });
 
   describe('with a device', function () {

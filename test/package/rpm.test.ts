@@ -32,7 +32,7 @@ describe('the .rpm: npm run package:rpm', function () {
     const info = (await rpmq(rpm, '-i')).join('\n');
     assert.match(info, /^License +: MIT AND ISC AND BlueOak-1\.0\.0 AND Apache-2\.0 AND LGPL-3\.0-or-later$/m);
     assert.match(info, /^Build Host +: fussy-build$/m);
-    assert.ok((await rpmq(rpm, '-R')).includes('nodejs >= 20.19'));
+    assert.ok((await rpmq(rpm, '-R')).includes('nodejs(engine) >= 20.19'), 'nodejs(engine): the distributions\' nodejs has an epoch');
     assert.deepEqual(await rpmq(rpm, '--configfiles'), ['/etc/fussy/fussyd.conf']);
     assert.match((await rpmq(rpm, '--scripts')).join('\n'), /postinstall scriptlet[\s\S]*install -d -m 0750 \/var\/lib\/fussy/);
     assert.match((await rpmq(rpm, '--changelog')).join('\n'), new RegExp(`^\\* \\w{3} \\w{3} \\d\\d \\d{4} .* - ${version.replaceAll('.', '\\.')}-1$`, 'm'));
@@ -41,7 +41,9 @@ describe('the .rpm: npm run package:rpm', function () {
   it('installs the same files as the .deb', async function () {
     const deb = await build('deb', join(tmp, 'deb'));
     const debFiles = (await execa('dpkg-deb', ['-c', deb])).stdout.split('\n').map((l) => l.slice(l.indexOf('./') + 1).replace(/ -> .*$/, '').replace(/\/$/, '')).filter((f) => f !== '');
-    const rpmFiles = await rpmq(rpm, '-l');
+    // zsh's completion is where each family looks for it.
+    const rpmFiles = (await rpmq(rpm, '-l')).map((f) => f.replace('/usr/share/zsh/site-functions', '/usr/share/zsh/vendor-completions'));
+    assert.ok(rpmFiles.includes('/usr/share/zsh/vendor-completions/_fussy'));
     // The .deb also lists the shared directories (/usr, /usr/bin, ...); every file the .rpm has, the .deb has, and the other way round for everything that is not such a directory.
     for (const f of rpmFiles) assert.ok(debFiles.includes(f), `${f} in the .deb`);
     const shared = new Set(['/etc', '/usr', '/usr/bin', '/usr/lib', '/usr/lib/systemd', '/usr/lib/systemd/system', '/usr/share', '/usr/share/bash-completion', '/usr/share/bash-completion/completions', '/usr/share/doc', '/usr/share/man', '/usr/share/man/man1', '/usr/share/man/man5', '/usr/share/man/man8', '/usr/share/zsh', '/usr/share/zsh/vendor-completions']);

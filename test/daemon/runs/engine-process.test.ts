@@ -11,13 +11,15 @@ const CHILD = fileURLToPath(new URL('./engine-child.js', import.meta.url));
 describe('daemon runs: the engine process itself (anchors §9 items 8 and 15)', function () {
   const tmp = useTmp();
 
-  // The bound is 48 MiB, not the 32 MiB of the brief: Node gives every 64 KiB read of a pipe a
+  // The bound is 64 MiB, not the 32 MiB of the brief: Node gives every 64 KiB read of a pipe a
   // buffer of its own, freed only when V8's external-memory heuristic runs a GC, so a bare
-  // `spawn(...).stdout.on('data')` reader of 1 GB peaks ~39 MiB above its baseline on this
-  // machine (the engine: ~35 MiB). What matters is that it does not grow with the output.
+  // `spawn(...).stdout.on('data')` reader of 1 GB peaks ~39 MiB above its baseline on a quiet
+  // machine (the engine: ~35 MiB), and more when the machine is busy and the GC comes later
+  // (50.6 MiB once, with the whole suite beside it: the test had a 48 MiB bound and was flaky).
+  // What matters is that it does not grow with the output: buffering it would be 256 MiB.
   // 256 MiB here, 250 times what is kept: the 1 GB run goes through the whole fussyd
   // (runs-daemon.test.ts), and a second GB costs the suite ~4 s of CPU for nothing new.
-  it('256 MiB of output is drained and capped, not buffered: head 1 MiB, tail 64 KiB, the total counted, the engine grows < 48 MiB', async function () {
+  it('256 MiB of output is drained and capped, not buffered: head 1 MiB, tail 64 KiB, the total counted, the engine grows < 64 MiB', async function () {
     const r = await execa(process.execPath, [CHILD, tmp.dir, 'big-output'], { reject: false, timeout: 110_000 });
     assert.equal(r.exitCode, 0, r.stderr);
     const out = JSON.parse(r.stdout) as Record<string, unknown> & { beforeKb: number; afterKb: number };
@@ -25,7 +27,7 @@ describe('daemon runs: the engine process itself (anchors §9 items 8 and 15)', 
       { status: out.status, exitCode: out.exitCode, head: out.head, tail: out.tail, zeros: out.zeros, totalBytes: out.totalBytes, truncated: out.truncated, recorded: out.recorded },
       { status: 'exited', exitCode: 0, head: 1024 * 1024, tail: 64 * 1024, zeros: true, totalBytes: 268435456, truncated: true, recorded: { totalBytes: 268435456, truncated: true } },
     );
-    assert.ok(out.afterKb - out.beforeKb < 48 * 1024, `peak RSS grew by ${out.afterKb - out.beforeKb} KiB`);
+    assert.ok(out.afterKb - out.beforeKb < 64 * 1024, `peak RSS grew by ${out.afterKb - out.beforeKb} KiB`);
   });
 
   it('fussyd SIGKILLed during a run: the next engine records it abandoned, kills its group, ignores a torn line, starts nothing again', async function () {
