@@ -79,8 +79,9 @@ export async function openParts(config: DaemonConfig, o: PartsOptions): Promise<
 /** Close what openParts opened (fussyd did not get to listen). */
 export async function closeParts(p: DaemonParts): Promise<void> {
   clearInterval(p.pruner);
-  await p.scheduler.stop();
+  p.scheduler.quiesce(); // as Daemon.close: no firing, the engine's close ends the runs, then the state is written
   await p.engine.close();
+  await p.scheduler.stop();
   await p.audit.close();
   p.data.close();
   p.uploads.close();

@@ -111,7 +111,7 @@ export class RunEngine {
     const timeoutMs = s.timeoutMs ?? this.o.timeoutMs ?? 3_600_000;
     if (!(timeoutMs > 0 && timeoutMs <= max)) throw new FussyError('USAGE', `a run's time limit is between 1 ms and ${max} ms, not ${timeoutMs}`, { hint: 'raise max-run-timeout in fussyd.conf for longer runs' });
     const at = this.o.now();
-    const runId = `${at.toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
+    const runId = newRunId(at);
     const queued: QueuedRecord = { type: 'queued', runId, time: at.toISOString(), trigger: s.trigger, script: { name: script.name, id: script.id }, ...(s.program === undefined ? {} : { release: s.program.release }), args, priority: s.priority ?? 0, timeoutMs };
     let started!: (x: RunStarted) => void;
     const startedP = new Promise<RunStarted>((res) => (started = res));
@@ -136,7 +136,7 @@ export class RunEngine {
   /** Record in the history what the scheduler did not run (a skipped or missed firing, a refused jobs file): a queued record and its end at once. */
   async record(n: NotRun): Promise<RunSummary> {
     const at = this.o.now();
-    const runId = `${at.toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
+    const runId = newRunId(at);
     const time = at.toISOString();
     await this.history.append({ type: 'queued', runId, time, trigger: n.trigger, script: n.script, ...(n.release === undefined ? {} : { release: n.release }), args: n.args ?? [], priority: n.priority ?? 0, timeoutMs: 0 }, { durable: false });
     await this.history.append({ type: 'end', runId, time, status: n.status, ...(n.status === 'not-started' ? { startError: n.reason.slice(0, 4096) } : { reason: n.reason.slice(0, 4096) }) }, { durable: false });
@@ -254,6 +254,11 @@ export class RunEngine {
     const js = ['__base__.mjs', '__base__.js', '__base__'].find((n) => this.o.scripts.has(n));
     return { ...(js === undefined ? {} : { js: this.o.scripts.resolve(js) }), ...(this.o.scripts.has('__base__.py') ? { py: this.o.scripts.resolve('__base__.py') } : {}) };
   }
+}
+
+/** A run's id: its queue time, sortable, and 32 random bits. */
+function newRunId(at: Date): string {
+  return `${at.toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
 }
 
 function statusOf(r: RunOutcome): EndStatus {

@@ -213,6 +213,7 @@ export interface CurrentJobs extends FirmwareJobs {
 export function currentJobs(target: string | undefined, now: Date, limits?: JobLimits): CurrentJobs {
   const seen = currentSignature(target);
   if (seen === '') return { seen, jobs: [], problems: [] };
+  if (seen.startsWith('unreadable ')) return { seen, jobs: [], problems: [`${join(target ?? '', 'current')} cannot be resolved (${seen.slice('unreadable '.length)}): the firmware's jobs are not loaded`] };
   const dir = seen.slice(0, seen.lastIndexOf('\0'));
   try {
     return { release: basename(dir), dir, seen, ...readFirmwareJobs(dir, now, limits) };
@@ -222,14 +223,19 @@ export function currentJobs(target: string | undefined, now: Date, limits?: JobL
   }
 }
 
-/** The release `current` points at and its inode ("" when there is none): a swap, even to a release of the same name made again, changes it. */
+/**
+ * The release `current` points at and its inode ("" when there is none): a swap, even to a
+ * release of the same name made again, changes it. A `current` that cannot be resolved (a link
+ * loop, EIO) is `unreadable CODE`: a problem to report, never fussyd's end.
+ */
 export function currentSignature(target: string | undefined): string {
   if (target === undefined) return '';
   try {
     const dir = realpathSync(join(target, 'current'));
     return `${dir}\0${statSync(dir).ino}`;
   } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR', 'ELOOP', 'EACCES')) return '';
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return '';
+    if (isSystemError(err)) return `unreadable ${err.code ?? err.message}`;
     throw err;
   }
 }

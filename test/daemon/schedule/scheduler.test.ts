@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FussyError } from '../../../src/errors.js';
 import type { RunEngine } from '../../../src/daemon/runs/engine.js';
@@ -210,7 +210,7 @@ describe('daemon schedule: the scheduler in fussyd, its runs real, its clock inj
     }
   });
 
-  it('firmware jobs: run from their release; a swap of current reloads them; a malformed jobs file is in status and history, and the other jobs go on', async function () {
+  it('firmware jobs: run from their release; a swap of current reloads them; a malformed jobs file, or a current that cannot be resolved, is in status (and history), and the other jobs go on', async function () {
     const dir = await makeTmp('fussy-scheduler-fw-');
     const target = join(dir, 'firmware');
     const release = (name: string, jobs: string | undefined): void => {
@@ -251,6 +251,17 @@ describe('daemon schedule: the scheduler in fussyd, its runs real, its clock inj
       const fw = r.runs().find((x) => x.trigger.kind === 'schedule' && x.trigger.job === 'backup');
       assert.deepEqual([fw?.script.name, fw?.release, fw?.status], ['usr/lib/maint/where', 'rel-b', 'exited']);
       assert.ok(!existsSync(join(r.stateDir, 'schedule.json')) || !readFileSync(join(r.stateDir, 'schedule.json'), 'utf8').includes('firmware:rotate'), "a dropped firmware job's state is pruned");
+      // current-unresolvable: a link loop where current was is a problem in status, the operator's job goes on, and fixing it loads the jobs again.
+      rmSync(join(target, 'current'));
+      symlinkSync('current', join(target, 'current'));
+      r.sched.checkCurrent();
+      assert.deepEqual(names(), ['operator:op']);
+      assert.match(r.sched.status().problems.join('\n'), /current cannot be resolved \(ELOOP\): the firmware's jobs are not loaded/);
+      await r.advance(MIN, ended(r, 8));
+      rmSync(join(target, 'current'));
+      swap('rel-a');
+      r.sched.checkCurrent();
+      assert.deepEqual(names(), ['firmware:rotate', 'operator:op']);
     } finally {
       await r.close();
     }
