@@ -14,6 +14,7 @@ const LAYERS = [
   ['ops', 'pack', 'pki'],
   ['index.ts'],
   ['daemon', 'remote'],
+  ['provision'],
   ['cli'],
 ];
 const path = (name) => (name.endsWith('.ts') ? `^src/${name.replace('.', '\\.')}$` : `^src/${name}/`);
@@ -38,6 +39,13 @@ forbidden.push(
     severity: 'error',
     from: { path: '^src/(daemon|remote)/' },
     to: { path: '^src/', pathNot: ['^src/index\\.ts$', '^src/errors\\.ts$', '^src/util/', '^src/(daemon|remote)/'] },
+  },
+  {
+    name: 'provision-uses-the-public-api',
+    comment: 'fussy provision builds on the library (src/index.ts), errors.ts, util/ and fussyd\'s own checks of its config and roles: docs/architecture.md',
+    severity: 'error',
+    from: { path: '^src/provision/' },
+    to: { path: '^src/', pathNot: ['^src/index\\.ts$', '^src/errors\\.ts$', '^src/events\\.ts$', '^src/util/', '^src/provision/', '^src/daemon/(config|auth)\\.ts$'] },
   },
   {
     name: 'no-circular-between-directories',

@@ -12,6 +12,7 @@ export const EXIT_CODES = {
   KEY_AMBIGUOUS: 2, // a key id or name matches more than one key
   HISTORY_DAMAGED: 2, // the history log fails its hash chain
   LINK_CONFLICT: 2, // link-tree: something else is already at a destination path
+  PROVISION_CONFLICT: 2, // provision: the root holds something other than the config declares (a key, a file, firmware, a link); nothing was changed
   VERIFY_FAILED: 2, // verify found files that differ from their manifest
   PACKAGE_UNREADABLE: 2, // the package cannot be opened or read: missing, a directory or device, stdin closed (EACCES: PERMISSION_DENIED)
   RELEASE_NOT_FOUND: 2, // rollback --to / verify NAME: no such release (or no current one to verify)

@@ -18,6 +18,7 @@ import type { LinkTreeOptions, LinkTreeResult } from './ops/link-tree.js';
 import type { RollbackResult } from './ops/rollback.js';
 import type { TargetStatus } from './ops/status.js';
 import type { ReleaseReport, RepairResult } from './ops/verify.js';
+import type { KeyInfo } from './keyring/inspect-keys.js';
 import type { KeygenOptions, KeygenResult } from './keyring/keygen.js';
 import type { LockHandle } from './lock/pid-lock.js';
 import type { WithLockOptions } from './lock/with-lock.js';
@@ -39,7 +40,7 @@ export { FussyError, type ErrorCode } from './errors.js';
 export type { PackageSource };
 /** The state directory inside a target (`.fussy`): lock, journal, history, hash cache. */
 export { STATE_DIR } from './store/layout.js';
-export type { PackOptions, PackResult, LinkTreeOptions, LinkTreeResult, WithLockOptions, LockHandle, KeygenOptions, KeygenResult, InstallResult, RollbackResult, CleanResult, Recovery, TargetStatus, History, Owner, ReleaseReport, RepairResult };
+export type { KeyInfo, PackOptions, PackResult, LinkTreeOptions, LinkTreeResult, WithLockOptions, LockHandle, KeygenOptions, KeygenResult, InstallResult, RollbackResult, CleanResult, Recovery, TargetStatus, History, Owner, ReleaseReport, RepairResult };
 export type { PkiInitOptions, PkiInitResult, CertKind, PkiIssueOptions, PkiIssueResult, PkiRevokeOptions, PkiRevokeResult, PkiCrlOptions, PkiCrlResult, PkiListOptions, PkiListResult, PkiCertificate };
 
 /** What an operation on a target reports while it runs: phases, progress, hook output, the switch, recovery, notes. */
@@ -60,6 +61,8 @@ export interface TargetOptions {
   cwd?: string;
   /** Each hook's time limit; default 600,000 ms. */
   hookTimeoutMs?: number;
+  /** Run the hooks chrooted into this directory (provisioning an image root: fussy provision); needs root. */
+  hookRoot?: string;
   /** Wait for the target's lock instead of failing with LOCKED. */
   wait?: boolean;
   /** The time recorded in the history and the lock; default: now. */
@@ -75,7 +78,7 @@ export interface TargetOptions {
 
 /** The options an operation passes down (txn/target-run-options.ts), defaults filled in. */
 function common(o: TargetOptions): TargetRunOptions & { target: string } {
-  return { target: resolve(o.target), env: o.env ?? { ...process.env }, cwd: o.cwd ?? process.cwd(), hookTimeoutMs: o.hookTimeoutMs ?? HOOK_TIMEOUT_MS, wait: o.wait, now: o.now, onEvent: o.onEvent, signal: o.signal, failpoint: o.failpoint };
+  return { target: resolve(o.target), env: o.env ?? { ...process.env }, cwd: o.cwd ?? process.cwd(), hookTimeoutMs: o.hookTimeoutMs ?? HOOK_TIMEOUT_MS, hookRoot: o.hookRoot === undefined ? undefined : resolve(o.hookRoot), wait: o.wait, now: o.now, onEvent: o.onEvent, signal: o.signal, failpoint: o.failpoint };
 }
 
 /** The package to install: a path, or `-` for standard input (spooled before the lock is taken). Its caller closes it. */
@@ -223,6 +226,12 @@ export async function withLock<T>(name: string, o: WithLockOptions, fn: (lock: L
 export async function keygen(o: KeygenOptions): Promise<KeygenResult> {
   const { keygen: run } = await import('./keyring/keygen.js');
   return surfaced(run(o));
+}
+
+/** What a key file holds, key by key: fingerprint, user IDs, secret or public, and the public part armored. */
+export async function inspectKeys(file: string): Promise<KeyInfo[]> {
+  const { inspectKeys: run } = await import('./keyring/inspect-keys.js');
+  return surfaced(run(resolve(file)));
 }
 
 /** Create a CA directory for a fleet's TLS (fussyd, fussy remote) with the system openssl (docs/commands.md, fussy pki). */

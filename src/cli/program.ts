@@ -12,6 +12,7 @@ import { linkTreeCommand } from './link-tree-command.js';
 import { verifyCommand } from './verify-command.js';
 import { statusCommand } from './status-command.js';
 import { pkiCommand } from './pki-command.js';
+import { provisionCommand } from './provision-command.js';
 import { remoteCommand } from './remote-command.js';
 import { configure, VERSION } from './configure.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
@@ -49,6 +50,7 @@ export function buildProgram(io: Io, done: (r: CommandResult) => void): Command 
   const pki = configure(pkiCommand(io, done), io);
   for (const sub of pki.commands) configure(sub, io);
   program.addCommand(pki);
+  program.addCommand(configure(provisionCommand(io, done), io));
   program.addCommand(configure(remoteCommand(io, done), io));
   program.addCommand(
     configure(

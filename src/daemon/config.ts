@@ -170,14 +170,20 @@ export function loadConfig(o: { file?: string; flags: Settings; exists?: (path: 
   if (data === undefined && o.file !== undefined) throw new FussyError('CONFIG_INVALID', `the configuration file ${path} does not exist`, { hint: 'give an existing file with --config, or none to use the defaults' });
   const text = data?.toString('utf8') ?? '';
   const merged: Settings = new Map([...parseConfigText(text, path), ...o.flags]);
+  const config = applySettings(merged);
+  if (!merged.has('crl') && (o.exists ?? (() => false))(DEFAULT_CRL)) config.crl = DEFAULT_CRL;
+  return config;
+}
+
+/** The defaults with `settings` applied, each value checked (CONFIG_INVALID naming where it came from). */
+export function applySettings(settings: Settings): DaemonConfig {
   const config = defaultConfig();
   const target = config as unknown as Record<string, unknown>;
-  for (const [name, { value, where }] of merged) {
+  for (const [name, { value, where }] of settings) {
     const key = CONFIG_KEYS[name];
     if (key === undefined) throw invalid(where, `unknown key "${clip(name)}"`);
     target[key.field] = parseValue(key, value, where);
   }
-  if (!merged.has('crl') && (o.exists ?? (() => false))(DEFAULT_CRL)) config.crl = DEFAULT_CRL;
   return config;
 }
 

@@ -1,6 +1,6 @@
 import { closeSync, linkSync, lstatSync, mkdirSync, renameSync, symlinkSync } from 'node:fs';
 import { lstat, mkdir, readdir, readlink, realpath } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
 import { at, openDirBeneath, withDirBeneath } from '../util/dir-fd.js';
 
@@ -12,6 +12,12 @@ export interface LinkTreeOptions {
   /** Move a different existing entry aside to NAME.fussy-orig instead of failing. */
   force?: boolean;
   dryRun?: boolean;
+  /**
+   * Symbolic links spell the source as this path instead (absolute): the tree is read at
+   * `source`, a root file system mounted elsewhere, and the links are made for the device that
+   * will boot it (fussy provision). Not with `hard`.
+   */
+  linkTo?: string;
 }
 
 export type LinkAction = 'mkdir' | 'link' | 'unchanged' | 'replace';
@@ -52,6 +58,8 @@ export async function linkTree(o: LinkTreeOptions): Promise<LinkTreeResult> {
     throw err;
   });
   if (!st.isDirectory()) throw new FussyError('BAD_SOURCE', `source ${source} is not a directory`, { hint: 'fussy link-tree links the files under a directory' });
+  if (o.linkTo !== undefined && (o.hard === true || !isAbsolute(o.linkTo))) throw new Error('linkTo is an absolute path, and only for symbolic links');
+  const spelled = o.linkTo ?? source;
   if (dest === source || dest.startsWith(`${source}/`)) throw new FussyError('USAGE', `destination ${dest} is inside the source ${source}`, { hint: 'link into a directory outside the source' });
 
   const steps: LinkStep[] = [];
@@ -59,7 +67,7 @@ export async function linkTree(o: LinkTreeOptions): Promise<LinkTreeResult> {
   const plan = async (rel: string): Promise<void> => {
     for (const e of (await readdir(join(source, rel), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
       const r = rel === '' ? e.name : `${rel}/${e.name}`;
-      const from = join(source, r);
+      const from = join(spelled, r);
       const at = join(dest, r);
       const have = await lstat(at).catch((err: unknown) => {
         if (isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined; // ENOTDIR: a parent is being replaced
@@ -73,7 +81,7 @@ export async function linkTree(o: LinkTreeOptions): Promise<LinkTreeResult> {
       }
       if (have === undefined) {
         steps.push({ action: 'link', path: r, target: from });
-      } else if (o.hard === true ? await sameInode(at, from) : have.isSymbolicLink() && (await readlink(at)) === from) {
+      } else if (o.hard === true ? await sameInode(at, join(source, r)) : have.isSymbolicLink() && (await readlink(at)) === from) {
         steps.push({ action: 'unchanged', path: r, target: from });
       } else {
         await conflict(r, at, 'link', from);

@@ -8,7 +8,7 @@ import type { JournalStep } from './journal.js';
 import type { TargetRunOptions } from './target-run-options.js';
 import { currentName, discardRelease, FAILSAFE, readLayout, swapCurrent } from '../store/layout.js';
 
-export interface ActivateOptions extends Pick<TargetRunOptions, 'env' | 'cwd' | 'hookTimeoutMs' | 'onEvent' | 'signal'> {
+export interface ActivateOptions extends Pick<TargetRunOptions, 'env' | 'cwd' | 'hookTimeoutMs' | 'onEvent' | 'signal' | 'hookRoot'> {
   target: string;
   /** The new release (directory name under target). */
   release: string;
@@ -28,7 +28,7 @@ type Stage = 'pre-install' | 'switch' | 'post-install';
 export type HookContexts = (release: string, recovery: boolean) => HookContext;
 
 /** The hook context for `release` (FUSSY_* variables, timeout, output to events). */
-export function hookContexts(o: Pick<ActivateOptions, 'target' | 'previous' | 'env' | 'cwd' | 'hookTimeoutMs' | 'onEvent' | 'signal'>): HookContexts {
+export function hookContexts(o: Pick<ActivateOptions, 'target' | 'previous' | 'env' | 'cwd' | 'hookTimeoutMs' | 'onEvent' | 'signal' | 'hookRoot'>): HookContexts {
   const emit = o.onEvent ?? noEvents;
   return (release, recovery) => ({
     target: o.target,
@@ -40,6 +40,7 @@ export function hookContexts(o: Pick<ActivateOptions, 'target' | 'previous' | 'e
     timeoutMs: o.hookTimeoutMs,
     onLine: (phase: HookPhase, line: string) => emit({ type: 'hook', phase, release, recovery, line }),
     signal: recovery ? undefined : o.signal,
+    root: o.hookRoot,
   });
 }
 

@@ -1,5 +1,5 @@
 import { access, constants, lstat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
 import { abortError } from '../util/abort.js';
 import { neverStarted, runProgram } from '../util/run.js';
@@ -18,6 +18,8 @@ export interface HookContext {
   onLine: (phase: HookPhase, line: string) => void;
   /** Terminates the hook's process group (SIGTERM, SIGKILL 5 s later): the hook then fails. */
   signal?: AbortSignal;
+  /** Run it chrooted here (TargetRunOptions.hookRoot); `target`, `release` and `previous` lie beneath it. */
+  root?: string;
 }
 
 /**
@@ -40,18 +42,21 @@ export async function runHook(phase: HookPhase, c: HookContext): Promise<boolean
     if (!isErrno(err, 'EACCES')) throw err;
     throw new FussyError('HOOK_FAILED', `${file} is not executable`, { hint: 'hooks need the exec bit and a #! line (chmod 755 in the firmware tree before packing)' });
   }
+  // In a root being provisioned, the hook sees the paths the device will see.
+  const seen = (p: string): string => (c.root === undefined ? p : `/${relative(c.root, p)}`);
   const env = {
     ...c.env,
-    FUSSY_RELEASE: c.release,
-    FUSSY_PREVIOUS: c.previous ?? '',
-    FUSSY_TARGET: c.target,
+    FUSSY_RELEASE: seen(c.release),
+    FUSSY_PREVIOUS: c.previous === undefined ? '' : seen(c.previous),
+    FUSSY_TARGET: seen(c.target),
     FUSSY_PHASE: phase,
     FUSSY_RECOVERY: c.recovery ? 'True' : 'False',
   };
-  const r = await runProgram(file, [c.release, c.recovery ? 'True' : 'False'], {
+  const args = [seen(c.release), c.recovery ? 'True' : 'False'];
+  const r = await runProgram(c.root === undefined ? file : 'chroot', c.root === undefined ? args : [c.root, seen(file), ...args], {
     env,
     extendEnv: false,
-    cwd: c.cwd,
+    cwd: c.root ?? c.cwd,
     stdin: 'ignore',
     output: { onLine: (l) => c.onLine(phase, l) },
     group: true,

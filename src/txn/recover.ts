@@ -14,7 +14,7 @@ import type { TargetRunOptions } from './target-run-options.js';
 import { CURRENT, currentName, discardRelease, FAILSAFE, readLayout, STATE_DIR, swapCurrent, TRASH_PREFIX } from '../store/layout.js';
 
 /** `now` is for the history record (default: the time recovery starts). */
-export interface RecoverOptions extends Pick<TargetRunOptions, 'env' | 'cwd' | 'hookTimeoutMs' | 'onEvent' | 'now'> {
+export interface RecoverOptions extends Pick<TargetRunOptions, 'env' | 'cwd' | 'hookTimeoutMs' | 'onEvent' | 'now' | 'hookRoot'> {
   target: string;
   failpoints?: Failpoints;
 }
@@ -88,7 +88,7 @@ export async function recoverTarget(o: RecoverOptions): Promise<Recovery> {
   if (j.step !== 'recovering' && cur === j.release && (await present(j.release))) {
     emit({ type: 'log', message: `rolling forward the interrupted ${what}: current already points at it; running its post-install` });
     try {
-      await activate({ target: o.target, release: j.release, previous: j.previous, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, onEvent: o.onEvent, created: j.created, from: 'post-install', journal, failpoints: fp });
+      await activate({ target: o.target, release: j.release, previous: j.previous, env: o.env, cwd: o.cwd, hookTimeoutMs: o.hookTimeoutMs, hookRoot: o.hookRoot, onEvent: o.onEvent, created: j.created, from: 'post-install', journal, failpoints: fp });
     } catch (err) {
       // activate re-enabled the previous release; the journal's job is done either way.
       await clearJournal(stateDir);

@@ -23,6 +23,12 @@ export interface TargetRunOptions {
    * where); recovery of an interrupted transaction always runs to its end.
    */
   signal?: AbortSignal;
+  /**
+   * Run the hooks chrooted into this directory, with the paths they are given spelled inside it:
+   * provisioning an image root (fussy provision), whose firmware's hooks must act on the image,
+   * never on the build host. Needs root (chroot(2)).
+   */
+  hookRoot?: string;
   /** Testing only: SIGKILL this process at a named step (util/failpoint.ts). */
   failpoint?: string;
 }

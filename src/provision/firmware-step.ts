@@ -1,0 +1,94 @@
+import { createReadStream, lstatSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { basename, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { FussyError } from '../errors.js';
+import { history, install, status, STATE_DIR } from '../index.js';
+import { linkedCopy } from './linked-copy.js';
+import { plan, type StepContext, type StepPlan } from './step.js';
+
+const FAILSAFE = 'failsafe';
+const STAGE = '.fussy-provision-failsafe';
+
+/**
+ * The release the factory package became: the newest successful install recorded in the target's
+ * history whose package has the same sha256. undefined when the target has none (or no history).
+ */
+async function factoryRelease(c: StepContext, target: string): Promise<string | undefined> {
+  if (lstatSync(join(target, STATE_DIR), { throwIfNoEntry: false }) === undefined) return undefined;
+  const sha = await c.packageSha256();
+  const rec = (await history({ target })).records.filter((r) => r.action === 'install' && r.result === 'ok' && r.package?.sha256 === sha).pop();
+  return rec?.release;
+}
+
+/**
+ * The factory firmware: installed by fussy install (verified against the keyring the keyring
+ * step made, hooks chrooted into the root), so the device's first release has its manifest,
+ * history record and dedup index like any later one. Done when the target's history records an
+ * install of this very package (by sha256) and `current` exists. A target that already holds
+ * other firmware is a conflict: provision makes a device's first firmware, it does not update.
+ */
+export async function firmwareStep(c: StepContext): Promise<StepPlan> {
+  const p = plan('firmware');
+  const target = c.host(c.config.firmware.target);
+  const pkg = c.config.firmware.package;
+  const release = await factoryRelease(c, target);
+  const st = lstatSync(join(target, STATE_DIR), { throwIfNoEntry: false }) === undefined ? undefined : await status({ target });
+  if (release !== undefined && st?.current !== undefined) {
+    p.done.push(`factory release ${release} from ${basename(pkg)} (current -> ${st.current})`);
+    return p;
+  }
+  const others = lstatSync(join(target, 'current'), { throwIfNoEntry: false }) !== undefined || (st?.releases.length ?? 0) > 0;
+  if (others) {
+    p.conflicts.push({ path: c.config.firmware.target, why: `already holds firmware that was not installed from ${pkg}${st?.current === undefined ? '' : ` (current -> ${st.current})`}`, fix: 'provision makes a device\'s first firmware: give an empty target, or the package it was provisioned with' });
+    return p;
+  }
+  p.todo.push(`install ${basename(pkg)} into ${c.config.firmware.target}`);
+  p.apply = async () => {
+    mkdirSync(target, { recursive: true, mode: 0o755 });
+    await install({
+      package: pkg,
+      keyring: c.host(c.config.keyring.dir),
+      target,
+      hookRoot: c.root === '/' ? undefined : c.root,
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
+      cwd: c.root,
+      now: c.now,
+      onEvent: c.onEvent,
+    });
+  };
+  return p;
+}
+
+/**
+ * `failsafe`: a copy of the factory release whose files are hard links to it (linked-copy.ts),
+ * with its manifest, so `fussy verify failsafe` checks it. Done when `failsafe` exists.
+ */
+export async function failsafeStep(c: StepContext): Promise<StepPlan> {
+  const p = plan('failsafe');
+  const target = c.host(c.config.firmware.target);
+  if (lstatSync(join(target, FAILSAFE), { throwIfNoEntry: false }) !== undefined) {
+    p.done.push(`${c.config.firmware.target}/${FAILSAFE}`);
+    return p;
+  }
+  p.todo.push(`make ${c.config.firmware.target}/${FAILSAFE} from the factory release (hard links)`);
+  p.apply = async () => {
+    const release = await factoryRelease(c, target);
+    if (release === undefined) throw new FussyError('SETUP', `${c.config.firmware.target} holds no release installed from ${pkg(c)}`, { hint: 'run fussy provision again: the firmware step installs it' });
+    await linkedCopy(join(target, release), join(target, FAILSAFE), join(target, STAGE));
+  };
+  return p;
+}
+
+const pkg = (c: StepContext): string => c.config.firmware.package;
+
+/** The package's sha256, as install records it in the history. */
+export async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  try {
+    await pipeline(createReadStream(file), h);
+  } catch (err) {
+    throw new FussyError('CONFIG_INVALID', `cannot read the factory package ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err, hint: 'check [firmware] package (relative to the config file)' });
+  }
+  return h.digest('hex');
+}

@@ -1,0 +1,100 @@
+import { readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { FussyError } from '../errors.js';
+import { inspectKeys, keygen, type KeyInfo } from '../index.js';
+import { fileAt, plan, wholeFile, writeNew, type StepContext, type StepPlan } from './step.js';
+
+const DEVICE_KEY = /^device-[0-9A-F]{16}\.key$/;
+const short = (fpr: string): string => fpr.slice(-16);
+
+/** The public half of the device key, for the build server: next to the config, named after the device. */
+export function devicePublicKeyFile(c: StepContext): string {
+  return join(dirname(c.config.file), `${c.config.device.name}.device.asc`);
+}
+
+/**
+ * The device keyring (docs/format.md, Keyrings): the signing keys it trusts as
+ * `signing-<KEYID>.asc`, the policy and device-type files when the config sets them, any fleet
+ * secret key, and a device key made here (fussy keygen device) whose public half is written next
+ * to the config for the build server. A device key already in the keyring is kept: provisioning
+ * again never changes what a build server encrypts to.
+ */
+export async function keyringStep(c: StepContext): Promise<StepPlan> {
+  const p = plan('keyring');
+  const k = c.config.keyring;
+  const dir = c.host(k.dir);
+  const writes: (() => void)[] = [];
+  const trusted = new Set<string>();
+  for (const file of k.trust) {
+    const keys = await keysOf(file);
+    if (keys.some((x) => x.secret)) throw new FussyError('CONFIG_INVALID', `${file} holds a secret key: a device trusts public keys only`, { hint: 'give the public half (fussy keygen signing writes it with --public-key), and keep the secret key on the build server' });
+    for (const key of keys) trusted.add(key.fingerprint);
+    const data = fileAt(file) as Buffer;
+    wholeFile(p, c, join(dir, `signing-${short((keys[0] as KeyInfo).fingerprint)}.asc`), data, `trusted key (${(keys[0] as KeyInfo).userIDs[0] ?? file})`, (at) => writeNew(at, data, 0o644), writes);
+  }
+  if ((k.threshold ?? 1) > trusted.size) {
+    throw new FussyError('CONFIG_INVALID', `${c.config.file}: threshold ${k.threshold} asks for more signers than the ${trusted.size} keys it trusts`, { hint: 'add trust = FILE lines, or lower the threshold' });
+  }
+  for (const file of k.secretKeys) {
+    const keys = await keysOf(file);
+    const key = keys[0] as KeyInfo;
+    if (keys.length !== 1 || !key.secret || key.protected) throw new FussyError('CONFIG_INVALID', `${file} is not one secret key without a passphrase`, { hint: 'a device decrypts unattended: give an unprotected secret key (fussy keygen device makes one)' });
+    const data = fileAt(file) as Buffer;
+    wholeFile(p, c, join(dir, `device-${short(key.fingerprint)}.key`), data, 'secret key', (at) => writeNew(at, data, 0o600), writes);
+  }
+  const policy = [k.threshold === undefined ? '' : `threshold = ${k.threshold}\n`, k.legacy === undefined ? '' : `legacy = ${k.legacy}\n`].join('');
+  if (policy !== '') wholeFile(p, c, join(dir, 'policy'), Buffer.from(policy), 'policy', (at) => writeNew(at, policy, 0o644), writes);
+  const type = c.config.device.type;
+  if (type !== undefined) wholeFile(p, c, join(dir, 'device-type'), Buffer.from(`${type}\n`), 'device type', (at) => writeNew(at, `${type}\n`, 0o644), writes);
+  let generate = false;
+  if (k.deviceKey) generate = await deviceKey(c, p, dir, writes);
+  if (p.todo.length > 0) {
+    p.apply = async () => {
+      for (const w of writes) w();
+      if (generate) await keygen({ role: 'device', name: `fussy device ${c.config.device.name}`, keyringDir: dir, publicKeyFile: devicePublicKeyFile(c), date: c.now });
+    };
+  }
+  return p;
+}
+
+/** Plans the device key; true when one is to be made. */
+async function deviceKey(c: StepContext, p: StepPlan, dir: string, writes: (() => void)[]): Promise<boolean> {
+  const given = new Set((await Promise.all(c.config.keyring.secretKeys.map(keysOf))).flat().map((x) => `device-${short(x.fingerprint)}.key`));
+  const names = (safeList(dir) ?? []).filter((n) => DEVICE_KEY.test(n) && !given.has(n)).sort();
+  const pub = devicePublicKeyFile(c);
+  const exported = fileAt(pub);
+  if (names.length === 0) {
+    if (exported !== undefined) {
+      p.conflicts.push({ path: pub, why: `exists, but the keyring ${c.config.keyring.dir} holds no device key: it is the public key of an earlier provisioning of ${c.config.device.name}`, fix: `move ${pub} away if that device is gone (its packages will not install here), or provision with its keyring` });
+      return false;
+    }
+    p.todo.push(`generate the device key in ${c.config.keyring.dir}, its public half to ${pub}`);
+    return true;
+  }
+  const mine = (await inspectKeys(join(dir, names[0] as string)))[0] as KeyInfo;
+  p.done.push(`device key ${mine.fingerprint} (${names[0] as string})`);
+  if (exported === undefined) {
+    p.todo.push(`export the device's public key to ${pub}`);
+    writes.push(() => writeNew(pub, mine.publicKey, 0o644));
+  } else if (exported === 'other' || !(await keysOf(pub)).some((x) => x.fingerprint === mine.fingerprint)) {
+    p.conflicts.push({ path: pub, why: `is not the public half of the device key ${mine.fingerprint} in ${c.config.keyring.dir}`, fix: `move ${pub} away; provision writes the right one` });
+  } else {
+    p.done.push(`public key ${basename(pub)}`);
+  }
+  return false;
+}
+
+async function keysOf(file: string): Promise<KeyInfo[]> {
+  const keys = await inspectKeys(file);
+  if (keys.length === 0) throw new FussyError('KEY_UNREADABLE', `${file} holds no OpenPGP key`, { hint: 'give an armored or binary key file' });
+  return keys;
+}
+
+function safeList(dir: string): string[] | undefined {
+  try {
+    return readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
