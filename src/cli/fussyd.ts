@@ -1,3 +1,4 @@
+import '../util/quiet-warnings.js';
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { CONFIG_KEYS, DEFAULT_CONFIG_FILE, loadConfig, type Settings } from '../daemon/config.js';

@@ -1,3 +1,4 @@
+import '../util/quiet-warnings.js';
 import type { Command } from 'commander';
 import { fussyCleanProgram, fussyInstallProgram, fussyLinkTreeProgram, fussyPackProgram } from './compat.js';
 import { installGuard } from './guard.js';

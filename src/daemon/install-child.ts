@@ -11,6 +11,7 @@
  * SIGTERM, SIGINT and SIGHUP abort the install's signal: before the switch a refusal
  * (INTERRUPTED), after it the install completes (the library's AbortSignal semantics).
  */
+import '../util/quiet-warnings.js';
 import type { FussyEvent } from '../index.js';
 
 /** What installer.ts asks for: install()'s options that a JSON line can carry. */

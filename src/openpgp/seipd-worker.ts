@@ -4,6 +4,7 @@
  * 1 MiB, at most IN_FLIGHT of them unread at a time; nothing of it is trusted before 'end' says
  * the MDC holds.
  */
+import '../util/quiet-warnings.js';
 import { closeSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { SeipdFailure, seipdPlaintext } from './seipd-decrypt.js';
