@@ -41,9 +41,17 @@ host=$work/host
 fussyd_pid=
 mounted=()
 cleanup() {
-  [ -n "$fussyd_pid" ] && kill "$fussyd_pid" 2>/dev/null && wait "$fussyd_pid" 2>/dev/null
-  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[$i]}" 2>/dev/null || true; done
-  if [ -z "${FUSSY_KEEP_SYSTEM:-}" ]; then rm -rf "$work"; else echo "kept $work" >&2; fi
+  set +e
+  if [ -n "$fussyd_pid" ]; then kill "$fussyd_pid" 2>/dev/null; wait "$fussyd_pid" 2>/dev/null; fi
+  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount "${mounted[$i]}" 2>/dev/null || umount -l "${mounted[$i]}"; done
+  # Never remove the tree while anything is mounted in it: /dev and the apt cache are the host's.
+  if grep -q " $work/" /proc/mounts; then
+    echo "test:system: $work still has mounts; not removing it" >&2
+  elif [ -z "${FUSSY_KEEP_SYSTEM:-}" ]; then
+    rm -rf --one-file-system "$work"
+  else
+    echo "kept $work" >&2
+  fi
 }
 trap cleanup EXIT
 mnt() { mount "$@"; mounted+=("${!#}"); }
