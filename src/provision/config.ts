@@ -155,6 +155,7 @@ function build(sections: Map<string, Raw>, file: string, deviceName: string | un
   const trust = all('keyring', 'trust');
   if (trust.length === 0) throw invalid(file, '[keyring] names no signing key to trust', 'add trust = FILE, the public key the build server signs with (fussy keygen signing)');
 
+  if (sections.has('roles') && !sections.has('fussyd')) throw invalid(file, '[roles] without [fussyd]: the roles are fussyd\'s', 'add [fussyd] with its ca, or drop [roles]');
   const links = all('link-tree', 'link').map((e) => {
     const parts = e.value.split(/\s+/);
     if (parts.length !== 2) throw invalid(e.where, `"${clip(e.value)}" is not "SOURCE DEST" (two absolute device paths, as fussy link-tree takes them)`);

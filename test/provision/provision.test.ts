@@ -177,6 +177,16 @@ describe('fussy provision CONFIG --root DIR: a root file system made a fussy dev
     assert.equal(readdirSync(join(root, 'etc/fussy/keys')).find((n) => n.startsWith('device-')), key, 'the device key is made once');
   });
 
+  it('signing-secret-on-device: a trust file holding a secret key is refused before anything changes', async function () {
+    const conf = writeConfig(dir, s);
+    await writeFile(conf, readFileSync(conf, 'utf8').replace(`trust = ${s.signingPub}`, `trust = ${s.signingSecret}`));
+    const before = await snapshotTree(root, { inodes: true });
+    const err = await rejection(provision({ config: conf, root }));
+    assert.equal(err.code, 'CONFIG_INVALID');
+    assert.match(err.message, /holds a secret key: a device trusts public keys only/);
+    assert.deepEqual(await snapshotTree(root, { inodes: true }), before);
+  });
+
   it('without the fussy package in the root, enabling fussyd is a conflict found before anything changes', async function () {
     const bare = await miniRoot(await makeTmp('fussy-prov-'), { unit: false });
     const before = await snapshotTree(bare, { inodes: true });
