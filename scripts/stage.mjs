@@ -81,10 +81,13 @@ export async function stageTree(stage, flavor) {
   for (const page of manPages(new Date(epoch * 1000).toISOString().slice(0, 10))) file(`usr/share/man/man${page.file.slice(-1)}/${page.file}.gz`, gzipSync(Buffer.from(page.text), { level: 9 }));
   const completion = (shell) => execFileSync(process.execPath, [join(root, 'bin/fussy.js'), 'completion', shell], { encoding: 'utf8' });
   file('usr/share/bash-completion/completions/fussy', completion('bash'));
+  // bash-completion loads a command's file by the command's name: the others' are the same file.
+  const others = Object.keys(pkg.bin).filter((n) => n !== 'fussy');
+  for (const name of others) symlinkSync('fussy', at(`usr/share/bash-completion/completions/${name}`));
   // Autoloaded by compinit at the first Tab: the definitions, then this Tab's completion through
   // bashcompinit's wrapper (calling _fussy_complete directly completed nothing until the second).
   const zshDir = flavor === 'rpm' ? 'usr/share/zsh/site-functions' : 'usr/share/zsh/vendor-completions';
-  file(`${zshDir}/_fussy`, `#compdef fussy\n${completion('zsh')}\n_bash_complete -o filenames -F _fussy_complete "$@"\n`);
+  file(`${zshDir}/_fussy`, `#compdef fussy ${others.join(' ')}\n${completion('zsh')}\n_bash_complete -o filenames -F "_\${service//-/_}_complete" "$@"\n`);
   file('usr/share/doc/fussy/changelog.gz', gzipSync(Buffer.from(changelog), { level: 9 }));
   file('usr/share/doc/fussy/copyright', copyright(file));
   normalizeModes(stage);

@@ -15,6 +15,7 @@ import { pkiCommand } from './pki-command.js';
 import { provisionCommand } from './provision-command.js';
 import { remoteCommand } from './remote-command.js';
 import { configure, VERSION } from './configure.js';
+import { fussyCleanProgram, fussyInstallProgram, fussyLinkTreeProgram, fussyPackProgram } from './compat.js';
 import { addPackOptions, runPack, type PackFlags } from './pack-command.js';
 import type { CommandResult } from './render.js';
 
@@ -55,10 +56,13 @@ export function buildProgram(io: Io, done: (r: CommandResult) => void): Command 
   program.addCommand(
     configure(
       new Command('completion')
-        .description('print the shell completion script: bash (source it, or install it as /usr/share/bash-completion/completions/fussy), or zsh (source <(fussy completion zsh) in .zshrc)')
+        .description('print the shell completion script for fussy, the fussy-* launchers and fussyd: bash (source it, or install it as /usr/share/bash-completion/completions/fussy), or zsh (source <(fussy completion zsh) in .zshrc)')
         .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
-        .action((shell: 'bash' | 'zsh') => {
-          const script = bashCompletion(commandDoc(program));
+        .action(async (shell: 'bash' | 'zsh') => {
+          // fussyd's options are its config keys; its module (the daemon) loads only here.
+          const { fussydProgram } = await import('./fussyd.js');
+          const others = [fussyPackProgram(io, done), fussyInstallProgram(io, done), fussyCleanProgram(io, done), fussyLinkTreeProgram(io, done), fussydProgram(io)];
+          const script = [program, ...others].map((p) => bashCompletion(commandDoc(p))).join('\n');
           io.stdout.write(shell === 'bash' ? script : `# zsh: bash's completion through bashcompinit\nautoload -U +X bashcompinit && bashcompinit\n${script}`);
           done({ json: {}, summary: [] });
         }),

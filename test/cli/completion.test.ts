@@ -12,11 +12,12 @@ const BIN = fileURLToPath(new URL('../../../bin/', import.meta.url));
 
 /** What bash completes for `words` (the last one being completed), with the script of `fussy completion bash` sourced. */
 async function complete(script: string, words: string[]): Promise<string[]> {
+  const fn = `_${(words[0] as string).replaceAll('-', '_')}_complete`;
   const dir = await makeTmp('fussy-completion-');
   const file = join(dir, 'fussy.bash');
   writeFileSync(file, script);
   const quoted = words.map((w) => `'${w.replaceAll("'", "'\\''")}'`).join(' ');
-  const r = await execa('bash', ['-c', `source '${file}'; COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; _fussy_complete; printf '%s\\n' "\${COMPREPLY[@]}"`], { cwd: dir, env: { PATH: `${BIN}:${process.env.PATH ?? ''}` }, reject: false }); // an empty cwd: local files would be completed too
+  const r = await execa('bash', ['-c', `source '${file}'; COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; ${fn}; printf '%s\\n' "\${COMPREPLY[@]}"`], { cwd: dir, env: { PATH: `${BIN}:${process.env.PATH ?? ''}` }, reject: false }); // an empty cwd: local files would be completed too
   assert.equal(r.exitCode, 0, r.stderr);
   return r.stdout.split('\n').filter(Boolean).sort();
 }
@@ -45,6 +46,15 @@ describe('fussy completion: bash and zsh, generated from the commands themselves
     assert.deepEqual(await complete(script, ['fussy', 'install', '--allow-d']), ['--allow-downgrade']);
     assert.deepEqual(await complete(script, ['fussy', 'completion', '']), ['bash', 'zsh']);
     assert.deepEqual(await complete(script, ['fussy', 'remote', 'exec', 'x', '--', '']), [], 'after --: the script\'s own args');
+  });
+
+  it('completes the Fussy-compatible launchers and fussyd with their own options', async function () {
+    assert.match(script, /^complete -o filenames -F _fussy_install_complete fussy-install$/m);
+    assert.deepEqual(await complete(script, ['fussy-install', '--ke']), ['--keyring']);
+    assert.deepEqual(await complete(script, ['fussy-pack', '--exc']), ['--exclude']);
+    assert.deepEqual(await complete(script, ['fussy-link-tree', '--dry']), ['--dry-run']);
+    assert.deepEqual(await complete(script, ['fussyd', '--sched']), ['--schedule-notify']);
+    assert.deepEqual(await complete(script, ['fussyd', '--max-run']), ['--max-run-timeout', '--max-runs']);
   });
 
   it('completes the release names of the target for rollback --to and verify (not current, failsafe or .fussy)', async function () {
