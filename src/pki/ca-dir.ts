@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
+import { sanEntry } from '../util/host-name.js';
 import { acquireLock, type LockHandle } from '../lock/pid-lock.js';
 
 /**
@@ -47,7 +48,6 @@ export function lockCa(dir: string, what: string, now?: Date): Promise<LockHandl
 const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
 /** A DNS name (RFC 1123 labels; a leading "*." for a wildcard) or an IPv4/IPv6 address. */
-const DNS_NAME = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 export function checkName(name: string, what: string): void {
   if (!SAFE_NAME.test(name)) {
@@ -62,7 +62,7 @@ export function checkName(name: string, what: string): void {
 export function sanEntries(names: string[]): string[] {
   const out: string[] = [];
   for (const n of names) {
-    const entry = isIP(n) !== 0 ? `IP:${n}` : DNS_NAME.test(n) && n.length <= 253 ? `DNS:${n.toLowerCase()}` : undefined;
+    const entry = isIP(n) !== 0 ? `IP:${n}` : sanEntry(n);
     if (entry === undefined) throw new FussyError('PKI_BAD_NAME', `the server name or --san ${JSON.stringify(n)} is neither a DNS name nor an IP address`, { hint: 'e.g. --san unit-17.example --san 192.0.2.17', details: { san: n } });
     if (!out.includes(entry)) out.push(entry);
   }

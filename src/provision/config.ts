@@ -2,6 +2,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { FussyError } from '../errors.js';
 import { applySettings, CONFIG_KEYS, type DaemonConfig, type Settings } from '../daemon/config.js';
 import { ROLES, type RoleTable } from '../daemon/auth.js';
+import { sanEntry } from '../util/host-name.js';
 import { readSmallFile } from '../util/read-small-file.js';
 
 /**
@@ -162,12 +163,14 @@ function build(sections: Map<string, Raw>, file: string, deviceName: string | un
     return { source: devicePath({ value: parts[0] as string, where: e.where }, ''), dest: devicePath({ value: parts[1] as string, where: e.where }, '') };
   });
 
+  const firmwareTarget = { target: devicePath(get('firmware', 'target'), '/opt/firmware') };
+  const keyringDir = devicePath(get('keyring', 'dir'), '/etc/fussy/keys');
   return {
     file,
     device: { name: nameEntry.value, type: type?.value },
-    firmware: { package: hostPath(need('firmware', 'package', 'the factory firmware package, made by fussy pack')), target: devicePath(get('firmware', 'target'), '/opt/firmware') },
+    firmware: { package: hostPath(need('firmware', 'package', 'the factory firmware package, made by fussy pack')), target: firmwareTarget.target },
     keyring: {
-      dir: devicePath(get('keyring', 'dir'), '/etc/fussy/keys'),
+      dir: keyringDir,
       trust: trust.map(hostPath),
       secretKeys: all('keyring', 'secret-key').map(hostPath),
       threshold: threshold === undefined ? undefined : Number(threshold.value),
@@ -176,7 +179,7 @@ function build(sections: Map<string, Raw>, file: string, deviceName: string | un
     },
     links,
     linkReplace: yesNo(get('link-tree', 'replace'), false),
-    fussyd: sections.has('fussyd') ? fussydSection(sections, { need, all, get, hostPath, yesNo }) : undefined,
+    fussyd: sections.has('fussyd') ? fussydSection(sections, file, nameEntry.value, firmwareTarget, keyringDir, { need, all, get, hostPath, yesNo }) : undefined,
   };
 }
 
@@ -188,7 +191,7 @@ interface Getters {
   yesNo: (e: { value: string; where: string } | undefined, fallback: boolean) => boolean;
 }
 
-function fussydSection(sections: Map<string, Raw>, g: Getters): NonNullable<ProvisionConfig['fussyd']> {
+function fussydSection(sections: Map<string, Raw>, file: string, name: string, firmware: { target: string }, keyringDir: string, g: Getters): NonNullable<ProvisionConfig['fussyd']> {
   const days = g.get('fussyd', 'days');
   if (days !== undefined && !/^[1-9][0-9]{0,4}$/.test(days.value)) throw invalid(days.where, `days must be a whole number of days, not "${clip(days.value)}"`);
   const own = new Set(SECTIONS.fussyd?.keys);
@@ -199,6 +202,17 @@ function fussydSection(sections: Map<string, Raw>, g: Getters): NonNullable<Prov
   // Checked as fussyd will check it, so a bad value stops here, at the factory, not at the device's first boot.
   const daemon = applySettings(given);
   const settings = [...given].map(([k, e]): [string, string] => [k, e.value]);
+  for (const e of g.all('fussyd', 'san')) {
+    if (sanEntry(e.value) === undefined) throw invalid(e.where, `san "${clip(e.value)}" is neither a DNS name nor an IP address`, 'e.g. san = unit-17.example or san = 192.0.2.17');
+  }
+  if (sanEntry(name) === undefined || name.startsWith('*')) throw invalid(file, `the device name "${clip(name)}" is not a DNS name: with [fussyd] it is the server certificate's name`, 'letters, digits and inner hyphens, in dot-separated labels (no "_")');
+  // fussyd installs into the target with the keyring provision made: the same paths, said once.
+  for (const [key, path, fallback] of [['target', firmware.target, daemon.target], ['keyring', keyringDir, daemon.keyring]] as const) {
+    if (path === fallback) continue;
+    if (given.has(key)) throw invalid(given.get(key)?.where ?? file, `[fussyd] ${key} = ${fallback} is not the ${key === 'target' ? '[firmware] target' : '[keyring] dir'} ${path}`, `drop ${key} from [fussyd]: provision writes the ${key} it sets up`);
+    settings.push([key, path]);
+    daemon[key] = path;
+  }
   let roles: RoleTable | undefined;
   if (sections.has('roles')) {
     roles = { viewer: [], operator: [], admin: [] };

@@ -1,9 +1,9 @@
-import { createReadStream, lstatSync, mkdirSync } from 'node:fs';
+import { createReadStream, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FussyError } from '../errors.js';
-import { history, install, status, STATE_DIR } from '../index.js';
+import { history, install, status, STATE_DIR, verify } from '../index.js';
 import { linkedCopy } from './linked-copy.js';
 import { plan, type StepContext, type StepPlan } from './step.js';
 
@@ -32,15 +32,22 @@ export async function firmwareStep(c: StepContext): Promise<StepPlan> {
   const p = plan('firmware');
   const target = c.host(c.config.firmware.target);
   const pkg = c.config.firmware.package;
+  // fussy's state must be the target's own directory: install and history act on what is there.
+  const state = lstatSync(join(target, STATE_DIR), { throwIfNoEntry: false });
+  if (state !== undefined && !state.isDirectory()) {
+    p.conflicts.push({ path: `${c.config.firmware.target}/${STATE_DIR}`, why: 'is not a directory (a link?): fussy keeps its journal and history there', fix: `remove ${c.config.firmware.target}/${STATE_DIR}` });
+    return p;
+  }
   const release = await factoryRelease(c, target);
   const st = lstatSync(join(target, STATE_DIR), { throwIfNoEntry: false }) === undefined ? undefined : await status({ target });
   if (release !== undefined && st?.current !== undefined) {
     p.done.push(`factory release ${release} from ${basename(pkg)} (current -> ${st.current})`);
     return p;
   }
-  const others = lstatSync(join(target, 'current'), { throwIfNoEntry: false }) !== undefined || (st?.releases.length ?? 0) > 0;
-  if (others) {
-    p.conflicts.push({ path: c.config.firmware.target, why: `already holds firmware that was not installed from ${pkg}${st?.current === undefined ? '' : ` (current -> ${st.current})`}`, fix: 'provision makes a device\'s first firmware: give an empty target, or the package it was provisioned with' });
+  // A first install goes into an empty target (fussy's state of a refused try may be there).
+  const others = (lstatSync(target, { throwIfNoEntry: false }) === undefined ? [] : readdirSync(target)).filter((n) => n !== STATE_DIR);
+  if (others.length > 0) {
+    p.conflicts.push({ path: c.config.firmware.target, why: `already holds ${others.slice(0, 3).join(', ')}${others.length > 3 ? ', ...' : ''}, not installed from ${pkg}${st?.current === undefined ? '' : ` (current -> ${st.current})`}`, fix: 'provision makes a device\'s first firmware: give an empty target, or the package it was provisioned with' });
     return p;
   }
   p.todo.push(`install ${basename(pkg)} into ${c.config.firmware.target}`);
@@ -67,14 +74,29 @@ export async function firmwareStep(c: StepContext): Promise<StepPlan> {
 export async function failsafeStep(c: StepContext): Promise<StepPlan> {
   const p = plan('failsafe');
   const target = c.host(c.config.firmware.target);
-  if (lstatSync(join(target, FAILSAFE), { throwIfNoEntry: false }) !== undefined) {
+  const have = lstatSync(join(target, FAILSAFE), { throwIfNoEntry: false });
+  if (have?.isDirectory() === true) {
     p.done.push(`${c.config.firmware.target}/${FAILSAFE}`);
+    return p;
+  }
+  if (have !== undefined) {
+    p.conflicts.push({ path: `${c.config.firmware.target}/${FAILSAFE}`, why: 'is not a directory', fix: `remove it; provision makes ${FAILSAFE} from the factory release` });
     return p;
   }
   p.todo.push(`make ${c.config.firmware.target}/${FAILSAFE} from the factory release (hard links)`);
   p.apply = async () => {
     const release = await factoryRelease(c, target);
     if (release === undefined) throw new FussyError('SETUP', `${c.config.firmware.target} holds no release installed from ${pkg(c)}`, { hint: 'run fussy provision again: the firmware step installs it' });
+    // failsafe shares the release's files: they must still be what the package holds.
+    const [report] = (await verify({ target, names: [release] })).reports;
+    // New files a hook wrote are fine (docs/hooks.md); files changed in place are shared by failsafe.
+    const changed = (report?.findings ?? []).filter((x) => x.problem !== 'extra' && x.problem !== 'leftover').map((x) => x.path);
+    if (changed.length > 0) {
+      throw new FussyError('SETUP', `the factory release ${release} no longer matches its package (${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ', ...' : ''}): failsafe would share the changed files`, {
+        hint: 'a hook changed files of its release in place (docs/hooks.md: write new files instead); fix the firmware, or provision from an empty target again',
+        details: { changed },
+      });
+    }
     await linkedCopy(join(target, release), join(target, FAILSAFE), join(target, STAGE));
   };
   return p;

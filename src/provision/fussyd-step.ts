@@ -2,12 +2,14 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FussyError } from '../errors.js';
-import { pkiIssue } from '../index.js';
+import { pkiIssue, pkiList } from '../index.js';
 import { DEFAULT_CONFIG_FILE, DEFAULT_CRL } from '../daemon/config.js';
-import { fsyncDir } from '../util/fs-atomic.js';
+import { fsyncDir, writeAtomic } from '../util/fs-atomic.js';
+import { sanEntry } from '../util/host-name.js';
 import { removeTree } from '../util/remove-tree.js';
 import { fileAt, plan, wholeFile, writeNew, type StepContext, type StepPlan } from './step.js';
 
+const STAGE = '.fussy-provision-tls';
 const HEADER = "# fussyd's configuration (man 5 fussyd.conf), written by fussy provision: key = value, one a\n# line; every key is also a fussyd option, and options win.\n";
 
 /**
@@ -22,6 +24,7 @@ export async function fussydStep(c: StepContext): Promise<StepPlan> {
   const f = c.config.fussyd;
   if (f === undefined) return p;
   const writes: (() => void)[] = [];
+  const replaces: (() => Promise<void>)[] = [];
   const caCert = fileAt(join(f.ca, 'ca.crt'));
   if (caCert === undefined || caCert === 'other') throw new FussyError('PKI_NOT_A_CA', `${f.ca} holds no ca.crt: it is not a CA made by fussy pki init`, { hint: 'check [fussyd] ca (relative to the config file)' });
 
@@ -32,7 +35,7 @@ export async function fussydStep(c: StepContext): Promise<StepPlan> {
   if (f.settings.length === 0 && (have === undefined || onlyComments)) p.done.push(`${DEFAULT_CONFIG_FILE}: the defaults`);
   else if (onlyComments && !(have as Buffer).equals(Buffer.from(text))) {
     p.todo.push(`write ${DEFAULT_CONFIG_FILE} (${f.settings.map(([k]) => k).join(', ')})`);
-    writes.push(() => replaceComments(conf, text));
+    replaces.push(() => writeAtomic(conf, text, { mode: 0o644, purpose: 'provision' }));
   } else wholeFile(p, c, conf, Buffer.from(text), 'fussyd configuration', (at) => writeNew(at, text, 0o644), writes);
 
   if (f.roles !== undefined) {
@@ -49,65 +52,87 @@ export async function fussydStep(c: StepContext): Promise<StepPlan> {
       writes.push(() => writeNew(crlAt, crl, 0o644));
     } else p.done.push(`CRL ${c.device(crlAt)} (kept as it is)`);
   }
-  const issue = serverCertificate(c, p, caCert);
+  const issue = await serverCertificate(c, p, caCert);
   if (p.todo.length > 0) {
     p.apply = async () => {
       for (const w of writes) w();
+      for (const r of replaces) await r();
       await issue?.();
     };
   }
   return p;
 }
 
-function replaceComments(path: string, text: string): void {
-  const tmp = `${path}.fussy-provision`;
-  writeNew(tmp, text, 0o644);
-  renameSync(tmp, path);
-}
 
-/** Plans the server certificate; returns the issue to run, if one is to be made. */
-function serverCertificate(c: StepContext, p: StepPlan, caPem: Buffer): (() => Promise<void>) | undefined {
+/**
+ * Plans the server certificate; returns what to run, if anything. The pair may also lie in the
+ * stage directory, issued by a run that stopped before it placed both files: it is checked like
+ * a placed one and moved into place, so a stop at any point is finished by running again
+ * (issuing again would meet the CA's valid certificate for the name).
+ */
+async function serverCertificate(c: StepContext, p: StepPlan, caPem: Buffer): Promise<(() => Promise<void>) | undefined> {
   const f = c.config.fussyd as NonNullable<typeof c.config.fussyd>;
   const name = c.config.device.name;
   const certAt = c.host(f.daemon.cert);
   const keyAt = c.host(f.daemon.key);
-  const cert = fileAt(certAt);
-  const key = fileAt(keyAt);
+  const stage = join(dirname(keyAt), STAGE);
+  const staged = { cert: join(stage, `${name}.crt`), key: join(stage, `${name}.key`) };
+  const found = (at: string, inStage: string): string | undefined => (fileAt(at) !== undefined ? at : fileAt(inStage) instanceof Buffer ? inStage : undefined);
+  const cert = found(certAt, staged.cert);
+  const key = found(keyAt, staged.key);
   const shown = `${f.daemon.cert} and ${f.daemon.key}`;
   if (cert === undefined && key === undefined) {
     p.todo.push(`issue the server certificate CN=${name}${f.sans.length > 0 ? ` (${f.sans.join(', ')})` : ''} from ${f.ca} into ${f.daemon.cert}`);
-    return () => issue(c, certAt, keyAt);
+    return async () => {
+      await issue(c, stage);
+      await place(staged, { cert: certAt, key: keyAt }, stage);
+    };
   }
-  const wrong = certificateProblem(cert, key, caPem, name, f.sans, c.now ?? new Date());
-  if (wrong === undefined) p.done.push(`server certificate CN=${name} (${f.daemon.cert})`);
-  else p.conflicts.push({ path: f.daemon.cert, why: wrong, fix: `remove ${shown} to have provision issue a new certificate (revoke the old one with fussy pki revoke if it was issued)` });
-  return undefined;
+  const wrong = await certificateProblem(cert, key, caPem, c);
+  if (wrong !== undefined) {
+    p.conflicts.push({ path: f.daemon.cert, why: wrong, fix: `remove ${shown} to have provision issue a new certificate (revoke the old one with fussy pki revoke if it was issued)` });
+    return undefined;
+  }
+  if (cert === certAt && key === keyAt) {
+    p.done.push(`server certificate CN=${name} (${f.daemon.cert})`);
+    return undefined;
+  }
+  p.todo.push(`put the server certificate CN=${name}, issued by an earlier run, into ${f.daemon.cert}`);
+  return () => place(staged, { cert: certAt, key: keyAt }, stage);
 }
 
-function certificateProblem(cert: Buffer | 'other' | undefined, key: Buffer | 'other' | undefined, caPem: Buffer, name: string, sans: string[], now: Date): string | undefined {
-  if (!(cert instanceof Buffer) || !(key instanceof Buffer)) return 'the certificate and its key are not both there (a provisioning stopped half way?)';
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+
+async function certificateProblem(certFile: string | undefined, keyFile: string | undefined, caPem: Buffer, c: StepContext): Promise<string | undefined> {
+  const f = c.config.fussyd as NonNullable<typeof c.config.fussyd>;
+  const cert = certFile === undefined ? undefined : fileAt(certFile);
+  const key = keyFile === undefined ? undefined : fileAt(keyFile);
+  if (!(cert instanceof Buffer) || !(key instanceof Buffer)) return 'the certificate and its key are not both there as files';
   try {
     const x = new X509Certificate(cert);
     const ca = new X509Certificate(caPem);
     if (!x.checkIssued(ca) || !x.verify(ca.publicKey)) return 'was not issued by the fleet CA of this config';
-    if (x.subject !== `CN=${name}`) return `is for ${x.subject.replace(/\n/g, ', ')}, not CN=${name}`;
-    if (new Date(x.validTo) <= now) return `expired on ${x.validTo}`;
-    const alt = x.subjectAltName ?? '';
-    const missing = sans.filter((s) => !alt.includes(`:${s}`));
-    if (missing.length > 0) return `lacks the names ${missing.join(', ')} that the config gives`;
+    if (x.subject !== `CN=${c.config.device.name}`) return `is for ${x.subject.replace(/\n/g, ', ')}, not CN=${c.config.device.name}`;
+    if (!(x.keyUsage ?? []).includes(SERVER_AUTH)) return 'is not a server certificate (no serverAuth)';
+    if (new Date(x.validTo) <= (c.now ?? new Date())) return `expired on ${x.validTo}`;
+    const want = new Set([c.config.device.name, ...f.sans].map((n) => sanEntry(n)));
+    const have = new Set((x.subjectAltName ?? '').split(', ').map((e) => sanEntry(e.replace(/^(DNS|IP Address):/, ''))));
+    if (want.size !== have.size || [...want].some((e) => !have.has(e))) return `names ${x.subjectAltName ?? 'nothing'}, not the names this config gives (${[...want].join(', ')})`;
     if (!x.checkPrivateKey(createPrivateKey(key))) return 'does not match its key';
+    const serial = x.serialNumber.replace(/^0+(?=.)/, '').toUpperCase();
+    const listed = (await pkiList({ dir: f.ca })).certificates.find((e) => e.serial.replace(/^0+(?=.)/, '').toUpperCase() === serial);
+    if (listed?.status === 'revoked') return `was revoked (serial ${listed.serial})`;
   } catch (err) {
+    if (err instanceof FussyError) throw err;
     return `cannot be read: ${(err as Error).message}`;
   }
   return undefined;
 }
 
-async function issue(c: StepContext, certAt: string, keyAt: string): Promise<void> {
+async function issue(c: StepContext, stage: string): Promise<void> {
   const f = c.config.fussyd as NonNullable<typeof c.config.fussyd>;
   const name = c.config.device.name;
-  const stage = join(dirname(keyAt), '.fussy-provision-tls');
-  mkdirSync(dirname(keyAt), { recursive: true, mode: 0o755 });
-  mkdirSync(dirname(certAt), { recursive: true, mode: 0o755 });
+  mkdirSync(dirname(stage), { recursive: true, mode: 0o755 });
   await removeTree(stage);
   try {
     await pkiIssue({ dir: f.ca, kind: 'server', name, sans: f.sans, days: f.days, out: stage, now: c.now });
@@ -117,9 +142,15 @@ async function issue(c: StepContext, certAt: string, keyAt: string): Promise<voi
     }
     throw err;
   }
-  renameSync(join(stage, `${name}.key`), keyAt);
-  renameSync(join(stage, `${name}.crt`), certAt);
+}
+
+/** The key first, then the certificate: a stop between them leaves the certificate in the stage, where the next run finds it. */
+async function place(from: { cert: string; key: string }, to: { cert: string; key: string }, stage: string): Promise<void> {
+  mkdirSync(dirname(to.key), { recursive: true, mode: 0o755 });
+  mkdirSync(dirname(to.cert), { recursive: true, mode: 0o755 });
+  if (fileAt(to.key) === undefined) renameSync(from.key, to.key);
+  await fsyncDir(dirname(to.key));
+  if (fileAt(to.cert) === undefined) renameSync(from.cert, to.cert);
+  await fsyncDir(dirname(to.cert));
   await removeTree(stage);
-  await fsyncDir(dirname(keyAt));
-  await fsyncDir(dirname(certAt));
 }

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FussyError } from '../errors.js';
 import { inspectKeys, keygen, type KeyInfo } from '../index.js';
@@ -25,12 +25,17 @@ export async function keyringStep(c: StepContext): Promise<StepPlan> {
   const dir = c.host(k.dir);
   const writes: (() => void)[] = [];
   const trusted = new Set<string>();
+  // The names this config puts in the keyring (the same key given twice is one file).
+  const declared = new Set<string>();
   for (const file of k.trust) {
     const keys = await keysOf(file);
     if (keys.some((x) => x.secret)) throw new FussyError('CONFIG_INVALID', `${file} holds a secret key: a device trusts public keys only`, { hint: 'give the public half (fussy keygen signing writes it with --public-key), and keep the secret key on the build server' });
     for (const key of keys) trusted.add(key.fingerprint);
+    const name = `signing-${short((keys[0] as KeyInfo).fingerprint)}.asc`;
+    if (declared.has(name)) continue;
+    declared.add(name);
     const data = fileAt(file) as Buffer;
-    wholeFile(p, c, join(dir, `signing-${short((keys[0] as KeyInfo).fingerprint)}.asc`), data, `trusted key (${(keys[0] as KeyInfo).userIDs[0] ?? file})`, (at) => writeNew(at, data, 0o644), writes);
+    wholeFile(p, c, join(dir, name), data, `trusted key (${(keys[0] as KeyInfo).userIDs[0] ?? file})`, (at) => writeNew(at, data, 0o644), writes);
   }
   if ((k.threshold ?? 1) > trusted.size) {
     throw new FussyError('CONFIG_INVALID', `${c.config.file}: threshold ${k.threshold} asks for more signers than the ${trusted.size} keys it trusts`, { hint: 'add trust = FILE lines, or lower the threshold' });
@@ -39,10 +44,16 @@ export async function keyringStep(c: StepContext): Promise<StepPlan> {
     const keys = await keysOf(file);
     const key = keys[0] as KeyInfo;
     if (keys.length !== 1 || !key.secret || key.protected) throw new FussyError('CONFIG_INVALID', `${file} is not one secret key without a passphrase`, { hint: 'a device decrypts unattended: give an unprotected secret key (fussy keygen device makes one)' });
+    const name = `device-${short(key.fingerprint)}.key`;
+    if (declared.has(name)) continue;
+    declared.add(name);
     const data = fileAt(file) as Buffer;
-    wholeFile(p, c, join(dir, `device-${short(key.fingerprint)}.key`), data, 'secret key', (at) => writeNew(at, data, 0o600), writes);
+    wholeFile(p, c, join(dir, name), data, 'secret key', (at) => writeNew(at, data, 0o600), writes);
   }
   const policy = [k.threshold === undefined ? '' : `threshold = ${k.threshold}\n`, k.legacy === undefined ? '' : `legacy = ${k.legacy}\n`].join('');
+  if (policy !== '') declared.add('policy');
+  if (c.config.device.type !== undefined) declared.add('device-type');
+  undeclared(c, p, dir, declared);
   if (policy !== '') wholeFile(p, c, join(dir, 'policy'), Buffer.from(policy), 'policy', (at) => writeNew(at, policy, 0o644), writes);
   const type = c.config.device.type;
   if (type !== undefined) wholeFile(p, c, join(dir, 'device-type'), Buffer.from(`${type}\n`), 'device type', (at) => writeNew(at, `${type}\n`, 0o644), writes);
@@ -60,7 +71,8 @@ export async function keyringStep(c: StepContext): Promise<StepPlan> {
 /** Plans the device key; true when one is to be made. */
 async function deviceKey(c: StepContext, p: StepPlan, dir: string, writes: (() => void)[]): Promise<boolean> {
   const given = new Set((await Promise.all(c.config.keyring.secretKeys.map(keysOf))).flat().map((x) => `device-${short(x.fingerprint)}.key`));
-  const names = (safeList(dir) ?? []).filter((n) => DEVICE_KEY.test(n) && !given.has(n)).sort();
+  // Never read through a link (undeclared() names it as a conflict).
+  const names = (safeList(dir) ?? []).filter((n) => DEVICE_KEY.test(n) && !given.has(n) && lstatSync(join(dir, n)).isFile()).sort();
   const pub = devicePublicKeyFile(c);
   const exported = fileAt(pub);
   if (names.length === 0) {
@@ -72,6 +84,10 @@ async function deviceKey(c: StepContext, p: StepPlan, dir: string, writes: (() =
     return true;
   }
   const mine = (await inspectKeys(join(dir, names[0] as string)))[0] as KeyInfo;
+  if (names.length > 1 || !mine.secret || !mine.fingerprint.endsWith((names[0] as string).slice(7, 23))) {
+    p.conflicts.push({ path: `${c.config.keyring.dir}/${names.join(', ')}`, why: 'is not the one device key provision makes (several, not secret, or not the key its name says)', fix: 'keep the one device key this device has, and remove the rest' });
+    return false;
+  }
   p.done.push(`device key ${mine.fingerprint} (${names[0] as string})`);
   if (exported === undefined) {
     p.todo.push(`export the device's public key to ${pub}`);
@@ -82,6 +98,21 @@ async function deviceKey(c: StepContext, p: StepPlan, dir: string, writes: (() =
     p.done.push(`public key ${basename(pub)}`);
   }
   return false;
+}
+
+/**
+ * The device trusts whatever is in its keyring: anything there that this config does not declare
+ * (another signing key, a GnuPG home, a policy the config does not set, a link) is a conflict,
+ * never silently kept. The device key provision made is the one thing it did not declare.
+ */
+function undeclared(c: StepContext, p: StepPlan, dir: string, declared: Set<string>): void {
+  for (const name of (safeList(dir) ?? []).sort()) {
+    if (declared.has(name)) continue;
+    const st = lstatSync(join(dir, name));
+    if (DEVICE_KEY.test(name) && st.isFile()) continue;
+    const shown = `${c.config.keyring.dir}/${name}`;
+    p.conflicts.push({ path: shown, why: `is in the keyring, and this config does not declare it: the device would ${name === 'policy' || name === 'device-type' ? 'use it' : 'trust or use it'}`, fix: `remove ${shown}, or declare it in [keyring]` });
+  }
 }
 
 async function keysOf(file: string): Promise<KeyInfo[]> {

@@ -40,6 +40,12 @@ describe('provisioning config: parsed strictly, every mistake named at file:line
     assert.equal(c.fussyd, undefined);
   });
 
+  it("fussyd installs with the keyring and into the target provision sets up: a non-default one is written to fussyd.conf", function () {
+    const c = parseProvisionConfig(`${MINIMAL.replace('[keyring]\n', '[keyring]\ndir = /etc/acme/keys\n')}[fussyd]\nca = ca\n`, FILE);
+    assert.deepEqual(c.fussyd?.settings, [['keyring', '/etc/acme/keys']]);
+    assert.equal(c.fussyd?.daemon.keyring, '/etc/acme/keys');
+  });
+
   it('refuses an unknown section or key, a key set twice, a missing required key, each with file:line', function () {
     refused(`${MINIMAL}[network]\n`, /unit\.conf:7: unknown section \[network\]/);
     refused(`${MINIMAL}colour = blue\n`, /unit\.conf:7: unknown key "colour" in \[keyring\]/);
@@ -61,5 +67,8 @@ describe('provisioning config: parsed strictly, every mistake named at file:line
     refused(`${MINIMAL}[fussyd]\nlisten = 0.0.0.0:1\n`, /\[fussyd\] ca is required/);
     refused(`${MINIMAL}[fussyd]\nca = ca\n[roles]\nadmin = al$ice\n`, /"al\$ice" is not a certificate CN/);
     refused(`${MINIMAL}[roles]\nadmin = alice\n`, /\[roles\] without \[fussyd\]/);
+    refused(`${MINIMAL}[fussyd]\nca = ca\nsan = not a name\n`, /unit\.conf:9: san "not a name" is neither a DNS name nor an IP address/);
+    refused(`${MINIMAL}[fussyd]\nca = ca\n`, /the device name "unit_1" is not a DNS name/, 'unit_1');
+    refused(`${MINIMAL}[fussyd]\nca = ca\nkeyring = /etc/other\n`, /\[fussyd\] keyring = \/etc\/other is not the \[keyring\] dir \/etc\/fussy\/keys/);
   });
 });

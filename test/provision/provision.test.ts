@@ -3,22 +3,12 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FussyError, inspectKeys, install, pack, status, verify } from '../../src/index.js';
+import { inspectKeys, install, pack, status, verify } from '../../src/index.js';
 import { provision } from '../../src/provision/provision.js';
 import { cli } from '../helpers/cli.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { snapshotTree, writeTree } from '../helpers/tree.js';
-import { FACTORY, miniRoot, site, writeConfig, type Site } from './helpers.js';
-
-async function rejection(p: Promise<unknown>): Promise<FussyError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof FussyError, String(err));
-    return err;
-  }
-  assert.fail('expected a FussyError');
-}
+import { FACTORY, miniRoot, rejection, site, writeConfig, type Site } from './helpers.js';
 
 describe('fussy provision CONFIG --root DIR: a root file system made a fussy device', function () {
   let s: Site;
