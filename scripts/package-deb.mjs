@@ -4,7 +4,10 @@
  * control file, conffiles and maintainer scripts. Reproducible: the tree's times are the
  * changelog's date, dpkg-deb --root-owner-group, SOURCE_DATE_EPOCH for the archive's own times.
  *
- *   npm run package:deb [-- --out DIR]
+ *   npm run package:deb [-- --out DIR] [--version-suffix +SUFFIX]
+ *
+ * --version-suffix makes the package's version VERSION+SUFFIX (the program's own stays VERSION):
+ * the system test upgrades a device to it.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -13,11 +16,14 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { root, stageTree, touchTree } from './stage.mjs';
 
-const { values } = parseArgs({ options: { out: { type: 'string', default: join(root, 'dist') } } });
+const { values } = parseArgs({ options: { out: { type: 'string', default: join(root, 'dist') }, 'version-suffix': { type: 'string', default: '' } } });
+if (!/^(\+[A-Za-z0-9.]+)?$/.test(values['version-suffix'])) throw new Error(`--version-suffix ${values['version-suffix']}: a + and letters, digits and dots`);
 // A stage of its own (two builds at once, as the tests run them, do not meet), removed afterwards.
 const work = mkdtempSync(join(tmpdir(), 'fussy-deb-'));
 const stage = join(work, 'fussy');
-const { version, epoch, file } = await stageTree(stage, 'deb');
+const staged = await stageTree(stage, 'deb');
+const { epoch, file } = staged;
+const version = staged.version + values['version-suffix'];
 
 // Control files.
 const size = Math.ceil(du(stage) / 1024);

@@ -153,4 +153,17 @@ in_root fussy rollback -q >/dev/null || fail "rollback"
 grep -q 'factory-1 post-install /opt/firmware/factory-1 False' "$root/var/log/fussy-hooks" || fail "the rollback's hook"
 kill "$fussyd_pid" && wait "$fussyd_pid" 2>/dev/null || true
 fussyd_pid=
-say "passed: Debian $(cat "$root/etc/debian_version") root, $(basename "$deb") installed with apt, provisioned, updated (encrypted), fussyd on loopback ran a script for alice, rolled back"
+
+# 8. An upgrade of the package on the provisioned device: the provisioned fussyd.conf (a
+# conffile the package ships commented) and the state stay, and the device still works.
+conf_before=$(sha256sum "$root/etc/fussy/fussyd.conf")
+up=$(node "$repo/scripts/package-deb.mjs" --out "$work/up" --version-suffix +systemtest1)
+cp "$up" "$root/tmp/"
+say "upgrade to $(basename "$up") in the root"
+in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "/tmp/$(basename "$up")" >"$work/apt-up.log" 2>&1 || { cat "$work/apt-up.log" >&2; fail "apt-get install of the upgrade"; }
+[ "$(in_root dpkg-query -W -f '${Version}' fussy)" = "$(node -p "require('$repo/package.json').version")+systemtest1" ] || fail "the upgrade is not installed"
+[ "$(sha256sum "$root/etc/fussy/fussyd.conf")" = "$conf_before" ] || fail "the upgrade changed the provisioned fussyd.conf"
+[ -d "$root/var/lib/fussy/scripts" ] || [ -n "$(ls -A "$root/var/lib/fussy")" ] || fail "the upgrade emptied fussyd's state"
+in_root fussy status -q >/dev/null || fail "fussy status after the upgrade"
+[ "$(readlink "$root/opt/firmware/current")" = factory-1 ] || fail "the upgrade moved current"
+say "passed: Debian $(cat "$root/etc/debian_version") root, $(basename "$deb") installed with apt, provisioned, updated (encrypted), fussyd on loopback ran a script for alice, rolled back, the package upgraded"
