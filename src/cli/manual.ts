@@ -158,7 +158,8 @@ ${fn}_device() {
     w="\${COMP_WORDS[i]}"
     if ((in == 0)); then [[ "$w" == remote ]] && in=1; continue; fi
     case "$w" in
-      --host | --port | --parallel | --cert | --key | --ca) flags+=("$w" "\${COMP_WORDS[i + 1]}"); ((i++)) ;;
+      # a path typed as ~/... is in COMP_WORDS as typed: expanded here, as the shell would
+      --host | --port | --parallel | --cert | --key | --ca) flags+=("$w" "\${COMP_WORDS[i + 1]/#\\~/$HOME}"); ((i++)) ;;
       -*) flags+=("$w") ;;
       *) break ;;
     esac

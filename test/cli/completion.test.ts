@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -11,13 +11,13 @@ import { makeTmp } from '../helpers/tmp.js';
 const BIN = fileURLToPath(new URL('../../../bin/', import.meta.url));
 
 /** What bash completes for `words` (the last one being completed), with the script of `fussy completion bash` sourced. */
-async function complete(script: string, words: string[]): Promise<string[]> {
+async function complete(script: string, words: string[], env: Record<string, string> = {}): Promise<string[]> {
   const fn = `_${(words[0] as string).replaceAll('-', '_')}_complete`;
   const dir = await makeTmp('fussy-completion-');
   const file = join(dir, 'fussy.bash');
   writeFileSync(file, script);
   const quoted = words.map((w) => `'${w.replaceAll("'", "'\\''")}'`).join(' ');
-  const r = await execa('bash', ['-c', `source '${file}'; COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; ${fn}; printf '%s\\n' "\${COMPREPLY[@]}"`], { cwd: dir, env: { PATH: `${BIN}:${process.env.PATH ?? ''}` }, reject: false }); // an empty cwd: local files would be completed too
+  const r = await execa('bash', ['-c', `source '${file}'; COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; ${fn}; printf '%s\\n' "\${COMPREPLY[@]}"`], { cwd: dir, env: { PATH: `${BIN}:${process.env.PATH ?? ''}`, ...env }, reject: false }); // an empty cwd: local files would be completed too
   assert.equal(r.exitCode, 0, r.stderr);
   return r.stdout.split('\n').filter(Boolean).sort();
 }
@@ -86,6 +86,13 @@ describe('fussy completion: bash and zsh, generated from the commands themselves
       const remote = ['fussy', 'remote', '--host', '127.0.0.1', '--port', String(c.d.port), '--ca', f.ca, '--cert', f.clients['viewer-cn'].cert, '--key', f.clients['viewer-cn'].key];
       assert.deepEqual(await complete(script, [...remote, 'exec', 'h']), ['health.sh']);
       assert.deepEqual(await complete(script, [...remote, 'cron', 'run', '']), ['nightly']);
+      // Typed as ~/...: bash leaves the tilde in COMP_WORDS; the completion expands it.
+      const home = await makeTmp('fussy-completion-home-');
+      mkdirSync(join(home, 'certs'));
+      copyFileSync(f.clients['viewer-cn'].cert, join(home, 'certs', 'viewer.crt'));
+      copyFileSync(f.clients['viewer-cn'].key, join(home, 'certs', 'viewer.key'));
+      const tilde = ['fussy', 'remote', '--host', '127.0.0.1', '--port', String(c.d.port), '--ca', f.ca, '--cert', '~/certs/viewer.crt', '--key', '~/certs/viewer.key'];
+      assert.deepEqual(await complete(script, [...tilde, 'exec', 'b'], { HOME: home }), ['backup.sh']);
     });
   });
 });
