@@ -112,7 +112,7 @@ export function bashCompletion(program: CommandDoc): string {
   const fn = `_${program.path[0]?.replaceAll('-', '_') ?? 'fussy'}_complete`;
   const cases = (f: (c: CommandDoc) => string): string => all.map((c) => `    "${c.path.join(' ')}") echo "${f(c)}" ;;`).join('\n');
   const valued = all.flatMap((c) => c.options.filter((o) => o.takesValue).flatMap((o) => [o.short, o.long].filter((n): n is string => n !== undefined).map((n) => `"${c.path.join(' ')} ${n}"`)));
-  const choices = all.flatMap((c) => c.options.filter((o) => o.choices !== undefined).flatMap((o) => [o.short, o.long].filter((n): n is string => n !== undefined).map((n) => `    "${c.path.join(' ')} ${n}") mapfile -t COMPREPLY < <(compgen -W "${o.choices?.join(' ') ?? ''}" -- "$cur"); return ;;`)));
+  const choices = all.flatMap((c) => c.options.filter((o) => o.choices !== undefined).flatMap((o) => [o.short, o.long].filter((n): n is string => n !== undefined).map((n) => `    "${c.path.join(' ')} ${n}") ${fn}_reply < <(compgen -W "${o.choices?.join(' ') ?? ''}" -- "$cur"); return ;;`)));
   return `# bash completion for ${program.path[0]} (generated from its commands: fussy completion bash)
 ${fn}_subcommands() {
   case "$1" in
@@ -132,6 +132,12 @@ ${fn}_add() {
   while IFS= read -r n; do
     [[ "$n" =~ ^[A-Za-z0-9_][A-Za-z0-9._-]*$ && "$n" == "$cur"* ]] && COMPREPLY+=("$n")
   done
+  return 0
+}
+${fn}_reply() {
+  # Each line of its input one more reply (mapfile is bash's alone; zsh runs this through bashcompinit).
+  local l
+  while IFS= read -r l; do COMPREPLY+=("$l"); done
   return 0
 }
 ${fn}_takes_value() {
@@ -180,27 +186,27 @@ ${choices.join('\n')}
   esac
   if ${fn}_takes_value "$path $prev"; then
       case "$prev" in
-        ${DIR_OPTIONS.join(' | ')}) mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
+        ${DIR_OPTIONS.join(' | ')}) ${fn}_reply < <(compgen -d -- "$cur") ;;
         --to) ${fn}_add < <(${fn}_releases) ;;
-        *) mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
+        *) ${fn}_reply < <(compgen -f -- "$cur") ;;
       esac
       return
   fi
   if [[ "$cur" == -* ]]; then
-    mapfile -t COMPREPLY < <(compgen -W "$(${fn}_options "$path")" -- "$cur")
+    ${fn}_reply < <(compgen -W "$(${fn}_options "$path")" -- "$cur")
     return
   fi
   subs="$(${fn}_subcommands "$path")"
   if [[ -n "$subs" ]]; then
-    mapfile -t COMPREPLY < <(compgen -W "$subs" -- "$cur")
+    ${fn}_reply < <(compgen -W "$subs" -- "$cur")
     return
   fi
   case "$path" in
-${all.filter((c) => c.args[0]?.choices !== undefined).map((c) => `    "${c.path.join(' ')}") mapfile -t COMPREPLY < <(compgen -W "${c.args[0]?.choices?.join(' ') ?? ''}" -- "$cur") ;;`).join('\n')}
+${all.filter((c) => c.args[0]?.choices !== undefined).map((c) => `    "${c.path.join(' ')}") ${fn}_reply < <(compgen -W "${c.args[0]?.choices?.join(' ') ?? ''}" -- "$cur") ;;`).join('\n')}
     *" verify") ${fn}_add < <(${fn}_releases) ;;
-    *" remote exec" | *" remote get" | *" remote rm") ${fn}_add < <(${fn}_device ls); mapfile -t -O "\${#COMPREPLY[@]}" COMPREPLY < <(compgen -f -- "$cur") ;;
+    *" remote exec" | *" remote get" | *" remote rm") ${fn}_add < <(${fn}_device ls); ${fn}_reply < <(compgen -f -- "$cur") ;;
     *" remote cron rm" | *" remote cron enable" | *" remote cron disable" | *" remote cron run" | *" remote cron next") ${fn}_add < <(${fn}_device 'cron ls') ;;
-    *) mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
+    *) ${fn}_reply < <(compgen -f -- "$cur") ;;
   esac
 }
 complete -o filenames -F ${fn} ${program.path[0]}

@@ -87,4 +87,31 @@ describe('the .deb: npm run package:deb', function () {
     assert.match(man.stdout, /remote cron add/);
     assert.equal((await execa('bash', ['-n', join(root, 'usr/share/bash-completion/completions/fussy')])).exitCode, 0);
   });
+
+  it("zsh completes from the installed file at the first completion: fussy, the Fussy-compatible launchers and fussyd (zpty drives a real interactive zsh; mapfile, bash\'s alone, broke it)", async function () {
+    const root = join(tmp, 'zroot');
+    mkdirSync(root);
+    await execa('dpkg-deb', ['-x', deb, root]);
+    const fpath = join(root, 'usr/share/zsh/vendor-completions');
+    // A widget that completes (as Tab does) and then prints the line: one key, so nothing typed
+    // after it can be lost, and each read waits for what it expects (no sleeps).
+    const drive = [
+      'zmodload zsh/zpty',
+      "zpty -b z 'zsh -f -i'",
+      `zpty -w z "PS1='RE''ADY> '; fpath=($FP \\$fpath); autoload -U compinit; compinit -u -D; PATH=$BINDIR:\\$PATH; tab-then-show() { zle complete-word; print -r -- \\"BUF[\\$BUFFER]\\"; }; zle -N tab-then-show; bindkey '^T' tab-then-show"`,
+      "zpty -r z out '*READY> *'",
+      "zpty -w -n z \"$LINE\"$'\\x14'",
+      "zpty -r z out '*BUF\\[*\\]*'",
+      "print -r -- \"$out\" | tr -d '\\r' | grep -ao 'BUF\\[.*\\]' | tail -1",
+    ].join('\n');
+    const tab = async (line: string): Promise<string> => {
+      const r = await execa('zsh', ['-f', '-c', drive], { env: { FP: fpath, BINDIR: join(root, 'usr/bin'), LINE: line, HOME: tmp, PATH: '/usr/bin:/bin' }, extendEnv: false, timeout: 30_000, reject: false });
+      assert.equal(r.exitCode, 0, `${line}: ${r.stderr}`);
+      return r.stdout.trim();
+    };
+    assert.equal(await tab('fussy provis'), 'BUF[fussy provision]');
+    assert.equal(await tab('fussy remote cron ad'), 'BUF[fussy remote cron add]');
+    assert.equal(await tab('fussy-install --keyr'), 'BUF[fussy-install --keyring]');
+    assert.equal(await tab('fussyd --sched'), 'BUF[fussyd --schedule-notify]');
+  });
 });
