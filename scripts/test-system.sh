@@ -30,7 +30,9 @@ base=$cache/$suite-minbase
 mkdir -p "$cache/apt-archives/partial"
 if [ ! -f "$base/.fussy-complete" ]; then
   say "bootstrapping Debian $suite into $base (once; kept in the cache)"
-  rm -rf "$base"
+  # A debootstrap killed half way may leave /proc or /sys mounted in it.
+  if grep -q " $base/" /proc/mounts; then fail "$base has file systems mounted in it (a debootstrap stopped half way): unmount them, then run again"; fi
+  rm -rf --one-file-system "$base"
   debootstrap --variant=minbase "$suite" "$base" "$mirror" >"$cache/debootstrap.log" 2>&1 || fail "debootstrap failed: see $cache/debootstrap.log"
   touch "$base/.fussy-complete"
 fi
@@ -117,7 +119,8 @@ EOF
 say "fussy provision site/unit.conf --root $root"
 pub=$(fussy provision site/unit.conf --root "$root" 2>"$work/provision.log") || { cat "$work/provision.log" >&2; fail "provision"; }
 sed 's/^/    /' "$work/provision.log"
-fussy provision site/unit.conf --root "$root" 2>&1 | grep -q '^nothing to do' || fail "a second provision changed something"
+again=$(fussy provision site/unit.conf --root "$root" 2>&1) || { echo "$again" >&2; fail "a second provision"; }
+grep -q '^nothing to do' <<<"$again" || { echo "$again" >&2; fail "a second provision changed something"; }
 [ "$(readlink "$root/opt/firmware/current")" = factory-1 ] || fail "current is not the factory release"
 [ -d "$root/opt/firmware/failsafe" ] || fail "no failsafe"
 [ "$(readlink "$root/etc/appliance/version")" = /opt/firmware/current/etc/version ] || fail "link-tree"
@@ -136,7 +139,9 @@ in_root fussy install /tmp/update-2.tar.gz.gpg -q >/dev/null 2>"$work/install.er
 
 # 6. fussyd inside the root on loopback; a script through fussy remote.
 say "fussyd on 127.0.0.1:$port inside the root"
-in_root fussyd --config /etc/fussy/fussyd.conf >"$work/fussyd.log" 2>&1 &
+# chroot itself in the background (it execs env, which execs the launcher, which execs node): $!
+# is fussyd, not a subshell whose kill would leave fussyd running.
+chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 fussyd --config /etc/fussy/fussyd.conf >"$work/fussyd.log" 2>&1 &
 fussyd_pid=$!
 remote=(--host 127.0.0.1 --port "$port" --cert site/alice/alice.crt --key site/alice/alice.key --ca site/ca/ca.crt)
 for _ in $(seq 1 100); do fussy remote "${remote[@]}" whoami >/dev/null 2>&1 && break; sleep 0.2; done
@@ -153,6 +158,9 @@ in_root fussy rollback -q >/dev/null || fail "rollback"
 grep -q 'factory-1 post-install /opt/firmware/factory-1 False' "$root/var/log/fussy-hooks" || fail "the rollback's hook"
 kill "$fussyd_pid" && wait "$fussyd_pid" 2>/dev/null || true
 fussyd_pid=
+for pid in $(pgrep -f fussyd.js || true); do
+  [ "$(readlink "/proc/$pid/root")" != "$root" ] || fail "fussyd (pid $pid) is still running in the root after it was stopped"
+done
 
 # 8. An upgrade of the package on the provisioned device: the provisioned fussyd.conf (a
 # conffile the package ships commented) and the state stay, and the device still works.

@@ -209,6 +209,11 @@ function fussydSection(sections: Map<string, Raw>, file: string, name: string, f
   // fussyd installs into the target with the keyring provision made: the same paths, said once.
   for (const [key, path, fallback] of [['target', firmware.target, daemon.target], ['keyring', keyringDir, daemon.keyring]] as const) {
     if (path === fallback) continue;
+    if (given.has(key) && resolve(given.get(key)?.value ?? '') === path) {
+      settings.splice(settings.findIndex(([k]) => k === key), 1, [key, path]);
+      daemon[key] = path;
+      continue;
+    }
     if (given.has(key)) throw invalid(given.get(key)?.where ?? file, `[fussyd] ${key} = ${fallback} is not the ${key === 'target' ? '[firmware] target' : '[keyring] dir'} ${path}`, `drop ${key} from [fussyd]: provision writes the ${key} it sets up`);
     settings.push([key, path]);
     daemon[key] = path;

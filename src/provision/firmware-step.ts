@@ -34,8 +34,10 @@ export async function firmwareStep(c: StepContext): Promise<StepPlan> {
   const pkg = c.config.firmware.package;
   // fussy's state must be the target's own directory: install and history act on what is there.
   const state = lstatSync(join(target, STATE_DIR), { throwIfNoEntry: false });
-  if (state !== undefined && !state.isDirectory()) {
-    p.conflicts.push({ path: `${c.config.firmware.target}/${STATE_DIR}`, why: 'is not a directory (a link?): fussy keeps its journal and history there', fix: `remove ${c.config.firmware.target}/${STATE_DIR}` });
+  const link = state === undefined ? undefined : !state.isDirectory() ? '' : linkIn(join(target, STATE_DIR), 2);
+  if (link !== undefined) {
+    const at = `${c.config.firmware.target}/${STATE_DIR}${link === '' ? '' : `/${link}`}`;
+    p.conflicts.push({ path: at, why: link === '' ? 'is not a directory (a link?): fussy keeps its journal and history there' : 'is a link: fussy\'s state holds only its own files', fix: `remove ${at}` });
     return p;
   }
   const release = await factoryRelease(c, target);
@@ -45,7 +47,8 @@ export async function firmwareStep(c: StepContext): Promise<StepPlan> {
     return p;
   }
   // A first install goes into an empty target (fussy's state of a refused try may be there).
-  const others = (lstatSync(target, { throwIfNoEntry: false }) === undefined ? [] : readdirSync(target)).filter((n) => n !== STATE_DIR);
+  // A fresh file system's empty lost+found may be there too.
+  const others = (lstatSync(target, { throwIfNoEntry: false }) === undefined ? [] : readdirSync(target)).filter((n) => n !== STATE_DIR && !(n === 'lost+found' && emptyDir(join(target, n))));
   if (others.length > 0) {
     p.conflicts.push({ path: c.config.firmware.target, why: `already holds ${others.slice(0, 3).join(', ')}${others.length > 3 ? ', ...' : ''}, not installed from ${pkg}${st?.current === undefined ? '' : ` (current -> ${st.current})`}`, fix: 'provision makes a device\'s first firmware: give an empty target, or the package it was provisioned with' });
     return p;
@@ -87,8 +90,10 @@ export async function failsafeStep(c: StepContext): Promise<StepPlan> {
   p.apply = async () => {
     const release = await factoryRelease(c, target);
     if (release === undefined) throw new FussyError('SETUP', `${c.config.firmware.target} holds no release installed from ${pkg(c)}`, { hint: 'run fussy provision again: the firmware step installs it' });
-    // failsafe shares the release's files: they must still be what the package holds.
+    // failsafe shares the release's files: they must still be what the package holds. A release
+    // installed without a manifest (a legacy package) cannot be checked: failsafe is a copy of it.
     const [report] = (await verify({ target, names: [release] })).reports;
+    if (report?.manifest !== true) return linkedCopy(join(target, release), join(target, FAILSAFE), join(target, STAGE), { copy: true });
     // New files a hook wrote are fine (docs/hooks.md); files changed in place are shared by failsafe.
     const changed = (report?.findings ?? []).filter((x) => x.problem !== 'extra' && x.problem !== 'leftover').map((x) => x.path);
     if (changed.length > 0) {
@@ -103,6 +108,24 @@ export async function failsafeStep(c: StepContext): Promise<StepPlan> {
 }
 
 const pkg = (c: StepContext): string => c.config.firmware.package;
+
+/** The first symlink within `depth` levels below `dir` (its relative path), if any. */
+function linkIn(dir: string, depth: number, rel = ''): string | undefined {
+  for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
+    const r = rel === '' ? e.name : `${rel}/${e.name}`;
+    if (e.isSymbolicLink()) return r;
+    if (e.isDirectory() && depth > 1) {
+      const found = linkIn(dir, depth - 1, r);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+function emptyDir(path: string): boolean {
+  const st = lstatSync(path);
+  return st.isDirectory() && readdirSync(path).length === 0;
+}
 
 /** The package's sha256, as install records it in the history. */
 export async function sha256File(file: string): Promise<string> {

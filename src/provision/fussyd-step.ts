@@ -1,5 +1,5 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { mkdirSync, renameSync } from 'node:fs';
+import { lstatSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FussyError } from '../errors.js';
 import { pkiIssue, pkiList } from '../index.js';
@@ -77,10 +77,17 @@ async function serverCertificate(c: StepContext, p: StepPlan, caPem: Buffer): Pr
   const keyAt = c.host(f.daemon.key);
   const stage = join(dirname(keyAt), STAGE);
   const staged = { cert: join(stage, `${name}.crt`), key: join(stage, `${name}.key`) };
-  const found = (at: string, inStage: string): string | undefined => (fileAt(at) !== undefined ? at : fileAt(inStage) instanceof Buffer ? inStage : undefined);
+  const stageSt = lstatSync(stage, { throwIfNoEntry: false });
+  if (stageSt !== undefined && !stageSt.isDirectory()) {
+    p.conflicts.push({ path: c.device(stage), why: 'is not a directory (a link?): provision issues the certificate there', fix: `remove ${c.device(stage)}` });
+    return undefined;
+  }
+  // Only the stage provision made is looked in; never through a link (above).
+  const found = (at: string, inStage: string): string | undefined => (fileAt(at) !== undefined ? at : stageSt !== undefined && fileAt(inStage) instanceof Buffer ? inStage : undefined);
   const cert = found(certAt, staged.cert);
   const key = found(keyAt, staged.key);
-  const shown = `${f.daemon.cert} and ${f.daemon.key}`;
+  const fromStage = cert === staged.cert || key === staged.key;
+  const shown = [cert, key].filter((x): x is string => x !== undefined).map(c.device).join(' and ');
   if (cert === undefined && key === undefined) {
     p.todo.push(`issue the server certificate CN=${name}${f.sans.length > 0 ? ` (${f.sans.join(', ')})` : ''} from ${f.ca} into ${f.daemon.cert}`);
     return async () => {
@@ -90,12 +97,15 @@ async function serverCertificate(c: StepContext, p: StepPlan, caPem: Buffer): Pr
   }
   const wrong = await certificateProblem(cert, key, caPem, c);
   if (wrong !== undefined) {
-    p.conflicts.push({ path: f.daemon.cert, why: wrong, fix: `remove ${shown} to have provision issue a new certificate (revoke the old one with fussy pki revoke if it was issued)` });
+    const what = fromStage ? `${c.device(stage)} (left by a provisioning that stopped half way)` : shown;
+    p.conflicts.push({ path: fromStage ? c.device(stage) : f.daemon.cert, why: wrong, fix: `remove ${what} to have provision issue a new certificate (revoke the old one with fussy pki revoke ${name} if it was issued)` });
     return undefined;
   }
   if (cert === certAt && key === keyAt) {
     p.done.push(`server certificate CN=${name} (${f.daemon.cert})`);
-    return undefined;
+    if (stageSt === undefined) return undefined;
+    p.todo.push(`remove ${c.device(stage)}, left by a provisioning that stopped after placing the certificate`);
+    return () => removeTree(stage);
   }
   p.todo.push(`put the server certificate CN=${name}, issued by an earlier run, into ${f.daemon.cert}`);
   return () => place(staged, { cert: certAt, key: keyAt }, stage);

@@ -26,15 +26,14 @@ export async function keyringStep(c: StepContext): Promise<StepPlan> {
   const writes: (() => void)[] = [];
   const trusted = new Set<string>();
   // The names this config puts in the keyring (the same key given twice is one file).
-  const declared = new Set<string>();
+  const declared = new Map<string, { data: Buffer; file: string }>();
   for (const file of k.trust) {
     const keys = await keysOf(file);
     if (keys.some((x) => x.secret)) throw new FussyError('CONFIG_INVALID', `${file} holds a secret key: a device trusts public keys only`, { hint: 'give the public half (fussy keygen signing writes it with --public-key), and keep the secret key on the build server' });
     for (const key of keys) trusted.add(key.fingerprint);
     const name = `signing-${short((keys[0] as KeyInfo).fingerprint)}.asc`;
-    if (declared.has(name)) continue;
-    declared.add(name);
     const data = fileAt(file) as Buffer;
+    if (same(declared, name, data, file)) continue;
     wholeFile(p, c, join(dir, name), data, `trusted key (${(keys[0] as KeyInfo).userIDs[0] ?? file})`, (at) => writeNew(at, data, 0o644), writes);
   }
   if ((k.threshold ?? 1) > trusted.size) {
@@ -45,20 +44,19 @@ export async function keyringStep(c: StepContext): Promise<StepPlan> {
     const key = keys[0] as KeyInfo;
     if (keys.length !== 1 || !key.secret || key.protected) throw new FussyError('CONFIG_INVALID', `${file} is not one secret key without a passphrase`, { hint: 'a device decrypts unattended: give an unprotected secret key (fussy keygen device makes one)' });
     const name = `device-${short(key.fingerprint)}.key`;
-    if (declared.has(name)) continue;
-    declared.add(name);
     const data = fileAt(file) as Buffer;
+    if (same(declared, name, data, file)) continue;
     wholeFile(p, c, join(dir, name), data, 'secret key', (at) => writeNew(at, data, 0o600), writes);
   }
   const policy = [k.threshold === undefined ? '' : `threshold = ${k.threshold}\n`, k.legacy === undefined ? '' : `legacy = ${k.legacy}\n`].join('');
-  if (policy !== '') declared.add('policy');
-  if (c.config.device.type !== undefined) declared.add('device-type');
+  if (policy !== '') declared.set('policy', { data: Buffer.from(policy), file: c.config.file });
+  if (c.config.device.type !== undefined) declared.set('device-type', { data: Buffer.from(''), file: c.config.file });
   undeclared(c, p, dir, declared);
   if (policy !== '') wholeFile(p, c, join(dir, 'policy'), Buffer.from(policy), 'policy', (at) => writeNew(at, policy, 0o644), writes);
   const type = c.config.device.type;
   if (type !== undefined) wholeFile(p, c, join(dir, 'device-type'), Buffer.from(`${type}\n`), 'device type', (at) => writeNew(at, `${type}\n`, 0o644), writes);
   let generate = false;
-  if (k.deviceKey) generate = await deviceKey(c, p, dir, writes);
+  if (k.deviceKey) generate = await deviceKey(c, p, dir);
   if (p.todo.length > 0) {
     p.apply = async () => {
       for (const w of writes) w();
@@ -69,7 +67,7 @@ export async function keyringStep(c: StepContext): Promise<StepPlan> {
 }
 
 /** Plans the device key; true when one is to be made. */
-async function deviceKey(c: StepContext, p: StepPlan, dir: string, writes: (() => void)[]): Promise<boolean> {
+async function deviceKey(c: StepContext, p: StepPlan, dir: string): Promise<boolean> {
   const given = new Set((await Promise.all(c.config.keyring.secretKeys.map(keysOf))).flat().map((x) => `device-${short(x.fingerprint)}.key`));
   // Never read through a link (undeclared() names it as a conflict).
   const names = (safeList(dir) ?? []).filter((n) => DEVICE_KEY.test(n) && !given.has(n) && lstatSync(join(dir, n)).isFile()).sort();
@@ -88,11 +86,15 @@ async function deviceKey(c: StepContext, p: StepPlan, dir: string, writes: (() =
     p.conflicts.push({ path: `${c.config.keyring.dir}/${names.join(', ')}`, why: 'is not the one device key provision makes (several, not secret, or not the key its name says)', fix: 'keep the one device key this device has, and remove the rest' });
     return false;
   }
-  p.done.push(`device key ${mine.fingerprint} (${names[0] as string})`);
+  // A device key is this provisioning's only when its public half is next to the config: one in
+  // a root without it came with the image (a unit cloned from another shares its key) or was
+  // planted, and the build server must never be told to encrypt to it.
   if (exported === undefined) {
-    p.todo.push(`export the device's public key to ${pub}`);
-    writes.push(() => writeNew(pub, mine.publicKey, 0o644));
-  } else if (exported === 'other' || !(await keysOf(pub)).some((x) => x.fingerprint === mine.fingerprint)) {
+    p.conflicts.push({ path: `${c.config.keyring.dir}/${names[0] as string}`, why: `is a device key, and ${pub} (its public half, which provision writes when it makes the key) is not there: it was not made by this provisioning (an image cloned from another unit?)`, fix: `remove it and run again: provision makes this device a key of its own` });
+    return false;
+  }
+  p.done.push(`device key ${mine.fingerprint} (${names[0] as string})`);
+  if (exported === 'other' || !(await keysOf(pub)).some((x) => x.fingerprint === mine.fingerprint)) {
     p.conflicts.push({ path: pub, why: `is not the public half of the device key ${mine.fingerprint} in ${c.config.keyring.dir}`, fix: `move ${pub} away; provision writes the right one` });
   } else {
     p.done.push(`public key ${basename(pub)}`);
@@ -105,14 +107,25 @@ async function deviceKey(c: StepContext, p: StepPlan, dir: string, writes: (() =
  * (another signing key, a GnuPG home, a policy the config does not set, a link) is a conflict,
  * never silently kept. The device key provision made is the one thing it did not declare.
  */
-function undeclared(c: StepContext, p: StepPlan, dir: string, declared: Set<string>): void {
+function undeclared(c: StepContext, p: StepPlan, dir: string, declared: Map<string, unknown>): void {
   for (const name of (safeList(dir) ?? []).sort()) {
     if (declared.has(name)) continue;
     const st = lstatSync(join(dir, name));
-    if (DEVICE_KEY.test(name) && st.isFile()) continue;
+    if (c.config.keyring.deviceKey && DEVICE_KEY.test(name) && st.isFile()) continue;
     const shown = `${c.config.keyring.dir}/${name}`;
     p.conflicts.push({ path: shown, why: `is in the keyring, and this config does not declare it: the device would ${name === 'policy' || name === 'device-type' ? 'use it' : 'trust or use it'}`, fix: `remove ${shown}, or declare it in [keyring]` });
   }
+}
+
+/** The same key file given twice is one; two different files that would get one name are a mistake in the config. */
+function same(declared: Map<string, { data: Buffer; file: string }>, name: string, data: Buffer, file: string): boolean {
+  const had = declared.get(name);
+  if (had === undefined) {
+    declared.set(name, { data, file });
+    return false;
+  }
+  if (had.data.equals(data)) return true;
+  throw new FussyError('CONFIG_INVALID', `${had.file} and ${file} both begin with the key ${name.replace(/^\w+-|\.\w+$/g, '')} but are different files: the keyring would hold one of them`, { hint: 'give each key once, in one file (or export each key to a file of its own)' });
 }
 
 async function keysOf(file: string): Promise<KeyInfo[]> {

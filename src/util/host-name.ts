@@ -9,6 +9,8 @@ const DNS_NAME = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-
  * certificates are printed), `DNS:` lower-cased; undefined when it is neither.
  */
 export function sanEntry(name: string): string | undefined {
+  // A zone (fe80::1%eth0) has no place in a certificate; all-digit labels are a mistyped address.
+  if (name.includes('%') || /^[0-9.]+$/.test(name) && isIP(name) === 0) return undefined;
   const ip = isIP(name);
   if (ip === 4) return `IP:${name}`;
   if (ip === 6) return `IP:${expandIpv6(name)}`;

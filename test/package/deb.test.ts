@@ -88,7 +88,7 @@ describe('the .deb: npm run package:deb', function () {
     assert.equal((await execa('bash', ['-n', join(root, 'usr/share/bash-completion/completions/fussy')])).exitCode, 0);
   });
 
-  it("zsh completes from the installed file at the first completion: fussy, the Fussy-compatible launchers and fussyd (zpty drives a real interactive zsh; mapfile, bash\'s alone, broke it)", async function () {
+  it("zsh completes from the installed file at the first completion: fussy, the Fussy-compatible launchers and fussyd (zpty drives a real interactive zsh; mapfile, bash's alone, broke it)", async function () {
     const root = join(tmp, 'zroot');
     mkdirSync(root);
     await execa('dpkg-deb', ['-x', deb, root]);

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import * as openpgp from 'openpgp';
 import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pack, pkiRevoke } from '../../src/index.js';
 import { provision } from '../../src/provision/provision.js';
+import { rawTar, signPayload } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { snapshotTree, writeTree } from '../helpers/tree.js';
 import { FACTORY, miniRoot, rejection, site, writeConfig, type Site } from './helpers.js';
@@ -103,5 +105,86 @@ describe('fussy provision: what a root, a config or a stop half way cannot make 
     const err = await rejection(provision({ config: writeConfig(dir, s, { package: pkg, fussyd: false }), root }));
     assert.match(err.message, /stopped at failsafe: the factory release factory-edit no longer matches its package \(etc\/app\.conf\)/);
     assert.equal(existsSync(join(root, 'opt/firmware/failsafe')), false);
+  });
+
+  it('device-key-clone: a device key in the root whose public half is not next to the config (a cloned image, a planted key) is a conflict, never exported', async function () {
+    const other = await makeTmp('fussy-prov-other-');
+    await provision({ config: writeConfig(other, s, { fussyd: false }), root: await miniRoot(other) });
+    const keys = join(root, 'etc/fussy/keys');
+    mkdirSync(keys, { recursive: true });
+    const cloned = readdirSync(join(other, 'root/etc/fussy/keys')).find((n) => n.startsWith('device-')) as string;
+    copyFileSync(join(other, 'root/etc/fussy/keys', cloned), join(keys, cloned));
+    await conflictOnly(writeConfig(dir, s, { fussyd: false }), root, new RegExp(`${cloned} is a device key, and .*\\.device\\.asc .* is not there: it was not made by this provisioning`));
+    assert.deepEqual(readdirSync(join(dir, 'site')), ['device.conf']);
+  });
+
+  it('with device-key = no, a device key in the keyring is undeclared, not kept', async function () {
+    const keys = join(root, 'etc/fussy/keys');
+    mkdirSync(keys, { recursive: true });
+    writeFileSync(join(keys, 'device-0123456789ABCDEF.key'), 'planted\n');
+    const conf = writeConfig(dir, s, { fussyd: false });
+    writeFileSync(conf, readFileSync(conf, 'utf8').replace('legacy = refuse\n', 'legacy = refuse\ndevice-key = no\n'));
+    await conflictOnly(conf, root, /device-0123456789ABCDEF\.key is in the keyring, and this config does not declare it/);
+  });
+
+  it('tls-stage-link: a certificate stage that is a link (to a host directory holding a valid pair) is a conflict; the host directory keeps its files', async function () {
+    const host = await makeTmp('fussy-host-tls-');
+    writeFileSync(join(host, 'keep'), 'host file\n');
+    mkdirSync(join(root, 'etc/fussy/tls'), { recursive: true });
+    await symlink(host, join(root, 'etc/fussy/tls/.fussy-provision-tls'));
+    await conflictOnly(writeConfig(dir, s), root, /\/etc\/fussy\/tls\/\.fussy-provision-tls is not a directory \(a link\?\)/);
+    assert.deepEqual(readdirSync(host), ['keep']);
+  });
+
+  it('a stage holding only a key (a stop inside the issue) is named in the conflict; a stage left after the certificate was placed is removed by the next run', async function () {
+    const conf = writeConfig(dir, s);
+    const r = await provision({ config: conf, root });
+    const stage = join(root, 'etc/fussy/tls/.fussy-provision-tls');
+    mkdirSync(stage);
+    const again = await provision({ config: conf, root });
+    assert.match(again.steps.find((x) => x.step === 'fussyd')?.changed.join() ?? '', /remove \/etc\/fussy\/tls\/\.fussy-provision-tls, left by a provisioning/);
+    assert.equal(existsSync(stage), false);
+    const tls = join(root, 'etc/fussy/tls');
+    mkdirSync(stage);
+    renameSync(join(tls, 'server.key'), join(stage, `${r.device}.key`));
+    renameSync(join(tls, 'server.crt'), join(dir, 'server.crt'));
+    await conflictOnly(conf, root, /fussyd: \/etc\/fussy\/tls\/\.fussy-provision-tls the certificate and its key are not both there as files; remove \/etc\/fussy\/tls\/\.fussy-provision-tls \(left by a provisioning that stopped half way\)/);
+  });
+
+  it('two trust files that begin with the same key but differ are a mistake in the config, not one silently dropped', async function () {
+    const both = join(dir, 'both.asc');
+    writeFileSync(both, `${readFileSync(s.signingPub, 'utf8')}\n${readFileSync(s.signingPub, 'utf8')}`);
+    const conf = writeConfig(dir, s, { fussyd: false });
+    writeFileSync(conf, readFileSync(conf, 'utf8').replace(`trust = ${s.signingPub}\n`, `trust = ${s.signingPub}\ntrust = ${both}\n`));
+    const err = await rejection(provision({ config: conf, root }));
+    assert.equal(err.code, 'CONFIG_INVALID');
+    assert.match(err.message, /both begin with the key .* but are different files/);
+  });
+
+  it("a target that is a fresh file system's root (an empty lost+found) is provisioned; a link inside a .fussy left there is a conflict", async function () {
+    mkdirSync(join(root, 'opt/firmware/lost+found'), { recursive: true });
+    const conf = writeConfig(dir, s, { fussyd: false });
+    const other = await miniRoot(await makeTmp('fussy-prov-state-'));
+    mkdirSync(join(other, 'opt/firmware/.fussy'), { recursive: true });
+    await symlink('/etc/passwd', join(other, 'opt/firmware/.fussy/state.json'));
+    await conflictOnly(conf, other, /\/opt\/firmware\/\.fussy\/state\.json is a link/);
+    await provision({ config: conf, root });
+    assert.equal(readlinkSync(join(root, 'opt/firmware/current')), 'factory-1');
+  });
+
+  it('a factory package of the original pipeline (no manifest, legacy = allow) gets a failsafe that is a copy, not links: nothing can check its files', async function () {
+    const payload = rawTar([
+      { path: 'legacy-1/', type: 'Directory' },
+      { path: 'legacy-1/etc/', type: 'Directory' },
+      { path: 'legacy-1/etc/app.conf', data: 'level = 1\n' },
+    ]);
+    const key = await openpgp.readPrivateKey({ armoredKey: readFileSync(s.signingSecret, 'utf8') });
+    const pkg = await signPayload(join(dir, 'legacy-1.tar.gz.gpg'), payload, { signingKeys: [key] });
+    const conf = writeConfig(dir, s, { package: pkg, fussyd: false });
+    writeFileSync(conf, readFileSync(conf, 'utf8').replace('legacy = refuse', 'legacy = allow'));
+    await provision({ config: conf, root });
+    const target = join(root, 'opt/firmware');
+    assert.notEqual(statSync(join(target, 'failsafe/etc/app.conf')).ino, statSync(join(target, 'legacy-1/etc/app.conf')).ino);
+    assert.equal(readFileSync(join(target, 'failsafe/etc/app.conf'), 'utf8'), 'level = 1\n');
   });
 });

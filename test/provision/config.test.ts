@@ -44,6 +44,8 @@ describe('provisioning config: parsed strictly, every mistake named at file:line
     const c = parseProvisionConfig(`${MINIMAL.replace('[keyring]\n', '[keyring]\ndir = /etc/acme/keys\n')}[fussyd]\nca = ca\n`, FILE);
     assert.deepEqual(c.fussyd?.settings, [['keyring', '/etc/acme/keys']]);
     assert.equal(c.fussyd?.daemon.keyring, '/etc/acme/keys');
+    const same = parseProvisionConfig(`${MINIMAL.replace('[keyring]\n', '[keyring]\ndir = /etc/acme/keys\n')}[fussyd]\nca = ca\nkeyring = /etc/acme/keys/\n`, FILE);
+    assert.deepEqual(same.fussyd?.settings, [['keyring', '/etc/acme/keys']], 'the same directory spelled with a slash');
   });
 
   it('refuses an unknown section or key, a key set twice, a missing required key, each with file:line', function () {
@@ -68,6 +70,8 @@ describe('provisioning config: parsed strictly, every mistake named at file:line
     refused(`${MINIMAL}[fussyd]\nca = ca\n[roles]\nadmin = al$ice\n`, /"al\$ice" is not a certificate CN/);
     refused(`${MINIMAL}[roles]\nadmin = alice\n`, /\[roles\] without \[fussyd\]/);
     refused(`${MINIMAL}[fussyd]\nca = ca\nsan = not a name\n`, /unit\.conf:9: san "not a name" is neither a DNS name nor an IP address/);
+    refused(`${MINIMAL}[fussyd]\nca = ca\nsan = fe80::1%eth0\n`, /san "fe80::1%eth0" is neither/);
+    refused(`${MINIMAL}[fussyd]\nca = ca\nsan = 001.2.3.4\n`, /san "001\.2\.3\.4" is neither/);
     refused(`${MINIMAL}[fussyd]\nca = ca\n`, /the device name "unit_1" is not a DNS name/, 'unit_1');
     refused(`${MINIMAL}[fussyd]\nca = ca\nkeyring = /etc/other\n`, /\[fussyd\] keyring = \/etc\/other is not the \[keyring\] dir \/etc\/fussy\/keys/);
   });
