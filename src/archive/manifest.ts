@@ -12,7 +12,14 @@ import { checkReleaseName } from './release-name.js';
 
 export const MANIFEST_NAME = '.fussy-manifest.json';
 export const MANIFEST_FORMAT = 'fussy-manifest';
-export const MANIFEST_VERSION = 1;
+/** The newest format this fussy reads. */
+export const MANIFEST_VERSION = 2;
+/** A full package's manifest: every fussy reads it. */
+export const FULL_MANIFEST_VERSION = 1;
+/** A delta package's (`bases`, and files `from` a base): older installers refuse it by its version. */
+export const DELTA_MANIFEST_VERSION = 2;
+/** The most bases one delta package names. */
+export const MAX_BASES = 16;
 
 export type EntryType = 'directory' | 'file' | 'symlink' | 'hardlink';
 
@@ -31,6 +38,14 @@ export interface ManifestEntry {
   sha256?: string;
   /** Symlink target as stored, or the release-relative path a hard link points at. */
   target?: string;
+  /** A file of a delta package whose data is not in the archive: the device has the content (sha256). */
+  from?: 'base';
+}
+
+/** A release a delta package was made against: its name, and its manifest's sha256 when known. */
+export interface DeltaBase {
+  release: string;
+  manifest?: string;
 }
 
 export interface Manifest {
@@ -45,6 +60,8 @@ export interface Manifest {
   /** Signed intent: this older release may replace a newer one (downgrade protection allows it). */
   rollback?: boolean;
   compatible?: string[];
+  /** A delta package: the releases it was made against (format version 2). */
+  bases?: DeltaBase[];
   /** Sum of regular file sizes (hard links counted once). */
   totalBytes: number;
   /** Regular files (hard links not counted). */
@@ -111,11 +128,11 @@ export function parseManifest(text: Uint8Array, release: string | undefined, max
   return validateManifest(value, release, maxEntries);
 }
 
-const TOP_FIELDS = new Set(['format', 'version', 'release', 'created', 'sequence', 'minSequence', 'rollback', 'compatible', 'totalBytes', 'fileCount', 'entries']);
+const TOP_FIELDS = new Set(['format', 'version', 'release', 'created', 'sequence', 'minSequence', 'rollback', 'compatible', 'bases', 'totalBytes', 'fileCount', 'entries']);
 const COMMON = ['path', 'type', 'mode', 'uid', 'gid', 'mtime'];
 const ENTRY_FIELDS: Record<EntryType, Set<string>> = {
   directory: new Set(COMMON),
-  file: new Set([...COMMON, 'size', 'sha256']),
+  file: new Set([...COMMON, 'size', 'sha256', 'from']),
   symlink: new Set([...COMMON, 'target']),
   hardlink: new Set([...COMMON, 'target']),
 };
@@ -170,6 +187,7 @@ export function validateManifest(value: unknown, release: string | undefined, ma
   if (release !== undefined && m.release !== release) throw bad(`the manifest names release "${m.release}" but the archive holds "${release}"`);
   if (typeof m.created !== 'string' || m.created.length > 64) throw bad(`manifest field "created" must be a time (a string of at most 64 characters), not ${show(m.created)}`);
   checkPolicyFields(m);
+  checkBases(m);
   if (!isCount(m.totalBytes)) throw bad(`manifest field "totalBytes" must be a whole number >= 0, not ${show(m.totalBytes)}`);
   if (!isCount(m.fileCount)) throw bad(`manifest field "fileCount" must be a whole number >= 0, not ${show(m.fileCount)}`);
   if (!Array.isArray(m.entries)) throw bad(`manifest field "entries" must be a list, not ${show(m.entries)}`);
@@ -179,7 +197,7 @@ export function validateManifest(value: unknown, release: string | undefined, ma
   let totalBytes = 0;
   let fileCount = 0;
   for (const [i, e] of (m.entries as unknown[]).entries()) {
-    checkEntry(e, i, m.release, byPath);
+    checkEntry(e, i, m.release, byPath, m.bases !== undefined);
     const entry = e as ManifestEntry;
     if (entry.type === 'file') {
       totalBytes += entry.size as number;
@@ -192,8 +210,25 @@ export function validateManifest(value: unknown, release: string | undefined, ma
   return { manifest: m as unknown as Manifest, byPath };
 }
 
+/** `bases` (a delta package): format version 2, 1 to MAX_BASES releases, each a name and maybe its manifest's sha256. */
+function checkBases(m: Record<string, unknown>): void {
+  if (m.bases === undefined) return;
+  if ((m.version as number) < DELTA_MANIFEST_VERSION) throw bad(`manifest field "bases" needs format version ${DELTA_MANIFEST_VERSION}, not ${show(m.version)}`);
+  const b = m.bases;
+  if (!Array.isArray(b) || b.length === 0 || b.length > MAX_BASES) throw bad(`manifest field "bases" must be a list of 1 to ${MAX_BASES} releases, not ${show(b)}`);
+  for (const base of b) {
+    if (!isObject(base) || typeof base.release !== 'string' || Object.keys(base).some((k) => k !== 'release' && k !== 'manifest')) throw bad(`manifest field "bases" must list {"release", "manifest"} objects, not ${show(base)}`);
+    try {
+      checkReleaseName(base.release, 'named as a base by the manifest');
+    } catch (err) {
+      throw err instanceof FussyError ? bad(err.message) : err;
+    }
+    if (base.manifest !== undefined && (typeof base.manifest !== 'string' || !SHA256.test(base.manifest))) throw bad(`manifest base ${base.release}: "manifest" must be 64 lower-case hex digits, not ${show(base.manifest)}`);
+  }
+}
+
 /** One entry; `seen` holds the entries before it (duplicates; hard links name an earlier file). */
-function checkEntry(e: unknown, i: number, release: string, seen: Map<string, ManifestEntry>): void {
+function checkEntry(e: unknown, i: number, release: string, seen: Map<string, ManifestEntry>, delta: boolean): void {
   if (!isObject(e)) throw bad(`manifest entry #${i} must be an object, not ${show(e)}`);
   if (typeof e.path !== 'string') throw bad(`manifest entry #${i}: "path" must be a string, not ${show(e.path)}`);
   const path = e.path;
@@ -223,6 +258,7 @@ function checkEntry(e: unknown, i: number, release: string, seen: Map<string, Ma
   if (type === 'file') {
     if (!isCount(e.size)) field('size', 'a whole number >= 0');
     if (typeof e.sha256 !== 'string' || !SHA256.test(e.sha256)) field('sha256', '64 lower-case hex digits');
+    if (e.from !== undefined && (e.from !== 'base' || !delta)) field('from', '"base", in a manifest that names its bases');
   } else if (type === 'symlink') {
     const t = e.target;
     if (typeof t !== 'string' || t === '' || t.includes('\0') || Buffer.byteLength(t) > MAX_LINK_TARGET) field('target', `a non-empty link target without NUL bytes, at most ${MAX_LINK_TARGET} bytes`);

@@ -22,6 +22,8 @@ export interface PackFlags extends OutputFlags {
   minSequence?: number;
   rollback?: boolean;
   level?: number;
+  deltaFrom: string[];
+  deltaKeyring?: string;
 }
 
 export function addPackOptions(cmd: Command): Command {
@@ -39,7 +41,9 @@ export function addPackOptions(cmd: Command): Command {
     .option('--sequence <n>', 'release sequence number (default: creation time in ms)', integer('--sequence'))
     .option('--min-sequence <n>', 'lowest installed sequence this release may upgrade from', integer('--min-sequence'))
     .option('--rollback', 'mark this (older) release as an intended rollback: devices accept it below their recorded sequence')
-    .addOption(new Option('--level <n>', 'gzip level 1-9 for compressible data').argParser(integer('--level', 1, 9)));
+    .addOption(new Option('--level <n>', 'gzip level 1-9 for compressible data').argParser(integer('--level', 1, 9)))
+    .option('--delta-from <base>', 'make a delta package: leave out every file the devices on BASE have (a package, a .fussy-manifest.json or a release directory); repeatable', collect, [])
+    .option('--delta-keyring <dir>', 'with --delta-from: the keyring that opens encrypted base packages (the build server\'s keys)');
 }
 
 /** Turn parsed flags into a pack() call and its result into output. */
@@ -75,6 +79,8 @@ export async function runPack(io: Io, source: string, f: PackFlags, extra: Parti
     minSequence: f.minSequence,
     rollback: f.rollback,
     level: f.level,
+    deltaFrom: (f.deltaFrom ?? []).map((b) => resolve(io.cwd, b)),
+    deltaKeyring: f.deltaKeyring === undefined ? undefined : resolve(io.cwd, f.deltaKeyring),
     sourceDateEpoch,
     now: io.now(),
     tmpDir: io.env.TMPDIR ?? tmpdir(),
@@ -86,7 +92,10 @@ export async function runPack(io: Io, source: string, f: PackFlags, extra: Parti
   const enc = r.encryptedFor.length > 0 ? `, encrypted for ${r.encryptedFor.map((s) => s.slice(-16)).join(', ')}` : '';
   return {
     json: { ...r },
-    summary: [`packed ${r.release}: ${r.files} files, ${formatBytes(r.treeBytes)} -> ${formatBytes(r.bytes)} in ${(r.durationMs / 1000).toFixed(1)} s, ${how}${enc}`],
+    summary: [
+      `packed ${r.release}: ${r.files} files, ${formatBytes(r.treeBytes)} -> ${formatBytes(r.bytes)} in ${(r.durationMs / 1000).toFixed(1)} s, ${how}${enc}`,
+      ...(r.bases === undefined ? [] : [`delta against ${r.bases.map((b) => b.release).join(', ')}: ${r.omittedFiles} files (${formatBytes(r.omittedBytes)}) left to the device`]),
+    ],
     stdoutLine: r.path,
   };
 }

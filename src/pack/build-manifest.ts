@@ -1,6 +1,6 @@
 import { FussyError } from '../errors.js';
 import type { Manifest, ManifestEntry } from '../archive/manifest.js';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, validateManifest } from '../archive/manifest.js';
+import { FULL_MANIFEST_VERSION, MANIFEST_FORMAT, validateManifest } from '../archive/manifest.js';
 import type { FileDigest } from './digest-files.js';
 import type { WalkEntry } from './walk.js';
 
@@ -48,7 +48,7 @@ export function buildManifest(input: BuildManifestInput): Manifest {
   });
   const m: Manifest = {
     format: MANIFEST_FORMAT,
-    version: MANIFEST_VERSION,
+    version: FULL_MANIFEST_VERSION,
     release: input.release,
     created: input.date.toISOString(),
     sequence: input.sequence ?? input.date.getTime(),

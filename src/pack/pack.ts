@@ -7,12 +7,14 @@ import { pipeline } from 'node:stream/promises';
 import type * as openpgp from 'openpgp';
 import { FussyError, isErrno } from '../errors.js';
 import { checkReleaseName } from '../archive/release-name.js';
+import { DELTA_MANIFEST_VERSION, validateManifest, type DeltaBase, type Manifest } from '../archive/manifest.js';
 import type { PassphraseSource } from '../keyring/signing-keys.js';
 import { loadSigningKeys } from '../keyring/signing-keys.js';
 import { resolveRecipients } from '../keyring/recipients.js';
 import { commitFile, tempBeside, unlinkIfExists } from '../util/fs-atomic.js';
 import { digestFiles } from './digest-files.js';
 import { buildManifest } from './build-manifest.js';
+import { readBases, type BaseContent } from './delta-bases.js';
 import { planOutput } from './output-path.js';
 import { parallelGzip } from './parallel-gzip.js';
 import { tarStream } from './tar-stream.js';
@@ -58,6 +60,13 @@ export interface PackOptions {
   now?: Date;
   /** gzip level for compressible data. */
   level?: number;
+  /**
+   * Make a delta package: leave out the data of every file whose content is in one of these
+   * bases (what the devices run: a package, a .fussy-manifest.json or a release directory).
+   */
+  deltaFrom?: string[];
+  /** The keyring that opens encrypted base packages (the build server's own keys). */
+  deltaKeyring?: string;
   tmpDir: string;
   onEvent?: (e: PackEvent) => void;
 }
@@ -65,6 +74,10 @@ export interface PackOptions {
 export interface PackResult {
   path: string;
   release: string;
+  /** A delta package: the bases it was made against, and the files (bytes) it leaves to them. */
+  bases?: DeltaBase[];
+  omittedFiles: number;
+  omittedBytes: number;
   bytes: number;
   files: number;
   treeBytes: number;
@@ -102,7 +115,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   emit({ type: 'phase', phase: 'hash' });
   let hashed = 0;
   const digests = digestFiles(walk, (n) => emit({ type: 'progress', phase: 'hash', done: (hashed += n), total: treeBytes }));
-  const manifest = buildManifest({ release, walk, digests, date, sourceDateEpoch: opts.sourceDateEpoch, sequence: opts.sequence, minSequence: opts.minSequence, rollback: opts.rollback, compatible: opts.compatible });
+  const full = buildManifest({ release, walk, digests, date, sourceDateEpoch: opts.sourceDateEpoch, sequence: opts.sequence, minSequence: opts.minSequence, rollback: opts.rollback, compatible: opts.compatible });
+  const manifest = (opts.deltaFrom ?? []).length === 0 ? full : deltaManifest(full, await readBases(opts.deltaFrom as string[], { keyring: opts.deltaKeyring, signers: signingKeys, excludes: opts.excludes, now }));
   const incompressible = new Set([...digests].filter(([, d]) => d.incompressible).map(([p]) => p));
 
   const suffix = opts.unsigned ? '.tar.gz' : '.tar.gz.gpg';
@@ -125,9 +139,13 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     if (plan.createdDir !== undefined) await rm(plan.createdDir, { recursive: true, force: true });
     throw err;
   }
+  const omitted = manifest.entries.filter((e) => e.from === 'base');
   return {
     path: plan.file,
     release,
+    bases: manifest.bases,
+    omittedFiles: omitted.length,
+    omittedBytes: omitted.reduce((n, e) => n + (e.size ?? 0), 0),
     bytes: (await stat(plan.file)).size,
     files: manifest.fileCount,
     treeBytes: manifest.totalBytes,
@@ -135,6 +153,19 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     encryptedFor: encryptionKeys.map((k) => k.getFingerprint().toUpperCase()),
     durationMs: Date.now() - started,
   };
+}
+
+/**
+ * The delta of `full` against what the bases hold (docs/format.md, "Delta packages"): the same
+ * entries, every file whose content a base has marked `from: "base"` (its data stays out of the
+ * archive), the bases named, format version 2. Checked as install will check it.
+ */
+function deltaManifest(full: Manifest, have: BaseContent): Manifest {
+  const entries = full.entries.map((e) => (e.type === 'file' && have.shas.has(e.sha256 as string) ? { ...e, from: 'base' as const } : e));
+  const { entries: _e, totalBytes, fileCount, ...head } = full;
+  const m: Manifest = { ...head, version: DELTA_MANIFEST_VERSION, bases: have.bases, totalBytes, fileCount, entries };
+  validateManifest(m, full.release);
+  return m;
 }
 
 /**

@@ -76,6 +76,8 @@ export async function* tarStream(input: TarStreamInput, onBytes: (n: number) => 
   };
   for (let i = 1; i < manifest.entries.length; i++) {
     const m = manifest.entries[i] as ManifestEntry;
+    // A delta package leaves out what the device has: the manifest lists it, the archive does not.
+    if (m.from === 'base') continue;
     const w = input.walk[i] as WalkEntry;
     const name = `${release}/${m.path}`;
     const target = m.type === 'hardlink' ? `${release}/${m.target as string}` : m.target;

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import { lstatSync, openSync, readSync, closeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { Parser, type ReadEntry } from 'tar';
+import type * as openpgp from 'openpgp';
+import { FussyError } from '../errors.js';
+import { MANIFEST_NAME, MAX_BASES, manifestMaxBytes, parseManifest, type DeltaBase, type Manifest } from '../archive/manifest.js';
+import { loadDeviceKeyring, type DeviceKeyring } from '../keyring/device-keyring.js';
+import { DEFAULT_POLICY } from '../keyring/policy.js';
+import { openPackage } from '../openpgp/open-package.js';
+import { readSmallFile } from '../util/read-small-file.js';
+import { digestFiles } from './digest-files.js';
+import { walkTree } from './walk.js';
+
+/** What the devices have: the bases a delta is made against, and every file content (sha256) in them. */
+export interface BaseContent {
+  bases: DeltaBase[];
+  shas: Set<string>;
+}
+
+/**
+ * Read what the devices running BASE have, for each `--delta-from`: a package (fussy's, its
+ * manifest read from the archive's first entry; an encrypted one opened with `keyring`, the
+ * build server's keys), a manifest (`.fussy-manifest.json`, as pack writes it and install keeps
+ * it), or a release directory (walked and hashed; its own `.fussy-manifest.json`, when it has one,
+ * names the base exactly). The build server trusts its own artifacts here: nothing from a base
+ * goes into the package, and a base that lies only makes the device refuse the delta, since
+ * every file the delta omits is found on the device by its sha256 or not at all.
+ */
+export async function readBases(paths: string[], o: { keyring?: string; signers: openpgp.Key[]; excludes?: string[]; now: Date }): Promise<BaseContent> {
+  if (paths.length > MAX_BASES) throw new FussyError('USAGE', `${paths.length} --delta-from bases; a delta package names at most ${MAX_BASES}`, { hint: 'make one delta per group of devices' });
+  const out: BaseContent = { bases: [], shas: new Set() };
+  let ring: DeviceKeyring | undefined;
+  for (const path of paths) {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st === undefined) throw new FussyError('BAD_SOURCE', `the delta base ${path} does not exist`, { hint: 'give a package, a .fussy-manifest.json or a release directory of the release the devices run' });
+    let base: { release: string; manifest?: string; shas: string[] };
+    if (st.isDirectory()) base = await directoryBase(path, o.excludes ?? []);
+    else if (isJson(path)) base = manifestBase(readManifestFile(path), path);
+    else {
+      ring ??= await baseRing(o.keyring, o.signers);
+      base = await packageBase(path, ring, o.now);
+    }
+    out.bases.push(base.manifest === undefined ? { release: base.release } : { release: base.release, manifest: base.manifest });
+    for (const s of base.shas) out.shas.add(s);
+  }
+  return out;
+}
+
+function manifestBase(r: { bytes: Buffer; manifest: Manifest }, _from: string): { release: string; manifest: string; shas: string[] } {
+  return { release: r.manifest.release, manifest: createHash('sha256').update(r.bytes).digest('hex'), shas: r.manifest.entries.filter((e) => e.type === 'file').map((e) => e.sha256 as string) };
+}
+
+function readManifestFile(path: string): { bytes: Buffer; manifest: Manifest } {
+  const r = readSmallFile(path, manifestMaxBytes());
+  if (r === undefined || 'problem' in r) throw new FussyError('BAD_SOURCE', `the delta base ${path} ${r === undefined ? 'does not exist' : r.problem}`, { hint: 'give the .fussy-manifest.json of the base release' });
+  try {
+    return { bytes: r.data, manifest: parseManifest(r.data, undefined).manifest };
+  } catch (err) {
+    if (!(err instanceof FussyError)) throw err;
+    throw new FussyError('BAD_SOURCE', `the delta base ${path}: ${err.message}`, { cause: err, hint: 'give the .fussy-manifest.json of the base release, as fussy pack wrote it' });
+  }
+}
+
+async function directoryBase(dir: string, excludes: string[]): Promise<{ release: string; manifest?: string; shas: string[] }> {
+  const own = join(dir, MANIFEST_NAME);
+  // An installed release (or a copy of one) carries its manifest: that names the base exactly.
+  if (lstatSync(own, { throwIfNoEntry: false })?.isFile() === true) return manifestBase(readManifestFile(own), own);
+  const walk = await walkTree(dir, excludes);
+  const digests = digestFiles(walk);
+  return { release: basename(dir), shas: [...digests.values()].map((d) => d.sha256) };
+}
+
+/** The manifest of a fussy package: the archive's first entry after the release directory. */
+async function packageBase(file: string, ring: DeviceKeyring, now: Date): Promise<{ release: string; manifest: string; shas: string[] }> {
+  const opened = await openPackage(file, ring, { maxBytes: manifestMaxBytes() * 64, now });
+  try {
+    const bytes = await firstManifest(opened.data, file);
+    const r = manifestBase({ bytes, manifest: parseManifest(bytes, undefined).manifest }, file);
+    return r;
+  } catch (err) {
+    if (err instanceof FussyError && err.code !== 'BAD_ARCHIVE') throw err;
+    throw new FussyError('BAD_SOURCE', `the delta base ${file} is not a fussy package with a manifest: ${(err as Error).message}`, { cause: err, hint: 'a package of the original pipeline has no manifest: give the release directory instead' });
+  } finally {
+    opened.close();
+  }
+}
+
+async function firstManifest(data: AsyncIterable<Uint8Array>, file: string): Promise<Buffer> {
+  const gunzip = createGunzip();
+  const parser = new Parser({ strict: true });
+  let found: Buffer | undefined;
+  let done = false;
+  parser.on('entry', (entry: ReadEntry) => {
+    const rel = entry.path.split('/').slice(1).join('/');
+    if (found === undefined && !done && rel === MANIFEST_NAME && entry.size <= manifestMaxBytes()) {
+      const parts: Buffer[] = [];
+      entry.on('data', (c: Buffer) => parts.push(c));
+      entry.on('end', () => (found = Buffer.concat(parts)));
+      return;
+    }
+    if (entry.type !== 'Directory') done = true;
+    entry.resume();
+  });
+  gunzip.pipe(parser);
+  for await (const chunk of data) {
+    if (!gunzip.write(chunk)) await new Promise<void>((resolve) => gunzip.once('drain', () => resolve()));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (found !== undefined || done) break;
+  }
+  gunzip.destroy();
+  if (found === undefined) throw new FussyError('BAD_ARCHIVE', `${file} has no manifest as its first entry`);
+  return found;
+}
+
+function isJson(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(16);
+    const n = readSync(fd, b, 0, 16, 0);
+    return b.subarray(0, n).toString('latin1').trimStart().startsWith('{');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The keys that open base packages: the keys this pack signs with (a build server's own earlier
+ * packages), plus `keyring`'s signers and decryption keys when given.
+ */
+async function baseRing(keyring: string | undefined, signers: openpgp.Key[]): Promise<DeviceKeyring> {
+  const ring: DeviceKeyring = keyring === undefined
+    ? { dir: 'the signing keys of this pack', signers: [], decryptionKeys: [], gpgSecretKeys: false, unusableSecret: [], unreadable: [], known: [], policy: DEFAULT_POLICY }
+    : await loadDeviceKeyring(keyring);
+  const publics = signers.map((k) => k.toPublic());
+  return { ...ring, signers: [...ring.signers, ...publics], known: [...ring.known, ...publics] };
+}
