@@ -53,6 +53,7 @@ export const EXIT_CODES = {
   UNSAFE_PATH: 21, // an entry name or link that would leave the release
   BAD_RELEASE_NAME: 21, // not one top-level directory, or a reserved name (current, failsafe, .x)
   BAD_ARCHIVE: 21, // malformed tar, a manifest mismatch, past a bound (entries, sizes)
+  DELTA_BASE_MISSING: 21, // a delta package whose left-out files the device does not have (not on any of its bases, or the base was cleaned)
   INCOMPATIBLE: 21, // built for another device type, or below the device's minSequence
   DOWNGRADE: 21, // an older sequence than installed, without --allow-downgrade or a signed rollback mark
   // 40: system setup

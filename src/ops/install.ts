@@ -12,6 +12,7 @@ import { preloadRunner } from '../util/run.js';
 import { SyncHelper, syncFilesystem } from '../util/sync-fs.js';
 import { activate } from '../txn/activate.js';
 import { DedupIndex } from '../store/dedup-index.js';
+import { installedManifestSha256 } from '../store/installed-manifest.js';
 import { failpoints } from '../util/failpoint.js';
 import { readDeviceState, recordSequence } from '../store/device-state.js';
 import { HashCache } from '../store/hash-cache.js';
@@ -169,6 +170,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
             checkSpace(m, index, o.owner, free, reserve, target);
           },
           onLegacy: () => checkLegacy(policy),
+          describeDevice: () => layout.releases.map((r) => `${r} (${installedManifestSha256(join(target, r))?.slice(0, 12) ?? 'no manifest'})`).join(', ') || 'no release',
           onProgress: (done, total) => emit({ type: 'progress', phase: 'unpack', done, total }),
           onWritten: (n) => {
             flusher.wrote(n);

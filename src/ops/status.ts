@@ -7,6 +7,7 @@ import { lastEnabled, readHistory, type HistoryRecord } from '../store/history.j
 import { ownAndShared, releaseUsage } from '../store/release-usage.js';
 import { readJournal, type Journal } from '../txn/journal.js';
 import { FAILSAFE, readLayout, STATE_DIR } from '../store/layout.js';
+import { installedManifestSha256 } from '../store/installed-manifest.js';
 import { checkStateDirForReading } from '../txn/target-lock.js';
 
 export interface ReleaseStatus {
@@ -16,6 +17,11 @@ export interface ReleaseStatus {
   /** When it was last made current (history), else when its directory was put in place. */
   since: string;
   sequence?: number;
+  /**
+   * sha256 of its installed manifest (the package's, byte for byte): what a sender names as a
+   * delta package's base (docs/format.md, "Delta packages"); absent without a manifest.
+   */
+  manifestSha256?: string;
   /** Bytes only this release holds (every hard link to them is inside it). */
   uniqueBytes: number;
   /** Bytes it shares with other releases through hard links. */
@@ -59,7 +65,7 @@ export async function status(targetDir: string): Promise<TargetStatus> {
     const { own, shared } = ownAndShared(usage, r);
     const when = enabled.get(r) as number;
     const since = new Date(Number.isFinite(when) ? when : (await lstat(join(target, r))).ctimeMs).toISOString();
-    releases.push({ name: r, current: r === layout.current, failsafe: r === FAILSAFE, since, sequence: await manifestSequence(join(target, r)), uniqueBytes: own, sharedBytes: shared });
+    releases.push({ name: r, current: r === layout.current, failsafe: r === FAILSAFE, since, sequence: await manifestSequence(join(target, r)), manifestSha256: installedManifestSha256(join(target, r)), uniqueBytes: own, sharedBytes: shared });
   }
   releases.sort((a, b) => b.since.localeCompare(a.since));
   return {

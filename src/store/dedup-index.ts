@@ -158,6 +158,30 @@ export class DedupIndex {
   }
 
   /**
+   * A file whose current content is `sha256` (and `size`), whatever its mode and owner, verified
+   * now: where a delta package's file comes from when no file with its metadata too is there to
+   * link (it is then copied, and the copy hashed again). Candidates are the manifests' claims.
+   */
+  findContent(sha256: string, size: number): Found | undefined {
+    for (const c of this.#bySha.get(sha256) ?? []) {
+      if (c.size !== size) continue;
+      // The file's own mode and owner (a release installed by another user has other owners than its manifest's).
+      let st: Stats | undefined;
+      try {
+        st = lstatSync(c.abs, { throwIfNoEntry: false });
+      } catch (err) {
+        if (isErrno(err, 'ELOOP', 'EACCES', 'ENOTDIR')) continue;
+        throw err;
+      }
+      if (st === undefined || !st.isFile()) continue;
+      const meta = { sha256, size, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+      const v = this.#actualSha(c, meta);
+      if (v?.sha === sha256) return { abs: c.abs, dev: v.dev, ino: v.ino, identity: meta };
+    }
+    return undefined;
+  }
+
+  /**
    * Hard-link the candidate `find` verified to `dest` (a new name in the private staging dir).
    * link(2) works by path, so the new name is checked to be the verified inode, still a regular
    * file of the wanted size, mode and owner; if not (the candidate was swapped after it was

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { lstatSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { FussyError, isErrno } from '../errors.js';
@@ -66,4 +67,14 @@ function foreign(st: Stats, what: string): string | undefined {
   if (st.uid !== me) return `${what} is owned by uid ${st.uid}`;
   if ((st.mode & 0o022) !== 0) return `${what} is writable by others (mode ${(st.mode & 0o7777).toString(8)})`;
   return undefined;
+}
+
+/**
+ * The sha256 of the manifest fussy installed in `dir` (byte for byte the package's): what names
+ * this release to a sender of delta packages (docs/format.md, "Delta packages"). undefined when
+ * the release has none or it cannot be read as a file.
+ */
+export function installedManifestSha256(dir: string): string | undefined {
+  const f = readSmallFile(join(dir, MANIFEST_NAME), INSTALLED_MANIFEST_MAX);
+  return f === undefined || 'problem' in f ? undefined : createHash('sha256').update(f.data).digest('hex');
 }

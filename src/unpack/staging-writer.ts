@@ -1,13 +1,16 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReadEntry } from 'tar';
-import { cannotStartThread, FussyError, isErrno } from '../errors.js';
+import { cannotStartThread, FussyError } from '../errors.js';
 import { manifestMaxBytes } from '../archive/manifest.js';
 import type { DedupIndex, Found } from '../store/dedup-index.js';
 import type { Owner } from '../store/ownership.js';
 import { formatBytes } from '../util/format.js';
+import { copyVerified, stagingError, unsafe, writeAll } from './file-io.js';
 import { Precreator } from './precreate.js';
+
+export { unsafe };
 
 export type Node = { kind: 'dir' } | { kind: 'file' } | { kind: 'symlink'; target: string };
 /** Shared: one object for every directory and file node, not one each. */
@@ -18,10 +21,6 @@ export type Meta = { mode: number; uid: number; gid: number };
 /** Disk use is counted in blocks of this size: a 1-byte file takes a block, a directory one too. */
 const BLOCK = 4096;
 const blocks = (bytes: number): number => Math.ceil(bytes / BLOCK) * BLOCK;
-
-export function unsafe(message: string): FussyError {
-  return new FussyError('UNSAFE_PATH', message, { hint: 'the package tries to write outside its release or replace what it wrote; it is refused as a whole' });
-}
 
 export interface WriterOptions {
   staging: string;
@@ -104,7 +103,7 @@ export class StagingWriter {
     try {
       mkdirSync(this.abs(rel), { mode: 0o700 });
     } catch (err) {
-      throw this.#fsError(err, rel);
+      throw stagingError(err, rel, this.o.staging);
     }
   }
 
@@ -141,7 +140,7 @@ export class StagingWriter {
       try {
         return openSync(this.abs(rel), constants.O_WRONLY | constants.O_NOFOLLOW);
       } catch (err) {
-        throw this.#fsError(err, rel);
+        throw stagingError(err, rel, this.o.staging);
       }
     }
     return this.#create(rel);
@@ -162,7 +161,7 @@ export class StagingWriter {
     try {
       return openSync(this.abs(rel), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     } catch (err) {
-      throw this.#fsError(err, rel);
+      throw stagingError(err, rel, this.o.staging);
     }
   }
 
@@ -247,8 +246,34 @@ export class StagingWriter {
     try {
       return this.o.index.linkTo(c, this.abs(rel));
     } catch (err) {
-      throw this.#fsError(err, rel);
+      throw stagingError(err, rel, this.o.staging);
     }
+  }
+
+  /**
+   * A file a delta package leaves out (from: "base"): a hard link to a verified identical file
+   * (content, mode, owner), else a copy of `content` (findContent's), hashed again as copied.
+   */
+  fromLocal(rel: string, sha256: string, size: number, meta: Meta, mtime: Date, content: Found): void {
+    this.files += 1;
+    const same = this.o.index.find({ sha256, size, ...meta });
+    if (same !== undefined && this.#linkFound(same, rel)) {
+      this.track(rel, FILE, 0);
+      this.linked += size;
+      this.hashes.push([rel, sha256]);
+      return;
+    }
+    this.track(rel, FILE, blocks(size));
+    const fd = this.#create(rel);
+    try {
+      const n = copyVerified(content, fd, sha256, rel, this.abs(rel));
+      this.written += n;
+      this.o.onWritten?.(n);
+      this.#applyMeta(fd, meta, mtime);
+    } finally {
+      closeSync(fd);
+    }
+    this.hashes.push([rel, sha256]);
   }
 
   /** A symlink; where it points is checked against the whole tree at the end (chains may point forward). */
@@ -257,7 +282,7 @@ export class StagingWriter {
     try {
       symlinkSync(target, this.abs(rel));
     } catch (err) {
-      throw this.#fsError(err, rel);
+      throw stagingError(err, rel, this.o.staging);
     }
     if (this.o.owner.asRoot) lchownSync(this.abs(rel), meta.uid, meta.gid);
     if (mtime !== undefined) lutimesSync(this.abs(rel), mtime, mtime);
@@ -269,29 +294,7 @@ export class StagingWriter {
     try {
       linkSync(this.abs(targetRel), this.abs(rel));
     } catch (err) {
-      throw this.#fsError(err, rel);
-    }
-  }
-
-  #fsError(err: unknown, rel: string): unknown {
-    if (isErrno(err, 'ENOSPC', 'EDQUOT')) {
-      return new FussyError('NO_SPACE', `the disk filled up while writing ${rel} into ${this.o.staging}`, { cause: err, hint: 'free space (fussy clean) and try again; nothing was installed' });
-    }
-    if (isErrno(err, 'EEXIST')) return unsafe(`archive member "${rel}" collides with an existing entry`);
-    return err;
-  }
-}
-
-function writeAll(fd: number, data: Buffer, abs: string): void {
-  let off = 0;
-  while (off < data.length) {
-    try {
-      off += writeSync(fd, data, off, data.length - off);
-    } catch (err) {
-      if (isErrno(err, 'ENOSPC', 'EDQUOT')) {
-        throw new FussyError('NO_SPACE', `the disk filled up while writing ${abs}`, { cause: err, hint: 'free space (fussy clean) and try again; nothing was installed' });
-      }
-      throw err;
+      throw stagingError(err, rel, this.o.staging);
     }
   }
 }

@@ -36,6 +36,8 @@ export interface UnpackOptions {
   onWritten?: (bytes: number) => void;
   /** Checked between chunks and raced against each wait for one: an abort ends the unpack at once. */
   signal?: AbortSignal;
+  /** What this device has, for the message refusing a delta package whose files it lacks. */
+  describeDevice?: () => string;
   /** Most files, directories and links the release may have (default and ceiling MAX_ENTRIES; the keyring policy's max-entries). */
   maxEntries?: number;
 }

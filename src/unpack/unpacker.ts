@@ -5,6 +5,7 @@ import { resolveLink, type NodeKind } from '../archive/resolve-link.js';
 import { FussyError } from '../errors.js';
 import { installedMeta } from '../store/ownership.js';
 import { finalizeDirectories, type DirMeta } from './finalize-dirs.js';
+import { planFromBases } from './from-bases.js';
 import { StagingWriter, unsafe, type Meta } from './staging-writer.js';
 import type { UnpackOptions, UnpackResult } from './unpack.js';
 
@@ -185,11 +186,30 @@ export class Unpacker {
         this.#cap = Math.min(this.#cap, m.totalBytes + (m.entries.length + 4) * 1536 + got + 1024 * 1024);
         this.#o.onManifest?.(m);
         this.#w.writeBytes(MANIFEST_NAME, text.subarray(0, got), { mode: 0o644, uid: this.#o.owner.uid, gid: this.#o.owner.gid }, entry.mtime);
+        if (m.bases !== undefined) this.#fromBases(m);
         this.#startPrecreating(m);
       } catch (err) {
         this.failure ??= err;
       }
     });
+  }
+
+  /**
+   * A delta package's left-out files, made now from the device's own (planFromBases checks them
+   * all first), with the manifest's directories; the archive's members then add the rest, and
+   * one for a path made here is refused as a duplicate.
+   */
+  #fromBases(m: Manifest): void {
+    const plan = planFromBases(m, this.#o.index, this.#o.describeDevice ?? (() => 'no release that holds them'));
+    for (const e of m.entries) {
+      if (e.type !== 'directory' || e.path === '.' || this.#w.nodes.has(e.path)) continue;
+      this.#w.mkdir(e.path);
+      this.#w.premade.add(e.path);
+    }
+    for (const [e, found] of plan) {
+      this.#w.fromLocal(e.path, e.sha256 as string, e.size as number, installedMeta(e, this.#o.owner), new Date(e.mtime * 1000), found);
+      this.#seen.add(e.path);
+    }
   }
 
   /** The files that will be written (no dedup candidate) are created ahead by a thread (staging-writer.ts). */
@@ -199,7 +219,7 @@ export class Unpacker {
     for (const e of m.entries) {
       if (e.path === '.') continue;
       if (e.type === 'directory') dirs.push(e.path);
-      else if (e.type === 'file' && e.size !== undefined && e.sha256 !== undefined) {
+      else if (e.type === 'file' && e.from === undefined && e.size !== undefined && e.sha256 !== undefined) {
         if (!this.#o.index.probablyHas({ sha256: e.sha256, size: e.size, ...installedMeta(e, this.#o.owner) })) files.push(e.path);
       }
     }

@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { FussyError, isErrno } from '../errors.js';
+import type { Found } from '../store/dedup-index.js';
+
+/** Write all of `data` at the descriptor's offset; a full disk is NO_SPACE naming `abs`. */
+export function writeAll(fd: number, data: Buffer, abs: string): void {
+  let off = 0;
+  while (off < data.length) {
+    try {
+      off += writeSync(fd, data, off, data.length - off);
+    } catch (err) {
+      if (isErrno(err, 'ENOSPC', 'EDQUOT')) {
+        throw new FussyError('NO_SPACE', `the disk filled up while writing ${abs}`, { cause: err, hint: 'free space (fussy clean) and try again; nothing was installed' });
+      }
+      throw err;
+    }
+  }
+}
+
+/**
+ * Copy the content of the inode `c` verified (dedup-index.ts findContent) to `fd`: opened without
+ * following a link and checked to be that inode, hashed again as it is read, so a file edited
+ * or swapped after it was verified never reaches the new release (DELTA_BASE_MISSING). Bytes copied.
+ */
+export function copyVerified(c: Found, fd: number, sha256: string, rel: string, abs: string): number {
+  let src: number;
+  try {
+    src = openSync(c.abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT', 'ELOOP', 'EACCES', 'ENOTDIR')) throw err;
+    throw missing(`${c.abs} disappeared before it was copied into the new release as "${rel}"`);
+  }
+  try {
+    const st = fstatSync(src);
+    if (st.dev !== c.dev || st.ino !== c.ino) throw missing(`${c.abs} was replaced before it was copied into the new release as "${rel}"`);
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(4096, st.size)));
+    let total = 0;
+    for (let n; (n = readSync(src, buf, 0, buf.length, null)) > 0; total += n) {
+      hash.update(buf.subarray(0, n));
+      writeAll(fd, buf.subarray(0, n), abs);
+    }
+    if (hash.digest('hex') !== sha256) throw missing(`${c.abs} changed while it was copied into the new release as "${rel}"`);
+    return total;
+  } finally {
+    closeSync(src);
+  }
+}
+
+function missing(message: string): FussyError {
+  return new FussyError('DELTA_BASE_MISSING', message, { hint: 'something edits the releases in place: install again, or install a full package' });
+}
+
+export function unsafe(message: string): FussyError {
+  return new FussyError('UNSAFE_PATH', message, { hint: 'the package tries to write outside its release or replace what it wrote; it is refused as a whole' });
+}
+
+/** A file system error while making `rel` in `staging`: a full disk is NO_SPACE, a name taken a collision. */
+export function stagingError(err: unknown, rel: string, staging: string): unknown {
+  if (isErrno(err, 'ENOSPC', 'EDQUOT')) {
+    return new FussyError('NO_SPACE', `the disk filled up while writing ${rel} into ${staging}`, { cause: err, hint: 'free space (fussy clean) and try again; nothing was installed' });
+  }
+  if (isErrno(err, 'EEXIST')) return unsafe(`archive member "${rel}" collides with an existing entry`);
+  return err;
+}

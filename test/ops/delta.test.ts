@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { FussyError, status, verify } from '../../src/index.js';
+import { clean } from '../../src/ops/clean.js';
+import { pack, type PackOptions } from '../../src/pack/pack.js';
+import { installInto, makeDevice, targetState, type Device } from '../helpers/device.js';
+import { makeTmp } from '../helpers/tmp.js';
+import { writeTree, type SampleFile } from '../helpers/tree.js';
+
+const big = (seed: number, n = 256 * 1024): Buffer => {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 2654435761 + seed * 40503) >>> 11 & 0xff;
+  return b;
+};
+
+/** Release 1 and 2: 2 changes one file and adds one; the big data and the binary stay. */
+const FW1: SampleFile[] = [
+  { path: 'bin/app', content: '#!/bin/sh\necho 1\n', mode: 0o755 },
+  { path: 'share/data.bin', content: big(1) },
+  { path: 'share/more.bin', content: big(2) },
+  { path: 'etc/version', content: '1\n' },
+];
+const FW2: SampleFile[] = [...FW1.filter((f) => f.path !== 'etc/version'), { path: 'etc/version', content: '2\n' }, { path: 'etc/new.conf', content: 'x = 1\n' }];
+
+/** fw-2 is the newest whatever was packed in between (downgrade protection would refuse it). */
+const SEQUENCE: Record<string, number> = { 'fw-0': 1, 'fw-1': 2, 'fw-z': 3, 'fw-y': 4, 'fw-k': 5, 'fw-2': 100 };
+
+async function rejection(p: Promise<unknown>): Promise<FussyError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof FussyError, String(err));
+    return err;
+  }
+  assert.fail('expected a FussyError');
+}
+
+describe('delta packages: fussy pack --delta-from, and their install', function () {
+  let tmp: string;
+  let dev: Device;
+  let full1: string;
+  let full2: string;
+  const packIt = async (name: string, files: SampleFile[], extra: Partial<PackOptions> = {}): Promise<Awaited<ReturnType<typeof pack>>> =>
+    pack({ source: await writeTree(join(tmp, 'build', `${name}`), files), tmpDir: tmp, signingKeyFiles: [dev.signingKeyFile], output: join(tmp, 'out', `${name}-${Math.random().toString(36).slice(2)}.gpg`), sequence: SEQUENCE[name], ...extra });
+
+  before(async function () {
+    tmp = await makeTmp('fussy-delta-');
+    mkdirSync(join(tmp, 'out'));
+    dev = await makeDevice(join(tmp, 'keys'), { factory: false });
+    full1 = (await packIt('fw-1', FW1)).path;
+    full2 = (await packIt('fw-2', FW2)).path;
+  });
+
+  async function deviceOn(name: string, pkgs: string[]): Promise<Device> {
+    const d: Device = { ...dev, target: join(tmp, name, 'firmware') };
+    mkdirSync(d.target, { recursive: true });
+    for (const p of pkgs) await installInto(d, p);
+    return d;
+  }
+
+  it('against a package: the archive carries only what changed; GNU tar lists it; it installs, shares the rest, and verifies', async function () {
+    const r = await packIt('fw-2', FW2, { deltaFrom: [full1] });
+    assert.deepEqual(r.bases?.map((b) => b.release), ['fw-1']);
+    assert.match(r.bases?.[0]?.manifest ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(r.omittedFiles, 3);
+    assert.ok(r.bytes < statSync(full2).size / 4, `${r.bytes} vs ${statSync(full2).size}`);
+    const listed = execFileSync('sh', ['-c', `gpg --batch --quiet --skip-verify --decrypt '${r.path}' 2>/dev/null | tar tzf -`], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    assert.deepEqual(listed.sort(), ['fw-2/', 'fw-2/.fussy-manifest.json', 'fw-2/bin/', 'fw-2/etc/', 'fw-2/etc/new.conf', 'fw-2/etc/version', 'fw-2/share/'].sort());
+    const d = await deviceOn('with-base', [full1]);
+    const res = await installInto(d, r.path);
+    assert.equal(res.release, 'fw-2');
+    assert.equal(readFileSync(join(d.target, 'fw-2/etc/version'), 'utf8'), '2\n');
+    assert.equal(statSync(join(d.target, 'fw-2/share/data.bin')).ino, statSync(join(d.target, 'fw-1/share/data.bin')).ino);
+    assert.deepEqual((await verify({ target: d.target })).reports[0]?.findings, []);
+    const s = await status({ target: d.target });
+    assert.equal(s.releases.find((x) => x.name === 'fw-1')?.manifestSha256, r.bases?.[0]?.manifest, 'status names the base as the delta did');
+  });
+
+  it('against a manifest, a release directory, and two bases: the same files left out; a directory base has no manifest hash', async function () {
+    const d1 = await deviceOn('bases', [full1]);
+    const fromManifest = await packIt('fw-2', FW2, { deltaFrom: [join(d1.target, 'fw-1', '.fussy-manifest.json')] });
+    assert.equal(fromManifest.omittedFiles, 3);
+    assert.equal(fromManifest.bases?.[0]?.manifest, (await status({ target: d1.target })).releases[0]?.manifestSha256);
+    const fromDir = await packIt('fw-2', FW2, { deltaFrom: [join(tmp, 'build', 'fw-1')] });
+    assert.equal(fromDir.omittedFiles, 3);
+    assert.deepEqual(fromDir.bases, [{ release: 'fw-1' }]);
+    const other: SampleFile[] = [{ path: 'etc/other', content: 'o\n' }, { path: 'share/more.bin', content: big(2) }];
+    const fw0 = (await packIt('fw-0', other)).path;
+    const two = await packIt('fw-2', FW2, { deltaFrom: [fw0, full1] });
+    assert.deepEqual(two.bases?.map((b) => b.release), ['fw-0', 'fw-1']);
+    // Installs on a device that has only fw-0 when what it leaves out is all in fw-0: not here (data.bin is in fw-1 only).
+    const onlyZero = await deviceOn('only-zero', [fw0]);
+    const err = await rejection(installInto(onlyZero, two.path));
+    assert.equal(err.code, 'DELTA_BASE_MISSING');
+    assert.match(err.message, /lacks 2 of the 3 files it leaves out \(bin\/app, share\/data\.bin\)/);
+    await installInto(d1, fromDir.path);
+    assert.equal(readlinkSync(join(d1.target, 'current')), 'fw-2');
+  });
+
+  it('on a device without the base, or whose base was cleaned: refused (exit 21) naming the bases and what the device has; nothing changed', async function () {
+    const r = await packIt('fw-2', FW2, { deltaFrom: [full1] });
+    const empty = await deviceOn('no-base', []);
+    const err = await rejection(installInto(empty, r.path));
+    assert.equal(err.code, 'DELTA_BASE_MISSING');
+    assert.equal(err.exitCode, 21);
+    assert.match(err.message, /fw-2 is a delta package against fw-1 \(manifest [0-9a-f]{12}\), and this device lacks 3 of the 3 files/);
+    const other: SampleFile[] = [{ path: 'etc/v', content: 'z\n' }];
+    const d = await deviceOn('cleaned', [full1, (await packIt('fw-z', other)).path, (await packIt('fw-y', [{ path: 'etc/v', content: 'y\n' }])).path]);
+    await clean({ target: d.target, keep: 0, env: {}, cwd: tmp, hookTimeoutMs: 1000 });
+    const before = await targetState(d.target);
+    const again = await rejection(installInto(d, r.path));
+    assert.equal(again.code, 'DELTA_BASE_MISSING');
+    assert.match(again.message, /the device has fw-y \([0-9a-f]{12}\)/);
+    assert.deepEqual(await targetState(d.target), before);
+  });
+
+  it('base-damaged-in-place: a base file edited in place is never used; another healthy copy is, else the package is refused naming the file', async function () {
+    const r = await packIt('fw-2', FW2, { deltaFrom: [full1] });
+    const d = await deviceOn('damaged', [full1]);
+    appendFileSync(join(d.target, 'fw-1/share/data.bin'), 'damage');
+    const err = await rejection(installInto(d, r.path));
+    assert.equal(err.code, 'DELTA_BASE_MISSING');
+    assert.match(err.message, /share\/data\.bin/);
+    // A healthy copy elsewhere on the device (another release holding the same content) is used.
+    const keep: SampleFile[] = [{ path: 'share/copy.bin', content: big(1) }];
+    await installInto(d, (await packIt('fw-k', keep)).path);
+    await installInto(d, r.path);
+    assert.equal(statSync(join(d.target, 'fw-2/share/data.bin')).ino, statSync(join(d.target, 'fw-k/share/copy.bin')).ino);
+    assert.deepEqual((await verify({ target: d.target, names: ['fw-2'] })).reports[0]?.findings, []);
+  });
+
+  it('encrypted: a delta encrypted for the device installs; the base package may itself be encrypted (opened with --delta-keyring)', async function () {
+    const enc1 = (await packIt('fw-1', FW1, { recipientKeyFiles: [dev.devicePublicKeyFile], recipients: [dev.deviceFingerprint] })).path;
+    const r = await packIt('fw-2', FW2, { deltaFrom: [enc1], deltaKeyring: dev.keyring, recipientKeyFiles: [dev.devicePublicKeyFile], recipients: [dev.deviceFingerprint] });
+    assert.equal(r.omittedFiles, 3);
+    const d = await deviceOn('encrypted', [enc1]);
+    assert.equal((await installInto(d, r.path)).encrypted, true);
+    assert.equal(readFileSync(join(d.target, 'fw-2/etc/version'), 'utf8'), '2\n');
+  });
+
+  it('a file whose content is in a base but whose mode differs is copied with its own mode, not linked', async function () {
+    const exec: SampleFile[] = [...FW2.filter((f) => f.path !== 'share/more.bin'), { path: 'share/more.bin', content: big(2), mode: 0o600 }];
+    const r = await packIt('fw-2', exec, { deltaFrom: [full1] });
+    const d = await deviceOn('mode', [full1]);
+    copyFileSync(r.path, join(tmp, 'mode.gpg'));
+    await installInto(d, r.path);
+    const st = statSync(join(d.target, 'fw-2/share/more.bin'));
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.notEqual(st.ino, statSync(join(d.target, 'fw-1/share/more.bin')).ino);
+    assert.deepEqual((await verify({ target: d.target, names: ['fw-2'] })).reports[0]?.findings, []);
+  });
+});
