@@ -36,11 +36,12 @@ async function runHistory(io: Io, f: HistoryFlags): Promise<CommandResult> {
     const what = r.release === undefined ? '' : ` ${r.release}`;
     const from = r.previous === undefined ? '' : ` (was ${r.previous})`;
     const pkg = r.package?.sha256 === undefined ? '' : ` package sha256 ${r.package.sha256.slice(0, 16)}`;
+    const delta = r.delta === undefined ? '' : ` delta against ${r.delta.bases.map((b) => b.release).join(', ')}`;
     const who = r.signers === undefined || r.signers.length === 0 ? '' : ` signed by ${r.signers.map((s) => s.slice(-16)).join(', ')}`;
     const why = r.error === undefined ? '' : `: ${r.error.code} ${r.error.message}`;
     const gone = r.removed === undefined ? '' : ` removed ${r.removed.length === 0 ? 'nothing' : r.removed.join(', ')}${r.freedBytes === undefined ? '' : ` (${formatBytes(r.freedBytes)} freed)`}`;
     const note = r.headRebuilt === undefined ? '' : ` (before it, the history was damaged: ${r.headRebuilt}; rebuilt from the log)`;
-    return `${r.time} ${r.action} ${r.result}${what}${from}${gone}${pkg}${who} ${(r.durationMs / 1000).toFixed(1)} s${why}${note}`;
+    return `${r.time} ${r.action} ${r.result}${what}${from}${gone}${pkg}${delta}${who} ${(r.durationMs / 1000).toFixed(1)} s${why}${note}`;
   });
   if (!f.json && !f.quiet) for (const l of lines) io.stdout.write(l + '\n');
   return { json: { records: h.records, problems: h.problems }, summary: [`${h.records.length} records, chain intact`] };

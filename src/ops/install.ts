@@ -1,5 +1,6 @@
 import { rename } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import type { DeltaBase } from '../archive/manifest.js';
 import { FussyError } from '../errors.js';
 import { noEvents } from '../events.js';
 import type { Owner } from '../store/ownership.js';
@@ -117,7 +118,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
   const stateDir = join(target, STATE_DIR);
   const fp = failpoints(o.failpoint);
   // Facts for the history record, filled in as they become known.
-  const facts: { release?: string; previous?: string; signers?: string[] } = {};
+  const facts: { release?: string; previous?: string; signers?: string[]; delta?: { bases: DeltaBase[] } } = {};
   return withTarget(target, { ...o, what: `install ${basename(o.package)}`, now }, async (recovered) => {
     // Started only now that the lock is held: a busy target answers at once, with nothing left running.
     const digest = sha256 !== undefined ? Promise.resolve(sha256) : (o.packageDigest ?? packageDigest(src.path));
@@ -166,6 +167,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
           maxBytes: cap,
           maxWrite: writable,
           onManifest: (m) => {
+            if (m.bases !== undefined) facts.delta = { bases: m.bases };
             checkPolicy(m, policy, keyringDir);
             checkSpace(m, index, o.owner, free, reserve, target);
           },

@@ -90,28 +90,41 @@ async function packageBase(file: string, ring: DeviceKeyring, now: Date): Promis
 async function firstManifest(data: AsyncIterable<Uint8Array>, file: string): Promise<Buffer> {
   const gunzip = createGunzip();
   const parser = new Parser({ strict: true });
-  let found: Buffer | undefined;
-  let done = false;
-  parser.on('entry', (entry: ReadEntry) => {
-    const rel = entry.path.split('/').slice(1).join('/');
-    if (found === undefined && !done && rel === MANIFEST_NAME && entry.size <= manifestMaxBytes()) {
-      const parts: Buffer[] = [];
-      entry.on('data', (c: Buffer) => parts.push(c));
-      entry.on('end', () => (found = Buffer.concat(parts)));
-      return;
-    }
-    if (entry.type !== 'Directory') done = true;
-    entry.resume();
+  let settled = false;
+  const result = new Promise<Buffer | undefined>((resolve, reject) => {
+    const settle = (v: Buffer | undefined): void => {
+      settled = true;
+      resolve(v);
+    };
+    parser.on('entry', (entry: ReadEntry) => {
+      const rel = entry.path.split('/').slice(1).join('/');
+      if (!settled && rel === MANIFEST_NAME && entry.size <= manifestMaxBytes()) {
+        const parts: Buffer[] = [];
+        entry.on('data', (c: Buffer) => parts.push(c));
+        entry.on('end', () => settle(Buffer.concat(parts)));
+        return;
+      }
+      // The manifest comes first (after the release directory) or not at all.
+      if (entry.type !== 'Directory') settle(undefined);
+      entry.resume();
+    });
+    parser.on('end', () => settle(undefined));
+    parser.on('error', (err: Error) => (settled ? undefined : reject(err)));
+    gunzip.on('error', (err: Error) => (settled ? undefined : reject(err)));
   });
   gunzip.pipe(parser);
-  for await (const chunk of data) {
-    if (!gunzip.write(chunk)) await new Promise<void>((resolve) => gunzip.once('drain', () => resolve()));
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    if (found !== undefined || done) break;
+  try {
+    for await (const chunk of data) {
+      if (settled) break;
+      if (!gunzip.write(chunk)) await new Promise<void>((resolve) => gunzip.once('drain', () => resolve()));
+    }
+    if (!settled) gunzip.end();
+    const found = await result;
+    if (found === undefined) throw new FussyError('BAD_ARCHIVE', `${file} has no manifest as its first entry`);
+    return found;
+  } finally {
+    gunzip.destroy();
   }
-  gunzip.destroy();
-  if (found === undefined) throw new FussyError('BAD_ARCHIVE', `${file} has no manifest as its first entry`);
-  return found;
 }
 
 function isJson(path: string): boolean {

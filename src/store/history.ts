@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { lstat, open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { DeltaBase } from '../archive/manifest.js';
 import { FussyError, isErrno, isSystemError } from '../errors.js';
 import type { LogEvent } from '../events.js';
 import { fsyncDir } from '../util/fs-atomic.js';
@@ -28,6 +29,8 @@ export interface HistoryRecord {
   previous?: string;
   package?: { file: string; bytes?: number; sha256?: string };
   signers?: string[];
+  /** A delta package: the bases it was made against (docs/format.md, "Delta packages"). */
+  delta?: { bases: DeltaBase[] };
   error?: { code: string; message: string };
   /** clean: the releases removed and the bytes that gave back. */
   removed?: string[];

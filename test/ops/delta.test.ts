@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, mkdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { FussyError, status, verify } from '../../src/index.js';
+import { FussyError, history, status, verify } from '../../src/index.js';
 import { clean } from '../../src/ops/clean.js';
 import { pack, type PackOptions } from '../../src/pack/pack.js';
 import { installInto, makeDevice, targetState, type Device } from '../helpers/device.js';
@@ -76,6 +76,7 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
     assert.deepEqual((await verify({ target: d.target })).reports[0]?.findings, []);
     const s = await status({ target: d.target });
     assert.equal(s.releases.find((x) => x.name === 'fw-1')?.manifestSha256, r.bases?.[0]?.manifest, 'status names the base as the delta did');
+    assert.deepEqual((await history({ target: d.target })).records.at(-1)?.delta, { bases: r.bases }, 'the history says it was a delta, and against what');
   });
 
   it('against a manifest, a release directory, and two bases: the same files left out; a directory base has no manifest hash', async function () {

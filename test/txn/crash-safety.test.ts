@@ -105,6 +105,8 @@ describe('crash safety: SIGKILL at every step of an install, then recovery', fun
   let tmp: string;
   let pkgA: string;
   let pkgB: string;
+  /** B as a delta package against A: most of its files are left to the device. */
+  let pkgBDelta: string;
   let dev: Device;
 
   before(async function () {
@@ -114,6 +116,7 @@ describe('crash safety: SIGKILL at every step of an install, then recovery', fun
     const b = await writeTree(join(tmp, 'build', 'firmware-b'), firmware('b', 90, 70));
     pkgA = (await pack({ source: a, tmpDir: tmp, signingKeyFiles: [dev.signingKeyFile], output: join(tmp, 'a.tar.gz.gpg') })).path;
     pkgB = (await pack({ source: b, tmpDir: tmp, signingKeyFiles: [dev.signingKeyFile], output: join(tmp, 'b.tar.gz.gpg') })).path;
+    pkgBDelta = (await pack({ source: b, tmpDir: tmp, signingKeyFiles: [dev.signingKeyFile], output: join(tmp, 'b-delta.tar.gz.gpg'), deltaFrom: [pkgA] })).path;
   });
 
   /**
@@ -202,6 +205,22 @@ describe('crash safety: SIGKILL at every step of an install, then recovery', fun
       }
     });
   });
+
+  // A delta install is the same transaction: killed anywhere, it recovers as a full one does.
+  for (const c of cases.filter((x) => ['unpack-bytes:1', 'after-unpack', 'after-rename', 'after-pre-install', 'after-switch'].includes(x.point))) {
+    concurrently(`delta package killed at ${c.point}: recovery ${c.current === 'firmware-b' ? 'rolls forward' : 'rolls back'}, and nothing else changed`, async () => {
+      const d = await deviceWithA(`delta-${c.point.replace(/:/g, '-')}`);
+      const killed = await fussy(d.dev, ['install', pkgBDelta, '-k', d.dev.keyring, '-t', d.dev.target], c.point);
+      assert.equal(killed.signal, 'SIGKILL', `the install should die at ${c.point}: ${killed.stderr}`);
+      const out = await recoverInProcess(d.dev);
+      assert.match(out.message, c.outcome);
+      assert.equal(out.current, c.current);
+      await assertInvariants(d, c.current);
+      if (c.current === 'firmware-a') await installInto(d.dev, pkgBDelta);
+      assert.equal(await readlink(join(d.dev.target, 'current')), 'firmware-b');
+      assert.deepEqual(await checkManifest(join(d.dev.target, 'firmware-b')), []);
+    });
+  }
 
   concurrently('killed while the factory current dir becomes failsafe: recovery links current -> failsafe again', async () => {
     const dir = join(tmp, 'dev-factory');
