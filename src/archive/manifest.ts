@@ -38,8 +38,14 @@ export interface ManifestEntry {
   sha256?: string;
   /** Symlink target as stored, or the release-relative path a hard link points at. */
   target?: string;
-  /** A file of a delta package whose data is not in the archive: the device has the content (sha256). */
-  from?: 'base';
+  /**
+   * A file of a delta package whose data the archive leaves out: `base`, the device has the
+   * content (sha256); `chunks`, the archive carries a patch (archive/chunks.ts) against the
+   * device's file whose content is `base`.
+   */
+  from?: 'base' | 'chunks';
+  /** With from "chunks": the sha256 of the base file the patch is applied to. */
+  base?: string;
 }
 
 /** A release a delta package was made against: its name, and its manifest's sha256 when known. */
@@ -110,14 +116,14 @@ const bad = (message: string): FussyError => new FussyError('BAD_ARCHIVE', messa
 
 /**
  * Bound, parse and validate a manifest's bytes. The shape check runs first, on the bytes: what
- * JSON.parse then builds is at most MAX_ENTRIES small objects of at most 16 members, ~9 values
+ * JSON.parse then builds is at most MAX_ENTRIES small objects of at most 16 members, ~10 values
  * per entry, nested 3 deep (object, entries array, entry), whatever the text holds. `release`
  * as for validateManifest.
  */
 export function parseManifest(text: Uint8Array, release: string | undefined, maxEntries = MAX_ENTRIES): CheckedManifest {
   const maxBytes = manifestMaxBytes(maxEntries);
   if (text.length > maxBytes) throw bad(`the manifest is ${text.length} bytes, more than the ${maxBytes} fussy reads`);
-  const shape = jsonShapeProblem(text, { maxDepth: 3, maxMembers: 16, maxElements: maxEntries, maxContainers: maxEntries + 3, maxValues: 9 * maxEntries + 64, maxString: MAX_JSON_STRING });
+  const shape = jsonShapeProblem(text, { maxDepth: 3, maxMembers: 16, maxElements: maxEntries, maxContainers: maxEntries + 3, maxValues: 10 * maxEntries + 64, maxString: MAX_JSON_STRING });
   if (shape !== undefined) throw bad(`the manifest ${shape}; a fussy manifest has at most ${maxEntries} entries of a few fields each`);
   let value: unknown;
   try {
@@ -132,7 +138,7 @@ const TOP_FIELDS = new Set(['format', 'version', 'release', 'created', 'sequence
 const COMMON = ['path', 'type', 'mode', 'uid', 'gid', 'mtime'];
 const ENTRY_FIELDS: Record<EntryType, Set<string>> = {
   directory: new Set(COMMON),
-  file: new Set([...COMMON, 'size', 'sha256', 'from']),
+  file: new Set([...COMMON, 'size', 'sha256', 'from', 'base']),
   symlink: new Set([...COMMON, 'target']),
   hardlink: new Set([...COMMON, 'target']),
 };
@@ -258,7 +264,9 @@ function checkEntry(e: unknown, i: number, release: string, seen: Map<string, Ma
   if (type === 'file') {
     if (!isCount(e.size)) field('size', 'a whole number >= 0');
     if (typeof e.sha256 !== 'string' || !SHA256.test(e.sha256)) field('sha256', '64 lower-case hex digits');
-    if (e.from !== undefined && (e.from !== 'base' || !delta)) field('from', '"base", in a manifest that names its bases');
+    if (e.from !== undefined && ((e.from !== 'base' && e.from !== 'chunks') || !delta)) field('from', '"base" or "chunks", in a manifest that names its bases');
+    if ((e.from === 'chunks') !== (e.base !== undefined)) field('base', 'the sha256 of the base file, exactly when "from" is "chunks"');
+    if (e.base !== undefined && (typeof e.base !== 'string' || !SHA256.test(e.base))) field('base', '64 lower-case hex digits');
   } else if (type === 'symlink') {
     const t = e.target;
     if (typeof t !== 'string' || t === '' || t.includes('\0') || Buffer.byteLength(t) > MAX_LINK_TARGET) field('target', `a non-empty link target without NUL bytes, at most ${MAX_LINK_TARGET} bytes`);

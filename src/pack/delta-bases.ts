@@ -17,6 +17,8 @@ import { walkTree } from './walk.js';
 export interface BaseContent {
   bases: DeltaBase[];
   shas: Set<string>;
+  /** The files of the bases given as directories, by path (the first base's wins): what large changed files are patched against. */
+  files: Map<string, { abs: string; sha256: string; size: number }>;
 }
 
 /**
@@ -30,12 +32,12 @@ export interface BaseContent {
  */
 export async function readBases(paths: string[], o: { keyring?: string; signers: openpgp.Key[]; excludes?: string[]; now: Date }): Promise<BaseContent> {
   if (paths.length > MAX_BASES) throw new FussyError('USAGE', `${paths.length} --delta-from bases; a delta package names at most ${MAX_BASES}`, { hint: 'make one delta per group of devices' });
-  const out: BaseContent = { bases: [], shas: new Set() };
+  const out: BaseContent = { bases: [], shas: new Set(), files: new Map() };
   let ring: DeviceKeyring | undefined;
   for (const path of paths) {
     const st = lstatSync(path, { throwIfNoEntry: false });
     if (st === undefined) throw new FussyError('BAD_SOURCE', `the delta base ${path} does not exist`, { hint: 'give a package, a .fussy-manifest.json or a release directory of the release the devices run' });
-    let base: { release: string; manifest?: string; shas: string[] };
+    let base: { release: string; manifest?: string; shas: string[]; files?: Map<string, { abs: string; sha256: string; size: number }> };
     if (st.isDirectory()) base = await directoryBase(path, o.excludes ?? []);
     else if (isJson(path)) base = manifestBase(readManifestFile(path), path);
     else {
@@ -44,6 +46,7 @@ export async function readBases(paths: string[], o: { keyring?: string; signers:
     }
     out.bases.push(base.manifest === undefined ? { release: base.release } : { release: base.release, manifest: base.manifest });
     for (const s of base.shas) out.shas.add(s);
+    for (const [p, f] of base.files ?? []) if (!out.files.has(p)) out.files.set(p, f);
   }
   return out;
 }
@@ -63,13 +66,18 @@ function readManifestFile(path: string): { bytes: Buffer; manifest: Manifest } {
   }
 }
 
-async function directoryBase(dir: string, excludes: string[]): Promise<{ release: string; manifest?: string; shas: string[] }> {
+async function directoryBase(dir: string, excludes: string[]): Promise<{ release: string; manifest?: string; shas: string[]; files: Map<string, { abs: string; sha256: string; size: number }> }> {
   const own = join(dir, MANIFEST_NAME);
   // An installed release (or a copy of one) carries its manifest: that names the base exactly.
-  if (lstatSync(own, { throwIfNoEntry: false })?.isFile() === true) return manifestBase(readManifestFile(own), own);
+  if (lstatSync(own, { throwIfNoEntry: false })?.isFile() === true) {
+    const read = readManifestFile(own);
+    const files = new Map(read.manifest.entries.filter((e) => e.type === 'file').map((e) => [e.path, { abs: join(dir, e.path), sha256: e.sha256 as string, size: e.size as number }]));
+    return { ...manifestBase(read, own), files };
+  }
   const walk = await walkTree(dir, excludes);
   const digests = digestFiles(walk);
-  return { release: basename(dir), shas: [...digests.values()].map((d) => d.sha256) };
+  const files = new Map(walk.filter((w) => w.type === 'file').map((w) => [w.path, { abs: w.abs, sha256: (digests.get(w.path) as { sha256: string }).sha256, size: w.stat.size }]));
+  return { release: basename(dir), shas: [...digests.values()].map((d) => d.sha256), files };
 }
 
 /** The manifest of a fussy package: the archive's first entry after the release directory. */

@@ -7,14 +7,15 @@ import { pipeline } from 'node:stream/promises';
 import type * as openpgp from 'openpgp';
 import { FussyError, isErrno } from '../errors.js';
 import { checkReleaseName } from '../archive/release-name.js';
-import { DELTA_MANIFEST_VERSION, validateManifest, type DeltaBase, type Manifest } from '../archive/manifest.js';
+import type { DeltaBase } from '../archive/manifest.js';
 import type { PassphraseSource } from '../keyring/signing-keys.js';
 import { loadSigningKeys } from '../keyring/signing-keys.js';
 import { resolveRecipients } from '../keyring/recipients.js';
 import { commitFile, tempBeside, unlinkIfExists } from '../util/fs-atomic.js';
 import { digestFiles } from './digest-files.js';
 import { buildManifest } from './build-manifest.js';
-import { readBases, type BaseContent } from './delta-bases.js';
+import { readBases } from './delta-bases.js';
+import { deltaOf } from './delta.js';
 import { planOutput } from './output-path.js';
 import { parallelGzip } from './parallel-gzip.js';
 import { tarStream } from './tar-stream.js';
@@ -76,8 +77,11 @@ export interface PackResult {
   release: string;
   /** A delta package: the bases it was made against, and the files (bytes) it leaves to them. */
   bases?: DeltaBase[];
+  /** Files whose data the archive leaves out (all of it, or all but a patch's worth). */
   omittedFiles: number;
   omittedBytes: number;
+  /** Of those, files carried as a patch against their base file. */
+  patchedFiles: number;
   bytes: number;
   files: number;
   treeBytes: number;
@@ -116,7 +120,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   let hashed = 0;
   const digests = digestFiles(walk, (n) => emit({ type: 'progress', phase: 'hash', done: (hashed += n), total: treeBytes }));
   const full = buildManifest({ release, walk, digests, date, sourceDateEpoch: opts.sourceDateEpoch, sequence: opts.sequence, minSequence: opts.minSequence, rollback: opts.rollback, compatible: opts.compatible });
-  const manifest = (opts.deltaFrom ?? []).length === 0 ? full : deltaManifest(full, await readBases(opts.deltaFrom as string[], { keyring: opts.deltaKeyring, signers: signingKeys, excludes: opts.excludes, now }));
+  const delta = (opts.deltaFrom ?? []).length === 0 ? undefined : deltaOf(full, walk, await readBases(opts.deltaFrom as string[], { keyring: opts.deltaKeyring, signers: signingKeys, excludes: opts.excludes, now }), opts.tmpDir);
+  const manifest = delta?.manifest ?? full;
   const incompressible = new Set([...digests].filter(([, d]) => d.incompressible).map(([p]) => p));
 
   const suffix = opts.unsigned ? '.tar.gz' : '.tar.gz.gpg';
@@ -126,7 +131,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   let written = 0;
   try {
     const gz = parallelGzip(
-      tarStream({ release, manifest, walk, incompressible }, (n) => emit({ type: 'progress', phase: 'write', done: (written += n), total: treeBytes })),
+      tarStream({ release, manifest, walk, incompressible, patches: delta?.patches }, (n) => emit({ type: 'progress', phase: 'write', done: (written += n), total: treeBytes })),
       { level: opts.level, parallel: availableParallelism() * 2 },
     );
     const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 }) // O_CREAT|O_EXCL: never through a symlink (open(2));
@@ -138,14 +143,17 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     await unlinkIfExists(tmp);
     if (plan.createdDir !== undefined) await rm(plan.createdDir, { recursive: true, force: true });
     throw err;
+  } finally {
+    for (const p of delta?.patches.values() ?? []) await unlinkIfExists(p.file);
   }
-  const omitted = manifest.entries.filter((e) => e.from === 'base');
+  const omitted = manifest.entries.filter((e) => e.from !== undefined);
   return {
     path: plan.file,
     release,
     bases: manifest.bases,
     omittedFiles: omitted.length,
     omittedBytes: omitted.reduce((n, e) => n + (e.size ?? 0), 0),
+    patchedFiles: manifest.entries.filter((e) => e.from === 'chunks').length,
     bytes: (await stat(plan.file)).size,
     files: manifest.fileCount,
     treeBytes: manifest.totalBytes,
@@ -153,19 +161,6 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     encryptedFor: encryptionKeys.map((k) => k.getFingerprint().toUpperCase()),
     durationMs: Date.now() - started,
   };
-}
-
-/**
- * The delta of `full` against what the bases hold (docs/format.md, "Delta packages"): the same
- * entries, every file whose content a base has marked `from: "base"` (its data stays out of the
- * archive), the bases named, format version 2. Checked as install will check it.
- */
-function deltaManifest(full: Manifest, have: BaseContent): Manifest {
-  const entries = full.entries.map((e) => (e.type === 'file' && have.shas.has(e.sha256 as string) ? { ...e, from: 'base' as const } : e));
-  const { entries: _e, totalBytes, fileCount, ...head } = full;
-  const m: Manifest = { ...head, version: DELTA_MANIFEST_VERSION, bases: have.bases, totalBytes, fileCount, entries };
-  validateManifest(m, full.release);
-  return m;
 }
 
 /**

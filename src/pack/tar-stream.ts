@@ -49,6 +49,8 @@ export interface TarStreamInput {
   walk: WalkEntry[];
   /** Release-relative paths of files whose data should be stored, not deflated. */
   incompressible: Set<string>;
+  /** A delta's patched files (from: "chunks"): the archive carries the patch instead of the data. */
+  patches?: Map<string, { file: string; size: number }>;
 }
 
 /**
@@ -81,8 +83,14 @@ export async function* tarStream(input: TarStreamInput, onBytes: (n: number) => 
     const w = input.walk[i] as WalkEntry;
     const name = `${release}/${m.path}`;
     const target = m.type === 'hardlink' ? `${release}/${m.target as string}` : m.target;
-    yield { data: tarHeader(name, { ...m, target }), store: false };
+    const patch = m.from === 'chunks' ? input.patches?.get(m.path) : undefined;
+    if (m.from === 'chunks' && patch === undefined) throw new Error(`no patch for ${m.path}`);
+    yield { data: tarHeader(name, { ...m, target, size: patch?.size ?? m.size }), store: false };
     if (m.type !== 'file') continue;
+    if (patch !== undefined) {
+      yield* patchData(patch, input.incompressible.has(m.path), onBytes);
+      continue;
+    }
     const store = input.incompressible.has(m.path);
     const size = m.size ?? 0;
     const fd = openForRead(w.abs);
@@ -101,4 +109,18 @@ export async function* tarStream(input: TarStreamInput, onBytes: (n: number) => 
   }
   // End of archive: two zero blocks (POSIX.1-1988 ustar).
   yield { data: Buffer.alloc(BLOCK * 2), store: false };
+}
+
+/** A patch's bytes (pack's own temp file), then the block padding. */
+function* patchData(patch: { file: string; size: number }, store: boolean, onBytes: (n: number) => void): Generator<Segment> {
+  const fd = openForRead(patch.file);
+  try {
+    const seg: FileSegment = { fd, length: patch.size, store, read: 0 };
+    yield seg;
+    onBytes(seg.read);
+    if (seg.read !== patch.size) throw new Error(`the patch ${patch.file} changed while it was packed`);
+  } finally {
+    closeSync(fd);
+  }
+  yield { data: padding(patch.size), store: false };
 }

@@ -162,9 +162,9 @@ export class DedupIndex {
    * now: where a delta package's file comes from when no file with its metadata too is there to
    * link (it is then copied, and the copy hashed again). Candidates are the manifests' claims.
    */
-  findContent(sha256: string, size: number): Found | undefined {
+  findContent(sha256: string, size?: number): Found | undefined {
     for (const c of this.#bySha.get(sha256) ?? []) {
-      if (c.size !== size) continue;
+      if (size !== undefined && c.size !== size) continue;
       // The file's own mode and owner (a release installed by another user has other owners than its manifest's).
       let st: Stats | undefined;
       try {
@@ -174,7 +174,7 @@ export class DedupIndex {
         throw err;
       }
       if (st === undefined || !st.isFile()) continue;
-      const meta = { sha256, size, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+      const meta = { sha256, size: st.size, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
       const v = this.#actualSha(c, meta);
       if (v?.sha === sha256) return { abs: c.abs, dev: v.dev, ino: v.ino, identity: meta };
     }

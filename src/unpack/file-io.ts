@@ -24,16 +24,9 @@ export function writeAll(fd: number, data: Buffer, abs: string): void {
  * or swapped after it was verified never reaches the new release (DELTA_BASE_MISSING). Bytes copied.
  */
 export function copyVerified(c: Found, fd: number, sha256: string, rel: string, abs: string): number {
-  let src: number;
-  try {
-    src = openSync(c.abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT', 'ELOOP', 'EACCES', 'ENOTDIR')) throw err;
-    throw missing(`${c.abs} disappeared before it was copied into the new release as "${rel}"`);
-  }
+  const src = openVerified(c, `the source of "${rel}"`);
   try {
     const st = fstatSync(src);
-    if (st.dev !== c.dev || st.ino !== c.ino) throw missing(`${c.abs} was replaced before it was copied into the new release as "${rel}"`);
     const hash = createHash('sha256');
     const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(4096, st.size)));
     let total = 0;
@@ -46,6 +39,23 @@ export function copyVerified(c: Found, fd: number, sha256: string, rel: string, 
   } finally {
     closeSync(src);
   }
+}
+
+/** The inode `c` was verified to be, opened without following a link; DELTA_BASE_MISSING if it is gone or swapped. */
+export function openVerified(c: Found, what: string): number {
+  let fd: number;
+  try {
+    fd = openSync(c.abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT', 'ELOOP', 'EACCES', 'ENOTDIR')) throw err;
+    throw missing(`${c.abs}, ${what}, disappeared before it was used`);
+  }
+  const st = fstatSync(fd);
+  if (st.dev !== c.dev || st.ino !== c.ino) {
+    closeSync(fd);
+    throw missing(`${c.abs}, ${what}, was replaced before it was used`);
+  }
+  return fd;
 }
 
 function missing(message: string): FussyError {

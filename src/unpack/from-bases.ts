@@ -13,8 +13,9 @@ export function planFromBases(m: Manifest, index: DedupIndex, device: () => stri
   const plan: Array<[ManifestEntry, Found]> = [];
   const missing: ManifestEntry[] = [];
   for (const e of m.entries) {
-    if (e.from !== 'base') continue;
-    const found = index.findContent(e.sha256 as string, e.size as number);
+    if (e.from === undefined) continue;
+    // from "base": the file's own content; from "chunks": the base file its patch applies to.
+    const found = e.from === 'base' ? index.findContent(e.sha256 as string, e.size as number) : index.findContent(e.base as string);
     if (found === undefined) missing.push(e);
     else plan.push([e, found]);
   }

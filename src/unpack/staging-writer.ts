@@ -7,7 +7,7 @@ import { manifestMaxBytes } from '../archive/manifest.js';
 import type { DedupIndex, Found } from '../store/dedup-index.js';
 import type { Owner } from '../store/ownership.js';
 import { formatBytes } from '../util/format.js';
-import { copyVerified, stagingError, unsafe, writeAll } from './file-io.js';
+import { stagingError, unsafe, writeAll } from './file-io.js';
 import { Precreator } from './precreate.js';
 
 export { unsafe };
@@ -20,7 +20,7 @@ export type Meta = { mode: number; uid: number; gid: number };
 
 /** Disk use is counted in blocks of this size: a 1-byte file takes a block, a directory one too. */
 const BLOCK = 4096;
-const blocks = (bytes: number): number => Math.ceil(bytes / BLOCK) * BLOCK;
+export const blocks = (bytes: number): number => Math.ceil(bytes / BLOCK) * BLOCK;
 
 export interface WriterOptions {
   staging: string;
@@ -143,21 +143,21 @@ export class StagingWriter {
         throw stagingError(err, rel, this.o.staging);
       }
     }
-    return this.#create(rel);
+    return this.createFile(rel);
   }
 
   writeBytes(rel: string, data: Buffer, meta: Meta, mtime: Date | undefined): void {
     this.track(rel, FILE, blocks(data.length));
-    const fd = this.#create(rel);
+    const fd = this.createFile(rel);
     try {
       writeAll(fd, data, this.abs(rel));
-      this.#applyMeta(fd, meta, mtime);
+      this.applyMeta(fd, meta, mtime);
     } finally {
       closeSync(fd);
     }
   }
 
-  #create(rel: string): number {
+  createFile(rel: string): number {
     try {
       return openSync(this.abs(rel), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     } catch (err) {
@@ -165,7 +165,7 @@ export class StagingWriter {
     }
   }
 
-  #applyMeta(fd: number, meta: Meta, mtime: Date | undefined): void {
+  applyMeta(fd: number, meta: Meta, mtime: Date | undefined): void {
     if (this.o.owner.asRoot) fchownSync(fd, meta.uid, meta.gid);
     fchmodSync(fd, meta.mode); // after chown: chown(2) clears setuid/setgid
     if (mtime !== undefined) futimesSync(fd, mtime, mtime);
@@ -184,7 +184,7 @@ export class StagingWriter {
     // With a manifest the content is known before the data: link first. The data itself is
     // covered by the signature like the manifest that names its hash, so it is not re-hashed.
     const known = sha256 !== undefined ? this.o.index.find({ sha256, size, ...meta }) : undefined;
-    const linked = known !== undefined && this.#linkFound(known, rel);
+    const linked = known !== undefined && this.linkFound(known, rel);
     // The tar header's size is exactly what the parser will hand over: charged before a byte is written.
     this.track(rel, FILE, linked ? 0 : blocks(size));
     if (linked && sha256 !== undefined) {
@@ -209,7 +209,7 @@ export class StagingWriter {
     entry.on('end', () => {
       try {
         if (!this.o.failed()) {
-          this.#applyMeta(fd, meta, entry.mtime);
+          this.applyMeta(fd, meta, entry.mtime);
           ok = true;
         }
       } catch (err) {
@@ -242,38 +242,12 @@ export class StagingWriter {
   }
 
   /** Link a verified dedup candidate; false if it was swapped after verification (the data is written instead). */
-  #linkFound(c: Found, rel: string): boolean {
+  linkFound(c: Found, rel: string): boolean {
     try {
       return this.o.index.linkTo(c, this.abs(rel));
     } catch (err) {
       throw stagingError(err, rel, this.o.staging);
     }
-  }
-
-  /**
-   * A file a delta package leaves out (from: "base"): a hard link to a verified identical file
-   * (content, mode, owner), else a copy of `content` (findContent's), hashed again as copied.
-   */
-  fromLocal(rel: string, sha256: string, size: number, meta: Meta, mtime: Date, content: Found): void {
-    this.files += 1;
-    const same = this.o.index.find({ sha256, size, ...meta });
-    if (same !== undefined && this.#linkFound(same, rel)) {
-      this.track(rel, FILE, 0);
-      this.linked += size;
-      this.hashes.push([rel, sha256]);
-      return;
-    }
-    this.track(rel, FILE, blocks(size));
-    const fd = this.#create(rel);
-    try {
-      const n = copyVerified(content, fd, sha256, rel, this.abs(rel));
-      this.written += n;
-      this.o.onWritten?.(n);
-      this.#applyMeta(fd, meta, mtime);
-    } finally {
-      closeSync(fd);
-    }
-    this.hashes.push([rel, sha256]);
   }
 
   /** A symlink; where it points is checked against the whole tree at the end (chains may point forward). */

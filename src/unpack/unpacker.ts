@@ -6,6 +6,8 @@ import { FussyError } from '../errors.js';
 import { installedMeta } from '../store/ownership.js';
 import { finalizeDirectories, type DirMeta } from './finalize-dirs.js';
 import { planFromBases } from './from-bases.js';
+import { fromLocal, patched } from './local-files.js';
+import type { Found } from '../store/dedup-index.js';
 import { StagingWriter, unsafe, type Meta } from './staging-writer.js';
 import type { UnpackOptions, UnpackResult } from './unpack.js';
 
@@ -35,6 +37,8 @@ export class Unpacker {
   /** The release directory's own entry, if the archive has one. */
   #top: ReadEntry | undefined;
   #entries = 0;
+  /** A delta's patched files (from: "chunks"): the base file each patch applies to, verified. */
+  readonly #patchBases = new Map<string, Found>();
   /** Whether the archive has a manifest, decided at its first entry that is not a directory. */
   #kind: 'manifest' | 'legacy' | undefined;
   readonly #maxEntries: number;
@@ -123,7 +127,9 @@ export class Unpacker {
       entry.resume();
     } else if (FILE_TYPES.has(type)) {
       this.#expect(m, 'file', entry);
-      w.file(rel, entry, this.#meta(entry), m?.sha256);
+      const base = m?.from === 'chunks' ? this.#patchBases.get(rel) : undefined;
+      if (base !== undefined) patched(w, rel, entry, this.#meta(entry), m?.sha256 as string, m?.size as number, base);
+      else w.file(rel, entry, this.#meta(entry), m?.sha256);
     } else if (type === 'SymbolicLink') {
       this.#expect(m, 'symlink', entry);
       const target = entry.linkpath ?? '';
@@ -161,7 +167,7 @@ export class Unpacker {
       m.mode !== ((entry.mode ?? 0) & 0o7777) ||
       m.uid !== (entry.uid ?? 0) ||
       m.gid !== (entry.gid ?? 0) ||
-      (type === 'file' && m.size !== entry.size) ||
+      (type === 'file' && m.from !== 'chunks' && m.size !== entry.size) ||
       ((type === 'symlink' || type === 'hardlink') && m.target !== target);
     if (mismatch) throw bad(`archive member "${entry.path}" does not match its manifest entry`);
   }
@@ -207,7 +213,11 @@ export class Unpacker {
       this.#w.premade.add(e.path);
     }
     for (const [e, found] of plan) {
-      this.#w.fromLocal(e.path, e.sha256 as string, e.size as number, installedMeta(e, this.#o.owner), new Date(e.mtime * 1000), found);
+      if (e.from === 'chunks') {
+        this.#patchBases.set(e.path, found);
+        continue;
+      }
+      fromLocal(this.#w, e.path, e.sha256 as string, e.size as number, installedMeta(e, this.#o.owner), new Date(e.mtime * 1000), found);
       this.#seen.add(e.path);
     }
   }

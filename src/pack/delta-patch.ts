@@ -1,0 +1,76 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { chunkFd, MAX_DATA_RECORD, OP_COPY, OP_DATA, OP_END, PATCH_MAGIC } from '../archive/chunks.js';
+import { CREATE_NEW } from '../util/fs-atomic.js';
+
+/** A large file that changed a little: worth a patch against its base when the patch is at most this share of it. */
+export const PATCH_MIN_FILE = 1024 * 1024;
+export const PATCH_MAX_SHARE = 0.5;
+
+export interface Patch {
+  /** Bytes of the patch (what the archive carries for the file). */
+  size: number;
+  /** Bytes the device takes from its base file. */
+  copied: number;
+  /** Bytes carried in the patch. */
+  carried: number;
+}
+
+/**
+ * Write to `out` the patch that makes `file` from `base` (archive/chunks.ts): the file is cut into
+ * content-defined chunks, each one the base also has becomes a COPY record (its length and
+ * sha256), the rest are carried as DATA. Both files are read once, in 1 MiB blocks; only the
+ * base's chunk hashes are kept (~40 bytes per 16 KiB).
+ */
+export function writePatch(file: string, base: string, out: string): Patch {
+  const have = new Set<string>();
+  const b = openSync(base, 'r');
+  try {
+    chunkFd(b, (c) => have.add(c.sha256));
+  } finally {
+    closeSync(b);
+  }
+  const o = openSync(out, CREATE_NEW, 0o600);
+  const f = openSync(file, 'r');
+  const patch: Patch = { size: 0, copied: 0, carried: 0 };
+  const write = (buf: Buffer): void => {
+    for (let off = 0; off < buf.length; ) off += writeSync(o, buf, off, buf.length - off);
+    patch.size += buf.length;
+  };
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = (): void => {
+    if (pendingBytes === 0) return;
+    const head = Buffer.alloc(5);
+    head[0] = OP_DATA;
+    head.writeUInt32BE(pendingBytes, 1);
+    write(head);
+    for (const p of pending) write(p);
+    patch.carried += pendingBytes;
+    pending = [];
+    pendingBytes = 0;
+  };
+  try {
+    write(PATCH_MAGIC);
+    chunkFd(f, (c) => {
+      if (have.has(c.sha256)) {
+        flush();
+        const rec = Buffer.alloc(37);
+        rec[0] = OP_COPY;
+        rec.writeUInt32BE(c.data.length, 1);
+        Buffer.from(c.sha256, 'hex').copy(rec, 5);
+        write(rec);
+        patch.copied += c.data.length;
+        return;
+      }
+      if (pendingBytes + c.data.length > MAX_DATA_RECORD) flush();
+      pending.push(Buffer.from(c.data)); // the chunk's bytes are valid only during the callback
+      pendingBytes += c.data.length;
+    });
+    flush();
+    write(Buffer.from([OP_END]));
+  } finally {
+    closeSync(f);
+    closeSync(o);
+  }
+  return patch;
+}

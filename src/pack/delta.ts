@@ -1,0 +1,44 @@
+import { join } from 'node:path';
+import { DELTA_MANIFEST_VERSION, validateManifest, type Manifest, type ManifestEntry } from '../archive/manifest.js';
+import { tempName } from '../util/fs-atomic.js';
+import type { BaseContent } from './delta-bases.js';
+import { PATCH_MAX_SHARE, PATCH_MIN_FILE, writePatch } from './delta-patch.js';
+import type { WalkEntry } from './walk.js';
+
+/** What the archive carries for a patched file instead of its data. */
+export interface PatchFile {
+  file: string;
+  size: number;
+}
+
+export interface Delta {
+  manifest: Manifest;
+  /** Release-relative path -> its patch (temp files: the caller removes them). */
+  patches: Map<string, PatchFile>;
+}
+
+/**
+ * The delta of `full` against what the bases hold (docs/format.md, "Delta packages"): every file
+ * whose content a base has is `from: "base"` (no data in the archive); a large file that a base
+ * given as a directory has at the same path, changed, is `from: "chunks"` with the base file's
+ * sha256 when its patch (delta-patch.ts) is at most half its size; the rest is carried whole.
+ * Format version 2, the bases named, checked as install will check it.
+ */
+export function deltaOf(full: Manifest, walk: WalkEntry[], have: BaseContent, tmpDir: string): Delta {
+  const patches = new Map<string, PatchFile>();
+  const entries = full.entries.map((e, i): ManifestEntry => {
+    if (e.type !== 'file') return e;
+    if (have.shas.has(e.sha256 as string)) return { ...e, from: 'base' };
+    const base = have.files.get(e.path);
+    if (base === undefined || (e.size as number) < PATCH_MIN_FILE || base.size < PATCH_MIN_FILE) return e;
+    const file = join(tmpDir, tempName('patch'));
+    const patch = writePatch((walk[i] as WalkEntry).abs, base.abs, file);
+    patches.set(e.path, { file, size: patch.size });
+    if (patch.size > (e.size as number) * PATCH_MAX_SHARE) return e;
+    return { ...e, from: 'chunks', base: base.sha256 };
+  });
+  const { entries: _all, totalBytes, fileCount, ...head } = full;
+  const manifest: Manifest = { ...head, version: DELTA_MANIFEST_VERSION, bases: have.bases, totalBytes, fileCount, entries };
+  validateManifest(manifest, full.release);
+  return { manifest, patches };
+}
