@@ -10,7 +10,7 @@ export const EXIT_STATUSES: ReadonlyArray<readonly [number, string]> = [
   [3, 'install or rollback failed; the previous release (or `failsafe`) was restored'],
   [4, 'install failed and could not be recovered: the device needs attention'],
   [20, 'package refused: signature or decryption'],
-  [21, 'package refused: archive content (unsafe path, malformed, wrong name, incompatible, downgrade)'],
+  [21, 'package refused: archive content (unsafe path, malformed, wrong name, incompatible, downgrade), or a delta package whose base the device lacks'],
   [40, 'system setup: keys, gpg, disk space, an untrusted directory'],
   [69, '`fussy remote`: the device cannot be reached, its certificate is not trusted, or fussyd stopped mid-run'],
   [75, "busy: another command holds the target's lock, or `fussy lock`'s lock is held; `fussy remote cron run` of a job whose run is in progress"],
