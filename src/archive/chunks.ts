@@ -87,10 +87,11 @@ export function chunkFd(fd: number, onChunk: (c: Chunk) => void): void {
 }
 
 /**
- * The data of a chunked file in a delta package's archive: "FYD1", then records, then a 0 byte.
- * COPY (1): a u32 length and a sha256 (32 bytes): a chunk the device takes from its base file.
- * DATA (2): a u32 length and that many bytes, carried here. Lengths are big-endian, at most
- * CHUNK_MAX for a COPY and 1 MiB for a DATA.
+ * The data of a patched file in a delta package's archive: "FYD1", then records, then a 0 byte.
+ * COPY (1): a u64 offset and a u64 length, big-endian: bytes the device takes from its base file
+ * (pack found them there as whole chunks, and joins chunks that follow each other in both).
+ * DATA (2): a u32 length, at most 1 MiB, and that many bytes, carried here. The device checks
+ * the file it made against the manifest's size and sha256, so a record needs no hash of its own.
  */
 export const PATCH_MAGIC = Buffer.from('FYD1');
 export const OP_END = 0;

@@ -16,16 +16,18 @@ export interface Patch {
 }
 
 /**
- * Write to `out` the patch that makes `file` from `base` (archive/chunks.ts): the file is cut into
- * content-defined chunks, each one the base also has becomes a COPY record (its length and
- * sha256), the rest are carried as DATA. Both files are read once, in 1 MiB blocks; only the
- * base's chunk hashes are kept (~40 bytes per 16 KiB).
+ * Write to `out` the patch that makes `file` from `base` (archive/chunks.ts): both are cut into
+ * content-defined chunks; each chunk of the file that the base also has becomes a COPY of the
+ * base's bytes (runs of them one range), the rest are carried as DATA. Both files are read once,
+ * in 1 MiB blocks; only the base's chunk hashes are kept (~100 bytes per 16 KiB).
  */
 export function writePatch(file: string, base: string, out: string): Patch {
-  const have = new Set<string>();
+  const have = new Map<string, number>();
   const b = openSync(base, 'r');
   try {
-    chunkFd(b, (c) => have.add(c.sha256));
+    chunkFd(b, (c) => {
+      if (!have.has(c.sha256)) have.set(c.sha256, c.offset);
+    });
   } finally {
     closeSync(b);
   }
@@ -38,6 +40,17 @@ export function writePatch(file: string, base: string, out: string): Patch {
   };
   let pending: Buffer[] = [];
   let pendingBytes = 0;
+  let copy: { offset: number; length: number } | undefined;
+  const flushCopy = (): void => {
+    if (copy === undefined) return;
+    const rec = Buffer.alloc(17);
+    rec[0] = OP_COPY;
+    rec.writeBigUInt64BE(BigInt(copy.offset), 1);
+    rec.writeBigUInt64BE(BigInt(copy.length), 9);
+    write(rec);
+    patch.copied += copy.length;
+    copy = undefined;
+  };
   const flush = (): void => {
     if (pendingBytes === 0) return;
     const head = Buffer.alloc(5);
@@ -52,20 +65,23 @@ export function writePatch(file: string, base: string, out: string): Patch {
   try {
     write(PATCH_MAGIC);
     chunkFd(f, (c) => {
-      if (have.has(c.sha256)) {
+      const at = have.get(c.sha256);
+      if (at !== undefined) {
         flush();
-        const rec = Buffer.alloc(37);
-        rec[0] = OP_COPY;
-        rec.writeUInt32BE(c.data.length, 1);
-        Buffer.from(c.sha256, 'hex').copy(rec, 5);
-        write(rec);
-        patch.copied += c.data.length;
+        // Chunks that follow each other in the base too are one range: an edit in place leaves a few records.
+        if (copy !== undefined && copy.offset + copy.length === at) copy.length += c.data.length;
+        else {
+          flushCopy();
+          copy = { offset: at, length: c.data.length };
+        }
         return;
       }
+      flushCopy();
       if (pendingBytes + c.data.length > MAX_DATA_RECORD) flush();
       pending.push(Buffer.from(c.data)); // the chunk's bytes are valid only during the callback
       pendingBytes += c.data.length;
     });
+    flushCopy();
     flush();
     write(Buffer.from([OP_END]));
   } finally {

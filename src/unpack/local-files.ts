@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
 import type { ReadEntry } from 'tar';
-import { chunkFd, CHUNK_MAX, MAX_DATA_RECORD, OP_COPY, OP_DATA, OP_END, PATCH_MAGIC } from '../archive/chunks.js';
+import { MAX_DATA_RECORD, OP_COPY, OP_DATA, OP_END, PATCH_MAGIC } from '../archive/chunks.js';
 import { FussyError } from '../errors.js';
 import type { Found } from '../store/dedup-index.js';
 import { copyVerified, openVerified, writeAll } from './file-io.js';
@@ -38,27 +38,19 @@ const bad = (rel: string, why: string): FussyError => new FussyError('BAD_ARCHIV
 /**
  * A large file of a delta package carried as a patch (from: "chunks"; archive/chunks.ts) against
  * the device's file whose content is `base` (verified by findContent before any data was
- * written): the base is cut into chunks as pack cut it, and the patch's COPY records take those
- * chunks, its DATA records carry the rest. The result must be exactly the manifest's file (its
- * size and sha256): anything else, or a patch that does not parse, refuses the package.
+ * written, and read here through that very inode): COPY records take ranges of the base, DATA
+ * records carry the rest. The result must be exactly the manifest's file (its size, checked as
+ * it grows, and its sha256): anything else, or a patch that does not parse, refuses the package.
+ * Work and disk are bounded by the manifest's size, charged before the first byte.
  */
 export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: Meta, sha256: string, size: number, base: Found): void {
   w.files += 1;
   w.track(rel, FILE, blocks(size));
   const src = openVerified(base, `the base of "${rel}"`);
-  const chunks = new Map<string, { offset: number; length: number }>();
-  try {
-    chunkFd(src, (c) => {
-      if (!chunks.has(c.sha256)) chunks.set(c.sha256, { offset: c.offset, length: c.data.length });
-    });
-  } catch (err) {
-    closeSync(src);
-    throw err;
-  }
   const fd = w.createFile(rel);
   const abs = w.abs(rel);
   const hash = createHash('sha256');
-  const copyBuf = Buffer.allocUnsafe(CHUNK_MAX);
+  const copyBuf = Buffer.allocUnsafe(1 << 20);
   let out = 0;
   const emit = (b: Buffer): void => {
     if (out + b.length > size) throw bad(rel, `makes more than the ${size} bytes of its manifest entry`);
@@ -68,7 +60,16 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
     w.written += b.length;
     w.o.onWritten?.(b.length);
   };
-  // The patch arrives in pieces: parse what has come, keep the rest.
+  const copyRange = (offset: number, length: number): void => {
+    if (out + length > size) throw bad(rel, `makes more than the ${size} bytes of its manifest entry`);
+    for (let done = 0; done < length; ) {
+      const n = readSync(src, copyBuf, 0, Math.min(copyBuf.length, length - done), offset + done);
+      if (n === 0) throw bad(rel, 'copies past the end of its base file');
+      emit(copyBuf.subarray(0, n));
+      done += n;
+    }
+  };
+  // The patch arrives in pieces: parse what has come, keep the rest (at most a record header).
   let pending: Buffer = Buffer.alloc(0);
   let state: 'magic' | 'op' | 'data' | 'end' = 'magic';
   let dataLeft = 0;
@@ -85,24 +86,19 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
         if (op === OP_END) {
           pending = pending.subarray(1);
           state = 'end';
-          continue;
-        }
-        if (op === OP_DATA) {
+        } else if (op === OP_DATA) {
           if (pending.length < 5) return;
           dataLeft = pending.readUInt32BE(1);
           if (dataLeft === 0 || dataLeft > MAX_DATA_RECORD) throw bad(rel, `has a DATA record of ${dataLeft} bytes`);
           pending = pending.subarray(5);
           state = 'data';
         } else if (op === OP_COPY) {
-          if (pending.length < 37) return;
-          const length = pending.readUInt32BE(1);
-          const sha = pending.subarray(5, 37).toString('hex');
-          const c = chunks.get(sha);
-          if (c === undefined || c.length !== length) throw bad(rel, `asks for a chunk (${sha.slice(0, 12)}, ${length} bytes) that the base file does not have`);
-          const got = readSync(src, copyBuf, 0, length, c.offset);
-          if (got !== length) throw bad(rel, 'ran past the end of the base file (it changed?)');
-          emit(copyBuf.subarray(0, length));
-          pending = pending.subarray(37);
+          if (pending.length < 17) return;
+          const offset = pending.readBigUInt64BE(1);
+          const length = pending.readBigUInt64BE(9);
+          if (length === 0n || offset + length > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(rel, 'has a COPY record out of range');
+          pending = pending.subarray(17);
+          copyRange(Number(offset), Number(length));
         } else {
           throw bad(rel, `has an unknown record type ${String(op)}`);
         }
