@@ -44,8 +44,9 @@ export interface ManifestEntry {
    * device's file whose content is `base`.
    */
   from?: 'base' | 'chunks';
-  /** With from "chunks": the sha256 of the base file the patch is applied to. */
+  /** With from "chunks": the sha256 and size of the base file the patch is applied to. */
   base?: string;
+  baseSize?: number;
 }
 
 /** A release a delta package was made against: its name, and its manifest's sha256 when known. */
@@ -116,14 +117,14 @@ const bad = (message: string): FussyError => new FussyError('BAD_ARCHIVE', messa
 
 /**
  * Bound, parse and validate a manifest's bytes. The shape check runs first, on the bytes: what
- * JSON.parse then builds is at most MAX_ENTRIES small objects of at most 16 members, ~10 values
+ * JSON.parse then builds is at most MAX_ENTRIES small objects of at most 16 members, ~12 values
  * per entry, nested 3 deep (object, entries array, entry), whatever the text holds. `release`
  * as for validateManifest.
  */
 export function parseManifest(text: Uint8Array, release: string | undefined, maxEntries = MAX_ENTRIES): CheckedManifest {
   const maxBytes = manifestMaxBytes(maxEntries);
   if (text.length > maxBytes) throw bad(`the manifest is ${text.length} bytes, more than the ${maxBytes} fussy reads`);
-  const shape = jsonShapeProblem(text, { maxDepth: 3, maxMembers: 16, maxElements: maxEntries, maxContainers: maxEntries + 3, maxValues: 10 * maxEntries + 64, maxString: MAX_JSON_STRING });
+  const shape = jsonShapeProblem(text, { maxDepth: 3, maxMembers: 16, maxElements: maxEntries, maxContainers: maxEntries + 4 + MAX_BASES, maxValues: 12 * maxEntries + 64, maxString: MAX_JSON_STRING });
   if (shape !== undefined) throw bad(`the manifest ${shape}; a fussy manifest has at most ${maxEntries} entries of a few fields each`);
   let value: unknown;
   try {
@@ -138,7 +139,7 @@ const TOP_FIELDS = new Set(['format', 'version', 'release', 'created', 'sequence
 const COMMON = ['path', 'type', 'mode', 'uid', 'gid', 'mtime'];
 const ENTRY_FIELDS: Record<EntryType, Set<string>> = {
   directory: new Set(COMMON),
-  file: new Set([...COMMON, 'size', 'sha256', 'from', 'base']),
+  file: new Set([...COMMON, 'size', 'sha256', 'from', 'base', 'baseSize']),
   symlink: new Set([...COMMON, 'target']),
   hardlink: new Set([...COMMON, 'target']),
 };
@@ -267,6 +268,7 @@ function checkEntry(e: unknown, i: number, release: string, seen: Map<string, Ma
     if (e.from !== undefined && ((e.from !== 'base' && e.from !== 'chunks') || !delta)) field('from', '"base" or "chunks", in a manifest that names its bases');
     if ((e.from === 'chunks') !== (e.base !== undefined)) field('base', 'the sha256 of the base file, exactly when "from" is "chunks"');
     if (e.base !== undefined && (typeof e.base !== 'string' || !SHA256.test(e.base))) field('base', '64 lower-case hex digits');
+    if ((e.from === 'chunks') !== (e.baseSize !== undefined) || (e.baseSize !== undefined && !isCount(e.baseSize))) field('baseSize', 'the size of the base file, exactly when "from" is "chunks"');
   } else if (type === 'symlink') {
     const t = e.target;
     if (typeof t !== 'string' || t === '' || t.includes('\0') || Buffer.byteLength(t) > MAX_LINK_TARGET) field('target', `a non-empty link target without NUL bytes, at most ${MAX_LINK_TARGET} bytes`);

@@ -172,7 +172,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
             checkSpace(m, index, o.owner, free, reserve, target);
           },
           onLegacy: () => checkLegacy(policy),
-          describeDevice: () => layout.releases.map((r) => `${r} (${installedManifestSha256(join(target, r))?.slice(0, 12) ?? 'no manifest'})`).join(', ') || 'no release',
+          describeDevice: () => [...layout.releases, ...(layout.currentIsDir ? [CURRENT] : [])].map((r) => `${r} (${installedManifestSha256(join(target, r))?.slice(0, 12) ?? 'no manifest'})`).join(', ') || 'no release',
           onProgress: (done, total) => emit({ type: 'progress', phase: 'unpack', done, total }),
           onWritten: (n) => {
             flusher.wrote(n);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { chunkFd, MAX_DATA_RECORD, OP_COPY, OP_DATA, OP_END, PATCH_MAGIC } from '../archive/chunks.js';
 import { CREATE_NEW } from '../util/fs-atomic.js';
@@ -13,6 +14,8 @@ export interface Patch {
   copied: number;
   /** Bytes carried in the patch. */
   carried: number;
+  /** The sha256 of the base as it was read: the patch applies to exactly that content. */
+  baseSha256: string;
 }
 
 /**
@@ -23,9 +26,11 @@ export interface Patch {
  */
 export function writePatch(file: string, base: string, out: string): Patch {
   const have = new Map<string, number>();
+  const baseHash = createHash('sha256');
   const b = openSync(base, 'r');
   try {
     chunkFd(b, (c) => {
+      baseHash.update(c.data);
       if (!have.has(c.sha256)) have.set(c.sha256, c.offset);
     });
   } finally {
@@ -33,7 +38,7 @@ export function writePatch(file: string, base: string, out: string): Patch {
   }
   const o = openSync(out, CREATE_NEW, 0o600);
   const f = openSync(file, 'r');
-  const patch: Patch = { size: 0, copied: 0, carried: 0 };
+  const patch: Patch = { size: 0, copied: 0, carried: 0, baseSha256: baseHash.digest('hex') };
   const write = (buf: Buffer): void => {
     for (let off = 0; off < buf.length; ) off += writeSync(o, buf, off, buf.length - off);
     patch.size += buf.length;

@@ -34,9 +34,12 @@ export function deltaOf(full: Manifest, walk: WalkEntry[], have: BaseContent, tm
     const file = join(tmpDir, tempName('patch'));
     const patch = writePatch((walk[i] as WalkEntry).abs, base.abs, file);
     patches.set(e.path, { file, size: patch.size });
-    if (patch.size > (e.size as number) * PATCH_MAX_SHARE) return e;
-    return { ...e, from: 'chunks', base: base.sha256 };
+    // A base whose bytes are not what its manifest says (edited after install) is no base: carried whole.
+    if (patch.baseSha256 !== base.sha256 || patch.size > (e.size as number) * PATCH_MAX_SHARE) return e;
+    return { ...e, from: 'chunks', base: base.sha256, baseSize: base.size };
   });
+  // Nothing left out: a full package, which every fussy installs.
+  if (!entries.some((e) => e.from !== undefined)) return { manifest: full, patches };
   const { entries: _all, totalBytes, fileCount, ...head } = full;
   const manifest: Manifest = { ...head, version: DELTA_MANIFEST_VERSION, bases: have.bases, totalBytes, fileCount, entries };
   validateManifest(manifest, full.release);

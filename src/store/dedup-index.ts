@@ -64,6 +64,8 @@ export class DedupIndex {
   readonly #bySha = new Map<string, Candidate[]>();
   /** Files of releases without one, by size and metadata (hashed only on a match). */
   readonly #bySize = new Map<string, Candidate[]>();
+  /** The same files by size alone: where a delta's content may also be (findContent). */
+  readonly #bySizeAny = new Map<number, Candidate[]>();
   readonly #verified = new Map<string, string>(); // dev:ino -> actual sha256
   /** One read buffer for all candidate hashing (no garbage per file): made at the first, grown to 1 MiB. */
   #buf: Buffer | undefined;
@@ -121,6 +123,9 @@ export class DedupIndex {
     const list = this.#bySize.get(key);
     if (list === undefined) this.#bySize.set(key, [c]);
     else list.push(c);
+    const any = this.#bySizeAny.get(c.size);
+    if (any === undefined) this.#bySizeAny.set(c.size, [c]);
+    else any.push(c);
   }
 
   /**
@@ -162,9 +167,10 @@ export class DedupIndex {
    * now: where a delta package's file comes from when no file with its metadata too is there to
    * link (it is then copied, and the copy hashed again). Candidates are the manifests' claims.
    */
-  findContent(sha256: string, size?: number): Found | undefined {
-    for (const c of this.#bySha.get(sha256) ?? []) {
-      if (size !== undefined && c.size !== size) continue;
+  findContent(sha256: string, size: number): Found | undefined {
+    // The manifests' claims first; then files of releases without one (a factory image) of that size, hashed.
+    for (const c of [...(this.#bySha.get(sha256) ?? []), ...(this.#bySizeAny.get(size) ?? [])]) {
+      if (c.size !== size) continue;
       // The file's own mode and owner (a release installed by another user has other owners than its manifest's).
       let st: Stats | undefined;
       try {

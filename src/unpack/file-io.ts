@@ -23,16 +23,21 @@ export function writeAll(fd: number, data: Buffer, abs: string): void {
  * following a link and checked to be that inode, hashed again as it is read, so a file edited
  * or swapped after it was verified never reaches the new release (DELTA_BASE_MISSING). Bytes copied.
  */
-export function copyVerified(c: Found, fd: number, sha256: string, rel: string, abs: string): number {
+export function copyVerified(c: Found, fd: number, sha256: string, size: number, rel: string, abs: string): number {
   const src = openVerified(c, `the source of "${rel}"`);
   try {
-    const st = fstatSync(src);
+    // Exactly `size` bytes, whatever the file has grown to since it was verified (its owner may be
+    // a local user): no more is written than was charged.
+    if (fstatSync(src).size !== size) throw missing(`${c.abs} changed size before it was copied into the new release as "${rel}"`);
     const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(4096, st.size)));
+    const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(4096, size)));
     let total = 0;
-    for (let n; (n = readSync(src, buf, 0, buf.length, null)) > 0; total += n) {
+    while (total < size) {
+      const n = readSync(src, buf, 0, Math.min(buf.length, size - total), null);
+      if (n === 0) throw missing(`${c.abs} shrank while it was copied into the new release as "${rel}"`);
       hash.update(buf.subarray(0, n));
       writeAll(fd, buf.subarray(0, n), abs);
+      total += n;
     }
     if (hash.digest('hex') !== sha256) throw missing(`${c.abs} changed while it was copied into the new release as "${rel}"`);
     return total;

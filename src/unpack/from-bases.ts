@@ -15,7 +15,7 @@ export function planFromBases(m: Manifest, index: DedupIndex, device: () => stri
   for (const e of m.entries) {
     if (e.from === undefined) continue;
     // from "base": the file's own content; from "chunks": the base file its patch applies to.
-    const found = e.from === 'base' ? index.findContent(e.sha256 as string, e.size as number) : index.findContent(e.base as string);
+    const found = e.from === 'base' ? index.findContent(e.sha256 as string, e.size as number) : index.findContent(e.base as string, e.baseSize as number);
     if (found === undefined) missing.push(e);
     else plan.push([e, found]);
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
 import type { ReadEntry } from 'tar';
-import { MAX_DATA_RECORD, OP_COPY, OP_DATA, OP_END, PATCH_MAGIC } from '../archive/chunks.js';
+import { CHUNK_MIN, MAX_DATA_RECORD, OP_COPY, OP_DATA, OP_END, PATCH_MAGIC } from '../archive/chunks.js';
 import { FussyError } from '../errors.js';
 import type { Found } from '../store/dedup-index.js';
 import { copyVerified, openVerified, writeAll } from './file-io.js';
@@ -23,7 +23,7 @@ export function fromLocal(w: StagingWriter, rel: string, sha256: string, size: n
   w.track(rel, FILE, blocks(size));
   const fd = w.createFile(rel);
   try {
-    const n = copyVerified(content, fd, sha256, rel, w.abs(rel));
+    const n = copyVerified(content, fd, sha256, size, rel, w.abs(rel));
     w.written += n;
     w.o.onWritten?.(n);
     w.applyMeta(fd, meta, mtime);
@@ -69,6 +69,10 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
       done += n;
     }
   };
+  // Every record but the one that ends the file holds more than a chunk's least (pack's chunks
+  // do): a crafted patch of tiny records cannot make install do a write per byte before the
+  // signature is checked.
+  const fullRecord = (len: number): boolean => len > CHUNK_MIN || (len > 0 && out + len === size);
   // The patch arrives in pieces: parse what has come, keep the rest (at most a record header).
   let pending: Buffer = Buffer.alloc(0);
   let state: 'magic' | 'op' | 'data' | 'end' = 'magic';
@@ -89,14 +93,14 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
         } else if (op === OP_DATA) {
           if (pending.length < 5) return;
           dataLeft = pending.readUInt32BE(1);
-          if (dataLeft === 0 || dataLeft > MAX_DATA_RECORD) throw bad(rel, `has a DATA record of ${dataLeft} bytes`);
+          if (dataLeft > MAX_DATA_RECORD || !fullRecord(dataLeft)) throw bad(rel, `has a DATA record of ${dataLeft} bytes`);
           pending = pending.subarray(5);
           state = 'data';
         } else if (op === OP_COPY) {
           if (pending.length < 17) return;
           const offset = pending.readBigUInt64BE(1);
           const length = pending.readBigUInt64BE(9);
-          if (length === 0n || offset + length > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(rel, 'has a COPY record out of range');
+          if (offset + length > BigInt(Number.MAX_SAFE_INTEGER) || !fullRecord(Number(length))) throw bad(rel, 'has a COPY record out of range, or shorter than a chunk');
           pending = pending.subarray(17);
           copyRange(Number(offset), Number(length));
         } else {

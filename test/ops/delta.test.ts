@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createCipheriv } from 'node:crypto';
-import { appendFileSync, copyFileSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { createCipheriv, createHash } from 'node:crypto';
+import { appendFileSync, closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FussyError, history, status, verify } from '../../src/index.js';
 import { clean } from '../../src/ops/clean.js';
 import { pack, type PackOptions } from '../../src/pack/pack.js';
-import { installInto, makeDevice, targetState, type Device } from '../helpers/device.js';
+import { copyVerified } from '../../src/unpack/file-io.js';
+import { installInto, makeDevice, rawTar, signPayload, targetState, type Device } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { writeTree, type SampleFile } from '../helpers/tree.js';
 
@@ -204,6 +205,70 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
       const d = await deviceOn('patched-other', [(await packIt('fw-1', [{ path: 'db/image', content: readFileSync(join(other, 'db/image')) }])).path]);
       const err = await rejection(installInto(d, r.path));
       assert.equal(err.code, 'DELTA_BASE_MISSING');
+    });
+  });
+
+  describe('what a delta cannot make install do (review)', function () {
+    const noise = (seed: number, n: number): Buffer => createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
+
+    it('patch-record-flood: a patch of tiny records (crafted, signed or not) is refused at its first record, before it makes install write per byte', async function () {
+      const image = noise(3, 2 * 1024 * 1024);
+      const d = await deviceOn('flood', [(await packIt('fw-1', [{ path: 'db/image', content: image }])).path]);
+      const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+      const patch = Buffer.concat([Buffer.from('FYD1'), ...Array.from({ length: 64 }, (_, i) => Buffer.from([2, 0, 0, 0, 1, image[i] as number])), Buffer.from([0])]);
+      const entry = { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000 };
+      const manifest = {
+        format: 'fussy-manifest', version: 2, release: 'fw-t', created: '2026-12-03T00:00:00.000Z', sequence: 1000, bases: [{ release: 'fw-1' }], totalBytes: image.length, fileCount: 1,
+        entries: [{ path: '.', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000 }, { path: 'db', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000 }, { path: 'db/image', ...entry, size: image.length, sha256: sha(image), from: 'chunks', base: sha(image), baseSize: image.length }],
+      };
+      const tarball = rawTar([{ path: 'fw-t/', type: 'Directory' }, { path: 'fw-t/.fussy-manifest.json', data: JSON.stringify(manifest) }, { path: 'fw-t/db/', type: 'Directory' }, { path: 'fw-t/db/image', data: patch }]);
+      const pkg = await signPayload(join(tmp, 'flood.gpg'), tarball, { signingKeys: [dev.signingKey] });
+      const before = await targetState(d.target);
+      const err = await rejection(installInto(d, pkg));
+      assert.equal(err.code, 'BAD_ARCHIVE');
+      assert.match(err.message, /the patch of "db\/image" has a DATA record of 1 bytes/);
+      assert.deepEqual(await targetState(d.target), before);
+    });
+
+    it('base-grown-after-verify: a source file that grew after it was verified is not copied past its size (a local user cannot fill the disk)', function () {
+      const dir = join(tmp, 'grow');
+      mkdirSync(dir, { recursive: true });
+      const src = join(dir, 'src');
+      writeFileSync(src, 'ten bytes!');
+      const st = statSync(src);
+      appendFileSync(src, Buffer.alloc(1024 * 1024));
+      const fd = openSync(join(dir, 'out'), 'wx');
+      try {
+        const found = { abs: src, dev: st.dev, ino: st.ino, identity: { sha256: createHash('sha256').update('ten bytes!').digest('hex'), size: 10, mode: 0o644, uid: 0, gid: 0 } };
+        assert.throws(() => copyVerified(found, fd, found.identity.sha256, 10, 'x', join(dir, 'out')), (e: unknown) => e instanceof FussyError && e.code === 'DELTA_BASE_MISSING' && /changed size/.test(e.message));
+      } finally {
+        closeSync(fd);
+      }
+      assert.equal(statSync(join(dir, 'out')).size, 0);
+    });
+
+    it("a delta against the factory image (a current directory, no manifest) installs: the device's own files are found by content", async function () {
+      const d: Device = { ...dev, target: join(tmp, 'factory-base', 'firmware') };
+      await writeTree(join(d.target, 'current'), FW1);
+      const r = await packIt('fw-2', FW2, { deltaFrom: [await writeTree(join(tmp, 'build', 'factory-copy', 'fw-1'), FW1)] });
+      await installInto(d, r.path);
+      assert.equal(readFileSync(join(d.target, 'fw-2/share/data.bin')).length, 256 * 1024);
+      assert.deepEqual((await verify({ target: d.target, names: ['fw-2'] })).reports[0]?.findings, []);
+    });
+
+    it('a base directory whose file is not what its manifest says (edited after install) is not patched against: the file is carried whole', async function () {
+      const img = noise(4, 2 * 1024 * 1024);
+      const installed = await deviceOn('edited-base', [(await packIt('fw-1', [{ path: 'db/image', content: img }])).path]);
+      const copy = join(tmp, 'edited-copy', 'fw-1');
+      mkdirSync(join(tmp, 'edited-copy'));
+      execFileSync('cp', ['-a', join(installed.target, 'fw-1'), copy.replace(/\/fw-1$/, '/')]);
+      writeFileSync(join(copy, 'db/image'), Buffer.concat([Buffer.from('prefix'), img]));
+      const next = Buffer.from(img);
+      next.fill(1, 1000, 2000);
+      const r = await packIt('fw-2', [{ path: 'db/image', content: next }], { deltaFrom: [copy] });
+      assert.equal(r.patchedFiles, 0);
+      await installInto(installed, r.path);
+      assert.deepEqual(readFileSync(join(installed.target, 'fw-2/db/image')), next);
     });
   });
 });
