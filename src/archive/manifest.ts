@@ -225,11 +225,7 @@ function checkBases(m: Record<string, unknown>): void {
   if (!Array.isArray(b) || b.length === 0 || b.length > MAX_BASES) throw bad(`manifest field "bases" must be a list of 1 to ${MAX_BASES} releases, not ${show(b)}`);
   for (const base of b) {
     if (!isObject(base) || typeof base.release !== 'string' || Object.keys(base).some((k) => k !== 'release' && k !== 'manifest')) throw bad(`manifest field "bases" must list {"release", "manifest"} objects, not ${show(base)}`);
-    try {
-      checkReleaseName(base.release, 'named as a base by the manifest');
-    } catch (err) {
-      throw err instanceof FussyError ? bad(err.message) : err;
-    }
+    checkReleaseName(base.release, 'named as a base by the manifest', (message) => bad(message));
     if (base.manifest !== undefined && (typeof base.manifest !== 'string' || !SHA256.test(base.manifest))) throw bad(`manifest base ${base.release}: "manifest" must be 64 lower-case hex digits, not ${show(base.manifest)}`);
   }
 }
