@@ -8,6 +8,7 @@ import { clean } from '../../src/ops/clean.js';
 import { pack, type PackOptions } from '../../src/pack/pack.js';
 import { copyVerified } from '../../src/unpack/file-io.js';
 import { installInto, makeDevice, rawTar, signPayload, targetState, type Device } from '../helpers/device.js';
+import { rejection } from '../helpers/rejection.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { writeTree, type SampleFile } from '../helpers/tree.js';
 
@@ -28,16 +29,6 @@ const FW2: SampleFile[] = [...FW1.filter((f) => f.path !== 'etc/version'), { pat
 
 /** fw-2 is the newest whatever was packed in between (downgrade protection would refuse it). */
 const SEQUENCE: Record<string, number> = { 'fw-0': 1, 'fw-1': 2, 'fw-z': 3, 'fw-y': 4, 'fw-k': 5, 'fw-2': 100 };
-
-async function rejection(p: Promise<unknown>): Promise<FussyError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof FussyError, String(err));
-    return err;
-  }
-  assert.fail('expected a FussyError');
-}
 
 describe('delta packages: fussy pack --delta-from, and their install', function () {
   let tmp: string;

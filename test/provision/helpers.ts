@@ -3,8 +3,7 @@ import { copyFileSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import assert from 'node:assert/strict';
-import { FussyError, pack, pkiInit } from '../../src/index.js';
+import { pack, pkiInit } from '../../src/index.js';
 import { signingKey } from '../helpers/keys.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { writeTree, type SampleFile } from '../helpers/tree.js';
@@ -112,13 +111,4 @@ export function writeConfig(dir: string, s: Site, o: { package?: string; extra?:
   return conf;
 }
 
-/** The FussyError `p` rejects with. */
-export async function rejection(p: Promise<unknown>): Promise<FussyError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof FussyError, String(err));
-    return err;
-  }
-  assert.fail('expected a FussyError');
-}
+export { rejection } from '../helpers/rejection.js';
