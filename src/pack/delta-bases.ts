@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, openSync, readSync, closeSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
@@ -9,6 +9,7 @@ import { MANIFEST_NAME, MAX_BASES, manifestMaxBytes, parseManifest, type DeltaBa
 import { loadDeviceKeyring, type DeviceKeyring } from '../keyring/device-keyring.js';
 import { DEFAULT_POLICY } from '../keyring/policy.js';
 import { openPackage } from '../openpgp/open-package.js';
+import { CREATE_NEW } from '../util/fs-atomic.js';
 import { readSmallFile } from '../util/read-small-file.js';
 import { digestFiles } from './digest-files.js';
 import { walkTree } from './walk.js';
@@ -17,9 +18,14 @@ import { walkTree } from './walk.js';
 export interface BaseContent {
   bases: DeltaBase[];
   shas: Set<string>;
-  /** The files of the bases given as directories, by path (the first base's wins): what large changed files are patched against. */
-  files: Map<string, { abs: string; sha256: string; size: number }>;
+  /**
+   * The bases' files, by path (the first base's wins): what large changed files are patched
+   * against. A directory's are on disk (`abs`); a package's are read out of it when needed (`pkg`).
+   */
+  files: Map<string, BaseFile>;
 }
+
+export type BaseFile = { sha256: string; size: number } & ({ abs: string } | { pkg: { file: string; ring: DeviceKeyring; release: string } });
 
 /**
  * Read what the devices running BASE have, for each `--delta-from`: a package (fussy's, its
@@ -37,7 +43,7 @@ export async function readBases(paths: string[], o: { keyring?: string; signers:
   for (const path of paths) {
     const st = lstatSync(path, { throwIfNoEntry: false });
     if (st === undefined) throw new FussyError('BAD_SOURCE', `the delta base ${path} does not exist`, { hint: 'give a package, a .fussy-manifest.json or a release directory of the release the devices run' });
-    let base: { release: string; manifest?: string; shas: string[]; files?: Map<string, { abs: string; sha256: string; size: number }> };
+    let base: { release: string; manifest?: string; shas: string[]; files?: Map<string, BaseFile> };
     if (st.isDirectory()) base = await directoryBase(path, o.excludes ?? []);
     else if (isJson(path)) base = manifestBase(readManifestFile(path), path);
     else {
@@ -66,27 +72,29 @@ function readManifestFile(path: string): { bytes: Buffer; manifest: Manifest } {
   }
 }
 
-async function directoryBase(dir: string, excludes: string[]): Promise<{ release: string; manifest?: string; shas: string[]; files: Map<string, { abs: string; sha256: string; size: number }> }> {
+async function directoryBase(dir: string, excludes: string[]): Promise<{ release: string; manifest?: string; shas: string[]; files: Map<string, BaseFile> }> {
   const own = join(dir, MANIFEST_NAME);
   // An installed release (or a copy of one) carries its manifest: that names the base exactly.
   if (lstatSync(own, { throwIfNoEntry: false })?.isFile() === true) {
     const read = readManifestFile(own);
-    const files = new Map(read.manifest.entries.filter((e) => e.type === 'file').map((e) => [e.path, { abs: join(dir, e.path), sha256: e.sha256 as string, size: e.size as number }]));
+    const files = new Map<string, BaseFile>(read.manifest.entries.filter((e) => e.type === 'file').map((e) => [e.path, { abs: join(dir, e.path), sha256: e.sha256 as string, size: e.size as number }]));
     return { ...manifestBase(read, own), files };
   }
   const walk = await walkTree(dir, excludes);
   const digests = digestFiles(walk);
-  const files = new Map(walk.filter((w) => w.type === 'file').map((w) => [w.path, { abs: w.abs, sha256: (digests.get(w.path) as { sha256: string }).sha256, size: w.stat.size }]));
+  const files = new Map<string, BaseFile>(walk.filter((w) => w.type === 'file').map((w) => [w.path, { abs: w.abs, sha256: (digests.get(w.path) as { sha256: string }).sha256, size: w.stat.size }]));
   return { release: basename(dir), shas: [...digests.values()].map((d) => d.sha256), files };
 }
 
 /** The manifest of a fussy package: the archive's first entry after the release directory. */
-async function packageBase(file: string, ring: DeviceKeyring, now: Date): Promise<{ release: string; manifest: string; shas: string[] }> {
+async function packageBase(file: string, ring: DeviceKeyring, now: Date): Promise<{ release: string; manifest: string; shas: string[]; files: Map<string, BaseFile> }> {
   const opened = await openPackage(file, ring, { maxBytes: manifestMaxBytes() * 64, now });
   try {
     const bytes = await firstManifest(opened.data, file);
-    const r = manifestBase({ bytes, manifest: parseManifest(bytes, undefined).manifest }, file);
-    return r;
+    const manifest = parseManifest(bytes, undefined).manifest;
+    const pkg = { file, ring, release: manifest.release };
+    const files = new Map<string, BaseFile>(manifest.entries.filter((e) => e.type === 'file').map((e) => [e.path, { pkg, sha256: e.sha256 as string, size: e.size as number }]));
+    return { ...manifestBase({ bytes, manifest }, file), files };
   } catch (err) {
     if (err instanceof FussyError && err.code !== 'BAD_ARCHIVE') throw err;
     throw new FussyError('BAD_SOURCE', `the delta base ${file} is not a fussy package with a manifest: ${(err as Error).message}`, { cause: err, hint: 'a package of the original pipeline has no manifest: give the release directory instead' });
@@ -156,4 +164,44 @@ async function baseRing(keyring: string | undefined, signers: openpgp.Key[]): Pr
     : await loadDeviceKeyring(keyring);
   const publics = signers.map((k) => k.toPublic());
   return { ...ring, signers: [...ring.signers, ...publics], known: [...ring.known, ...publics] };
+}
+
+/**
+ * Read the files `wanted` (release-relative path -> a new temp file) out of the base package
+ * `pkg`: the whole package is streamed (memory stays flat) and its signature must verify with the
+ * keys that opened it, since these bytes decide what the patches say.
+ */
+export async function extractFiles(pkg: { file: string; ring: DeviceKeyring; release: string }, wanted: Map<string, string>, now: Date): Promise<void> {
+  const opened = await openPackage(pkg.file, pkg.ring, { maxBytes: Number.MAX_SAFE_INTEGER, now });
+  const gunzip = createGunzip();
+  const parser = new Parser({ strict: true });
+  const done = new Promise<void>((resolve, reject) => {
+    parser.on('entry', (entry: ReadEntry) => {
+      const out = entry.type === 'File' && entry.path.startsWith(`${pkg.release}/`) ? wanted.get(entry.path.slice(pkg.release.length + 1)) : undefined;
+      if (out === undefined) {
+        entry.resume();
+        return;
+      }
+      const fd = openSync(out, CREATE_NEW, 0o600);
+      entry.on('data', (c: Buffer) => {
+        for (let off = 0; off < c.length; ) off += writeSync(fd, c, off, c.length - off);
+      });
+      entry.on('end', () => closeSync(fd));
+    });
+    parser.on('end', () => resolve());
+    parser.on('error', reject);
+    gunzip.on('error', reject);
+  });
+  gunzip.pipe(parser);
+  try {
+    for await (const chunk of opened.data) {
+      if (!gunzip.write(chunk)) await new Promise<void>((resolve) => gunzip.once('drain', () => resolve()));
+    }
+    gunzip.end();
+    await done;
+    await opened.verdict();
+  } finally {
+    opened.close();
+    gunzip.destroy();
+  }
 }

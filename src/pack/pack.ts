@@ -120,7 +120,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   let hashed = 0;
   const digests = digestFiles(walk, (n) => emit({ type: 'progress', phase: 'hash', done: (hashed += n), total: treeBytes }));
   const full = buildManifest({ release, walk, digests, date, sourceDateEpoch: opts.sourceDateEpoch, sequence: opts.sequence, minSequence: opts.minSequence, rollback: opts.rollback, compatible: opts.compatible });
-  const delta = (opts.deltaFrom ?? []).length === 0 ? undefined : deltaOf(full, walk, await readBases(opts.deltaFrom as string[], { keyring: opts.deltaKeyring, signers: signingKeys, excludes: opts.excludes, now }), opts.tmpDir);
+  const delta = (opts.deltaFrom ?? []).length === 0 ? undefined : await deltaOf(full, walk, await readBases(opts.deltaFrom as string[], { keyring: opts.deltaKeyring, signers: signingKeys, excludes: opts.excludes, now }), opts.tmpDir, now);
   const manifest = delta?.manifest ?? full;
   const incompressible = new Set([...digests].filter(([, d]) => d.incompressible).map(([p]) => p));
 

@@ -170,6 +170,16 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
       assert.deepEqual((await verify({ target: d.target, names: ['fw-2'] })).reports[0]?.findings, []);
     });
 
+    it('against a base package (encrypted, opened with --delta-keyring): the base file is read out of the package, the patch made against it', async function () {
+      const basePkg = (await packIt('fw-1', IMG1, { recipientKeyFiles: [dev.devicePublicKeyFile], recipients: [dev.deviceFingerprint] })).path;
+      const r = await packIt('fw-2', IMG2, { deltaFrom: [basePkg], deltaKeyring: dev.keyring });
+      assert.equal(r.patchedFiles, 1);
+      assert.ok(r.bytes < 200_000, `${r.bytes}`);
+      const d = await deviceOn('patched-from-package', [basePkg]);
+      await installInto(d, r.path);
+      assert.deepEqual(readFileSync(join(d.target, 'fw-2/db/image')), image([700_000, 4_000_000]));
+    });
+
     it('base-damaged-in-place: the patch is never applied to an edited base; refused naming the file, nothing changed', async function () {
       const base = await writeTree(join(tmp, 'build', 'img-1b'), IMG1);
       const r = await packIt('fw-2', IMG2, { deltaFrom: [base] });
