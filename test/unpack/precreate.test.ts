@@ -30,7 +30,10 @@ describe('Precreator: files created ahead of the unpack on a worker thread', fun
     }
     await pre.finish();
     assert.equal((await readdir(join(tmp.dir, 'd'))).length, 400);
-    assert.ok(byWorker > 0 && byWorker < 400, `worker created ${byWorker}`);
+    // Files 0..100 existed before the first claim. How many more the worker made is the
+    // scheduler's business: claim(399) lets it run ahead, and on a loaded machine it can get past
+    // #399 before the main thread's compare-and-swap (a bound of < 400 here failed once in CI).
+    assert.ok(byWorker >= 101, `worker created ${byWorker}`);
   });
 
   it('finish() stops the worker: nothing is created after it resolves', async function () {
