@@ -45,7 +45,7 @@ export async function readBases(paths: string[], o: { keyring?: string; signers:
     if (st === undefined) throw new FussyError('BAD_SOURCE', `the delta base ${path} does not exist`, { hint: 'give a package, a .fussy-manifest.json or a release directory of the release the devices run' });
     let base: { release: string; manifest?: string; shas: string[]; files?: Map<string, BaseFile> };
     if (st.isDirectory()) base = await directoryBase(path, o.excludes ?? []);
-    else if (isJson(path)) base = manifestBase(readManifestFile(path), path);
+    else if (isJson(path)) base = manifestBase(readManifestFile(path));
     else {
       ring ??= await baseRing(o.keyring, o.signers);
       base = await packageBase(path, ring, o.now);
@@ -57,7 +57,7 @@ export async function readBases(paths: string[], o: { keyring?: string; signers:
   return out;
 }
 
-function manifestBase(r: { bytes: Buffer; manifest: Manifest }, _from: string): { release: string; manifest: string; shas: string[] } {
+function manifestBase(r: { bytes: Buffer; manifest: Manifest }): { release: string; manifest: string; shas: string[] } {
   return { release: r.manifest.release, manifest: createHash('sha256').update(r.bytes).digest('hex'), shas: r.manifest.entries.filter((e) => e.type === 'file').map((e) => e.sha256 as string) };
 }
 
@@ -78,7 +78,7 @@ async function directoryBase(dir: string, excludes: string[]): Promise<{ release
   if (lstatSync(own, { throwIfNoEntry: false })?.isFile() === true) {
     const read = readManifestFile(own);
     const files = new Map<string, BaseFile>(read.manifest.entries.filter((e) => e.type === 'file').map((e) => [e.path, { abs: join(dir, e.path), sha256: e.sha256 as string, size: e.size as number }]));
-    return { ...manifestBase(read, own), files };
+    return { ...manifestBase(read), files };
   }
   const walk = await walkTree(dir, excludes);
   const digests = digestFiles(walk);
@@ -94,7 +94,7 @@ async function packageBase(file: string, ring: DeviceKeyring, now: Date): Promis
     const manifest = parseManifest(bytes, undefined).manifest;
     const pkg = { file, ring, release: manifest.release };
     const files = new Map<string, BaseFile>(manifest.entries.filter((e) => e.type === 'file').map((e) => [e.path, { pkg, sha256: e.sha256 as string, size: e.size as number }]));
-    return { ...manifestBase({ bytes, manifest }, file), files };
+    return { ...manifestBase({ bytes, manifest }), files };
   } catch (err) {
     if (err instanceof FussyError && err.code !== 'BAD_ARCHIVE') throw err;
     throw new FussyError('BAD_SOURCE', `the delta base ${file} is not a fussy package with a manifest: ${(err as Error).message}`, { cause: err, hint: 'a package of the original pipeline has no manifest: give the release directory instead' });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { chunkFd, MAX_DATA_RECORD, OP_COPY, OP_DATA, OP_END, PATCH_MAGIC } from '../archive/chunks.js';
 import { CREATE_NEW } from '../util/fs-atomic.js';
 
@@ -14,17 +14,19 @@ export interface Patch {
   copied: number;
   /** Bytes carried in the patch. */
   carried: number;
-  /** The sha256 of the base as it was read: the patch applies to exactly that content. */
-  baseSha256: string;
 }
+
+const TOO_BIG = new Error('the patch is larger than it is worth');
 
 /**
  * Write to `out` the patch that makes `file` from `base` (archive/chunks.ts): both are cut into
  * content-defined chunks; each chunk of the file that the base also has becomes a COPY of the
  * base's bytes (runs of them one range), the rest are carried as DATA. Both files are read once,
- * in 1 MiB blocks; only the base's chunk hashes are kept (~100 bytes per 16 KiB).
+ * in 1 MiB blocks; only the base's chunk hashes are kept (~100 bytes per 16 KiB). undefined,
+ * and nothing left at `out`, when the base's bytes do not have `baseSha256` or the patch would
+ * pass `maxSize` (the file is then carried whole; a rewritten file costs no full-size temp file).
  */
-export function writePatch(file: string, base: string, out: string): Patch {
+export function writePatch(file: string, base: string, out: string, o: { baseSha256: string; maxSize: number }): Patch | undefined {
   const have = new Map<string, number>();
   const baseHash = createHash('sha256');
   const b = openSync(base, 'r');
@@ -36,13 +38,18 @@ export function writePatch(file: string, base: string, out: string): Patch {
   } finally {
     closeSync(b);
   }
-  const o = openSync(out, CREATE_NEW, 0o600);
+  // A base whose bytes are not what its manifest says (edited after install) is no base.
+  if (baseHash.digest('hex') !== o.baseSha256) return undefined;
+  const fd = openSync(out, CREATE_NEW, 0o600);
   const f = openSync(file, 'r');
-  const patch: Patch = { size: 0, copied: 0, carried: 0, baseSha256: baseHash.digest('hex') };
+  const patch: Patch = { size: 0, copied: 0, carried: 0 };
   const write = (buf: Buffer): void => {
-    for (let off = 0; off < buf.length; ) off += writeSync(o, buf, off, buf.length - off);
+    // Past the most worth sending, the file goes whole: stop here rather than write it all out.
+    if (patch.size + buf.length > o.maxSize) throw TOO_BIG;
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
     patch.size += buf.length;
   };
+  let tooBig = false;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let copy: { offset: number; length: number } | undefined;
@@ -89,9 +96,14 @@ export function writePatch(file: string, base: string, out: string): Patch {
     flushCopy();
     flush();
     write(Buffer.from([OP_END]));
+  } catch (err) {
+    if (err !== TOO_BIG) throw err;
+    tooBig = true;
   } finally {
     closeSync(f);
-    closeSync(o);
+    closeSync(fd);
   }
-  return patch;
+  if (!tooBig) return patch;
+  rmSync(out, { force: true });
+  return undefined;
 }

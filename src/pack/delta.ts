@@ -54,10 +54,9 @@ export async function deltaOf(full: Manifest, walk: WalkEntry[], have: BaseConte
       const from = base === undefined ? undefined : 'abs' in base ? base.abs : extracted.get(e.path);
       if (base === undefined || from === undefined || !existsSync(from)) return e;
       const file = join(tmpDir, tempName('patch'));
-      const patch = writePatch((walk[i] as WalkEntry).abs, from, file);
+      const patch = writePatch((walk[i] as WalkEntry).abs, from, file, { baseSha256: base.sha256, maxSize: Math.floor((e.size as number) * PATCH_MAX_SHARE) });
+      if (patch === undefined) return e;
       patches.set(e.path, { file, size: patch.size });
-      // A base whose bytes are not what its manifest says (edited after install) is no base: carried whole.
-      if (patch.baseSha256 !== base.sha256 || patch.size > (e.size as number) * PATCH_MAX_SHARE) return e;
       return { ...e, from: 'chunks', base: base.sha256, baseSize: base.size };
     });
     // Nothing left out: a full package, which every fussy installs.

@@ -47,7 +47,13 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
   w.files += 1;
   w.track(rel, FILE, blocks(size));
   const src = openVerified(base, `the base of "${rel}"`);
-  const fd = w.createFile(rel);
+  let fd: number;
+  try {
+    fd = w.createFile(rel);
+  } catch (err) {
+    closeSync(src);
+    throw err;
+  }
   const abs = w.abs(rel);
   const hash = createHash('sha256');
   const copyBuf = Buffer.allocUnsafe(1 << 20);

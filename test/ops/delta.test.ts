@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { appendFileSync, closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FussyError, history, status, verify } from '../../src/index.js';
 import { clean } from '../../src/ops/clean.js';
@@ -255,6 +255,14 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
       await installInto(d, r.path);
       assert.equal(readFileSync(join(d.target, 'fw-2/share/data.bin')).length, 256 * 1024);
       assert.deepEqual((await verify({ target: d.target, names: ['fw-2'] })).reports[0]?.findings, []);
+    });
+
+    it('a large file rewritten whole is carried whole: its patch is given up once it passes half the file, and no temp file is left', async function () {
+      const base = await writeTree(join(tmp, 'build', 'rewritten-base', 'fw-1'), [{ path: 'db/image', content: noise(5, 2 * 1024 * 1024) }]);
+      const r = await packIt('fw-2', [{ path: 'db/image', content: noise(6, 2 * 1024 * 1024) }], { deltaFrom: [base] });
+      assert.equal(r.patchedFiles, 0);
+      assert.equal(r.bases, undefined, 'nothing left out: a full package');
+      assert.deepEqual(readdirSync(tmp).filter((n) => n.startsWith('.fussy-tmp-')), []);
     });
 
     it('a base directory whose file is not what its manifest says (edited after install) is not patched against: the file is carried whole', async function () {
