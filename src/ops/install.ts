@@ -16,7 +16,7 @@ import { DedupIndex } from '../store/dedup-index.js';
 import { installedManifestSha256 } from '../store/installed-manifest.js';
 import { failpoints } from '../util/failpoint.js';
 import { readDeviceState, recordSequence } from '../store/device-state.js';
-import { HashCache } from '../store/hash-cache.js';
+import { HashCache, sealAfter } from '../store/hash-cache.js';
 import { checkLegacy, checkPolicy, readDeviceType, type PolicyFacts } from './install-policy.js';
 import { historyResultOf, recordHistory, type HistoryRecord } from '../store/history.js';
 import { packageDigest } from '../store/package-digest.js';
@@ -28,6 +28,7 @@ import { openPackageSource, type PackageSource } from '../unpack/package-source.
 import { spoolPackage, type Spooled } from '../unpack/spool-package.js';
 import { withTarget } from '../txn/recover.js';
 import { unpack } from '../unpack/unpack.js';
+import { deferred } from '../unpack/from-bases.js';
 import { sameReleaseAs } from '../store/same-release.js';
 import type { TargetRunOptions } from '../txn/target-run-options.js';
 
@@ -156,6 +157,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
       let signers: string[];
       let encrypted: boolean;
       let opened: OpenedPackage | undefined;
+      let unpackedAt = 0;
       try {
         opened = await openPackage(pkg, ring, { maxBytes: cap, now, read: src.path });
         encrypted = opened.encrypted;
@@ -180,14 +182,18 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
           },
           signal: o.signal,
         });
+        unpackedAt = Date.now(); // every file of the release is as it will be (sealAfter)
         ({ signers } = await opened.verdict());
         facts.signers = signers;
         throwIfAborted(o.signal);
       } catch (err) {
         flusher.close();
         await removeTree(staging);
+        // A refusal that depends on the device is told only to a package whose signature is good
+        // (unpack read it to its end): a forged one gets the signature's refusal.
+        const cause = deferred(err) && opened !== undefined ? await opened.verdict().then(() => err, (e: unknown) => e) : err;
         // A child that died of the same Ctrl-C (gpg) fails in its own words: the signal is the cause.
-        throw refusal(abortedWith(o.signal) ?? err, pkg);
+        throw refusal(abortedWith(o.signal) ?? cause, pkg);
       } finally {
         opened?.close();
       }
@@ -195,6 +201,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
       fp.at('after-unpack');
       emit({ type: 'phase', phase: 'commit' });
       let name: string;
+      let sealedAt: number;
       const sequence = unpacked.manifest?.sequence;
       const txn = { action: 'install' as const, id: `${process.pid}-${started}`, started: now.toISOString(), created: true, previous, sequence };
       try {
@@ -207,6 +214,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
         const synced = await flusher.sync();
         flusher.close();
         if (!synced) await syncFilesystem(staging);
+        sealedAt = await sealAfter(unpackedAt);
         await rename(staging, join(target, name));
         await fsyncDir(target);
         fp.at('after-rename');
@@ -221,7 +229,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
       if (sameAs !== undefined) emit({ type: 'log', message: `${name} is the same release as ${sameAs} (identical manifest): installed again as a separate copy` });
       emit({ type: 'phase', phase: 'activate' });
       // The hash cache is recorded while the hooks run (see HashCache.save on why that is safe).
-      const recording = index.cache.save(cacheFile, join(target, name), unpacked.hashes);
+      const recording = index.cache.save(cacheFile, join(target, name), unpacked.hashes, sealedAt);
       try {
         const journal = (step: JournalStep, extra: { back?: string; keepRelease?: boolean } = {}): Promise<void> => writeJournal(stateDir, { ...txn, ...extra, step, release: name });
         await activate({ ...o, target, release: name, previous, created: true, journal, failpoints: fp });

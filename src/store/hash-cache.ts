@@ -3,14 +3,23 @@ import { join } from 'node:path';
 import { isErrno } from '../errors.js';
 import { writeAtomic } from '../util/fs-atomic.js';
 
-/** Entries whose ctime is this close to the moment they were recorded are not trusted. */
-const RACY_MS = 200;
+/**
+ * Entries whose ctime is this close to the moment they were recorded are not trusted: more than
+ * the lag of the kernel's coarse clock that stamps ctimes (one tick: 10 ms at HZ=100, the least).
+ */
+export const RACY_MS = 20;
+/**
+ * The same for a file system that keeps whole seconds (ext4 with 128-byte inodes, FAT-like
+ * ones): a ctime with no fraction of a second may be up to 2 s behind the write that set it.
+ */
+const COARSE_RACY_MS = 2000;
 /**
  * Recordings kept besides the new one: the releases of the last few installs. Entries of
  * releases removed since then would otherwise pile up with every install.
  */
 const KEEP_GROUPS = 3;
-const VERSION = 2;
+/** 3: recorded at the sealing time, with a 20 ms window (2 kept the recording's own time and 200 ms). */
+const VERSION = 3;
 
 interface Stored {
   /** ctime in ms with its sub-ms fraction (sub-µs resolution), as node's Stats give it */
@@ -65,7 +74,7 @@ export class HashCache {
     const e = fresh ?? this.#entries.get(key);
     if (e === undefined || e.c !== String(st.ctimeMs) || e.s !== st.size) return undefined;
     const at = fresh !== undefined ? this.#freshAt : (e as Stored & { at: number }).at;
-    if (st.ctimeMs > at - RACY_MS) return undefined;
+    if (st.ctimeMs > at - (st.ctimeMs % 1000 === 0 ? COARSE_RACY_MS : RACY_MS)) return undefined;
     return e.h;
   }
 
@@ -78,17 +87,19 @@ export class HashCache {
   /**
    * Record the files of a release just installed (paths relative to `dir` with their sha256),
    * merge with the hashes taken during this install and the newest KEEP_GROUPS recordings, and
-   * write the cache atomically. Asynchronous, so it can run while
-   * the release's hooks do: the recording time is taken first, and any file a hook changes after
-   * it has a ctime inside the racy window, so it is never trusted. Best effort: a cache that
+   * write the cache atomically. `sealedAt` is when the release became reachable by anyone but
+   * this process (sealAfter: the moment before its staging directory was renamed into place); it
+   * is the recording time. Asynchronous, so it can run while the release's hooks do: any file a
+   * hook (or anyone) changes has a ctime inside the racy window of `sealedAt`, so it is never
+   * trusted. Best effort: a cache that
    * cannot be written only costs the next install some hashing. A file is recorded only when
    * every directory on its path is fussy's own (see safeDirs): the hash comes from the manifest
    * and the inode from a path, and a user who owns a directory of the release could otherwise
    * swap names (or whole subdirectories, which keeps the files' ctimes) so that the cache vouches
    * for one root-owned file with another's hash, and a later install links the wrong content.
    */
-  async save(file: string, dir: string, files: Array<[string, string]>): Promise<void> {
-    const at = Date.now();
+  async save(file: string, dir: string, files: Array<[string, string]>, sealedAt = Date.now()): Promise<void> {
+    const at = sealedAt;
     const mine: Record<string, Stored> = {};
     // lstatSync in slices, yielding between them: a promise per file costs ~4x more, and the
     // main thread has little else to do while a hook runs.
@@ -128,6 +139,21 @@ export class HashCache {
       if (!isErrno(err, 'EROFS', 'ENOSPC', 'EDQUOT', 'EACCES', 'EIO')) throw err;
     }
   }
+}
+
+/**
+ * Wait until the racy window has passed since `lastWrite` (when the last of a staged release's
+ * files was written or changed), and return the time: the sealing time of HashCache.save. Every
+ * file written then has a ctime older than the window, so the cache vouches for all of them at
+ * the next install (the large files a delta patches against most of all), while anything changed
+ * after the release is reachable is still caught. At most RACY_MS of waiting; usually none.
+ */
+export async function sealAfter(lastWrite: number): Promise<number> {
+  // A timer may fire a little early by the wall clock: look again.
+  for (let wait = lastWrite + RACY_MS + 1 - Date.now(); wait > 0; wait = lastWrite + RACY_MS + 1 - Date.now()) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+  return Date.now();
 }
 
 /**

@@ -46,14 +46,8 @@ const bad = (rel: string, why: string): FussyError => new FussyError('BAD_ARCHIV
 export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: Meta, sha256: string, size: number, base: Found): void {
   w.files += 1;
   w.track(rel, FILE, blocks(size));
-  const src = openVerified(base, `the base of "${rel}"`);
-  let fd: number;
-  try {
-    fd = w.createFile(rel);
-  } catch (err) {
-    closeSync(src);
-    throw err;
-  }
+  const src = w.hold(openVerified(base, `the base of "${rel}"`));
+  const fd = w.hold(w.createFile(rel)); // src is closed by abandon() if this throws
   const abs = w.abs(rel);
   const hash = createHash('sha256');
   const copyBuf = Buffer.allocUnsafe(1 << 20);
@@ -146,8 +140,8 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
     } catch (err) {
       w.o.onError(err);
     } finally {
-      closeSync(fd);
-      closeSync(src);
+      w.release(fd);
+      w.release(src);
     }
     if (ok) w.hashes.push([rel, sha256]);
   });

@@ -58,6 +58,8 @@ export class StagingWriter {
   /** Disk the staging dir takes, in blocks (checked against maxWrite). */
   #used = 0;
   #pre: Precreator | undefined;
+  /** Descriptors of files whose data is still arriving: closed by abandon() if the parser never ends them. */
+  readonly #open = new Set<number>();
   #preIndex: Map<string, number> | undefined;
 
   constructor(readonly o: WriterOptions) {}
@@ -157,6 +159,22 @@ export class StagingWriter {
     }
   }
 
+  /** Keep `fd` (a file being written, or a patch's base) until release() or abandon(). */
+  hold(fd: number): number {
+    this.#open.add(fd);
+    return fd;
+  }
+
+  release(fd: number): void {
+    if (this.#open.delete(fd)) closeSync(fd);
+  }
+
+  /** Close what an aborted parse left open (an entry whose end never came). */
+  abandon(): void {
+    for (const fd of this.#open) closeSync(fd);
+    this.#open.clear();
+  }
+
   createFile(rel: string): number {
     try {
       return openSync(this.abs(rel), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
@@ -193,7 +211,7 @@ export class StagingWriter {
       entry.resume();
       return;
     }
-    const fd = this.#openNew(rel);
+    const fd = this.hold(this.#openNew(rel));
     let ok = false;
     entry.on('data', (c: Buffer) => {
       if (this.o.failed()) return;
@@ -215,7 +233,7 @@ export class StagingWriter {
       } catch (err) {
         this.o.onError(err);
       } finally {
-        closeSync(fd);
+        this.release(fd);
       }
       if (!ok) return;
       const sha = this.#checkHash(rel, hash, sha256);

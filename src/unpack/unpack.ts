@@ -6,6 +6,7 @@ import type { DedupIndex } from '../store/dedup-index.js';
 import type { Owner } from '../store/ownership.js';
 import { abortable } from '../util/abort.js';
 import { parallelGunzip } from './parallel-gunzip.js';
+import { deferred } from './from-bases.js';
 import { bad, Unpacker } from './unpacker.js';
 
 export interface UnpackOptions {
@@ -81,11 +82,16 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
   try {
     for await (const chunk of gunzip) {
       u.inflated(chunk.length);
+      // A refusal that depends on the device, not on the package (deferred()): nothing more is
+      // parsed or written, but the package is read to its end, so the caller can give the
+      // signature verdict first: a forged package never learns what the device has.
+      if (deferred(u.failure)) continue;
       framing.write(chunk); // before node-tar sees it: GNU tar must read the same archive
       if (!parser.write(chunk)) await new Promise<void>((resolve) => parser.once('drain', () => resolve()));
-      if (u.failure !== undefined) throw u.failure;
+      if (u.failure !== undefined && !deferred(u.failure)) throw u.failure;
       if (parseError !== undefined) throw parseError;
     }
+    if (u.failure !== undefined) throw u.failure;
     parser.end();
     await ended;
     if (u.failure !== undefined) throw u.failure;

@@ -5,7 +5,7 @@ import { resolveLink, type NodeKind } from '../archive/resolve-link.js';
 import { FussyError } from '../errors.js';
 import { installedMeta } from '../store/ownership.js';
 import { finalizeDirectories, type DirMeta } from './finalize-dirs.js';
-import { planFromBases } from './from-bases.js';
+import { deferred, planFromBases } from './from-bases.js';
 import { fromLocal, patched } from './local-files.js';
 import type { Found } from '../store/dedup-index.js';
 import { StagingWriter, unsafe, type Meta } from './staging-writer.js';
@@ -64,8 +64,8 @@ export class Unpacker {
 
   inflated(n: number): void {
     this.#inflated += n;
-    if (this.#inflated > this.#cap) {
-      this.failure ??= bad(`the package expands beyond ${this.#cap} bytes, more than its manifest or the free space allows (decompression bomb?)`);
+    if (this.#inflated > this.#cap && (this.failure === undefined || deferred(this.failure))) {
+      this.failure = bad(`the package expands beyond ${this.#cap} bytes, more than its manifest or the free space allows (decompression bomb?)`);
     }
     this.#o.onProgress?.(this.#inflated, this.#manifest === undefined ? undefined : this.#manifest.totalBytes);
   }
@@ -256,6 +256,7 @@ export class Unpacker {
   /** Stop consuming; the caller removes staging. */
   abandon(): void {
     this.failure ??= new Error('unpack abandoned');
+    this.#w.abandon();
   }
 
   finish(): UnpackResult {

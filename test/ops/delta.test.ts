@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { appendFileSync, closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { FussyError, history, status, verify } from '../../src/index.js';
 import { clean } from '../../src/ops/clean.js';
 import { pack, type PackOptions } from '../../src/pack/pack.js';
@@ -110,6 +111,23 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
     assert.deepEqual(await targetState(d.target), before);
   });
 
+  it('forged-delta-probes-device: a delta by a key outside the keyring, on a device lacking its base, gets the signature refusal and learns nothing of the device', async function () {
+    const stranger = await makeDevice(join(tmp, 'stranger'), { factory: false });
+    const forged = await packIt('fw-2', FW2, { deltaFrom: [await writeTree(join(tmp, 'build', 'forged-base', 'fw-1'), FW1)], signingKeyFiles: [stranger.signingKeyFile] });
+    const d = await deviceOn('probed', [(await packIt('fw-z', [{ path: 'etc/v', content: 'z\n' }])).path]);
+    const before = await targetState(d.target);
+    const err = await rejection(installInto(d, forged.path));
+    assert.equal(err.code, 'BAD_SIGNATURE');
+    assert.equal(err.exitCode, 20);
+    assert.doesNotMatch(err.message, /fw-z|lacks/);
+    assert.deepEqual(await targetState(d.target), before);
+    // Signed by the trusted key, the same delta is refused for what it is, naming what the device has.
+    const real = await packIt('fw-2', FW2, { deltaFrom: [full1] });
+    const why = await rejection(installInto(d, real.path));
+    assert.equal(why.code, 'DELTA_BASE_MISSING');
+    assert.match(why.message, /the device has fw-z/);
+  });
+
   it('base-damaged-in-place: a base file edited in place is never used; another healthy copy is, else the package is refused naming the file', async function () {
     const r = await packIt('fw-2', FW2, { deltaFrom: [full1] });
     const d = await deviceOn('damaged', [full1]);
@@ -161,13 +179,33 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
       const base = await writeTree(join(tmp, 'build', 'img-1'), IMG1);
       const r = await packIt('fw-2', IMG2, { deltaFrom: [base] });
       assert.equal(r.patchedFiles, 1);
-      assert.ok(r.bytes < 200_000, `${r.bytes} bytes for 60,000 changed (each edit also carries the chunks it cuts into)`);
+      assert.ok(r.bytes < 70_000, `${r.bytes} bytes for 60,000 changed (the chunks an edit cuts into are carried only where they differ)`);
       const fullSize = statSync((await packIt('fw-2', IMG2)).path).size;
       assert.ok(r.bytes * 20 < fullSize, `${r.bytes} vs ${fullSize}`);
       const d = await deviceOn('patched', [(await packIt('fw-1', IMG1)).path]);
       await installInto(d, r.path);
       assert.deepEqual(readFileSync(join(d.target, 'fw-2/db/image')), image([700_000, 4_000_000]));
       assert.deepEqual((await verify({ target: d.target, names: ['fw-2'] })).reports[0]?.findings, []);
+    });
+
+    it('edits at the very start and end, a one-byte edit, and a run of new chunks longer than a DATA record: each carried as about its own bytes, the file exact', async function () {
+      const size = 6 * 1024 * 1024;
+      const edited = (): Buffer => {
+        const b = image([]);
+        noise(50, 20_000).copy(b, 0);
+        b[3_000_000] = (b[3_000_000] as number) ^ 1;
+        noise(51, 1_500_000).copy(b, 4_000_000);
+        noise(52, 20_000).copy(b, size - 20_000);
+        return b;
+      };
+      const base = await writeTree(join(tmp, 'build', 'img-ends'), IMG1);
+      const r = await packIt('fw-2', [{ path: 'etc/version', content: '2\n' }, { path: 'db/image', content: edited() }], { deltaFrom: [base] });
+      assert.equal(r.patchedFiles, 1);
+      // 20,000 + 4,097 (a record is longer than a chunk's least) + 1,500,000 + 20,000 + the end chunk's rest and the records.
+      assert.ok(r.bytes < 1_600_000, `${r.bytes}`);
+      const d = await deviceOn('patched-ends', [(await packIt('fw-1', IMG1)).path]);
+      await installInto(d, r.path);
+      assert.deepEqual(readFileSync(join(d.target, 'fw-2/db/image')), edited());
     });
 
     it('against a base package (encrypted, opened with --delta-keyring): the base file is read out of the package, the patch made against it', async function () {
@@ -228,6 +266,42 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
       const err = await rejection(installInto(d, pkg));
       assert.equal(err.code, 'BAD_ARCHIVE');
       assert.match(err.message, /the patch of "db\/image" has a DATA record of 1 bytes/);
+      assert.deepEqual(await targetState(d.target), before);
+    });
+
+    it('truncated-patch-fd: a package cut off in the middle of a patch is refused and leaves no descriptor open on the base file or in staging', async function () {
+      const image = noise(9, 2 * 1024 * 1024);
+      const d = await deviceOn('truncated', [(await packIt('fw-1', [{ path: 'db/image', content: image }])).path]);
+      const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+      const half = 1024 * 1024;
+      const data = Buffer.alloc(5);
+      data[0] = 2;
+      data.writeUInt32BE(half, 1);
+      const copy = Buffer.alloc(17);
+      copy[0] = 1;
+      copy.writeBigUInt64BE(BigInt(half), 1);
+      copy.writeBigUInt64BE(BigInt(half), 9);
+      const patch = Buffer.concat([Buffer.from('FYD1'), data, image.subarray(0, half), copy, Buffer.from([0])]);
+      const entry = { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000 };
+      const manifest = {
+        format: 'fussy-manifest', version: 2, release: 'fw-t', created: '2026-12-03T00:00:00.000Z', sequence: 1000, bases: [{ release: 'fw-1' }], totalBytes: image.length, fileCount: 1,
+        entries: [{ path: '.', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000 }, { path: 'db', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000 }, { path: 'db/image', ...entry, size: image.length, sha256: sha(image), from: 'chunks', base: sha(image), baseSize: image.length }],
+      };
+      // The gzip stream ends half way through the patch's DATA record: the member never ends, the inflate fails.
+      const gz = gzipSync(rawTar([{ path: 'fw-t/', type: 'Directory' }, { path: 'fw-t/.fussy-manifest.json', data: JSON.stringify(manifest) }, { path: 'fw-t/db/', type: 'Directory' }, { path: 'fw-t/db/image', data: patch }]));
+      const pkg = await signPayload(join(tmp, 'truncated.gpg'), gz.subarray(0, Math.floor(gz.length * 0.6)), { signingKeys: [dev.signingKey], gzip: false });
+      const before = await targetState(d.target);
+      const err = await rejection(installInto(d, pkg));
+      assert.equal(err.code, 'BAD_ARCHIVE');
+      const open = readdirSync('/proc/self/fd').map((fd) => {
+        try {
+          return readlinkSync(join('/proc/self/fd', fd));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // the directory's own descriptor, closed by now
+          return '';
+        }
+      });
+      assert.deepEqual(open.filter((p) => p.startsWith(d.target)), []);
       assert.deepEqual(await targetState(d.target), before);
     });
 

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { appendFile, chmod, lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FussyError } from '../../src/errors.js';
+import { HashCache } from '../../src/store/hash-cache.js';
 import { pack } from '../../src/pack/pack.js';
 import { isTempName, tempName } from '../../src/util/fs-atomic.js';
 import { execa } from 'execa';
@@ -203,6 +204,17 @@ describe('fussy install end to end: pack, install, update, failing hooks', funct
     assert.equal((await lstat(join(r1.path, 'share/blob.bin'))).ino, (await lstat(join(r2.path, 'share/blob.bin'))).ino, 'untouched files are still shared');
   });
 
+  it('hash-cache-sealed: the files of a release just installed are vouched for at once (sealed before it was reachable), not one its post-install hook rewrote', async function () {
+    const editing = `#!/bin/sh\nprintf YYYY > "$1/etc/app/state"\n`;
+    const files = [...firmware({ extra: [{ path: 'etc/app/state', content: 'AAAA' }] }).filter((f) => f.path !== '.post-install'), { path: '.post-install', content: editing, mode: 0o755 }];
+    const r = await installInto(dev, await packTree('fw-sealed', files));
+    const cache = HashCache.load(join(dev.target, '.fussy', 'hash-cache.json'));
+    const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+    const blob = files.find((f) => f.path === 'share/blob.bin')!;
+    assert.equal(cache.get(await lstat(join(r.path, 'share/blob.bin'))), sha(blob.content ?? ''), 'no wait: the next install need not hash it');
+    assert.equal(cache.get(await lstat(join(r.path, 'etc/app/state'))), undefined, 'changed by the hook after the seal');
+  });
+
   it('the space check counts a changed file of the same size as new bytes (not as shared)', async function () {
     const big = (fill: number) => Buffer.alloc(8 * 1024 * 1024, fill);
     const files = (fill: number) => [...firmware(), { path: 'share/big.img', content: big(fill) }];
@@ -293,7 +305,7 @@ describe('fussy install end to end: pack, install, update, failing hooks', funct
     const r = await installInto(dev, await packTree('fw-sweep', firmware()));
     assert.deepEqual((await readdir(state)).filter((x) => x.startsWith('staging-') || isTempName(x)), []);
     const cache = JSON.parse(await readFile(join(state, 'hash-cache.json'), 'utf8')) as { version: number; groups: Array<{ files: Record<string, { h: string }> }> };
-    assert.equal(cache.version, 2);
+    assert.equal(cache.version, 3);
     const recorded = new Set(cache.groups.flatMap((g) => Object.values(g.files).map((f) => f.h)));
     const blob = (await readFile(join(r.path, 'share', 'blob.bin')));
     assert.ok(recorded.has(createHash('sha256').update(blob).digest('hex')), 'the new release\'s files are in the cache');

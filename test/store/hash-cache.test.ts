@@ -5,7 +5,7 @@ import { chmod, link, mkdir, open, readFile, rm, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DedupIndex } from '../../src/store/dedup-index.js';
-import { HashCache } from '../../src/store/hash-cache.js';
+import { HashCache, RACY_MS, sealAfter } from '../../src/store/hash-cache.js';
 import { useTmp } from '../helpers/tmp.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
@@ -40,7 +40,7 @@ describe('hash cache: sha256 of installed files, trusted only while the ctime is
     assert.equal(await readFile(join(tmp.dir, 'a'), 'utf8'), 'BBBB');
   });
 
-  it('racy entries (ctime within 200 ms of the recording) are not trusted, older ones are', async function () {
+  it('racy entries (ctime within 20 ms of the recording, 2 s on a file system of whole seconds) are not trusted, older ones are', async function () {
     const f = join(tmp.dir, 'fresh');
     await writeFile(f, 'new');
     const cacheFile = join(tmp.dir, 'cache.json');
@@ -52,10 +52,36 @@ describe('hash cache: sha256 of installed files, trusted only while the ctime is
       for (const g of data.groups) g.at = String(at);
       await writeFile(cacheFile, JSON.stringify(data));
     };
-    await recordedAt(ctime + 150);
-    assert.equal(HashCache.load(cacheFile).get(st(f)), undefined, 'recorded 150 ms after the last change: racy');
-    await recordedAt(ctime + 250);
-    assert.equal(HashCache.load(cacheFile).get(st(f)), sha('new'), 'recorded 250 ms after it: trusted');
+    await recordedAt(ctime + 15);
+    assert.equal(HashCache.load(cacheFile).get(st(f)), undefined, 'recorded 15 ms after the last change: racy');
+    await recordedAt(ctime + 25);
+    assert.equal(HashCache.load(cacheFile).get(st(f)), sha('new'), 'recorded 25 ms after it: trusted');
+    // coarse-timestamps: a ctime of whole seconds may lag its write by up to 2 s (the entry and the
+    // stat are both given that ctime: no such file system is needed).
+    const whole = Math.floor(ctime / 1000) * 1000;
+    const data = JSON.parse(await readFile(cacheFile, 'utf8')) as { groups: Array<{ files: Record<string, { c: string }> }> };
+    for (const g of data.groups) for (const e of Object.values(g.files)) e.c = String(whole);
+    await writeFile(cacheFile, JSON.stringify(data));
+    const coarse = Object.assign(st(f), { ctimeMs: whole });
+    await recordedAt(whole + 1500);
+    assert.equal(HashCache.load(cacheFile).get(coarse), undefined, 'whole seconds, recorded 1.5 s after: racy');
+    await recordedAt(whole + 2500);
+    assert.equal(HashCache.load(cacheFile).get(coarse), sha('new'), 'whole seconds, recorded 2.5 s after: trusted');
+  });
+
+  it('sealAfter: the sealing time is past the racy window of the last write, so what was written then is vouched for', async function () {
+    const f = join(tmp.dir, 'sealed');
+    await writeFile(f, 'sealed content');
+    const lastWrite = Date.now();
+    const sealedAt = await sealAfter(lastWrite);
+    assert.ok(sealedAt > lastWrite + RACY_MS, `${sealedAt} vs ${lastWrite}`);
+    const cacheFile = join(tmp.dir, 'cache.json');
+    await HashCache.load(undefined).save(cacheFile, tmp.dir, [['sealed', sha('sealed content')]], sealedAt);
+    assert.equal(HashCache.load(cacheFile).get(st(f)), sha('sealed content'));
+    // A change after the sealing time has a ctime inside the window: not vouched for.
+    await writeFile(f, 'changed conten');
+    await HashCache.load(undefined).save(cacheFile, tmp.dir, [['sealed', sha('sealed content')]], sealedAt);
+    assert.equal(HashCache.load(cacheFile).get(st(f)), undefined);
   });
 
   it('a missing, torn, corrupt or foreign-version cache file is ignored (and never throws)', async function () {
