@@ -7,7 +7,6 @@ import { lastEnabled, readHistory, type HistoryRecord } from '../store/history.j
 import { ownAndShared, releaseUsage } from '../store/release-usage.js';
 import { readJournal, type Journal } from '../txn/journal.js';
 import { FAILSAFE, readLayout, STATE_DIR } from '../store/layout.js';
-import { installedManifestSha256 } from '../store/installed-manifest.js';
 import { checkStateDirForReading } from '../txn/target-lock.js';
 
 export interface ReleaseStatus {
@@ -19,7 +18,8 @@ export interface ReleaseStatus {
   sequence?: number;
   /**
    * sha256 of its installed manifest (the package's, byte for byte): what a sender names as a
-   * delta package's base (docs/format.md, "Delta packages"); absent without a manifest.
+   * delta package's base (docs/format.md, "Delta packages"); absent without a manifest, or with
+   * one fussy would not use (damaged: `fussy verify` names why).
    */
   manifestSha256?: string;
   /** Bytes only this release holds (every hard link to them is inside it). */
@@ -65,7 +65,7 @@ export async function status(targetDir: string): Promise<TargetStatus> {
     const { own, shared } = ownAndShared(usage, r);
     const when = enabled.get(r) as number;
     const since = new Date(Number.isFinite(when) ? when : (await lstat(join(target, r))).ctimeMs).toISOString();
-    releases.push({ name: r, current: r === layout.current, failsafe: r === FAILSAFE, since, sequence: await manifestSequence(join(target, r)), manifestSha256: installedManifestSha256(join(target, r)), uniqueBytes: own, sharedBytes: shared });
+    releases.push({ name: r, current: r === layout.current, failsafe: r === FAILSAFE, since, ...manifestFacts(join(target, r)), uniqueBytes: own, sharedBytes: shared });
   }
   releases.sort((a, b) => b.since.localeCompare(a.since));
   return {
@@ -94,7 +94,8 @@ function lockState(file: string): Pick<TargetStatus, 'lockedBy' | 'staleLock'> {
   return holderAlive(h) ? { lockedBy: desc } : { staleLock: `dead ${desc}` };
 }
 
-async function manifestSequence(dir: string): Promise<number | undefined> {
+/** The release's sequence and manifest sha256, from its installed manifest read once (none for one fussy would not use). */
+function manifestFacts(dir: string): { sequence?: number; manifestSha256?: string } {
   const m = readInstalledManifest(dir);
-  return m !== undefined && 'manifest' in m ? m.manifest.sequence : undefined; // validated: a number
+  return m !== undefined && 'manifest' in m ? { sequence: m.manifest.sequence, manifestSha256: m.sha256 } : {}; // validated: sequence is a number
 }

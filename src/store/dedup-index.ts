@@ -181,7 +181,7 @@ export class DedupIndex {
       }
       if (st === undefined || !st.isFile()) continue;
       const meta = { sha256, size: st.size, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
-      const v = this.#actualSha(c, meta);
+      const v = this.#actualSha(c, meta, st);
       if (v?.sha === sha256) return { abs: c.abs, dev: v.dev, ino: v.ino, identity: meta };
     }
     return undefined;
@@ -221,11 +221,12 @@ export class DedupIndex {
     return true;
   }
 
-  #actualSha(c: Candidate, f: FileIdentity): { sha: string; dev: number; ino: number } | undefined {
+  /** `taken`: the candidate's lstat, if the caller just took it. */
+  #actualSha(c: Candidate, f: FileIdentity, taken?: Stats): { sha: string; dev: number; ino: number } | undefined {
     // One lstat answers most lookups (cache hits); only a miss opens and reads the file.
-    let st: Stats | undefined;
+    let st: Stats | undefined = taken;
     try {
-      st = lstatSync(c.abs, { throwIfNoEntry: false });
+      st ??= lstatSync(c.abs, { throwIfNoEntry: false });
     } catch (err) {
       if (isErrno(err, 'ELOOP', 'EACCES', 'ENOTDIR')) return undefined;
       throw err;

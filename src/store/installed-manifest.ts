@@ -9,7 +9,13 @@ import { readSmallFile } from '../util/read-small-file.js';
 export const INSTALLED_MANIFEST_MAX = manifestMaxBytes();
 
 export type InstalledManifest =
-  | { manifest: Manifest; /** Why it may not be what fussy wrote; undefined when only fussy's user could have changed it. */ distrust?: string }
+  | {
+      manifest: Manifest;
+      /** The file's sha256 (installedManifestSha256). */
+      sha256: string;
+      /** Why it may not be what fussy wrote; undefined when only fussy's user could have changed it. */
+      distrust?: string;
+    }
   | { problem: string };
 
 /**
@@ -38,7 +44,8 @@ export function readInstalledManifest(dir: string): InstalledManifest | undefine
   }
   const top = lstatSync(dir, { throwIfNoEntry: false });
   const distrust = top === undefined ? 'the release directory is gone' : foreign(top, 'the release directory') ?? foreign(f.st, 'the manifest');
-  return distrust === undefined ? { manifest } : { manifest, distrust };
+  const sha256 = createHash('sha256').update(f.data).digest('hex');
+  return distrust === undefined ? { manifest, sha256 } : { manifest, sha256, distrust };
 }
 
 /**

@@ -13,7 +13,9 @@ import { blocks, FILE, type Meta, type StagingWriter } from './staging-writer.js
  */
 export function fromLocal(w: StagingWriter, rel: string, sha256: string, size: number, meta: Meta, mtime: Date, content: Found): void {
   w.files += 1;
-  const same = w.o.index.find({ sha256, size, ...meta });
+  // The verified copy itself when its mode and owner are the ones wanted (no second lookup).
+  const id = content.identity;
+  const same = id.mode === meta.mode && id.uid === meta.uid && id.gid === meta.gid ? content : w.o.index.find({ sha256, size, ...meta });
   if (same !== undefined && w.linkFound(same, rel)) {
     w.track(rel, FILE, 0);
     w.linked += size;
