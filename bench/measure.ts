@@ -16,13 +16,17 @@ export interface Measured {
 /**
  * Run a command line (through sh, so pipelines work) and measure wall time and the peak RSS of
  * its largest descendant, via getrusage(RUSAGE_CHILDREN) in a tiny python3 wrapper: node cannot
- * read a child's rusage.
+ * read a child's rusage. NODE_EXTRA_CA_CERTS is left out of its environment: it is this machine's,
+ * not a device's (docs/performance.md, "Running the benchmarks").
  */
 export async function measure(shellCommand: string, opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Measured> {
   const wrapper = [
-    'import resource, subprocess, sys, time',
+    'import os, resource, subprocess, sys, time',
+    // A device's programs do not get it; node reads and parses the whole bundle at every start
+    // (~80 ms on the bench machine, where the sandbox sets it), which no reference tool pays.
+    'env = {k: v for k, v in os.environ.items() if k != "NODE_EXTRA_CA_CERTS"}',
     't = time.monotonic()',
-    'rc = subprocess.call(["sh", "-c", sys.argv[1]], stdout=subprocess.DEVNULL)',
+    'rc = subprocess.call(["sh", "-c", sys.argv[1]], stdout=subprocess.DEVNULL, env=env)',
     'dt = time.monotonic() - t',
     'print(rc, dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)',
   ].join('\n');

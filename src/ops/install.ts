@@ -27,8 +27,7 @@ import { openPackage, type OpenedPackage } from '../openpgp/open-package.js';
 import { openPackageSource, type PackageSource } from '../unpack/package-source.js';
 import { spoolPackage, type Spooled } from '../unpack/spool-package.js';
 import { withTarget } from '../txn/recover.js';
-import { unpack } from '../unpack/unpack.js';
-import { deferred } from '../unpack/from-bases.js';
+import { unpack, wasReadToEnd } from '../unpack/unpack.js';
 import { sameReleaseAs } from '../store/same-release.js';
 import type { TargetRunOptions } from '../txn/target-run-options.js';
 
@@ -182,16 +181,16 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
           },
           signal: o.signal,
         });
-        unpackedAt = Date.now(); // every file of the release is as it will be (sealAfter)
+        unpackedAt = performance.now(); // every file of the release is as it will be (sealAfter)
         ({ signers } = await opened.verdict());
         facts.signers = signers;
         throwIfAborted(o.signal);
       } catch (err) {
         flusher.close();
         await removeTree(staging);
-        // A refusal that depends on the device is told only to a package whose signature is good
-        // (unpack read it to its end): a forged one gets the signature's refusal.
-        const cause = deferred(err) && opened !== undefined ? await opened.verdict().then(() => err, (e: unknown) => e) : err;
+        // A refusal of the content is told only to a package whose signature is good (unpack read
+        // it to its end; unpack.ts): a forged one gets the signature's refusal.
+        const cause = wasReadToEnd(err) && opened !== undefined ? await opened.verdict().then(() => err, (e: unknown) => e) : err;
         // A child that died of the same Ctrl-C (gpg) fails in its own words: the signal is the cause.
         throw refusal(abortedWith(o.signal) ?? cause, pkg);
       } finally {

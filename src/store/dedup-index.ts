@@ -243,13 +243,14 @@ export class DedupIndex {
       throw err;
     }
     try {
+      const at = Date.now(); // before the fstat: HashCache.note
       const fst = fstatSync(fd);
       if (fst.dev !== st.dev || fst.ino !== st.ino || !sameMeta(fst, f)) return undefined; // replaced meanwhile
       const want = Math.min(1 << 20, Math.max(64 << 10, fst.size));
       if (this.#buf === undefined || this.#buf.length < want) this.#buf = Buffer.allocUnsafe(want);
       const sha = sha256OfFd(fd, this.#buf);
       this.#verified.set(key, sha);
-      this.cache.note(fst, sha);
+      this.cache.note(fst, sha, at);
       return { sha, dev: fst.dev, ino: fst.ino };
     } finally {
       closeSync(fd);

@@ -40,8 +40,8 @@ interface Stored {
 export class HashCache {
   readonly #entries: Map<string, Stored & { at: number }>;
   readonly #fresh = new Map<string, Stored>();
-  /** When the first of the fresh hashes was taken: earlier than each, so the racy check is stricter. */
-  #freshAt = 0;
+  /** The earliest moment one of the fresh hashes' files was looked at (note's `at`): the racy check holds for each. */
+  #freshAt = Infinity;
 
   private constructor(entries: Map<string, Stored & { at: number }>) {
     this.#entries = entries;
@@ -74,13 +74,18 @@ export class HashCache {
     const e = fresh ?? this.#entries.get(key);
     if (e === undefined || e.c !== String(st.ctimeMs) || e.s !== st.size) return undefined;
     const at = fresh !== undefined ? this.#freshAt : (e as Stored & { at: number }).at;
-    if (st.ctimeMs > at - (st.ctimeMs % 1000 === 0 ? COARSE_RACY_MS : RACY_MS)) return undefined;
+    if (st.ctimeMs > at - (st.ctimeMs % 1000 === 0 ? COARSE_RACY_MS + RACY_MS : RACY_MS)) return undefined;
     return e.h;
   }
 
-  /** Remember a hash computed just now (the ctime is checked against `now` when next read). */
-  note(st: Stats, sha256: string): void {
-    if (this.#fresh.size === 0) this.#freshAt = Date.now();
+  /**
+   * Remember a hash just computed of the file whose stat is `st`, taken after `at` (Date.now()
+   * before the fstat: a change after it has a ctime inside the racy window of `at`). Only for a
+   * file no one but fussy's user can write (onlyMine).
+   */
+  note(st: Stats, sha256: string, at: number): void {
+    if (!onlyMine(st)) return;
+    this.#freshAt = Math.min(this.#freshAt, at);
     this.#fresh.set(`${st.dev}:${st.ino}`, { c: String(st.ctimeMs), s: st.size, h: sha256 });
   }
 
@@ -116,7 +121,7 @@ export class HashCache {
           if (!isErrno(err, 'ENOTDIR', 'EACCES', 'ELOOP')) throw err; // a hook replaced a directory meanwhile
           st = undefined;
         }
-        if (st === undefined || !st.isFile()) continue;
+        if (st === undefined || !st.isFile() || !onlyMine(st)) continue;
         mine[`${st.dev}:${st.ino}`] = { c: String(st.ctimeMs), s: st.size, h: sha };
       }
     }
@@ -142,15 +147,27 @@ export class HashCache {
 }
 
 /**
- * Wait until the racy window has passed since `lastWrite` (when the last of a staged release's
- * files was written or changed), and return the time: the sealing time of HashCache.save. Every
+ * Whether only fussy's user can write the file: the cache vouches for no file a local user (its
+ * owner, or its group or anyone by its mode) could change, since a change between the moment
+ * install verifies a file and the moment it links it is hidden by the link's own ctime change.
+ * Such files are hashed at every install instead.
+ */
+function onlyMine(st: Stats): boolean {
+  return st.uid === (process.geteuid?.() ?? 0) && (st.mode & 0o022) === 0;
+}
+
+/**
+ * Wait until the racy window has passed since `lastWrite` (performance.now() when the last of a
+ * staged release's files was written or changed), and return the wall time: the sealing time of HashCache.save. Every
  * file written then has a ctime older than the window, so the cache vouches for all of them at
  * the next install (the large files a delta patches against most of all), while anything changed
  * after the release is reachable is still caught. At most RACY_MS of waiting; usually none.
  */
 export async function sealAfter(lastWrite: number): Promise<number> {
-  // A timer may fire a little early by the wall clock: look again.
-  for (let wait = lastWrite + RACY_MS + 1 - Date.now(); wait > 0; wait = lastWrite + RACY_MS + 1 - Date.now()) {
+  // Waited by the monotonic clock (performance.now()), so a step of the wall clock cannot stretch
+  // it; the seal itself is wall time, as ctimes are. A step back in between only makes entries racy.
+  const until = lastWrite + RACY_MS + 1;
+  for (let wait = until - performance.now(); wait > 0; wait = until - performance.now()) {
     await new Promise((resolve) => setTimeout(resolve, wait));
   }
   return Date.now();

@@ -29,12 +29,3 @@ export function planFromBases(m: Manifest, index: DedupIndex, device: () => stri
   return plan;
 }
 
-/**
- * A refusal that depends on what the device has rather than on the package (a delta whose bases
- * it lacks): unpack stops writing but reads the package to its end, and install reports it only
- * once the signature is good (a forged package gets the signature's refusal, and learns nothing
- * of the device's releases).
- */
-export function deferred(err: unknown): boolean {
-  return err instanceof FussyError && err.code === 'DELTA_BASE_MISSING';
-}

@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReadEntry } from 'tar';
-import { cannotStartThread, FussyError } from '../errors.js';
+import { cannotStartThread, FussyError, isErrno } from '../errors.js';
 import { manifestMaxBytes } from '../archive/manifest.js';
 import type { DedupIndex, Found } from '../store/dedup-index.js';
 import type { Owner } from '../store/ownership.js';
@@ -171,7 +171,13 @@ export class StagingWriter {
 
   /** Close what an aborted parse left open (an entry whose end never came). */
   abandon(): void {
-    for (const fd of this.#open) closeSync(fd);
+    for (const fd of this.#open) {
+      try {
+        closeSync(fd);
+      } catch (err) {
+        if (!isErrno(err, 'EIO', 'EBADF', 'EINTR', 'ENOSPC', 'EDQUOT')) throw err; // the refusal that got here is what the caller must see
+      }
+    }
     this.#open.clear();
   }
 

@@ -6,7 +6,6 @@ import type { DedupIndex } from '../store/dedup-index.js';
 import type { Owner } from '../store/ownership.js';
 import { abortable } from '../util/abort.js';
 import { parallelGunzip } from './parallel-gunzip.js';
-import { deferred } from './from-bases.js';
 import { bad, Unpacker } from './unpacker.js';
 
 export interface UnpackOptions {
@@ -79,23 +78,37 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
   parser.on('ignoredEntry', (entry: ReadEntry) => (parseError ??= bad(`archive member "${entry.path.slice(0, 200)}" (type ${entry.type}) is one fussy does not read`)));
   const ended = new Promise<void>((resolve) => parser.on('end', () => resolve()));
   const framing = new TarCheck();
+  // A refusal once the manifest has been read (or found missing) depends on the device too: the
+  // first is told only when the package has been read to its end (readToEnd), and the caller
+  // gives the signature verdict first, so a forged package cannot learn from the answer what the
+  // device has or is (a delta's bases, its type, its sequence). Refusals before that depend on
+  // the package's bytes alone and are told at once, as are the bomb bound, a broken gzip stream
+  // and an abort, which end the reading.
+  let held: unknown;
   try {
     for await (const chunk of gunzip) {
-      u.inflated(chunk.length);
-      // A refusal that depends on the device, not on the package (deferred()): nothing more is
-      // parsed or written, but the package is read to its end, so the caller can give the
-      // signature verdict first: a forged package never learns what the device has.
-      if (deferred(u.failure)) continue;
-      framing.write(chunk); // before node-tar sees it: GNU tar must read the same archive
-      if (!parser.write(chunk)) await new Promise<void>((resolve) => parser.once('drain', () => resolve()));
-      if (u.failure !== undefined && !deferred(u.failure)) throw u.failure;
-      if (parseError !== undefined) throw parseError;
+      const bomb = u.inflated(chunk.length);
+      // The bound is the free space until a manifest tightens it: a refusal for the free space says no more.
+      if (bomb !== undefined) throw held instanceof FussyError && held.code === 'NO_SPACE' ? held : bomb;
+      if (held !== undefined) continue; // nothing more is parsed or written
+      try {
+        framing.write(chunk); // before node-tar sees it: GNU tar must read the same archive
+        if (!parser.write(chunk)) await new Promise<void>((resolve) => parser.once('drain', () => resolve()));
+        if (u.failure !== undefined) throw u.failure;
+        if (parseError !== undefined) throw parseError;
+      } catch (err) {
+        if (!u.settled) throw err;
+        held = err;
+        u.abandon();
+        await u.stopPrecreating();
+      }
     }
-    if (u.failure !== undefined) throw u.failure;
-    parser.end();
-    await ended;
-    if (u.failure !== undefined) throw u.failure;
-    if (parseError !== undefined) throw parseError;
+    if (held === undefined) {
+      parser.end();
+      await ended;
+      held = u.failure ?? parseError;
+    }
+    if (held !== undefined) throw readToEnd(held);
   } catch (err) {
     u.abandon();
     await u.stopPrecreating();
@@ -103,9 +116,25 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
     if (isErrno(err, 'Z_DATA_ERROR', 'Z_BUF_ERROR', 'ERR_BUFFER_TOO_LARGE') || err instanceof RangeError) throw bad(`the package payload is not valid gzip: ${(err as Error).message}`);
     // node-tar in strict mode throws its warnings (TAR_BAD_ARCHIVE, TAR_ENTRY_INVALID, ...).
     const e = err as { code?: unknown; message?: unknown };
-    if (String(e.code ?? '').startsWith('TAR_') || String(e.message ?? '').startsWith('TAR_')) throw bad(`malformed archive: ${String(e.message)}`);
+    if (String(e.code ?? '').startsWith('TAR_') || String(e.message ?? '').startsWith('TAR_')) throw readToEnd(bad(`malformed archive: ${String(e.message)}`), err);
     throw err;
   }
   await u.stopPrecreating();
   return u.finish();
+}
+
+const wholeRead = new WeakSet<object>();
+
+/**
+ * Mark a refusal unpack made after reading the whole package (`from`: the error it replaces,
+ * marked before): the caller may wait for the signature verdict, which is then due.
+ */
+function readToEnd(err: unknown, from?: unknown): unknown {
+  if (typeof err === 'object' && err !== null && (from === undefined || (typeof from === 'object' && from !== null && wholeRead.has(from)))) wholeRead.add(err);
+  return err;
+}
+
+/** Whether unpack refused `err` after reading the package to its end (its signature verdict is then due). */
+export function wasReadToEnd(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && wholeRead.has(err);
 }

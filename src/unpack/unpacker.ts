@@ -5,7 +5,7 @@ import { resolveLink, type NodeKind } from '../archive/resolve-link.js';
 import { FussyError } from '../errors.js';
 import { installedMeta } from '../store/ownership.js';
 import { finalizeDirectories, type DirMeta } from './finalize-dirs.js';
-import { deferred, planFromBases } from './from-bases.js';
+import { planFromBases } from './from-bases.js';
 import { fromLocal, patched } from './local-files.js';
 import type { Found } from '../store/dedup-index.js';
 import { StagingWriter, unsafe, type Meta } from './staging-writer.js';
@@ -62,12 +62,20 @@ export class Unpacker {
     });
   }
 
-  inflated(n: number): void {
+  /**
+   * Whether the archive's kind is settled: its manifest read and valid, or none (a legacy package).
+   * Refusals before that depend on the package's bytes alone; after it, on the device too (unpack.ts).
+   */
+  get settled(): boolean {
+    return this.#manifest !== undefined || this.#kind === 'legacy';
+  }
+
+  /** Count inflated bytes: the bomb bound's refusal (which ends the reading at once), else undefined. */
+  inflated(n: number): FussyError | undefined {
     this.#inflated += n;
-    if (this.#inflated > this.#cap && (this.failure === undefined || deferred(this.failure))) {
-      this.failure = bad(`the package expands beyond ${this.#cap} bytes, more than its manifest or the free space allows (decompression bomb?)`);
-    }
     this.#o.onProgress?.(this.#inflated, this.#manifest === undefined ? undefined : this.#manifest.totalBytes);
+    if (this.#inflated <= this.#cap) return undefined;
+    return bad(`the package expands beyond ${this.#cap} bytes, more than its manifest or the free space allows (decompression bomb?)`);
   }
 
   entry(entry: ReadEntry, parser: Parser): void {

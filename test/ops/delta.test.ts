@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { appendFileSync, closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { gzipSync } from 'node:zlib';
 import { FussyError, history, status, verify } from '../../src/index.js';
 import { clean } from '../../src/ops/clean.js';
@@ -12,6 +13,9 @@ import { installInto, makeDevice, rawTar, signPayload, targetState, type Device 
 import { rejection } from '../helpers/rejection.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { writeTree, type SampleFile } from '../helpers/tree.js';
+
+/** Deterministic bytes that look random (AES-CTR of zeros). */
+const noise = (seed: number, n: number): Buffer => createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
 
 const big = (seed: number, n = 256 * 1024): Buffer => {
   const b = Buffer.alloc(n);
@@ -111,21 +115,54 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
     assert.deepEqual(await targetState(d.target), before);
   });
 
-  it('forged-delta-probes-device: a delta by a key outside the keyring, on a device lacking its base, gets the signature refusal and learns nothing of the device', async function () {
-    const stranger = await makeDevice(join(tmp, 'stranger'), { factory: false });
-    const forged = await packIt('fw-2', FW2, { deltaFrom: [await writeTree(join(tmp, 'build', 'forged-base', 'fw-1'), FW1)], signingKeyFiles: [stranger.signingKeyFile] });
-    const d = await deviceOn('probed', [(await packIt('fw-z', [{ path: 'etc/v', content: 'z\n' }])).path]);
-    const before = await targetState(d.target);
-    const err = await rejection(installInto(d, forged.path));
-    assert.equal(err.code, 'BAD_SIGNATURE');
-    assert.equal(err.exitCode, 20);
-    assert.doesNotMatch(err.message, /fw-z|lacks/);
-    assert.deepEqual(await targetState(d.target), before);
-    // Signed by the trusted key, the same delta is refused for what it is, naming what the device has.
+  /** A package signed by the device's trusted key, then its signature value spoilt: what an uploader with no key can make (the key id is public). */
+  const forge = async (file: string, tarball: Buffer): Promise<string> => {
+    await signPayload(file, tarball, { signingKeys: [dev.signingKey] });
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 3] = (bytes[bytes.length - 3] as number) ^ 0x55;
+    writeFileSync(file, bytes);
+    return file;
+  };
+  const sha = (b: string | Buffer): string => createHash('sha256').update(b).digest('hex');
+  const dirEntry = (path: string) => ({ path, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000 });
+  const fileEntry = (path: string, content: Buffer, extra: object = {}) => ({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000, size: content.length, sha256: sha(content), ...extra });
+
+  it('forged-delta-oracle: a forged delta asking for a file by its hash gets the same answer from a device that has it and one that lacks it (exit 20), and learns nothing of either', async function () {
+    const version = Buffer.from('2\n');
+    const pad = noise(12, 2 * 1024 * 1024);
+    const manifest = {
+      format: 'fussy-manifest', version: 2, release: 'fw-p', created: '2026-12-03T00:00:00.000Z', sequence: 1000, bases: [{ release: 'fw-1' }], totalBytes: pad.length + big(1).length, fileCount: 2,
+      entries: [dirEntry('.'), dirEntry('share'), fileEntry('share/data.bin', big(1), { from: 'base' }), fileEntry('share/pad', pad)],
+    };
+    // After the manifest, a member it does not list: a device that has the file would go on and meet it.
+    const tarball = rawTar([{ path: 'fw-p/', type: 'Directory' }, { path: 'fw-p/.fussy-manifest.json', data: JSON.stringify(manifest) }, { path: 'fw-p/share/', type: 'Directory' }, { path: 'fw-p/junk', data: version }, { path: 'fw-p/share/pad', data: pad }]);
+    const forged = await forge(join(tmp, 'oracle.gpg'), tarball);
+    const has = await deviceOn('oracle-has', [full1]);
+    const lacks = await deviceOn('oracle-lacks', [(await packIt('fw-z', [{ path: 'etc/v', content: 'z\n' }])).path]);
+    for (const d of [has, lacks]) {
+      const before = await targetState(d.target);
+      const err = await rejection(installInto(d, forged));
+      assert.equal(err.code, 'BAD_SIGNATURE', `${d.target}: ${err.message}`);
+      assert.doesNotMatch(err.message, /fw-1|fw-z|lacks|junk/);
+      assert.deepEqual(await targetState(d.target), before);
+    }
+    // Signed by the trusted key, a delta the device cannot use is refused for what it is, naming what the device has.
     const real = await packIt('fw-2', FW2, { deltaFrom: [full1] });
-    const why = await rejection(installInto(d, real.path));
+    const why = await rejection(installInto(lacks, real.path));
     assert.equal(why.code, 'DELTA_BASE_MISSING');
     assert.match(why.message, /the device has fw-z/);
+  });
+
+  it('forged-manifest-probes-policy: a forged package claiming an old sequence or another device type is refused for its signature, not told the recorded sequence or the type', async function () {
+    const d = await deviceOn('policy-probe', [full1]);
+    const pad = noise(13, 1024 * 1024);
+    for (const extra of [{ sequence: 1 }, { sequence: 99_999, compatible: ['other-board'] }]) {
+      const manifest = { format: 'fussy-manifest', version: 1, release: 'fw-q', created: '2026-12-03T00:00:00.000Z', totalBytes: pad.length, fileCount: 1, ...extra, entries: [dirEntry('.'), fileEntry('pad', pad)] };
+      const forged = await forge(join(tmp, `policy-${extra.sequence}.gpg`), rawTar([{ path: 'fw-q/', type: 'Directory' }, { path: 'fw-q/.fussy-manifest.json', data: JSON.stringify(manifest) }, { path: 'fw-q/pad', data: pad }]));
+      const err = await rejection(installInto(d, forged));
+      assert.equal(err.code, 'BAD_SIGNATURE', err.message);
+      assert.doesNotMatch(err.message, /sequence|compatible|device type/i);
+    }
   });
 
   it('base-damaged-in-place: a base file edited in place is never used; another healthy copy is, else the package is refused naming the file', async function () {
@@ -165,8 +202,6 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
   });
 
   describe('a large file with a small change in place: carried as a patch of its changed chunks', function () {
-    /** Deterministic bytes that look random (AES-CTR of zeros): data with cut points, as a real image has. */
-    const noise = (seed: number, n: number): Buffer => createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
     const image = (edits: number[]): Buffer => {
       const b = noise(7, 6 * 1024 * 1024);
       for (const at of edits) noise(99, 30_000).copy(b, at);
@@ -233,6 +268,24 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
       assert.deepEqual(await targetState(d.target), before);
     });
 
+    it('patch-base-swapped-mid-install: a patch base renamed away after the plan is refused (exit 21), not waited on with the lock held', async function () {
+      const img2 = image([700_000]);
+      const p1 = (await packIt('fw-1', [...IMG1, { path: 'share/x', content: 'same\n' }])).path;
+      // Data after the patch: the package goes on well past the point where the base is missed.
+      const r = await packIt('fw-2', [{ path: 'etc/version', content: '2\n' }, { path: 'share/x', content: 'same\n' }, { path: 'db/image', content: img2 }, { path: 'z/more', content: noise(11, 8 * 1024 * 1024) }], { deltaFrom: [p1] });
+      assert.equal(r.patchedFiles, 1);
+      const d = await deviceOn('swapped-base', [p1]);
+      const pause = join(tmp, 'swapped-pause');
+      const base = join(d.target, 'fw-1/db/image');
+      // Whoever owns fw-1/db renames the base after install verified it, before its patch arrives.
+      const mover = execa('sh', ['-c', `while [ ! -e ${pause} ]; do sleep 0.01; done; mv ${base} ${base}.moved; rm ${pause}`]);
+      const err = await rejection(installInto(d, r.path, { failpoint: `pause:dedup-before-link:${pause}` }));
+      await mover;
+      assert.equal(err.code, 'DELTA_BASE_MISSING');
+      assert.match(err.message, /db\/image/);
+      assert.equal(readlinkSync(join(d.target, 'current')), 'fw-1');
+    });
+
     it('a patch that does not make its file (crafted, unsigned) is refused before anything is installed', async function () {
       // The same delta re-signed by a key the device does not trust is refused for its signature;
       // here the device trusts it, and the patch claims a chunk its base file does not have.
@@ -248,12 +301,10 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
   });
 
   describe('what a delta cannot make install do (review)', function () {
-    const noise = (seed: number, n: number): Buffer => createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
 
     it('patch-record-flood: a patch of tiny records (crafted, signed or not) is refused at its first record, before it makes install write per byte', async function () {
       const image = noise(3, 2 * 1024 * 1024);
       const d = await deviceOn('flood', [(await packIt('fw-1', [{ path: 'db/image', content: image }])).path]);
-      const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
       const patch = Buffer.concat([Buffer.from('FYD1'), ...Array.from({ length: 64 }, (_, i) => Buffer.from([2, 0, 0, 0, 1, image[i] as number])), Buffer.from([0])]);
       const entry = { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000 };
       const manifest = {
@@ -272,7 +323,6 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
     it('truncated-patch-fd: a package cut off in the middle of a patch is refused and leaves no descriptor open on the base file or in staging', async function () {
       const image = noise(9, 2 * 1024 * 1024);
       const d = await deviceOn('truncated', [(await packIt('fw-1', [{ path: 'db/image', content: image }])).path]);
-      const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
       const half = 1024 * 1024;
       const data = Buffer.alloc(5);
       data[0] = 2;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
-import { chmod, link, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DedupIndex } from '../../src/store/dedup-index.js';
@@ -72,9 +72,9 @@ describe('hash cache: sha256 of installed files, trusted only while the ctime is
   it('sealAfter: the sealing time is past the racy window of the last write, so what was written then is vouched for', async function () {
     const f = join(tmp.dir, 'sealed');
     await writeFile(f, 'sealed content');
-    const lastWrite = Date.now();
-    const sealedAt = await sealAfter(lastWrite);
-    assert.ok(sealedAt > lastWrite + RACY_MS, `${sealedAt} vs ${lastWrite}`);
+    const wallBefore = Date.now();
+    const sealedAt = await sealAfter(performance.now());
+    assert.ok(sealedAt > wallBefore + RACY_MS, `${sealedAt} vs ${wallBefore}`);
     const cacheFile = join(tmp.dir, 'cache.json');
     await HashCache.load(undefined).save(cacheFile, tmp.dir, [['sealed', sha('sealed content')]], sealedAt);
     assert.equal(HashCache.load(cacheFile).get(st(f)), sha('sealed content'));
@@ -82,6 +82,26 @@ describe('hash cache: sha256 of installed files, trusted only while the ctime is
     await writeFile(f, 'changed conten');
     await HashCache.load(undefined).save(cacheFile, tmp.dir, [['sealed', sha('sealed content')]], sealedAt);
     assert.equal(HashCache.load(cacheFile).get(st(f)), undefined);
+  });
+
+  it('hash-cache-user-writable: a file someone other than fussy\'s user could write (its owner, its group, anyone) is never vouched for', async function () {
+    const cacheFile = join(tmp.dir, 'cache.json');
+    const files = ['mine', 'users', 'group-w', 'world-w'];
+    for (const n of files) await writeFile(join(tmp.dir, n), 'DATA');
+    await chown(join(tmp.dir, 'users'), 1000, 1000);
+    await chmod(join(tmp.dir, 'group-w'), 0o664);
+    await chmod(join(tmp.dir, 'world-w'), 0o646);
+    await sleep(50);
+    await HashCache.load(undefined).save(cacheFile, tmp.dir, files.map((n) => [n, sha('DATA')]));
+    const cache = HashCache.load(cacheFile);
+    assert.equal(cache.get(st(join(tmp.dir, 'mine'))), sha('DATA'));
+    for (const n of files.slice(1)) assert.equal(cache.get(st(join(tmp.dir, n))), undefined, n);
+    // Nor one hashed during an install (note).
+    const fresh = HashCache.load(undefined);
+    const at = Date.now(); // the files were last changed 50 ms before: past the racy window
+    for (const n of files) fresh.note(st(join(tmp.dir, n)), sha('DATA'), at);
+    assert.equal(fresh.get(st(join(tmp.dir, 'mine'))), sha('DATA'));
+    for (const n of files.slice(1)) assert.equal(fresh.get(st(join(tmp.dir, n))), undefined, n);
   });
 
   it('a missing, torn, corrupt or foreign-version cache file is ignored (and never throws)', async function () {
