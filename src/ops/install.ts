@@ -6,7 +6,7 @@ import { noEvents } from '../events.js';
 import type { Owner } from '../store/ownership.js';
 import { checkSpace, freeBytes } from './install-space.js';
 import { loadDeviceKeyring } from '../keyring/device-keyring.js';
-import { abortedWith, throwIfAborted } from '../util/abort.js';
+import { abortedWith, throwIfAborted, untilAborted } from '../util/abort.js';
 import { fsyncDir } from '../util/fs-atomic.js';
 import { removeTree } from '../util/remove-tree.js';
 import { preloadRunner } from '../util/run.js';
@@ -182,7 +182,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
           signal: o.signal,
         });
         unpackedAt = performance.now(); // every file of the release is as it will be (sealAfter)
-        ({ signers } = await opened.verdict());
+        ({ signers } = await untilAborted(opened.verdict(), o.signal));
         facts.signers = signers;
         throwIfAborted(o.signal);
       } catch (err) {
@@ -190,7 +190,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
         await removeTree(staging);
         // A refusal of the content is told only to a package whose signature is good (unpack read
         // it to its end; unpack.ts): a forged one gets the signature's refusal.
-        const cause = wasReadToEnd(err) && opened !== undefined ? await opened.verdict().then(() => err, (e: unknown) => e) : err;
+        const cause = wasReadToEnd(err) && opened !== undefined ? await untilAborted(opened.verdict(), o.signal).then(() => err, (e: unknown) => e) : err;
         // A child that died of the same Ctrl-C (gpg) fails in its own words: the signal is the cause.
         throw refusal(abortedWith(o.signal) ?? cause, pkg);
       } finally {

@@ -4,7 +4,7 @@ import { TarCheck } from '../archive/tar-check.js';
 import { FussyError, isErrno } from '../errors.js';
 import type { DedupIndex } from '../store/dedup-index.js';
 import type { Owner } from '../store/ownership.js';
-import { abortable } from '../util/abort.js';
+import { abortable, throwIfAborted } from '../util/abort.js';
 import { parallelGunzip } from './parallel-gunzip.js';
 import { bad, Unpacker } from './unpacker.js';
 
@@ -68,7 +68,8 @@ export interface UnpackResult {
  */
 export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions): Promise<UnpackResult> {
   const u = new Unpacker(o);
-  const gunzip = abortable(parallelGunzip(data), o.signal);
+  const source = new Source(data);
+  const gunzip = abortable(parallelGunzip(source), o.signal);
   const parser = new Parser({ strict: true });
   let parseError: unknown;
   parser.on('entry', (entry: ReadEntry) => u.entry(entry, parser));
@@ -79,18 +80,17 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
   const ended = new Promise<void>((resolve) => parser.on('end', () => resolve()));
   const framing = new TarCheck();
   // A refusal once the manifest has been read (or found missing) depends on the device too: the
-  // first is told only when the package has been read to its end (readToEnd), and the caller
-  // gives the signature verdict first, so a forged package cannot learn from the answer what the
-  // device has or is (a delta's bases, its type, its sequence). Refusals before that depend on
-  // the package's bytes alone and are told at once, as are the bomb bound, a broken gzip stream
-  // and an abort, which end the reading.
+  // first is held, nothing more is inflated, parsed or written, and the rest of the package is
+  // only read (source.rest()) before it is told (readToEnd); the caller gives the signature
+  // verdict first, so a forged package cannot learn from the answer what the device has or is (a
+  // delta's bases, its type, its sequence). Refusals before that depend on the package's bytes
+  // (and the free space and entry limit every package is held to) and are told at once, as are
+  // the bomb bound, a broken gzip stream and an abort, which end the reading.
   let held: unknown;
   try {
     for await (const chunk of gunzip) {
       const bomb = u.inflated(chunk.length);
-      // The bound is the free space until a manifest tightens it: a refusal for the free space says no more.
-      if (bomb !== undefined) throw held instanceof FussyError && held.code === 'NO_SPACE' ? held : bomb;
-      if (held !== undefined) continue; // nothing more is parsed or written
+      if (bomb !== undefined) throw bomb;
       try {
         framing.write(chunk); // before node-tar sees it: GNU tar must read the same archive
         if (!parser.write(chunk)) await new Promise<void>((resolve) => parser.once('drain', () => resolve()));
@@ -99,10 +99,17 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
       } catch (err) {
         if (!u.settled) throw err;
         held = err;
-        u.abandon();
-        await u.stopPrecreating();
+        break;
       }
     }
+    if (held !== undefined) {
+      u.abandon();
+      await u.stopPrecreating();
+    }
+    // The rest of the package's data: after a held refusal, or after the end of the gzip stream
+    // (zlib passes over zeros there), which no packer writes. The verdict needs it all read.
+    const trailing = await source.rest(o.signal);
+    if (held === undefined && trailing > 0) held = bad(`the package has ${trailing} bytes after the end of its gzip stream`);
     if (held === undefined) {
       parser.end();
       await ended;
@@ -120,7 +127,47 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
     throw err;
   }
   await u.stopPrecreating();
-  return u.finish();
+  try {
+    return u.finish(); // the whole package has been read: its refusals wait for the verdict too
+  } catch (err) {
+    throw readToEnd(err);
+  }
+}
+
+/**
+ * The package's data, read by gunzip through a view that does not end it when gunzip stops early
+ * (a refusal held, or the gzip stream over before the data): rest() then reads what is left, so
+ * the signature verdict, which comes at the end of the data, is always due once unpack returns.
+ */
+class Source implements AsyncIterable<Uint8Array> {
+  readonly #it: AsyncIterator<Uint8Array>;
+  #done = false;
+
+  constructor(data: AsyncIterable<Uint8Array>) {
+    this.#it = data[Symbol.asyncIterator]();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return { next: () => this.#next(), return: () => Promise.resolve({ done: true as const, value: undefined }) };
+  }
+
+  async #next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.#done) return { done: true, value: undefined };
+    const r = await this.#it.next();
+    if (r.done === true) this.#done = true;
+    return r;
+  }
+
+  /** Read the data to its end (bounded by the package's own size): how many bytes there were. */
+  async rest(signal: AbortSignal | undefined): Promise<number> {
+    let n = 0;
+    for (;;) {
+      throwIfAborted(signal);
+      const r = await this.#next();
+      if (r.done === true) return n;
+      n += r.value.length;
+    }
+  }
 }
 
 const wholeRead = new WeakSet<object>();

@@ -5,7 +5,7 @@ import { assertRefused } from './helpers.js';
 import { reserveLeaving, smallFs, targetOn } from './small-fs.js';
 import type { ErrorCode } from '../../src/errors.js';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readlink, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readlink, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
@@ -123,6 +123,33 @@ describe('security: archive-content attacks on install (validly signed packages)
     try {
       const small = await targetOn(dev, fs.dir, 'target');
       await assertRefused(small, pkg, 'NO_SPACE', /not enough free space/, { reserveBytes: await reserveLeaving(fs.dir, 8 * 1024 * 1024) });
+    } finally {
+      fs.unmount();
+    }
+  });
+
+  it('gzip-trailing-zeros: bytes after the end of the gzip stream (zlib passes over zeros) are refused, signed or not, and never waited on', async function () {
+    const manifest = { format: 'fussy-manifest', version: 1, release: 'fw', created: '', sequence: 7, totalBytes: 1, fileCount: 1, entries: [{ path: '.', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0 }, { path: 'f', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1, sha256: createHash('sha256').update('x').digest('hex') }] };
+    const payload = Buffer.concat([gzipSync(rawTar([root, { path: 'fw/.fussy-manifest.json', data: JSON.stringify(manifest) }, { path: 'fw/f', data: 'x' }])), Buffer.alloc(4 * 1024 * 1024)]);
+    const pkg = await signPayload(join(dev.dir, 'trailing.gpg'), payload, { signingKeys: [dev.signingKey], gzip: false });
+    await assertRefused(dev, pkg, 'BAD_ARCHIVE', /bytes after the end of its gzip stream/);
+    // The same, its signature spoilt: read to its end, refused for the signature.
+    const bytes = await readFile(pkg);
+    bytes[bytes.length - 3] = (bytes[bytes.length - 3] as number) ^ 0x55;
+    const forged = join(dev.dir, 'trailing-forged.gpg');
+    await writeFile(forged, bytes);
+    await assertRefused(dev, forged, 'BAD_SIGNATURE', /failed verification|signature check failed/);
+  });
+
+  it('held-refusal-past-the-bound: a signed package for another device type, larger than the free space, is told INCOMPATIBLE (the rest is read, not inflated)', async function () {
+    const fs = await smallFs(48 * 1024 * 1024);
+    if (fs === undefined) this.skip(); // needs root (CI runs as root)
+    try {
+      const small = await targetOn(dev, fs.dir, 'incompatible');
+      const data = Buffer.alloc(32 * 1024 * 1024, 7);
+      const manifest = { format: 'fussy-manifest', version: 1, release: 'fw', created: '', sequence: 7, compatible: ['other-board'], totalBytes: data.length, fileCount: 1, entries: [{ path: '.', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0 }, { path: 'big', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: data.length, sha256: createHash('sha256').update(data).digest('hex') }] };
+      const pkg = await signed([root, { path: 'fw/.fussy-manifest.json', data: JSON.stringify(manifest) }, { path: 'fw/big', data }]);
+      await assertRefused(small, pkg, 'INCOMPATIBLE', /other-board/, { reserveBytes: await reserveLeaving(fs.dir, 4 * 1024 * 1024) });
     } finally {
       fs.unmount();
     }
