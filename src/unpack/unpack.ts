@@ -79,26 +79,44 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
   parser.on('ignoredEntry', (entry: ReadEntry) => (parseError ??= bad(`archive member "${entry.path.slice(0, 200)}" (type ${entry.type}) is one fussy does not read`)));
   const ended = new Promise<void>((resolve) => parser.on('end', () => resolve()));
   const framing = new TarCheck();
-  // A refusal once the manifest has been read (or found missing) depends on the device too: the
-  // first is held, nothing more is inflated, parsed or written, and the rest of the package is
-  // only read (source.rest()) before it is told (readToEnd); the caller gives the signature
-  // verdict first, so a forged package cannot learn from the answer what the device has or is (a
-  // delta's bases, its type, its sequence). Refusals before that depend on the package's bytes
-  // (and the free space and entry limit every package is held to) and are told at once, as are
-  // the bomb bound, a broken gzip stream and an abort, which end the reading.
+  // A refusal once the manifest has been read (or found missing) depends on the device too, if
+  // only because the device went on reading: the first, whatever it is (the content, a broken
+  // gzip stream, the bomb bound), is held, nothing more is inflated, parsed or written, and the
+  // rest of the package is only read (source.rest()) before it is told (readToEnd); the caller
+  // gives the signature verdict first, so a forged package cannot learn from the answer what the
+  // device has or is (a delta's bases, its type, its sequence). Refusals before that depend on the
+  // package's bytes (and the free space and entry limit every package is held to) and are told at
+  // once, as is an abort.
   let held: unknown;
+  const chunks = gunzip[Symbol.asyncIterator]();
+  // Once settled, every refusal is held: one of the content, a broken gzip stream, the bomb bound.
+  const hold = (err: unknown): void => {
+    if (!u.settled || o.signal?.aborted === true) throw err;
+    held = err;
+  };
   try {
-    for await (const chunk of gunzip) {
-      const bomb = u.inflated(chunk.length);
-      if (bomb !== undefined) throw bomb;
+    for (;;) {
+      let next: IteratorResult<Uint8Array>;
       try {
-        framing.write(chunk); // before node-tar sees it: GNU tar must read the same archive
-        if (!parser.write(chunk)) await new Promise<void>((resolve) => parser.once('drain', () => resolve()));
-        if (u.failure !== undefined) throw u.failure;
-        if (parseError !== undefined) throw parseError;
+        next = await chunks.next();
       } catch (err) {
-        if (!u.settled) throw err;
-        held = err;
+        hold(err); // gunzip has ended itself
+        break;
+      }
+      if (next.done === true) break;
+      const bomb = u.inflated(next.value.length);
+      if (bomb === undefined) {
+        try {
+          framing.write(next.value); // before node-tar sees it: GNU tar must read the same archive
+          if (!parser.write(next.value)) await new Promise<void>((resolve) => parser.once('drain', () => resolve()));
+          if (u.failure !== undefined) throw u.failure;
+          if (parseError !== undefined) throw parseError;
+        } catch (err) {
+          hold(err);
+        }
+      } else hold(bomb);
+      if (held !== undefined) {
+        await chunks.return?.(undefined); // stop inflating (its source, the package, stays open: Source)
         break;
       }
     }
@@ -107,9 +125,9 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
       await u.stopPrecreating();
     }
     // The rest of the package's data: after a held refusal, or after the end of the gzip stream
-    // (zlib passes over zeros there), which no packer writes. The verdict needs it all read.
-    const trailing = await source.rest(o.signal);
-    if (held === undefined && trailing > 0) held = bad(`the package has ${trailing} bytes after the end of its gzip stream`);
+    // (GNU tar pads a compressed archive it writes to a pipe with zeros; zlib passes over them).
+    // It is only read, never used: the verdict, which comes after it, needs it all read.
+    await source.rest(o.signal);
     if (held === undefined) {
       parser.end();
       await ended;
@@ -117,10 +135,11 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
     }
     if (held !== undefined) throw readToEnd(held);
   } catch (err) {
+    await chunks.return?.(undefined); // no inflation left running (a finished generator just says done)
     u.abandon();
     await u.stopPrecreating();
     if (err instanceof FussyError) throw err;
-    if (isErrno(err, 'Z_DATA_ERROR', 'Z_BUF_ERROR', 'ERR_BUFFER_TOO_LARGE') || err instanceof RangeError) throw bad(`the package payload is not valid gzip: ${(err as Error).message}`);
+    if (isErrno(err, 'Z_DATA_ERROR', 'Z_BUF_ERROR', 'ERR_BUFFER_TOO_LARGE') || err instanceof RangeError) throw readToEnd(bad(`the package payload is not valid gzip: ${(err as Error).message}`), err);
     // node-tar in strict mode throws its warnings (TAR_BAD_ARCHIVE, TAR_ENTRY_INVALID, ...).
     const e = err as { code?: unknown; message?: unknown };
     if (String(e.code ?? '').startsWith('TAR_') || String(e.message ?? '').startsWith('TAR_')) throw readToEnd(bad(`malformed archive: ${String(e.message)}`), err);
@@ -158,14 +177,11 @@ class Source implements AsyncIterable<Uint8Array> {
     return r;
   }
 
-  /** Read the data to its end (bounded by the package's own size): how many bytes there were. */
-  async rest(signal: AbortSignal | undefined): Promise<number> {
-    let n = 0;
+  /** Read the data to its end (bounded by the package's own size, or the OpenPGP inflate bound). */
+  async rest(signal: AbortSignal | undefined): Promise<void> {
     for (;;) {
       throwIfAborted(signal);
-      const r = await this.#next();
-      if (r.done === true) return n;
-      n += r.value.length;
+      if ((await this.#next()).done === true) return;
     }
   }
 }

@@ -165,6 +165,22 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
     }
   });
 
+  it('forged-gzip-error-oracle: a forged package whose gzip stream breaks after its manifest gets the same answer on a device of its type and on another (exit 20)', async function () {
+    const data = noise(14, 6 * 1024 * 1024);
+    const manifest = { format: 'fussy-manifest', version: 1, release: 'fw-g', created: '2026-12-03T00:00:00.000Z', sequence: 5000, compatible: ['board-a'], totalBytes: data.length, fileCount: 1, entries: [dirEntry('.'), fileEntry('big', data)] };
+    const gz = gzipSync(rawTar([{ path: 'fw-g/', type: 'Directory' }, { path: 'fw-g/.fussy-manifest.json', data: JSON.stringify(manifest) }, { path: 'fw-g/big', data }]));
+    const file = join(tmp, 'gzip-oracle.gpg');
+    await signPayload(file, Buffer.concat([gz, Buffer.from('garbage!'), noise(15, 4 * 1024 * 1024)]), { signingKeys: [dev.signingKey], gzip: false });
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 3] = (bytes[bytes.length - 3] as number) ^ 0x55;
+    writeFileSync(file, bytes);
+    const d = await deviceOn('gzip-oracle', [full1]);
+    for (const deviceType of ['board-a', 'board-b']) {
+      const err = await rejection(installInto(d, file, { deviceType }));
+      assert.equal(err.code, 'BAD_SIGNATURE', `${deviceType}: ${err.message}`);
+    }
+  });
+
   it('base-damaged-in-place: a base file edited in place is never used; another healthy copy is, else the package is refused naming the file', async function () {
     const r = await packIt('fw-2', FW2, { deltaFrom: [full1] });
     const d = await deviceOn('damaged', [full1]);
