@@ -18,7 +18,7 @@ import { closeSync, mkdirSync, openSync, statSync, writeFileSync, writeSync } fr
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { benchOptions, firmwareTree, freshGnupgHome, fussyBin, measure, median, runBench } from './measure.js';
+import { benchOptions, buildKeyHome, firmwareTree, fussyBin, measure, median, runBench } from './measure.js';
 
 const { mb, files, repeat, work } = benchOptions({ repeat: 3 });
 const sh = async (cmd: string, env?: Record<string, string>) => execa('sh', ['-c', cmd], { env, cwd: work, maxBuffer: 1 << 30 });
@@ -61,12 +61,7 @@ function bigFileTrees(): { a: string; b: string; changed: Buffer } {
 async function keys(): Promise<{ home: string; keyring: string; signing: string }> {
   const home = join(work, 'gnupg-delta');
   const keyring = join(work, 'keyring-delta');
-  await freshGnupgHome(home);
-  await rm(keyring, { recursive: true, force: true });
-  await mkdir(keyring, { recursive: true });
-  const gpg = (args: string[]) => execa('gpg', ['--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { encoding: 'buffer', stripFinalNewline: false });
-  await gpg(['--quick-gen-key', 'Bench Build <build@bench.example>', 'ed25519', 'sign', 'never']);
-  await writeFile(join(keyring, 'build.gpg'), (await gpg(['--export', 'build@bench.example'])).stdout);
+  const gpg = await buildKeyHome(home, keyring);
   const signing = join(work, 'bench-delta-build.key');
   await writeFile(signing, (await gpg(['--export-secret-keys', 'build@bench.example'])).stdout);
   return { home, keyring, signing };

@@ -10,7 +10,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { FirmwareOptions } from './make-firmware.js';
-import { benchOptions, firmwareTree, freshGnupgHome, fussyBin, measure, median, runBench, type Measured } from './measure.js';
+import { benchOptions, buildKeyHome, firmwareTree, freshGnupgHome, fussyBin, measure, median, runBench, type Measured } from './measure.js';
 
 // Five rounds: single runs on the bench VM drift by up to 2x, and the targets are ratios near 0.5.
 const { mb, files, bigMb, repeat, work } = benchOptions({ repeat: 5 });
@@ -22,15 +22,10 @@ const tree = (name: string, o: FirmwareOptions): Promise<string> => firmwareTree
 async function keys(): Promise<{ home: string; keyring: string; gnupgKeyring: string; device: string }> {
   const home = join(work, 'gnupg-install');
   const keyring = join(work, 'keyring-install');
-  await freshGnupgHome(home);
-  await rm(keyring, { recursive: true, force: true });
-  await mkdir(keyring, { recursive: true });
-  const gpg = (args: string[]) => execa('gpg', ['--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { encoding: 'buffer', stripFinalNewline: false });
-  await gpg(['--quick-gen-key', 'Bench Build <build@bench.example>', 'ed25519', 'sign', 'never']);
+  const gpg = await buildKeyHome(home, keyring);
   await gpg(['--quick-gen-key', 'Bench Device <device@bench.example>', 'ed25519', 'sign', 'never']);
   const fpr = String((await execa('gpg', ['--homedir', home, '--with-colons', '--list-keys', 'device@bench.example'])).stdout).split('\n').find((l) => l.startsWith('fpr:'))?.split(':')[9] as string;
   await gpg(['--quick-add-key', fpr, 'cv25519', 'encr', 'never']);
-  await writeFile(join(keyring, 'build.gpg'), (await gpg(['--export', 'build@bench.example'])).stdout);
   await writeFile(join(keyring, 'device.key'), (await gpg(['--export-secret-keys', 'device@bench.example'])).stdout);
   await writeFile(join(work, 'bench-build.key'), (await gpg(['--export-secret-keys', 'build@bench.example'])).stdout);
   // The device keyring as every old Fussy device has it: a GnuPG home (pubring.kbx and the

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -88,6 +88,23 @@ export async function freshGnupgHome(home: string): Promise<void> {
   await execa('gpgconf', ['--homedir', home, '--kill', 'all'], { reject: false });
   await rm(home, { recursive: true, force: true });
   await mkdir(home, { recursive: true, mode: 0o700 });
+}
+
+/** gpg in `home`, unattended (no passphrase, no pinentry); its output as bytes. */
+export type BenchGpg = (args: string[]) => Promise<{ stdout: Uint8Array }>;
+
+/**
+ * A fresh GnuPG home with the bench's build (signing) key, and a fresh keyring directory `keyring`
+ * holding its public half as `build.gpg`: what every benchmark's device trusts.
+ */
+export async function buildKeyHome(home: string, keyring: string): Promise<BenchGpg> {
+  await freshGnupgHome(home);
+  await rm(keyring, { recursive: true, force: true });
+  await mkdir(keyring, { recursive: true });
+  const gpg: BenchGpg = async (args) => execa('gpg', ['--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { encoding: 'buffer', stripFinalNewline: false });
+  await gpg(['--quick-gen-key', 'Bench Build <build@bench.example>', 'ed25519', 'sign', 'never']);
+  await writeFile(join(keyring, 'build.gpg'), (await gpg(['--export', 'build@bench.example'])).stdout);
+  return gpg;
 }
 
 /** Stop the agent of every home freshGnupgHome made (gpgconf(1) --kill all); synchronous, so a signal handler can use it. */

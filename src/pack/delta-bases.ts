@@ -1,16 +1,17 @@
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import type * as openpgp from 'openpgp';
-import { FussyError } from '../errors.js';
+import { FussyError, isErrno } from '../errors.js';
 import { MANIFEST_NAME, MAX_BASES, manifestMaxBytes, parseManifest, type DeltaBase, type Manifest } from '../archive/manifest.js';
 import { loadDeviceKeyring, type DeviceKeyring } from '../keyring/device-keyring.js';
 import { DEFAULT_POLICY } from '../keyring/policy.js';
 import { openPackage } from '../openpgp/open-package.js';
 import { CREATE_NEW } from '../util/fs-atomic.js';
 import { readSmallFile } from '../util/read-small-file.js';
+import { writeAll } from '../unpack/file-io.js';
 import { digestFiles } from './digest-files.js';
 import { walkTree } from './walk.js';
 
@@ -175,27 +176,54 @@ export async function extractFiles(pkg: { file: string; ring: DeviceKeyring; rel
   const opened = await openPackage(pkg.file, pkg.ring, { maxBytes: Number.MAX_SAFE_INTEGER, now });
   const gunzip = createGunzip();
   const parser = new Parser({ strict: true });
+  // The first failure (a name twice, a full disk) ends the reading; thrown in a parser event it
+  // would escape as an uncaught exception.
+  let failed: unknown;
+  const open = new Set<number>();
   const done = new Promise<void>((resolve, reject) => {
+    const fail = (err: unknown): void => {
+      failed ??= err;
+      reject(failed);
+    };
     parser.on('entry', (entry: ReadEntry) => {
-      const out = entry.type === 'File' && entry.path.startsWith(`${pkg.release}/`) ? wanted.get(entry.path.slice(pkg.release.length + 1)) : undefined;
-      if (out === undefined) {
+      const rel = entry.type === 'File' && entry.path.startsWith(`${pkg.release}/`) ? entry.path.slice(pkg.release.length + 1) : undefined;
+      const out = rel === undefined ? undefined : wanted.get(rel);
+      if (out === undefined || failed !== undefined) {
         entry.resume();
         return;
       }
-      const fd = openSync(out, CREATE_NEW, 0o600);
+      let fd: number;
+      try {
+        fd = openSync(out, CREATE_NEW, 0o600);
+        open.add(fd);
+      } catch (err) {
+        fail(isErrno(err, 'EEXIST') ? new FussyError('BAD_SOURCE', `the delta base ${pkg.file} holds "${rel}" twice`, { hint: 'give the release directory as the base instead' }) : err);
+        entry.resume();
+        return;
+      }
       entry.on('data', (c: Buffer) => {
-        for (let off = 0; off < c.length; ) off += writeSync(fd, c, off, c.length - off);
+        if (failed !== undefined) return;
+        try {
+          writeAll(fd, c, out);
+        } catch (err) {
+          fail(err);
+        }
       });
-      entry.on('end', () => closeSync(fd));
+      entry.on('end', () => {
+        open.delete(fd);
+        closeSync(fd);
+      });
     });
     parser.on('end', () => resolve());
-    parser.on('error', reject);
-    gunzip.on('error', reject);
+    parser.on('error', fail);
+    gunzip.on('error', fail);
   });
+  done.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
   gunzip.pipe(parser);
   try {
     for await (const chunk of opened.data) {
-      if (!gunzip.write(chunk)) await new Promise<void>((resolve) => gunzip.once('drain', () => resolve()));
+      if (failed !== undefined) break;
+      if (!gunzip.write(chunk)) await Promise.race([new Promise<void>((resolve) => gunzip.once('drain', () => resolve())), done]);
     }
     gunzip.end();
     await done;
@@ -203,5 +231,6 @@ export async function extractFiles(pkg: { file: string; ring: DeviceKeyring; rel
   } finally {
     opened.close();
     gunzip.destroy();
+    for (const fd of open) closeSync(fd); // a member the stream ended inside
   }
 }

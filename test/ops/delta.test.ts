@@ -302,6 +302,18 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
       assert.equal(readlinkSync(join(d.target, 'current')), 'fw-1');
     });
 
+    it('base-package-name-twice: a base package holding the patched file twice is refused by name (BAD_SOURCE), no temp file left', async function () {
+      const img = image([]);
+      const manifest = { format: 'fussy-manifest', version: 1, release: 'fw-1', created: '2026-12-03T00:00:00.000Z', sequence: 2, totalBytes: img.length, fileCount: 1, entries: [dirEntry('.'), dirEntry('db'), fileEntry('db/image', img)] };
+      const twice = rawTar([{ path: 'fw-1/', type: 'Directory' }, { path: 'fw-1/.fussy-manifest.json', data: JSON.stringify(manifest) }, { path: 'fw-1/db/', type: 'Directory' }, { path: 'fw-1/db/image', data: img }, { path: 'fw-1/db/image', data: img }]);
+      const basePkg = await signPayload(join(tmp, 'twice.gpg'), twice, { signingKeys: [dev.signingKey] });
+      const before = readdirSync(tmp).filter((n) => n.startsWith('.fussy-tmp-'));
+      const err = await rejection(packIt('fw-2', IMG2, { deltaFrom: [basePkg] }));
+      assert.equal(err.code, 'BAD_SOURCE');
+      assert.match(err.message, /holds "db\/image" twice/);
+      assert.deepEqual(readdirSync(tmp).filter((n) => n.startsWith('.fussy-tmp-')), before);
+    });
+
     it('a patch that does not make its file (crafted, unsigned) is refused before anything is installed', async function () {
       // The same delta re-signed by a key the device does not trust is refused for its signature;
       // here the device trusts it, and the patch claims a chunk its base file does not have.
