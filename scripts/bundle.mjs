@@ -6,7 +6,7 @@
  * a 2 s update on the bench machine, one file per command takes a fraction of that
  * (docs/performance.md). The library (dist/src) is unchanged for programs that import it.
  * Code splitting keeps each command's implementation in its own chunk, loaded when the command
- * runs. The precreate, digest and decryption (seipd) workers, fussyd's js host and its install child are entry points beside the chunks, where
+ * runs. The precreate, digest, hash-lane and decryption (seipd) workers, fussyd's js host and its install child are entry points beside the chunks, where
  * `new URL('./precreate-worker.js', import.meta.url)` finds them. Names are kept (readable stack
  * traces); source maps sit beside the files (`node --enable-source-maps`). Third-party license
  * comments are kept; rebuild with `npm run build` after changing a dependency.
@@ -18,7 +18,7 @@ const root = new URL('../', import.meta.url).pathname;
 const outdir = `${root}dist/bundle/`;
 await rm(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { main: `${root}dist/src/cli/main.js`, fussyd: `${root}dist/src/cli/fussyd.js`, 'precreate-worker': `${root}dist/src/unpack/precreate-worker.js`, 'digest-worker': `${root}dist/src/store/digest-worker.js`, 'seipd-worker': `${root}dist/src/openpgp/seipd-worker.js`, 'js-host': `${root}dist/src/daemon/runs/js-host.js`, 'install-child': `${root}dist/src/daemon/install-child.js` },
+  entryPoints: { main: `${root}dist/src/cli/main.js`, fussyd: `${root}dist/src/cli/fussyd.js`, 'precreate-worker': `${root}dist/src/unpack/precreate-worker.js`, 'digest-worker': `${root}dist/src/store/digest-worker.js`, 'hash-lane-worker': `${root}dist/src/unpack/hash-lane-worker.js`, 'seipd-worker': `${root}dist/src/openpgp/seipd-worker.js`, 'js-host': `${root}dist/src/daemon/runs/js-host.js`, 'install-child': `${root}dist/src/daemon/install-child.js` },
   outdir,
   bundle: true,
   splitting: true,

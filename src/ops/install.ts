@@ -179,6 +179,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
             flusher.wrote(n);
             fp.wrote(n);
           },
+          onDataWritten: () => flusher.wrote(0, 0),
           signal: o.signal,
         });
         unpackedAt = performance.now(); // every file of the release is as it will be (sealAfter)
@@ -204,13 +205,15 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
       const sequence = unpacked.manifest?.sequence;
       const txn = { action: 'install' as const, id: `${process.pid}-${started}`, started: now.toISOString(), created: true, previous, sequence };
       try {
+        // The staging tree's sync and the journal's own are independent: the disk does both at once.
+        const syncing = flusher.sync().catch(() => false);
         name = await freeReleaseName(target, unpacked.release);
         facts.release = name;
         await writeJournal(stateDir, { ...txn, step: 'commit', release: name }); // a staging dir left by a crash is swept anyway
         fp.at('after-commit-journal');
         if (await ensureCurrentLink(target, fp)) emit({ type: 'log', message: `${target}/current was a directory: it is now ${FAILSAFE}, and current -> ${FAILSAFE}` });
         fp.at('after-ensure-current');
-        const synced = await flusher.sync();
+        const synced = await syncing;
         flusher.close();
         if (!synced) await syncFilesystem(staging);
         sealedAt = await sealAfter(unpackedAt);

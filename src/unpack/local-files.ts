@@ -51,12 +51,13 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
   const src = w.hold(openVerified(base, `the base of "${rel}"`));
   const fd = w.hold(w.createFile(rel)); // src is closed by abandon() if this throws
   const abs = w.abs(rel);
-  const hash = createHash('sha256');
+  // The file is checked on the hash lane once written (the main thread only copies), else as it is written.
+  const hash = w.hashLater(size) ? undefined : createHash('sha256');
   const copyBuf = Buffer.allocUnsafe(1 << 20);
   let out = 0;
   const emit = (b: Buffer): void => {
     if (out + b.length > size) throw bad(rel, `makes more than the ${size} bytes of its manifest entry`);
-    hash.update(b);
+    hash?.update(b);
     writeAll(fd, b, abs);
     out += b.length;
     w.written += b.length;
@@ -121,6 +122,7 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
       }
     }
   };
+  const wrong = (): FussyError => bad(rel, `does not make the file of its manifest entry (${out} of ${size} bytes, or another sha256)`);
   let ok = false;
   entry.on('data', (c: Buffer) => {
     if (w.o.failed()) return;
@@ -135,16 +137,17 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
     try {
       if (!w.o.failed()) {
         if (state !== 'end') throw bad(rel, 'ends before its end record');
-        if (out !== size || hash.digest('hex') !== sha256) throw bad(rel, `does not make the file of its manifest entry (${out} of ${size} bytes, or another sha256)`);
+        if (out !== size || (hash !== undefined && hash.digest('hex') !== sha256)) throw wrong();
         w.applyMeta(fd, meta, entry.mtime);
         ok = true;
       }
     } catch (err) {
       w.o.onError(err);
     } finally {
-      w.release(fd);
       w.release(src);
     }
+    if (ok && hash === undefined) return w.checkLater(fd, rel, size, sha256, wrong);
+    w.release(fd);
     if (ok) w.hashes.push([rel, sha256]);
   });
 }

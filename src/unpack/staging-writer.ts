@@ -1,13 +1,12 @@
-import { createHash, type Hash } from 'node:crypto';
 import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ReadEntry } from 'tar';
 import { cannotStartThread, FussyError, isErrno } from '../errors.js';
 import { manifestMaxBytes } from '../archive/manifest.js';
 import type { DedupIndex, Found } from '../store/dedup-index.js';
 import type { Owner } from '../store/ownership.js';
 import { formatBytes } from '../util/format.js';
 import { stagingError, unsafe, writeAll } from './file-io.js';
+import { HashLane } from './hash-lane.js';
 import { Precreator } from './precreate.js';
 
 export { unsafe };
@@ -61,6 +60,10 @@ export class StagingWriter {
   /** Descriptors of files whose data is still arriving: closed by abandon() if the parser never ends them. */
   readonly #open = new Set<number>();
   #preIndex: Map<string, number> | undefined;
+  #lane: HashLane | undefined;
+  /** Descriptors the lane reads: closed when their check settles, or once the lane has stopped. */
+  readonly #hashing = new Set<number>();
+  readonly #checks: Promise<unknown>[] = [];
 
   constructor(readonly o: WriterOptions) {}
 
@@ -87,6 +90,11 @@ export class StagingWriter {
       });
     }
     this.#used += bytes;
+  }
+
+  /** Give back disk charged for a file that became a link after all. */
+  refund(bytes: number): void {
+    this.#used -= bytes;
   }
 
   /** Missing parents are created (tar may omit directory entries); existing ones must be real dirs. */
@@ -130,17 +138,50 @@ export class StagingWriter {
     this.#preIndex = new Map(files.map((r, i) => [r, i]));
   }
 
-  /** Stop the file-creating worker; after this nothing but the caller touches staging. */
-  async stopPrecreating(): Promise<void> {
+  /** Large files are hashed on a thread once written (hash-lane.ts): started with the manifest. */
+  startLane(): void {
+    this.#lane ??= HashLane.start();
+  }
+
+  /** Whether a file of `size` bytes is checked on the lane once written (checkLater) rather than hashed as it is written. */
+  hashLater(size: number): boolean {
+    return this.#lane?.takes(size) === true;
+  }
+
+  /**
+   * Check the file just written through `fd` (its first `size` bytes) against `sha256` on the
+   * lane; `fd` is the lane's until then, and closed here. A mismatch is `mismatch`, through onError.
+   */
+  checkLater(fd: number, rel: string, size: number, sha256: string, mismatch: (actual: string) => FussyError): void {
+    this.#open.delete(fd);
+    this.#hashing.add(fd);
+    const check = (this.#lane as HashLane).digest(fd, size).then(
+      (actual) => (actual === sha256 ? void this.hashes.push([rel, sha256]) : this.o.onError(mismatch(actual))),
+      (err: unknown) => this.o.onError(err),
+    );
+    this.#checks.push(check.finally(() => this.#hashing.delete(fd) && this.#close(fd)));
+  }
+
+  /** Every check on the lane has settled (a failure is told through onError). */
+  async settle(): Promise<void> {
+    while (this.#checks.length > 0) await Promise.all(this.#checks.splice(0));
+  }
+
+  /** Stop the threads (creating files, hashing them); after this nothing but the caller touches staging. */
+  async stopThreads(): Promise<void> {
     await this.#pre?.finish();
+    await this.#lane?.stop();
+    this.#lane = undefined;
+    for (const fd of this.#hashing) this.#close(fd);
+    this.#hashing.clear();
   }
 
   /** A new, empty file for `rel`: made by the worker ahead of time, or created here. */
-  #openNew(rel: string): number {
+  openNew(rel: string): number {
     const i = this.#preIndex?.get(rel);
     if (i !== undefined && this.#pre?.claim(i) === true) {
       try {
-        return openSync(this.abs(rel), constants.O_WRONLY | constants.O_NOFOLLOW);
+        return openSync(this.abs(rel), constants.O_RDWR | constants.O_NOFOLLOW);
       } catch (err) {
         throw stagingError(err, rel, this.o.staging);
       }
@@ -169,21 +210,23 @@ export class StagingWriter {
     if (this.#open.delete(fd)) closeSync(fd);
   }
 
-  /** Close what an aborted parse left open (an entry whose end never came). */
+  /** Close what an aborted parse left open (an entry whose end never came); the lane's wait for stopThreads(). */
   abandon(): void {
-    for (const fd of this.#open) {
-      try {
-        closeSync(fd);
-      } catch (err) {
-        if (!isErrno(err, 'EIO', 'EBADF', 'EINTR', 'ENOSPC', 'EDQUOT')) throw err; // the refusal that got here is what the caller must see
-      }
-    }
+    for (const fd of this.#open) this.#close(fd);
     this.#open.clear();
+  }
+
+  #close(fd: number): void {
+    try {
+      closeSync(fd);
+    } catch (err) {
+      if (!isErrno(err, 'EIO', 'EBADF', 'EINTR', 'ENOSPC', 'EDQUOT')) throw err; // the refusal that got here is what the caller must see
+    }
   }
 
   createFile(rel: string): number {
     try {
-      return openSync(this.abs(rel), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      return openSync(this.abs(rel), constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     } catch (err) {
       throw stagingError(err, rel, this.o.staging);
     }
@@ -193,76 +236,6 @@ export class StagingWriter {
     if (this.o.owner.asRoot) fchownSync(fd, meta.uid, meta.gid);
     fchmodSync(fd, meta.mode); // after chown: chown(2) clears setuid/setgid
     if (mtime !== undefined) futimesSync(fd, mtime, mtime);
-  }
-
-  /**
-   * A regular file from `entry`'s data. `sha256`: what the signed manifest says its content is
-   * (then a retained release's identical file is linked before the data arrives, and the data is
-   * checked against it); without one the file is hashed while written and linked after.
-   */
-  file(rel: string, entry: ReadEntry, meta: Meta, sha256: string | undefined): void {
-    const size = entry.size;
-    const hash = createHash('sha256');
-    const abs = this.abs(rel);
-    this.files += 1;
-    // With a manifest the content is known before the data: link first. The data itself is
-    // covered by the signature like the manifest that names its hash, so it is not re-hashed.
-    const known = sha256 !== undefined ? this.o.index.find({ sha256, size, ...meta }) : undefined;
-    const linked = known !== undefined && this.linkFound(known, rel);
-    // The tar header's size is exactly what the parser will hand over: charged before a byte is written.
-    this.track(rel, FILE, linked ? 0 : blocks(size));
-    if (linked && sha256 !== undefined) {
-      this.linked += size;
-      this.hashes.push([rel, sha256]);
-      entry.resume();
-      return;
-    }
-    const fd = this.hold(this.#openNew(rel));
-    let ok = false;
-    entry.on('data', (c: Buffer) => {
-      if (this.o.failed()) return;
-      try {
-        hash.update(c);
-        writeAll(fd, c, abs);
-        this.written += c.length;
-        this.o.onWritten?.(c.length);
-      } catch (err) {
-        this.o.onError(err);
-      }
-    });
-    entry.on('end', () => {
-      try {
-        if (!this.o.failed()) {
-          this.applyMeta(fd, meta, entry.mtime);
-          ok = true;
-        }
-      } catch (err) {
-        this.o.onError(err);
-      } finally {
-        this.release(fd);
-      }
-      if (!ok) return;
-      const sha = this.#checkHash(rel, hash, sha256);
-      if (sha !== undefined) this.hashes.push([rel, sha]);
-      if (sha256 === undefined && sha !== undefined) {
-        // No manifest: hash while writing, link after.
-        const same = this.o.index.find({ sha256: sha, size, ...meta });
-        if (same !== undefined && this.o.index.replaceWith(same, abs)) {
-          this.written -= size;
-          this.#used -= blocks(size);
-          this.linked += size;
-        }
-      }
-    });
-  }
-
-  #checkHash(rel: string, hash: Hash, expected: string | undefined): string | undefined {
-    const sha = hash.digest('hex');
-    if (expected !== undefined && expected !== sha) {
-      this.o.onError(new FussyError('BAD_ARCHIVE', `content of "${rel}" does not match its manifest (sha256 ${sha}, manifest ${expected})`, { hint: 'the package is malformed; it is refused as a whole' }));
-      return undefined;
-    }
-    return sha;
   }
 
   /** Link a verified dedup candidate; false if it was swapped after verification (the data is written instead). */

@@ -34,6 +34,8 @@ export interface UnpackOptions {
   onProgress?: (done: number, total: number | undefined) => void;
   /** Told how many file bytes were just written (background writeback). */
   onWritten?: (bytes: number) => void;
+  /** Told once every file's data is written, before the last checks of their content (hash-lane.ts) are waited for. */
+  onDataWritten?: () => void;
   /** Checked between chunks and raced against each wait for one: an abort ends the unpack at once. */
   signal?: AbortSignal;
   /** What this device has, for the message refusing a delta package whose files it lacks. */
@@ -122,7 +124,7 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
     }
     if (held !== undefined) {
       u.abandon();
-      await u.stopPrecreating();
+      await u.stopThreads();
     }
     // The rest of the package's data: after a held refusal, or after the end of the gzip stream
     // (GNU tar pads a compressed archive it writes to a pipe with zeros; zlib passes over them).
@@ -131,13 +133,15 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
     if (held === undefined) {
       parser.end();
       await ended;
+      o.onDataWritten?.();
+      await u.settle();
       held = u.failure ?? parseError;
     }
     if (held !== undefined) throw readToEnd(held);
   } catch (err) {
     await chunks.return?.(undefined); // no inflation left running (a finished generator just says done)
     u.abandon();
-    await u.stopPrecreating();
+    await u.stopThreads();
     if (err instanceof FussyError) throw err;
     if (isErrno(err, 'Z_DATA_ERROR', 'Z_BUF_ERROR', 'ERR_BUFFER_TOO_LARGE') || err instanceof RangeError) throw readToEnd(bad(`the package payload is not valid gzip: ${(err as Error).message}`), err);
     // node-tar in strict mode throws its warnings (TAR_BAD_ARCHIVE, TAR_ENTRY_INVALID, ...).
@@ -145,7 +149,7 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
     if (String(e.code ?? '').startsWith('TAR_') || String(e.message ?? '').startsWith('TAR_')) throw readToEnd(bad(`malformed archive: ${String(e.message)}`), err);
     throw err;
   }
-  await u.stopPrecreating();
+  await u.stopThreads();
   try {
     return u.finish(); // the whole package has been read: its refusals wait for the verdict too
   } catch (err) {

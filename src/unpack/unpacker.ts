@@ -7,6 +7,8 @@ import { installedMeta } from '../store/ownership.js';
 import { finalizeDirectories, type DirMeta } from './finalize-dirs.js';
 import { planFromBases } from './from-bases.js';
 import { fromLocal, patched } from './local-files.js';
+import { packageFile } from './package-file.js';
+import { LANE_MIN } from './hash-lane.js';
 import type { Found } from '../store/dedup-index.js';
 import { StagingWriter, unsafe, type Meta } from './staging-writer.js';
 import type { UnpackOptions, UnpackResult } from './unpack.js';
@@ -137,7 +139,7 @@ export class Unpacker {
       this.#expect(m, 'file', entry);
       const base = m?.from === 'chunks' ? this.#patchBases.get(rel) : undefined;
       if (base !== undefined) patched(w, rel, entry, this.#meta(entry), m?.sha256 as string, m?.size as number, base);
-      else w.file(rel, entry, this.#meta(entry), m?.sha256);
+      else packageFile(w, rel, entry, this.#meta(entry), m?.sha256);
     } else if (type === 'SymbolicLink') {
       this.#expect(m, 'symlink', entry);
       const target = entry.linkpath ?? '';
@@ -200,6 +202,8 @@ export class Unpacker {
         this.#cap = Math.min(this.#cap, m.totalBytes + (m.entries.length + 4) * 1536 + got + 1024 * 1024);
         this.#o.onManifest?.(m);
         this.#w.writeBytes(MANIFEST_NAME, text.subarray(0, got), { mode: 0o644, uid: this.#o.owner.uid, gid: this.#o.owner.gid }, entry.mtime);
+        // Large files' data is hashed on a thread (hash-lane.ts), which starts while the rest is planned.
+        if (m.entries.some((e) => e.type === 'file' && e.from !== 'base' && (e.size ?? 0) >= LANE_MIN)) this.#w.startLane();
         if (m.bases !== undefined) this.#fromBases(m);
         this.#startPrecreating(m);
       } catch (err) {
@@ -245,10 +249,10 @@ export class Unpacker {
     if (files.length >= PRECREATE_MIN) this.#w.startPrecreating(dirs, files);
   }
 
-  /** Stop the file-creating worker; after this nothing but the caller touches staging. */
-  stopPrecreating(): Promise<void> {
-    return this.#w.stopPrecreating();
-  }
+  /** Every file written has been checked (the lane's checks settled; a failure is in `failure`). */
+  readonly settle = (): Promise<void> => this.#w.settle();
+  /** Stop the threads (creating files, hashing them); after this nothing but the caller touches staging. */
+  readonly stopThreads = (): Promise<void> => this.#w.stopThreads();
 
   #hardlink(rel: string, entry: ReadEntry): void {
     const { release, rel: targetRel } = splitEntryName(entry.linkpath ?? '', `hard link target of "${entry.path}"`);

@@ -108,10 +108,13 @@ export class SyncHelper {
     return this.#shell.pid;
   }
 
-  /** Note bytes written; every `every` bytes a background sync starts unless one is running. */
+  /**
+   * Note bytes written; every `every` bytes a background sync starts unless one is running.
+   * wrote(0, 0): start one now for whatever is due (all data is written; its checks are awaited).
+   */
   wrote(bytes: number, every = 32 * 1024 * 1024): void {
     this.#due += bytes;
-    if (this.#due < every || this.#inFlight !== undefined || this.#shell.dead || this.#closed) return;
+    if (this.#due === 0 || this.#due < every || this.#inFlight !== undefined || this.#shell.dead || this.#closed) return;
     this.#due = 0;
     this.#inFlight = this.#shell.request(this.dir).finally(() => (this.#inFlight = undefined));
   }

@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto';
+import type { ReadEntry } from 'tar';
+import { FussyError } from '../errors.js';
+import { writeAll } from './file-io.js';
+import { blocks, FILE, type Meta, type StagingWriter } from './staging-writer.js';
+
+const mismatch = (rel: string, actual: string, expected: string): FussyError =>
+  new FussyError('BAD_ARCHIVE', `content of "${rel}" does not match its manifest (sha256 ${actual}, manifest ${expected})`, { hint: 'the package is malformed; it is refused as a whole' });
+
+/**
+ * A regular file from `entry`'s data. `sha256`: what the signed manifest says its content is
+ * (then a retained release's identical file is linked before the data arrives, and the data is
+ * checked against it: a large file on the hash lane once written, hash-lane.ts, any other as it
+ * is written); without one the file is hashed while written and linked after.
+ */
+export function packageFile(w: StagingWriter, rel: string, entry: ReadEntry, meta: Meta, sha256: string | undefined): void {
+  const size = entry.size;
+  const abs = w.abs(rel);
+  w.files += 1;
+  const known = sha256 !== undefined ? w.o.index.find({ sha256, size, ...meta }) : undefined;
+  const linked = known !== undefined && w.linkFound(known, rel);
+  // The tar header's size is exactly what the parser will hand over: charged before a byte is written.
+  w.track(rel, FILE, linked ? 0 : blocks(size));
+  if (linked && sha256 !== undefined) {
+    w.linked += size;
+    w.hashes.push([rel, sha256]);
+    entry.resume();
+    return;
+  }
+  const later = sha256 !== undefined && w.hashLater(size);
+  const hash = later ? undefined : createHash('sha256');
+  const fd = w.hold(w.openNew(rel));
+  let ok = false;
+  entry.on('data', (c: Buffer) => {
+    if (w.o.failed()) return;
+    try {
+      hash?.update(c);
+      writeAll(fd, c, abs);
+      w.written += c.length;
+      w.o.onWritten?.(c.length);
+    } catch (err) {
+      w.o.onError(err);
+    }
+  });
+  entry.on('end', () => {
+    try {
+      if (!w.o.failed()) {
+        w.applyMeta(fd, meta, entry.mtime);
+        ok = true;
+      }
+    } catch (err) {
+      w.o.onError(err);
+    }
+    if (ok && hash === undefined) return w.checkLater(fd, rel, size, sha256 as string, (actual) => mismatch(rel, actual, sha256 as string));
+    w.release(fd);
+    if (!ok || hash === undefined) return;
+    const sha = hash.digest('hex');
+    if (sha256 !== undefined && sha !== sha256) return w.o.onError(mismatch(rel, sha, sha256));
+    w.hashes.push([rel, sha]);
+    if (sha256 === undefined) {
+      // No manifest: hash while writing, link after.
+      const same = w.o.index.find({ sha256: sha, size, ...meta });
+      if (same !== undefined && w.o.index.replaceWith(same, abs)) {
+        w.written -= size;
+        w.refund(blocks(size));
+        w.linked += size;
+      }
+    }
+  });
+}

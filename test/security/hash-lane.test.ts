@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { createCipheriv, createHash } from 'node:crypto';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { verify } from '../../src/index.js';
+import { HashLane, LANE_MIN } from '../../src/unpack/hash-lane.js';
+import { installInto, makeDevice, rawTar, signPayload, type Device, type RawEntry } from '../helpers/device.js';
+import { makeTmp } from '../helpers/tmp.js';
+import { assertRefused } from './helpers.js';
+
+/** Deterministic bytes that look random (AES-CTR of zeros). */
+const noise = (seed: number, n: number): Buffer => createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** Descriptors of this process open on something under `dir`. */
+function openUnder(dir: string): string[] {
+  return readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return readlinkSync(join('/proc/self/fd', fd));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // the directory's own descriptor, closed by now
+        return '';
+      }
+    })
+    .filter((p) => p.startsWith(dir));
+}
+
+describe('security: large files are checked on the hash lane once written (hash-lane.ts)', function () {
+  let tmp: string;
+  let dev: Device;
+  let n = 0;
+  const root: RawEntry = { path: 'fw/', type: 'Directory' };
+  const fileEntry = (path: string, size: number, sha256: string) => ({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size, sha256 });
+  /** A package whose manifest lists `files` with `claimed` hashes and whose archive carries `files`' bytes. */
+  const tarOf = (files: Array<{ path: string; data: Buffer; claimed?: string }>): Buffer => {
+    const manifest = {
+      format: 'fussy-manifest', version: 1, release: 'fw', created: '', sequence: 1, totalBytes: files.reduce((a, f) => a + f.data.length, 0), fileCount: files.length,
+      entries: [{ path: '.', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0 }, ...files.map((f) => fileEntry(f.path, f.data.length, f.claimed ?? sha(f.data)))],
+    };
+    return rawTar([root, { path: 'fw/.fussy-manifest.json', data: JSON.stringify(manifest) }, ...files.map((f) => ({ path: `fw/${f.path}`, data: f.data }))]);
+  };
+  const signed = async (tar: Buffer): Promise<string> => signPayload(join(tmp, `lane-${++n}.gpg`), tar, { signingKeys: [dev.signingKey] });
+  const device = async (name: string): Promise<Device> => {
+    const d: Device = { ...dev, target: join(tmp, name) };
+    await mkdir(d.target, { recursive: true });
+    return d;
+  };
+
+  before(async function () {
+    tmp = await makeTmp('fussy-lane-');
+    dev = await makeDevice(join(tmp, 'keys'), { factory: false });
+  });
+
+  it('lane-digest: the lane hashes exactly the first `size` bytes of a descriptor; a shorter file, or a stopped lane, is a failure, never a digest', async function () {
+    const file = join(tmp, 'lane-unit');
+    const data = noise(1, 3 * 1024 * 1024 + 17);
+    writeFileSync(file, data);
+    const lane = HashLane.start();
+    assert.ok(lane !== undefined);
+    const fd = openSync(file, 'r');
+    try {
+      assert.equal(await lane.digest(fd, data.length), sha(data));
+      assert.equal(await lane.digest(fd, 1000), sha(data.subarray(0, 1000)), 'the first bytes, whatever the descriptor offset');
+      await assert.rejects(lane.digest(fd, data.length + 1), /shorter than was written/);
+      assert.ok(lane.takes(LANE_MIN) && !lane.takes(LANE_MIN - 1), 'small files are hashed as they are written');
+      const pending = lane.digest(fd, data.length);
+      await lane.stop();
+      await pending.then(
+        (hex) => assert.equal(hex, sha(data), 'answered before it stopped'),
+        (err: Error) => assert.match(err.message, /hashing thread stopped/),
+      );
+      await assert.rejects(lane.digest(fd, 10), /hashing thread stopped/);
+      assert.equal(lane.takes(LANE_MIN), false, 'a stopped lane takes nothing more');
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('lane-content-swap: a large file whose bytes are not the signed manifest\'s is refused naming it, and nothing is left open or changed', async function () {
+    const good = noise(2, 2 * 1024 * 1024);
+    const swapped = Buffer.from(good);
+    swapped[swapped.length - 1] = (swapped[swapped.length - 1] as number) ^ 1; // the very last byte: the whole file must be hashed
+    const d = await device('swap');
+    const pkg = await signed(tarOf([{ path: 'a', data: noise(3, 600 * 1024) }, { path: 'image', data: swapped, claimed: sha(good) }, { path: 'z', data: Buffer.from('after\n') }]));
+    await assertRefused(d, pkg, 'BAD_ARCHIVE', /content of "image" does not match its manifest/);
+    assert.deepEqual(openUnder(d.target), []);
+  });
+
+  it('lane-backlog: more large files than the lane holds at once are all checked (the rest as they are written), and one wrong one among them is refused', async function () {
+    const files = Array.from({ length: 70 }, (_, i) => ({ path: `f${String(i).padStart(2, '0')}`, data: noise(10 + i, LANE_MIN + i) }));
+    const d = await device('backlog');
+    const r = await installInto(d, await signed(tarOf(files)));
+    assert.equal(r.files, 70);
+    assert.deepEqual((await verify({ target: d.target })).reports[0]?.findings, []);
+    for (const bad of [3, 69]) {
+      const wrong = files.map((f, i) => (i === bad ? { ...f, claimed: sha(noise(99, f.data.length)) } : f));
+      await assertRefused(d, await signed(tarOf(wrong)), 'BAD_ARCHIVE', new RegExp(`content of "f${String(bad).padStart(2, '0')}" does not match`));
+    }
+    assert.deepEqual(openUnder(d.target), []);
+  });
+
+  it('forged-lane-content: a forged package with a wrong large file is told only that its signature is bad (the check on the lane is held like any)', async function () {
+    const good = noise(4, 1024 * 1024);
+    const pkg = await signed(tarOf([{ path: 'image', data: noise(5, good.length), claimed: sha(good) }]));
+    const bytes = readFileSync(pkg);
+    bytes[bytes.length - 3] = (bytes[bytes.length - 3] as number) ^ 0x55;
+    writeFileSync(pkg, bytes);
+    const d = await device('forged');
+    await assertRefused(d, pkg, 'BAD_SIGNATURE', /signature/i);
+    assert.deepEqual(openUnder(d.target), []);
+  });
+
+  it('lane-cut-off: a package cut off after large files were handed to the lane is refused; the lane is stopped before their descriptors are closed', async function () {
+    const files = [0, 1, 2, 3].map((i) => ({ path: `big${i}`, data: noise(20 + i, 1024 * 1024) }));
+    const gz = gzipSync(tarOf(files), { level: 0 });
+    const pkg = await signPayload(join(tmp, 'cut.gpg'), gz.subarray(0, Math.floor(gz.length * 0.8)), { signingKeys: [dev.signingKey], gzip: false });
+    const d = await device('cut');
+    await assertRefused(d, pkg, 'BAD_ARCHIVE', /gzip|truncated|archive/i);
+    assert.deepEqual(openUnder(d.target), []);
+    // The next install works: nothing of the failed one is left running in the way.
+    const ok = await installInto(d, await signed(tarOf(files)));
+    assert.equal(ok.release, 'fw');
+    const fd = openSync(join(d.target, 'fw', 'big3'), 'r');
+    closeSync(fd);
+    assert.deepEqual(openUnder(d.target), []);
+  });
+});
