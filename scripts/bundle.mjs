@@ -32,6 +32,7 @@ await build({
   // CommonJS dependencies (commander) call require() for node's own modules.
   banner: { js: "import { createRequire as __fussyRequire } from 'node:module'; const require = __fussyRequire(import.meta.url);" },
   logLevel: 'warning',
+  alias: { openpgp: `${root}node_modules/openpgp/dist/node/openpgp.min.mjs` },
 });
 // fussyd's Viri host is Python, run by python3 beside the library's modules and the bundle's chunks.
 for (const dir of ['dist/src/daemon/runs/', 'dist/bundle/']) await copyFile(`${root}src/daemon/runs/viri-host.py`, `${root}${dir}viri-host.py`);

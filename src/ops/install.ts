@@ -73,6 +73,17 @@ export interface InstallResult {
   sameAs?: string;
 }
 
+/** The hooks a release may have (txn/hooks.ts): a package that has one loads the runner early. */
+const HOOK_FILES = new Set(['.pre-install', '.post-install']);
+
+/**
+ * Load execa (~60 ms of the main thread) while the unpack waits on zlib, for the new release's
+ * hooks; an install without hooks does not load it at all (the sync shell does without).
+ */
+function preloadHookRunner(): void {
+  void preloadRunner().catch(() => {});
+}
+
 /** In the state dir: sha256 of installed files, valid while their ctime is unchanged. */
 const HASH_CACHE = 'hash-cache.json';
 const DEFAULT_RESERVE = 16 * 1024 * 1024;
@@ -149,7 +160,6 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
       const policy: PolicyFacts = { recorded: state.highestSequence, deviceType, allowDowngrade: o.allowDowngrade === true, legacy: ring.policy.legacy };
 
       emit({ type: 'phase', phase: 'unpack' });
-      void preloadRunner().catch(() => {}); // for the hooks, while the main thread waits on zlib
       const staging = join(stateDir, `staging-${process.pid}-${Date.now()}`);
       const flusher = new SyncHelper(stateDir);
       let unpacked;
@@ -169,10 +179,14 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
           maxWrite: writable,
           onManifest: (m) => {
             if (m.bases !== undefined) facts.delta = { bases: m.bases };
+            if (m.entries.some((e) => HOOK_FILES.has(e.path))) preloadHookRunner();
             checkPolicy(m, policy, keyringDir);
             checkSpace(m, index, o.owner, free, reserve, target);
           },
-          onLegacy: () => checkLegacy(policy),
+          onLegacy: () => {
+            checkLegacy(policy);
+            preloadHookRunner();
+          },
           describeDevice: () => [...layout.releases, ...(layout.currentIsDir ? [CURRENT] : [])].map((r) => `${r} (${installedManifestSha256(join(target, r))?.slice(0, 12) ?? 'no manifest'})`).join(', ') || 'no release',
           onProgress: (done, total) => emit({ type: 'progress', phase: 'unpack', done, total }),
           onWritten: (n) => {

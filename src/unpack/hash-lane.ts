@@ -3,19 +3,33 @@ import { cannotStartThread } from '../errors.js';
 
 /** Files at least this large are hashed on the lane; smaller ones as they are written (a round trip costs more than hashing them). */
 export const LANE_MIN = 256 * 1024;
-/** Files waiting for the lane at once (each keeps its descriptor open); past it, a file is hashed as written. */
-const MAX_WAITING = 64;
-/** Bytes waiting for the lane at once: the install waits for the backlog at the end. */
-const MAX_WAITING_BYTES = 256 << 20;
+/** Files on the lane at once (each keeps its descriptor open until its digest); past it, a file is hashed as written. */
+const MAX_FILES = 64;
+/** Bytes of the files on the lane at once: what the install may wait for at the end. */
+const MAX_BYTES = 256 << 20;
+/** The lane is told how far a file is written at most this often: a message per MiB. */
+const STEP = 1 << 20;
+
+/** A file on the lane. */
+export interface LaneFile {
+  /** `n` more bytes of it have been written (the lane may read them now). */
+  wrote(n: number): void;
+  /** It is complete at `size` bytes: `digest` settles with its sha256. */
+  end(size: number): void;
+  /** It will not be completed: `digest` rejects, the lane lets go of it. */
+  cancel(): void;
+  /** The sha256 (hex) of its `size` bytes, or why there is none (a shorter file, a read error, cancelled, the lane stopped). */
+  digest: Promise<string>;
+}
 
 /**
- * SHA-256 of the files an unpack has just written, on a worker thread (hash-lane-worker.ts),
- * read back from the page cache through the very descriptor that wrote them, while the main
- * thread goes on parsing and writing. Hashing was most of the main thread's time when it
- * assembled a large file from a patch, and a large file's share of a full install
- * (docs/performance.md). The caller keeps each descriptor open until its digest settles, and
- * closes the ones still waiting only after stop() (the thread reads them). The backlog is
- * bounded (MAX_WAITING files, MAX_WAITING_BYTES): past it the caller hashes as it writes.
+ * SHA-256 of the files an unpack writes, on a worker thread (hash-lane-worker.ts) that reads
+ * each one back from the page cache through the very descriptor that writes it, as far as it is
+ * written, while the main thread writes on: hashing was as much of the main thread's time as
+ * copying when it assembled a large file from a patch, and a large file's share of a full
+ * install (docs/performance.md). The caller keeps each descriptor open until its digest settles,
+ * and closes the ones still open only after stop() (the thread reads them). The files on the
+ * lane are bounded (MAX_FILES, MAX_BYTES): past it the caller hashes as it writes.
  */
 export class HashLane {
   readonly #worker: Worker;
@@ -55,26 +69,47 @@ export class HashLane {
     });
   }
 
-  /** Whether a file of `size` bytes is best hashed here (large, and the backlog has room). */
+  /** Whether a file of `size` bytes is best hashed here (large, and the lane has room). */
   takes(size: number): boolean {
-    return this.#failure === undefined && size >= LANE_MIN && this.#waiting.size < MAX_WAITING && this.#bytes + size <= MAX_WAITING_BYTES;
+    return this.#failure === undefined && size >= LANE_MIN && this.#waiting.size < MAX_FILES && this.#bytes + size <= MAX_BYTES;
   }
 
-  /** The sha256 (hex) of the first `size` bytes of `fd`, which the caller keeps open until this settles. */
-  digest(fd: number, size: number): Promise<string> {
-    return new Promise((resolve, reject) => {
+  /** Put the file being written through `fd` (`size` bytes when complete) on the lane; the caller keeps `fd` open until `digest` settles. */
+  open(fd: number, size: number): LaneFile {
+    const id = ++this.#ids;
+    let written = 0;
+    let told = 0;
+    const digest = new Promise<string>((resolve, reject) => {
       if (this.#failure !== undefined) return reject(this.#failure);
-      const id = ++this.#ids;
       this.#waiting.set(id, { size, resolve, reject });
       this.#bytes += size;
       this.#worker.ref();
-      this.#worker.postMessage([id, fd, size]);
     });
+    const post = (m: unknown[]): void => {
+      if (this.#waiting.has(id)) this.#worker.postMessage(m);
+    };
+    return {
+      wrote: (n) => {
+        written += n;
+        if (written - told < STEP) return;
+        told = written;
+        post([id, fd, written]);
+      },
+      end: (at) => post([id, fd, at, true]),
+      cancel: () => {
+        const w = this.#waiting.get(id);
+        post([id]);
+        if (w === undefined) return;
+        this.#settled(id, w.size);
+        w.reject(new Error('cancelled'));
+      },
+      digest,
+    };
   }
 
   /** End the thread now, whatever it is doing; resolves once it has (its descriptors are then free to close). */
   stop(): Promise<void> {
-    void this.#worker.terminate();
+    this.#worker.terminate().catch((err: unknown) => this.#fail(err as Error));
     return this.#exited;
   }
 

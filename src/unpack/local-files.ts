@@ -51,14 +51,17 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
   const src = w.hold(openVerified(base, `the base of "${rel}"`));
   const fd = w.hold(w.createFile(rel)); // src is closed by abandon() if this throws
   const abs = w.abs(rel);
-  // The file is checked on the hash lane once written (the main thread only copies), else as it is written.
-  const hash = w.hashLater(size) ? undefined : createHash('sha256');
-  const copyBuf = Buffer.allocUnsafe(1 << 20);
   let out = 0;
+  const wrong = (): FussyError => bad(rel, `does not make the file of its manifest entry (${out} of ${size} bytes, or another sha256)`);
+  // The hash lane reads the file back as it is written (the main thread only copies), else it is hashed here.
+  const lane = w.onLane(fd, rel, size, sha256, wrong);
+  const hash = lane === undefined ? createHash('sha256') : undefined;
+  const copyBuf = Buffer.allocUnsafe(1 << 20);
   const emit = (b: Buffer): void => {
     if (out + b.length > size) throw bad(rel, `makes more than the ${size} bytes of its manifest entry`);
     hash?.update(b);
     writeAll(fd, b, abs);
+    lane?.wrote(b.length);
     out += b.length;
     w.written += b.length;
     w.o.onWritten?.(b.length);
@@ -122,7 +125,6 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
       }
     }
   };
-  const wrong = (): FussyError => bad(rel, `does not make the file of its manifest entry (${out} of ${size} bytes, or another sha256)`);
   let ok = false;
   entry.on('data', (c: Buffer) => {
     if (w.o.failed()) return;
@@ -146,7 +148,7 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
     } finally {
       w.release(src);
     }
-    if (ok && hash === undefined) return w.checkLater(fd, rel, size, sha256, wrong);
+    if (lane !== undefined) return ok ? lane.end(size) : lane.cancel();
     w.release(fd);
     if (ok) w.hashes.push([rel, sha256]);
   });

@@ -10,8 +10,8 @@ const mismatch = (rel: string, actual: string, expected: string): FussyError =>
 /**
  * A regular file from `entry`'s data. `sha256`: what the signed manifest says its content is
  * (then a retained release's identical file is linked before the data arrives, and the data is
- * checked against it: a large file on the hash lane once written, hash-lane.ts, any other as it
- * is written); without one the file is hashed while written and linked after.
+ * checked against it: a large file by the hash lane as it is written, hash-lane.ts, any other
+ * here); without one the file is hashed while written and linked after.
  */
 export function packageFile(w: StagingWriter, rel: string, entry: ReadEntry, meta: Meta, sha256: string | undefined): void {
   const size = entry.size;
@@ -27,15 +27,16 @@ export function packageFile(w: StagingWriter, rel: string, entry: ReadEntry, met
     entry.resume();
     return;
   }
-  const later = sha256 !== undefined && w.hashLater(size);
-  const hash = later ? undefined : createHash('sha256');
   const fd = w.hold(w.openNew(rel));
+  const lane = sha256 === undefined ? undefined : w.onLane(fd, rel, size, sha256, (actual) => mismatch(rel, actual, sha256));
+  const hash = lane === undefined ? createHash('sha256') : undefined;
   let ok = false;
   entry.on('data', (c: Buffer) => {
     if (w.o.failed()) return;
     try {
       hash?.update(c);
       writeAll(fd, c, abs);
+      lane?.wrote(c.length);
       w.written += c.length;
       w.o.onWritten?.(c.length);
     } catch (err) {
@@ -51,7 +52,7 @@ export function packageFile(w: StagingWriter, rel: string, entry: ReadEntry, met
     } catch (err) {
       w.o.onError(err);
     }
-    if (ok && hash === undefined) return w.checkLater(fd, rel, size, sha256 as string, (actual) => mismatch(rel, actual, sha256 as string));
+    if (lane !== undefined) return ok ? lane.end(size) : lane.cancel();
     w.release(fd);
     if (!ok || hash === undefined) return;
     const sha = hash.digest('hex');

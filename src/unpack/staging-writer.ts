@@ -6,7 +6,7 @@ import type { DedupIndex, Found } from '../store/dedup-index.js';
 import type { Owner } from '../store/ownership.js';
 import { formatBytes } from '../util/format.js';
 import { stagingError, unsafe, writeAll } from './file-io.js';
-import { HashLane } from './hash-lane.js';
+import { HashLane, type LaneFile } from './hash-lane.js';
 import { Precreator } from './precreate.js';
 
 export { unsafe };
@@ -143,23 +143,22 @@ export class StagingWriter {
     this.#lane ??= HashLane.start();
   }
 
-  /** Whether a file of `size` bytes is checked on the lane once written (checkLater) rather than hashed as it is written. */
-  hashLater(size: number): boolean {
-    return this.#lane?.takes(size) === true;
-  }
-
   /**
-   * Check the file just written through `fd` (its first `size` bytes) against `sha256` on the
-   * lane; `fd` is the lane's until then, and closed here. A mismatch is `mismatch`, through onError.
+   * Put the file being written through `fd` (`size` bytes, `sha256` by the signed manifest) on the
+   * lane, or undefined: hash it as it is written. From here `fd` is the lane's, closed when its
+   * check settles (or once the lane has stopped). A mismatch is `mismatch`, through onError.
    */
-  checkLater(fd: number, rel: string, size: number, sha256: string, mismatch: (actual: string) => FussyError): void {
+  onLane(fd: number, rel: string, size: number, sha256: string, mismatch: (actual: string) => FussyError): LaneFile | undefined {
+    if (this.#lane?.takes(size) !== true) return undefined;
+    const file = this.#lane.open(fd, size);
     this.#open.delete(fd);
     this.#hashing.add(fd);
-    const check = (this.#lane as HashLane).digest(fd, size).then(
+    const check = file.digest.then(
       (actual) => (actual === sha256 ? void this.hashes.push([rel, sha256]) : this.o.onError(mismatch(actual))),
       (err: unknown) => this.o.onError(err),
     );
     this.#checks.push(check.finally(() => this.#hashing.delete(fd) && this.#close(fd)));
+    return file;
   }
 
   /** Every check on the lane has settled (a failure is told through onError). */

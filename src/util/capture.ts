@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 
 /** What a stream wrote, kept bounded: its first `head` bytes and last `tail` bytes, the rest counted. */
@@ -85,4 +86,32 @@ export async function leaderExit(child: Leader, drainMs: number): Promise<{ exit
   });
   for (const p of pipes) p.destroy();
   return { exitCode: code ?? undefined, signal: signal ?? undefined };
+}
+
+/** The last `limit` bytes a stream writes, decoded when asked. */
+export function tail(stream: Readable | null, limit: number): (() => string) | undefined {
+  if (stream === null) return undefined;
+  let kept = Buffer.alloc(0);
+  stream.on('data', (chunk: Buffer) => {
+    kept = Buffer.concat([kept, chunk]);
+    if (kept.length > limit) kept = kept.subarray(kept.length - limit);
+  });
+  return () => kept.toString('utf8');
+}
+
+/** Each complete line to `onLine` as it arrives; the returned flush passes on an unterminated last one. */
+export function splitLines(stream: Readable | undefined, onLine: (line: string) => void): () => void {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  stream?.on('data', (chunk: Buffer) => {
+    pending += decoder.write(chunk);
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const l of lines) onLine(l);
+  });
+  return () => {
+    pending += decoder.end();
+    if (pending !== '') onLine(pending);
+    pending = '';
+  };
 }

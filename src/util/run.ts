@@ -4,10 +4,10 @@
  * type, one result shape. Nothing else in src/ imports execa or node:child_process (eslint).
  */
 import type { Readable, Writable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
+import { spawn } from 'node:child_process';
 import type { Options, ResultPromise } from 'execa';
 import { FussyError } from '../errors.js';
-import { captureStream, leaderExit, type Captured } from './capture.js';
+import { captureStream, leaderExit, splitLines, tail, type Captured } from './capture.js';
 
 type Execa = typeof import('execa').execa;
 let execaModule: Promise<Execa> | undefined;
@@ -206,6 +206,34 @@ export async function startProgram(cmd: string, args: string[], o: ProgramOption
   };
 }
 
+/**
+ * Start a long-lived helper of fussy's own (the sync shell, util/sync-fs.ts) with node's spawn,
+ * without execa: loading execa costs ~60 ms of the main thread, which an install that runs no
+ * hook would pay for this alone, in the middle of its unpack. stdin is a pipe, stdout is read a
+ * line at a time, stderr is ignored; its cwd is /. A start failure is the result's startError.
+ */
+export function startHelper(cmd: string, args: string[], onLine: (line: string) => void): Running {
+  const child = spawn(cmd, args, { cwd: '/', stdio: ['pipe', 'pipe', 'ignore'] });
+  const flush = splitLines(child.stdout, onLine);
+  const result = new Promise<ProgramResult>((resolve) => {
+    const none = { timedOut: false, interrupted: false };
+    child.once('error', (err) => resolve({ exitCode: undefined, signal: undefined, ...none, startError: err.message }));
+    child.once('close', (code, signal) => {
+      flush();
+      resolve({ exitCode: code ?? undefined, signal: signal ?? undefined, ...none });
+    });
+  });
+  const pipes = [child, child.stdin, child.stdout] as Array<{ ref?: () => unknown; unref?: () => unknown }>;
+  return {
+    pid: child.pid,
+    stdin: child.stdin,
+    result,
+    kill: (sig) => void child.kill(sig),
+    ref: () => pipes.forEach((p) => p.ref?.()),
+    unref: () => pipes.forEach((p) => p.unref?.()),
+  };
+}
+
 /** What the result is made of: execa's result, or leaderExit's. */
 interface Ending {
   exitCode?: number;
@@ -231,34 +259,6 @@ function notStarted(r: ProgramResult): Running {
 
 /** The error each start failure came with, for the `cause` of PROGRAM_MISSING. */
 const startCauses = new WeakMap<ProgramResult, unknown>();
-
-/** The last `limit` bytes a stream writes, decoded when asked. */
-function tail(stream: Readable | null, limit: number): (() => string) | undefined {
-  if (stream === null) return undefined;
-  let kept = Buffer.alloc(0);
-  stream.on('data', (chunk: Buffer) => {
-    kept = Buffer.concat([kept, chunk]);
-    if (kept.length > limit) kept = kept.subarray(kept.length - limit);
-  });
-  return () => kept.toString('utf8');
-}
-
-/** Each complete line to `onLine` as it arrives; the returned flush passes on an unterminated last one. */
-function splitLines(stream: Readable | undefined, onLine: (line: string) => void): () => void {
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
-  stream?.on('data', (chunk: Buffer) => {
-    pending += decoder.write(chunk);
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const l of lines) onLine(l);
-  });
-  return () => {
-    pending += decoder.end();
-    if (pending !== '') onLine(pending);
-    pending = '';
-  };
-}
 
 /** The package that provides each program fussy runs (Debian's name; Fedora's is the same). */
 const PROVIDED_BY: Record<string, string> = { gpg: 'gnupg', openssl: 'openssl', sync: 'coreutils', sh: 'dash or bash' };

@@ -1,6 +1,6 @@
 import { closeSync, constants as FS, fstatSync, fsyncSync, openSync, readdirSync } from 'node:fs';
 import { isErrno } from '../errors.js';
-import { runProgram, startProgram, type Running } from './run.js';
+import { runProgram, startHelper, type Running } from './run.js';
 
 /**
  * Make a freshly written tree durable before it is renamed into place. One syncfs(2) through
@@ -21,20 +21,17 @@ const SYNC_LOOP = 'while IFS= read -r d; do if sync -f "$d"; then echo ok; else 
  * A small shell that runs `sync -f DIR` whenever asked: started by the first install of a
  * process, while the process is small, and kept for the process's life (a daemon installs many
  * times; a shell per install cost ~20 ms, the fork on the main thread). Starting a `sync` from
- * node itself each time would fork the whole node process on the main thread. It starts as soon
- * as it is asked for (once the runner is loaded: install preloads it); requests wait for that
- * and are answered in order. While none is waiting the shell keeps nothing alive, and it ends
+ * node itself each time would fork the whole node process on the main thread. It is started with
+ * node's own spawn (run.ts startHelper: execa is not loaded for it), and requests are answered
+ * in order. While none is waiting the shell keeps nothing alive, and it ends
  * with the process (its stdin closes). If it cannot start or dies (a Ctrl-C reaches the whole
  * process group), requests say false, and the next install starts another.
  */
 class SyncShell {
   static #current: SyncShell | undefined;
-  #running: Running | undefined;
-  readonly #ready: Promise<void>;
+  readonly #running: Running;
   readonly #waiting: Array<(ok: boolean) => void> = [];
   dead = false;
-  /** Why it could not be started, if startProgram failed (execa not loadable): the next runProgram meets it too. */
-  startFailure: unknown;
 
   static get(): SyncShell {
     if (SyncShell.#current === undefined || SyncShell.#current.dead) SyncShell.#current = new SyncShell();
@@ -42,20 +39,13 @@ class SyncShell {
   }
 
   private constructor() {
-    const started = startProgram('sh', ['-c', SYNC_LOOP], { cwd: '/', stdin: 'pipe', output: { onLine: (line) => this.#answer(line === 'ok'), stderr: 'ignore' } });
-    this.#ready = started.then(
-      (running) => this.#started(running),
-      (err: unknown) => {
-        this.startFailure = err;
-        this.#die();
-      },
-    );
-  }
-
-  #started(running: Running): void {
+    const running = startHelper('sh', ['-c', SYNC_LOOP], (line) => this.#answer(line === 'ok'));
     this.#running = running;
     void running.result.then(() => this.#die());
-    if (running.stdin === undefined) return this.#die();
+    if (running.stdin === undefined) {
+      this.#die();
+      return;
+    }
     running.stdin.on('error', () => this.#die());
     running.unref();
   }
@@ -66,17 +56,16 @@ class SyncShell {
   }
 
   get pid(): number | undefined {
-    return this.#running?.pid;
+    return this.#running.pid;
   }
 
   /** syncfs(2) of the file system holding `dir` (an absolute path fussy trusts); false if it failed. */
-  async request(dir: string): Promise<boolean> {
-    await this.#ready;
+  request(dir: string): Promise<boolean> {
     return new Promise((resolve) => {
-      const stdin = this.#running?.stdin;
+      const stdin = this.#running.stdin;
       if (this.dead || stdin === undefined || dir.includes('\n')) return resolve(false);
       this.#waiting.push(resolve);
-      if (this.#waiting.length === 1) this.#running?.ref();
+      if (this.#waiting.length === 1) this.#running.ref();
       stdin.write(`${dir}\n`);
     });
   }
@@ -84,7 +73,7 @@ class SyncShell {
   #answer(ok: boolean): void {
     this.#waiting.shift()?.(ok);
     // Keep the process alive while an answer is due, and only then.
-    if (this.#waiting.length === 0) this.#running?.unref();
+    if (this.#waiting.length === 0) this.#running.unref();
   }
 }
 

@@ -54,7 +54,7 @@ describe('security: large files are checked on the hash lane once written (hash-
     dev = await makeDevice(join(tmp, 'keys'), { factory: false });
   });
 
-  it('lane-digest: the lane hashes exactly the first `size` bytes of a descriptor; a shorter file, or a stopped lane, is a failure, never a digest', async function () {
+  it('lane-digest: the lane hashes a file as far as it is told it is written and ends at its size; a shorter file, a cancelled one, or a stopped lane is a failure, never a digest', async function () {
     const file = join(tmp, 'lane-unit');
     const data = noise(1, 3 * 1024 * 1024 + 17);
     writeFileSync(file, data);
@@ -62,17 +62,30 @@ describe('security: large files are checked on the hash lane once written (hash-
     assert.ok(lane !== undefined);
     const fd = openSync(file, 'r');
     try {
-      assert.equal(await lane.digest(fd, data.length), sha(data));
-      assert.equal(await lane.digest(fd, 1000), sha(data.subarray(0, 1000)), 'the first bytes, whatever the descriptor offset');
-      await assert.rejects(lane.digest(fd, data.length + 1), /shorter than was written/);
+      const whole = lane.open(fd, data.length);
+      for (let at = 0; at < data.length; at += 100_000) whole.wrote(Math.min(100_000, data.length - at));
+      whole.end(data.length);
+      assert.equal(await whole.digest, sha(data));
+      const first = lane.open(fd, 1000);
+      first.end(1000);
+      assert.equal(await first.digest, sha(data.subarray(0, 1000)), 'the first bytes, whatever the descriptor offset');
+      const longer = lane.open(fd, data.length + 1);
+      longer.wrote(data.length + 1);
+      longer.end(data.length + 1);
+      await assert.rejects(longer.digest, /shorter than was written/);
+      const dropped = lane.open(fd, data.length);
+      dropped.wrote(2 * 1024 * 1024);
+      dropped.cancel();
+      await assert.rejects(dropped.digest, /cancelled/);
       assert.ok(lane.takes(LANE_MIN) && !lane.takes(LANE_MIN - 1), 'small files are hashed as they are written');
-      const pending = lane.digest(fd, data.length);
+      const last = lane.open(fd, data.length);
+      last.end(data.length);
       await lane.stop();
-      await pending.then(
+      await last.digest.then(
         (hex) => assert.equal(hex, sha(data), 'answered before it stopped'),
         (err: Error) => assert.match(err.message, /hashing thread stopped/),
       );
-      await assert.rejects(lane.digest(fd, 10), /hashing thread stopped/);
+      await assert.rejects(lane.open(fd, 10).digest, /hashing thread stopped/);
       assert.equal(lane.takes(LANE_MIN), false, 'a stopped lane takes nothing more');
     } finally {
       closeSync(fd);
