@@ -28,6 +28,7 @@ import { openPackageSource, type PackageSource } from '../unpack/package-source.
 import { spoolPackage, type Spooled } from '../unpack/spool-package.js';
 import { withTarget } from '../txn/recover.js';
 import { unpack, wasReadToEnd } from '../unpack/unpack.js';
+import { HashLane, LANE_MIN } from '../unpack/hash-lane.js';
 import { sameReleaseAs } from '../store/same-release.js';
 import type { TargetRunOptions } from '../txn/target-run-options.js';
 
@@ -76,10 +77,7 @@ export interface InstallResult {
 /** The hooks a release may have (txn/hooks.ts): a package that has one loads the runner early. */
 const HOOK_FILES = new Set(['.pre-install', '.post-install']);
 
-/**
- * Load execa (~60 ms of the main thread) while the unpack waits on zlib, for the new release's
- * hooks; an install without hooks does not load it at all (the sync shell does without).
- */
+/** Load execa (~60 ms of the main thread) for the new release's hooks while the unpack waits on zlib; without hooks it is not loaded. */
 function preloadHookRunner(): void {
   void preloadRunner().catch(() => {});
 }
@@ -99,6 +97,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
   const own = o.source === undefined ? openPackageSource(resolve(o.package)) : undefined;
   const source = (o.source ?? own) as PackageSource;
   let spooled: Spooled | undefined;
+  let lane: HashLane | undefined;
   try {
     // A pipe is read to its end before the lock is taken: never wait on input while holding it.
     if (source.kind === 'pipe') {
@@ -108,15 +107,20 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
       const maxBytes = Math.max(0, (await freeBytes(target)) - (o.reserveBytes ?? DEFAULT_RESERVE));
       spooled = await spoolPackage(source, { stateDir, maxBytes, signal: o.signal, onWaiting: () => o.onEvent?.({ type: 'phase', phase: 'spool' }) });
     }
-    return await installFrom(o, spooled?.source ?? source, spooled?.sha256);
+    // Large files are hashed on a thread (unpack/hash-lane.ts): started now, while the keyring
+    // and OpenPGP.js load, it is up by the first one. Not for a package too small to hold one.
+    const pkg = spooled?.source ?? source;
+    lane = pkg.size() >= LANE_MIN ? HashLane.start() : undefined;
+    return await installFrom(o, pkg, spooled?.sha256, lane);
   } finally {
+    await lane?.stop();
     own?.close();
     spooled?.source.close();
   }
 }
 
-/** `src`: the package as read (the caller's file, or the spooled copy of a pipe); `sha256` if known. */
-async function installFrom(o: InstallOptions, src: PackageSource, sha256: string | undefined): Promise<InstallResult> {
+/** `src`: the package as read (the caller's file, or the spooled copy of a pipe); `sha256` if known; `lane` for unpack. */
+async function installFrom(o: InstallOptions, src: PackageSource, sha256: string | undefined, lane: HashLane | undefined): Promise<InstallResult> {
   const started = Date.now();
   const pkg = resolve(o.package);
   const emit = o.onEvent ?? noEvents;
@@ -174,6 +178,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
           staging,
           index,
           maxEntries: ring.policy.maxEntries,
+          lane,
           owner: o.owner,
           maxBytes: cap,
           maxWrite: writable,

@@ -102,7 +102,7 @@ export class DedupIndex {
       for (const e of read.manifest.entries) {
         if (e.type !== 'file') continue;
         const size = e.size as number; // the schema requires size and sha256 of a file
-        const c: Candidate = { abs: join(dir, e.path), size, mode: e.mode, uid: e.uid, gid: e.gid, sha256: e.sha256 };
+        const c: Candidate = { abs: `${dir}/${e.path}`, size, mode: e.mode, uid: e.uid, gid: e.gid, sha256: e.sha256 };
         this.bytes += size;
         const list = this.#bySha.get(e.sha256 as string);
         if (list === undefined) this.#bySha.set(e.sha256 as string, [c]);

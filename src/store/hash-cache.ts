@@ -110,6 +110,7 @@ export class HashCache {
     // main thread has little else to do while a hook runs.
     const SLICE = 256;
     const safe = safeDirs(dir);
+    const me = process.geteuid?.() ?? 0;
     for (let i = 0; i < files.length; i += SLICE) {
       if (i > 0) await new Promise((resolve) => setImmediate(resolve));
       for (const [rel, sha] of files.slice(i, i + SLICE)) {
@@ -121,7 +122,7 @@ export class HashCache {
           if (!isErrno(err, 'ENOTDIR', 'EACCES', 'ELOOP')) throw err; // a hook replaced a directory meanwhile
           st = undefined;
         }
-        if (st === undefined || !st.isFile() || !onlyMine(st)) continue;
+        if (st === undefined || !st.isFile() || !onlyMine(st, me)) continue;
         mine[`${st.dev}:${st.ino}`] = { c: String(st.ctimeMs), s: st.size, h: sha };
       }
     }
@@ -152,8 +153,8 @@ export class HashCache {
  * install verifies a file and the moment it links it is hidden by the link's own ctime change.
  * Such files are hashed at every install instead.
  */
-function onlyMine(st: Stats): boolean {
-  return st.uid === (process.geteuid?.() ?? 0) && (st.mode & 0o022) === 0;
+function onlyMine(st: Stats, me = process.geteuid?.() ?? 0): boolean {
+  return st.uid === me && (st.mode & 0o022) === 0;
 }
 
 /**

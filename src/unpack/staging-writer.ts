@@ -32,6 +32,8 @@ export interface WriterOptions {
   /** An error of a write that happens in a stream callback (the caller stops at the next chunk). */
   onError: (err: unknown) => void;
   failed: () => boolean;
+  /** A hash lane started by the caller ahead of time (unpack.ts); startLane() takes it, stopThreads() stops it. */
+  lane?: HashLane;
 }
 
 /**
@@ -140,7 +142,7 @@ export class StagingWriter {
 
   /** Large files are hashed on a thread once written (hash-lane.ts): started with the manifest. */
   startLane(): void {
-    this.#lane ??= HashLane.start();
+    this.#lane ??= this.o.lane ?? HashLane.start();
   }
 
   /**

@@ -5,6 +5,7 @@ import { FussyError, isErrno } from '../errors.js';
 import type { DedupIndex } from '../store/dedup-index.js';
 import type { Owner } from '../store/ownership.js';
 import { abortable, throwIfAborted } from '../util/abort.js';
+import type { HashLane } from './hash-lane.js';
 import { parallelGunzip } from './parallel-gunzip.js';
 import { bad, Unpacker } from './unpacker.js';
 
@@ -42,6 +43,12 @@ export interface UnpackOptions {
   describeDevice?: () => string;
   /** Most files, directories and links the release may have (default and ceiling MAX_ENTRIES; the keyring policy's max-entries). */
   maxEntries?: number;
+  /**
+   * A hash lane (hash-lane.ts) the caller started early, so that its thread is up by the first
+   * large file: used if the manifest lists one to write, and then stopped by unpack; the caller
+   * stops it in any case (a second stop is harmless).
+   */
+  lane?: HashLane;
 }
 
 export interface UnpackResult {

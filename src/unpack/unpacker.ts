@@ -59,6 +59,7 @@ export class Unpacker {
       maxWrite: o.maxWrite,
       maxEntries: this.#maxEntries,
       onWritten: o.onWritten,
+      lane: o.lane,
       onError: (err) => (this.failure ??= err),
       failed: () => this.failure !== undefined,
     });
