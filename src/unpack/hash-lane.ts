@@ -16,7 +16,7 @@ export interface LaneFile {
   wrote(n: number): void;
   /** It is complete at `size` bytes: `digest` settles with its sha256. */
   end(size: number): void;
-  /** It will not be completed: `digest` rejects, the lane lets go of it. */
+  /** It will not be completed: `digest` rejects at once; the thread may still read it until stop(). */
   cancel(): void;
   /** The sha256 (hex) of its `size` bytes, or why there is none (a shorter file, a read error, cancelled, the lane stopped). */
   digest: Promise<string>;
@@ -60,10 +60,13 @@ export class HashLane {
       if (hex === null) w.reject(new Error(`the hashing thread could not read the file: ${why ?? 'unknown'}`));
       else w.resolve(hex);
     });
+    // Digests fail only once the thread is gone ('exit' comes after 'error'): a caller may then
+    // close the descriptors it was reading.
+    let died: Error | undefined;
     this.#exited = new Promise((resolve) => {
-      this.#worker.once('error', (err) => this.#fail(err));
+      this.#worker.once('error', (err) => (died = err));
       this.#worker.once('exit', () => {
-        this.#fail(new Error('it ended'));
+        this.#fail(died ?? new Error('it ended'));
         resolve();
       });
     });
@@ -109,7 +112,7 @@ export class HashLane {
 
   /** End the thread now, whatever it is doing; resolves once it has (its descriptors are then free to close). */
   stop(): Promise<void> {
-    this.#worker.terminate().catch((err: unknown) => this.#fail(err as Error));
+    this.#worker.terminate().catch((err: unknown) => (this.#failure ??= err as Error));
     return this.#exited;
   }
 

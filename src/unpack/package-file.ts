@@ -31,11 +31,13 @@ export function packageFile(w: StagingWriter, rel: string, entry: ReadEntry, met
   const lane = sha256 === undefined ? undefined : w.onLane(fd, rel, size, sha256, (actual) => mismatch(rel, actual, sha256));
   const hash = lane === undefined ? createHash('sha256') : undefined;
   let ok = false;
+  let got = 0;
   entry.on('data', (c: Buffer) => {
     if (w.o.failed()) return;
     try {
       hash?.update(c);
       writeAll(fd, c, abs);
+      got += c.length;
       lane?.wrote(c.length);
       w.written += c.length;
       w.o.onWritten?.(c.length);
@@ -51,6 +53,11 @@ export function packageFile(w: StagingWriter, rel: string, entry: ReadEntry, met
       }
     } catch (err) {
       w.o.onError(err);
+    }
+    // A member cut short (the archive ends inside it) is not its manifest's file, whatever the rest.
+    if (ok && got !== size && sha256 !== undefined) {
+      ok = false;
+      w.o.onError(new FussyError('BAD_ARCHIVE', `content of "${rel}" does not match its manifest (the archive ends after ${got} of its ${size} bytes)`, { hint: 'the package is malformed; it is refused as a whole' }));
     }
     if (lane !== undefined) return ok ? lane.end(size) : lane.cancel();
     w.release(fd);

@@ -155,12 +155,20 @@ export class StagingWriter {
     const file = this.#lane.open(fd, size);
     this.#open.delete(fd);
     this.#hashing.add(fd);
+    let cancelled = false;
     const check = file.digest.then(
       (actual) => (actual === sha256 ? void this.hashes.push([rel, sha256]) : this.o.onError(mismatch(actual))),
-      (err: unknown) => this.o.onError(err),
+      (err: unknown) => this.o.onError(new FussyError('SETUP', `"${rel}" could not be checked against its manifest: ${(err as Error).message}`, { cause: err, hint: 'nothing was installed; try again (a thread could not be run or a file not read back)' })),
     );
-    this.#checks.push(check.finally(() => this.#hashing.delete(fd) && this.#close(fd)));
-    return file;
+    // A cancelled file's descriptor may still be read by the thread: stopThreads() closes it.
+    this.#checks.push(check.finally(() => !cancelled && this.#hashing.delete(fd) && this.#close(fd)));
+    return {
+      ...file,
+      cancel: () => {
+        cancelled = true;
+        file.cancel();
+      },
+    };
   }
 
   /** Every check on the lane has settled (a failure is told through onError). */

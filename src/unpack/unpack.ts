@@ -4,7 +4,7 @@ import { TarCheck } from '../archive/tar-check.js';
 import { FussyError, isErrno } from '../errors.js';
 import type { DedupIndex } from '../store/dedup-index.js';
 import type { Owner } from '../store/ownership.js';
-import { abortable, throwIfAborted } from '../util/abort.js';
+import { abortable, throwIfAborted, untilAborted } from '../util/abort.js';
 import type { HashLane } from './hash-lane.js';
 import { parallelGunzip } from './parallel-gunzip.js';
 import { bad, Unpacker } from './unpacker.js';
@@ -116,6 +116,7 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
       const bomb = u.inflated(next.value.length);
       if (bomb === undefined) {
         try {
+          if (u.failure !== undefined) throw u.failure; // a check on the hash lane that failed meanwhile
           framing.write(next.value); // before node-tar sees it: GNU tar must read the same archive
           if (!parser.write(next.value)) await new Promise<void>((resolve) => parser.once('drain', () => resolve()));
           if (u.failure !== undefined) throw u.failure;
@@ -141,7 +142,7 @@ export async function unpack(data: AsyncIterable<Uint8Array>, o: UnpackOptions):
       parser.end();
       await ended;
       o.onDataWritten?.();
-      await u.settle();
+      await untilAborted(u.settle(), o.signal); // an abort stops the lane (stopThreads below) rather than wait for its backlog
       held = u.failure ?? parseError;
     }
     if (held !== undefined) throw readToEnd(held);

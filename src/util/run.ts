@@ -223,14 +223,14 @@ export function startHelper(cmd: string, args: string[], onLine: (line: string) 
       resolve({ exitCode: code ?? undefined, signal: signal ?? undefined, ...none });
     });
   });
-  const pipes = [child, child.stdin, child.stdout] as Array<{ ref?: () => unknown; unref?: () => unknown }>;
+  const pipes = [child, child.stdin, child.stdout] as Array<{ ref?: () => unknown; unref?: () => unknown } | null | undefined>;
   return {
     pid: child.pid,
     stdin: child.stdin,
     result,
     kill: (sig) => void child.kill(sig),
-    ref: () => pipes.forEach((p) => p.ref?.()),
-    unref: () => pipes.forEach((p) => p.unref?.()),
+    ref: () => pipes.forEach((p) => p?.ref?.()),
+    unref: () => pipes.forEach((p) => p?.unref?.()),
   };
 }
 

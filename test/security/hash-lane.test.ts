@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { createCipheriv, createHash } from 'node:crypto';
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { verify } from '../../src/index.js';
+import { FussyError, verify } from '../../src/index.js';
+import { DedupIndex } from '../../src/store/dedup-index.js';
 import { HashLane, LANE_MIN } from '../../src/unpack/hash-lane.js';
+import { StagingWriter } from '../../src/unpack/staging-writer.js';
+import { unpack } from '../../src/unpack/unpack.js';
 import { installInto, makeDevice, rawTar, signPayload, type Device, type RawEntry } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { assertRefused } from './helpers.js';
@@ -28,7 +31,7 @@ function openUnder(dir: string): string[] {
     .filter((p) => p.startsWith(dir));
 }
 
-describe('security: large files are checked on the hash lane once written (hash-lane.ts)', function () {
+describe('security: large files are checked on the hash lane as they are written (hash-lane.ts)', function () {
   let tmp: string;
   let dev: Device;
   let n = 0;
@@ -139,5 +142,52 @@ describe('security: large files are checked on the hash lane once written (hash-
     const fd = openSync(join(d.target, 'fw', 'big3'), 'r');
     closeSync(fd);
     assert.deepEqual(openUnder(d.target), []);
+  });
+  it('lane-member-cut-short: an archive that ends inside a large file (the gzip stream whole) is refused as that file not matching its manifest (exit 21), not as an internal error', async function () {
+    const files = [0, 1].map((i) => ({ path: `big${i}`, data: noise(30 + i, 3 << 20) }));
+    const tar = tarOf(files);
+    const cut = tar.subarray(0, tar.indexOf(files[0]?.data.subarray(0, 64) as Buffer) + (2 << 20));
+    const d = await device('cut-short');
+    await assertRefused(d, await signed(cut), 'BAD_ARCHIVE', /content of "big0" does not match its manifest \(the archive ends after 2097152 of its 3145728 bytes\)/);
+    assert.deepEqual(openUnder(d.target), []);
+  });
+
+  it('lane-cancel-fd-reuse: a file dropped from the lane keeps its descriptor until the lane\'s thread has stopped (the thread may still read it; a reused number would be another file)', async function () {
+    const staging = join(tmp, 'cancel-staging');
+    mkdirSync(staging);
+    const errors: unknown[] = [];
+    const me = { asRoot: false, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    const w = new StagingWriter({ staging, index: DedupIndex.build([]), owner: me, maxWrite: 1 << 30, maxEntries: 100, onError: (e) => errors.push(e), failed: () => errors.length > 0 });
+    w.startLane();
+    const fd = w.hold(w.createFile('f'));
+    const file = w.onLane(fd, 'f', 8 << 20, '0'.repeat(64), () => new FussyError('BAD_ARCHIVE', 'mismatch'));
+    assert.ok(file !== undefined, 'a large file goes on the lane');
+    file.wrote(4 << 20);
+    file.cancel();
+    await w.settle();
+    assert.doesNotThrow(() => fstatSync(fd), 'still open after the check settled');
+    await w.stopThreads();
+    assert.throws(() => fstatSync(fd), /EBADF/, 'closed once the thread is gone');
+    assert.match(String(errors[0]), /cancelled/);
+  });
+
+  it('lane-abort-while-settling: an abort that comes once every byte is written stops the lane rather than wait for its backlog (INTERRUPTED, nothing left open)', async function () {
+    const files = Array.from({ length: 8 }, (_, i) => ({ path: `f${i}`, data: noise(40 + i, 4 << 20) }));
+    const staging = join(tmp, 'abort-staging');
+    const ac = new AbortController();
+    const me = { asRoot: false, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    const data = (async function* () {
+      yield gzipSync(tarOf(files), { level: 1 });
+    })();
+    const lane = HashLane.start();
+    try {
+      await assert.rejects(
+        unpack(data, { staging, index: DedupIndex.build([]), owner: me, maxBytes: 1 << 30, maxWrite: 1 << 30, lane, signal: ac.signal, onDataWritten: () => ac.abort() }),
+        (err: unknown) => err instanceof Error && /abort|interrupt/i.test(`${(err as FussyError).code ?? ''} ${err.message}`),
+      );
+    } finally {
+      await lane?.stop();
+    }
+    assert.deepEqual(openUnder(staging), []);
   });
 });
