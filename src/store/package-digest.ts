@@ -6,10 +6,11 @@ import { sha256OfFd } from '../util/hash-fd.js';
 
 /**
  * Packages up to this size are hashed on the calling thread: a worker thread costs ~0.1 s of CPU
- * to start (a V8 isolate) on x86 and more on ARM, while 4 MiB of SHA-256 costs ~3 ms with SHA
- * instructions and ~30 ms without (docs/performance.md, "Small packages").
+ * to start (a V8 isolate) on x86 and more on ARM, while 16 MiB of SHA-256 costs ~15 ms with SHA
+ * instructions and ~120 ms without; and while the install starts, the cores are busy with its
+ * own threads (a 14.6 MB delta installed ~0.1 s sooner hashed here; docs/performance.md).
  */
-export const INLINE_DIGEST_MAX = 4 << 20;
+export const INLINE_DIGEST_MAX = 16 << 20;
 
 /**
  * The package's sha256 for the history. A large package is hashed on a worker thread at nice 19
@@ -42,7 +43,7 @@ async function inlineDigest(file: string, signal?: AbortSignal): Promise<string 
     const st = await fh.stat();
     if (!st.isFile()) return undefined;
     if (st.size > INLINE_DIGEST_MAX) return LARGE;
-    // At most 4 MiB: read and hashed in one go (a few ms), no thread-pool hand-off per read.
+    // At most 16 MiB: read and hashed in one go, no thread-pool hand-off per read.
     return signal?.aborted === true ? undefined : sha256OfFd(fh.fd, Buffer.allocUnsafe(Math.max(1, Math.min(st.size, 1 << 20))));
   } catch (err) {
     if (isSystemError(err)) return undefined;
