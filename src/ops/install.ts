@@ -12,6 +12,7 @@ import { removeTree } from '../util/remove-tree.js';
 import { preloadRunner } from '../util/run.js';
 import { SyncHelper, syncFilesystem } from '../util/sync-fs.js';
 import { activate } from '../txn/activate.js';
+import { HOOK_FILES } from '../txn/hooks.js';
 import { DedupIndex } from '../store/dedup-index.js';
 import { installedManifestSha256 } from '../store/installed-manifest.js';
 import { failpoints } from '../util/failpoint.js';
@@ -73,9 +74,6 @@ export interface InstallResult {
   /** An installed release with the same manifest (the same package installed again). */
   sameAs?: string;
 }
-
-/** The hooks a release may have (txn/hooks.ts): a package that has one loads the runner early. */
-const HOOK_FILES = new Set(['.pre-install', '.post-install']);
 
 /** Load execa (~60 ms of the main thread) for the new release's hooks while the unpack waits on zlib; without hooks it is not loaded. */
 function preloadHookRunner(): void {
@@ -198,7 +196,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
             flusher.wrote(n);
             fp.wrote(n);
           },
-          onDataWritten: () => flusher.wrote(0, 0),
+          onDataWritten: () => flusher.kick(),
           signal: o.signal,
         });
         unpackedAt = performance.now(); // every file of the release is as it will be (sealAfter)

@@ -22,6 +22,9 @@ export interface HookContext {
   root?: string;
 }
 
+/** The hooks' file names in a release: `.pre-install`, `.post-install`. */
+export const HOOK_FILES: ReadonlySet<string> = new Set((['pre-install', 'post-install'] satisfies HookPhase[]).map((phase) => `.${phase}`));
+
 /**
  * Run `<release>/.<phase>` if the firmware has one, with Fussy's contract: run directly
  * (shebang + exec bit), argv [release path, "False" | "True"], stdin closed, output logged line

@@ -14,8 +14,8 @@ const STEP = 1 << 20;
 export interface LaneFile {
   /** `n` more bytes of it have been written (the lane may read them now). */
   wrote(n: number): void;
-  /** It is complete at `size` bytes: `digest` settles with its sha256. */
-  end(size: number): void;
+  /** It is complete (its size as opened): `digest` settles with its sha256. */
+  end(): void;
   /** It will not be completed: `digest` rejects at once; the thread may still read it until stop(). */
   cancel(): void;
   /** The sha256 (hex) of its `size` bytes, or why there is none (a shorter file, a read error, cancelled, the lane stopped). */
@@ -98,7 +98,7 @@ export class HashLane {
         told = written;
         post([id, fd, written]);
       },
-      end: (at) => post([id, fd, at, true]),
+      end: () => post([id, fd, size, true]),
       cancel: () => {
         const w = this.#waiting.get(id);
         post([id]);

@@ -148,7 +148,7 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
     } finally {
       w.release(src);
     }
-    if (lane !== undefined) return ok ? lane.end(size) : lane.cancel();
+    if (lane !== undefined) return ok ? lane.end() : lane.cancel();
     w.release(fd);
     if (ok) w.hashes.push([rel, sha256]);
   });

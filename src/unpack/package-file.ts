@@ -4,8 +4,7 @@ import { FussyError } from '../errors.js';
 import { writeAll } from './file-io.js';
 import { blocks, FILE, type Meta, type StagingWriter } from './staging-writer.js';
 
-const mismatch = (rel: string, actual: string, expected: string): FussyError =>
-  new FussyError('BAD_ARCHIVE', `content of "${rel}" does not match its manifest (sha256 ${actual}, manifest ${expected})`, { hint: 'the package is malformed; it is refused as a whole' });
+const notAsManifest = (rel: string, why: string): FussyError => new FussyError('BAD_ARCHIVE', `content of "${rel}" does not match its manifest (${why})`, { hint: 'the package is malformed; it is refused as a whole' });
 
 /**
  * A regular file from `entry`'s data. `sha256`: what the signed manifest says its content is
@@ -28,7 +27,7 @@ export function packageFile(w: StagingWriter, rel: string, entry: ReadEntry, met
     return;
   }
   const fd = w.hold(w.openNew(rel));
-  const lane = sha256 === undefined ? undefined : w.onLane(fd, rel, size, sha256, (actual) => mismatch(rel, actual, sha256));
+  const lane = sha256 === undefined ? undefined : w.onLane(fd, rel, size, sha256, (actual) => notAsManifest(rel, `sha256 ${actual}, manifest ${sha256}`));
   const hash = lane === undefined ? createHash('sha256') : undefined;
   let ok = false;
   let got = 0;
@@ -57,13 +56,13 @@ export function packageFile(w: StagingWriter, rel: string, entry: ReadEntry, met
     // A member cut short (the archive ends inside it) is not its manifest's file, whatever the rest.
     if (ok && got !== size && sha256 !== undefined) {
       ok = false;
-      w.o.onError(new FussyError('BAD_ARCHIVE', `content of "${rel}" does not match its manifest (the archive ends after ${got} of its ${size} bytes)`, { hint: 'the package is malformed; it is refused as a whole' }));
+      w.o.onError(notAsManifest(rel, `the archive ends after ${got} of its ${size} bytes`));
     }
-    if (lane !== undefined) return ok ? lane.end(size) : lane.cancel();
+    if (lane !== undefined) return ok ? lane.end() : lane.cancel();
     w.release(fd);
     if (!ok || hash === undefined) return;
     const sha = hash.digest('hex');
-    if (sha256 !== undefined && sha !== sha256) return w.o.onError(mismatch(rel, sha, sha256));
+    if (sha256 !== undefined && sha !== sha256) return w.o.onError(notAsManifest(rel, `sha256 ${sha}, manifest ${sha256}`));
     w.hashes.push([rel, sha]);
     if (sha256 === undefined) {
       // No manifest: hash while writing, link after.

@@ -140,7 +140,7 @@ export class StagingWriter {
     this.#preIndex = new Map(files.map((r, i) => [r, i]));
   }
 
-  /** Large files are hashed on a thread once written (hash-lane.ts): started with the manifest. */
+  /** Large files are hashed on a thread as they are written (hash-lane.ts): the caller's lane, or a new one; when the manifest lists one. */
   startLane(): void {
     this.#lane ??= this.o.lane ?? HashLane.start();
   }

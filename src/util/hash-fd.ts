@@ -7,4 +7,3 @@ export function sha256OfFd(fd: number, buf: Buffer): string {
   for (let n = readSync(fd, buf, 0, buf.length, null); n > 0; n = readSync(fd, buf, 0, buf.length, null)) hash.update(buf.subarray(0, n));
   return hash.digest('hex');
 }
-

@@ -97,13 +97,15 @@ export class SyncHelper {
     return this.#shell.pid;
   }
 
-  /**
-   * Note bytes written; every `every` bytes a background sync starts unless one is running.
-   * wrote(0, 0): start one now for whatever is due (all data is written; its checks are awaited).
-   */
+  /** Note bytes written; every `every` bytes a background sync starts unless one is running. */
   wrote(bytes: number, every = 32 * 1024 * 1024): void {
     this.#due += bytes;
-    if (this.#due === 0 || this.#due < every || this.#inFlight !== undefined || this.#shell.dead || this.#closed) return;
+    if (this.#due >= every) this.kick();
+  }
+
+  /** Start a background sync now for what was written since the last, unless one is running (all data is written). */
+  kick(): void {
+    if (this.#due === 0 || this.#inFlight !== undefined || this.#shell.dead || this.#closed) return;
     this.#due = 0;
     this.#inFlight = this.#shell.request(this.dir).finally(() => (this.#inFlight = undefined));
   }

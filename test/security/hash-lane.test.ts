@@ -67,14 +67,14 @@ describe('security: large files are checked on the hash lane as they are written
     try {
       const whole = lane.open(fd, data.length);
       for (let at = 0; at < data.length; at += 100_000) whole.wrote(Math.min(100_000, data.length - at));
-      whole.end(data.length);
+      whole.end();
       assert.equal(await whole.digest, sha(data));
       const first = lane.open(fd, 1000);
-      first.end(1000);
+      first.end();
       assert.equal(await first.digest, sha(data.subarray(0, 1000)), 'the first bytes, whatever the descriptor offset');
       const longer = lane.open(fd, data.length + 1);
       longer.wrote(data.length + 1);
-      longer.end(data.length + 1);
+      longer.end();
       await assert.rejects(longer.digest, /shorter than was written/);
       const dropped = lane.open(fd, data.length);
       dropped.wrote(2 * 1024 * 1024);
@@ -82,7 +82,7 @@ describe('security: large files are checked on the hash lane as they are written
       await assert.rejects(dropped.digest, /cancelled/);
       assert.ok(lane.takes(LANE_MIN) && !lane.takes(LANE_MIN - 1), 'small files are hashed as they are written');
       const last = lane.open(fd, data.length);
-      last.end(data.length);
+      last.end();
       await lane.stop();
       await last.digest.then(
         (hex) => assert.equal(hex, sha(data), 'answered before it stopped'),
@@ -169,6 +169,28 @@ describe('security: large files are checked on the hash lane as they are written
     await w.stopThreads();
     assert.throws(() => fstatSync(fd), /EBADF/, 'closed once the thread is gone');
     assert.match(String(errors[0]), /cancelled/);
+  });
+
+  it('lane-thread-gone: a hashing thread that stops while a file is on it refuses the install (SETUP, exit 40) naming the file; the file is never taken as checked', async function () {
+    const staging = join(tmp, 'gone-staging');
+    mkdirSync(staging);
+    const errors: unknown[] = [];
+    const me = { asRoot: false, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    const lane = HashLane.start() as HashLane;
+    const w = new StagingWriter({ staging, index: DedupIndex.build([]), owner: me, maxWrite: 1 << 30, maxEntries: 100, lane, onError: (e) => errors.push(e), failed: () => errors.length > 0 });
+    w.startLane();
+    const fd = w.hold(w.createFile('image'));
+    const file = w.onLane(fd, 'image', 4 << 20, '0'.repeat(64), () => new FussyError('BAD_ARCHIVE', 'mismatch'));
+    assert.ok(file !== undefined);
+    file.wrote(1 << 20);
+    await lane.stop();
+    file.end();
+    await w.settle();
+    assert.ok(errors[0] instanceof FussyError && errors[0].code === 'SETUP' && errors[0].exitCode === 40, String(errors[0]));
+    assert.match((errors[0] as Error).message, /"image" could not be checked against its manifest: the hashing thread stopped/);
+    assert.deepEqual(w.hashes, [], 'not vouched for');
+    await w.stopThreads();
+    assert.deepEqual(openUnder(staging), []);
   });
 
   it('lane-abort-while-settling: an abort that comes once every byte is written stops the lane rather than wait for its backlog (INTERRUPTED, nothing left open)', async function () {
