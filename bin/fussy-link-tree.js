@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-import { runLauncher } from '../dist/bundle/main.js';
+import { launch } from '../dist/bundle/launch.js';
 
-await runLauncher('fussy-link-tree');
+await launch('fussy-link-tree');

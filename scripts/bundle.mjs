@@ -3,14 +3,20 @@
  * into dist/bundle/, which bin/* load.
  * Why: node's ESM loader resolves, reads and links every module file on every start; the
  * install command's ~100 modules (openpgp's unminified 1.2 MB build among them) took ~0.15 s of
- * a 2 s update on the bench machine, one file per command takes a fraction of that
- * (docs/performance.md). The library (dist/src) is unchanged for programs that import it.
- * Code splitting keeps each command's implementation in its own chunk, loaded when the command
- * runs. The precreate, digest, hash-lane and decryption (seipd) workers, fussyd's js host and its install child are entry points beside the chunks, where
- * `new URL('./precreate-worker.js', import.meta.url)` finds them. Names are kept (readable stack
- * traces); source maps sit beside the files (`node --enable-source-maps`). Third-party license
- * comments are kept; rebuild with `npm run build` after changing a dependency.
+ * a 2 s update on the bench machine (docs/performance.md). The library (dist/src) is unchanged
+ * for programs that import it.
+ * - The CLI is one CommonJS file, cli.cjs, with V8's code cache for it, cli.cjs.cache (made by
+ *   scripts/train-cli.mjs): launch.js (src/cli/launch.ts), which the launchers import, compiles
+ *   it with the cache, so a command starts without parsing and compiling it.
+ * - The daemon, the precreate, digest, hash-lane and decryption (seipd) workers, fussyd's js host
+ *   and its install child are ES modules, code-split so each loads what it runs; the CLI finds
+ *   the workers beside it (`new URL('./precreate-worker.js', import.meta.url)`, import.meta.url
+ *   being cli.cjs's own URL there).
+ * Names are kept (readable stack traces); source maps sit beside the files
+ * (`node --enable-source-maps`). Third-party license comments are kept; rebuild with
+ * `npm run build` after changing a dependency.
  */
+import { execFileSync } from 'node:child_process';
 import { copyFile, rm } from 'node:fs/promises';
 import { build } from 'esbuild';
 
@@ -18,7 +24,7 @@ const root = new URL('../', import.meta.url).pathname;
 const outdir = `${root}dist/bundle/`;
 await rm(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { main: `${root}dist/src/cli/main.js`, fussyd: `${root}dist/src/cli/fussyd.js`, 'precreate-worker': `${root}dist/src/unpack/precreate-worker.js`, 'digest-worker': `${root}dist/src/store/digest-worker.js`, 'hash-lane-worker': `${root}dist/src/unpack/hash-lane-worker.js`, 'seipd-worker': `${root}dist/src/openpgp/seipd-worker.js`, 'js-host': `${root}dist/src/daemon/runs/js-host.js`, 'install-child': `${root}dist/src/daemon/install-child.js` },
+  entryPoints: { launch: `${root}dist/src/cli/launch.js`, fussyd: `${root}dist/src/cli/fussyd.js`, 'precreate-worker': `${root}dist/src/unpack/precreate-worker.js`, 'digest-worker': `${root}dist/src/store/digest-worker.js`, 'hash-lane-worker': `${root}dist/src/unpack/hash-lane-worker.js`, 'seipd-worker': `${root}dist/src/openpgp/seipd-worker.js`, 'js-host': `${root}dist/src/daemon/runs/js-host.js`, 'install-child': `${root}dist/src/daemon/install-child.js` },
   outdir,
   bundle: true,
   splitting: true,
@@ -34,5 +40,26 @@ await build({
   logLevel: 'warning',
   alias: { openpgp: `${root}node_modules/openpgp/dist/node/openpgp.min.mjs` },
 });
+// The CLI: one CommonJS file, which launch.js compiles with its code cache (src/cli/launch.ts).
+// It finds the workers beside it by its own file name where the ESM build has import.meta.url.
+await build({
+  entryPoints: { cli: `${root}dist/src/cli/main.js` },
+  outdir,
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  sourcemap: 'linked',
+  legalComments: 'eof',
+  define: { 'import.meta.url': '__fussyModuleUrl' },
+  banner: { js: "var __fussyModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+  alias: { openpgp: `${root}node_modules/openpgp/dist/node/openpgp.min.mjs` },
+});
+// Its code cache, from a training run of the commands a device and a build server run.
+execFileSync(process.execPath, [`${root}scripts/train-cli.mjs`], { stdio: 'inherit' });
 // fussyd's Viri host is Python, run by python3 beside the library's modules and the bundle's chunks.
 for (const dir of ['dist/src/daemon/runs/', 'dist/bundle/']) await copyFile(`${root}src/daemon/runs/viri-host.py`, `${root}${dir}viri-host.py`);

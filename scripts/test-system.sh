@@ -23,7 +23,7 @@ fail() { printf 'test:system: FAILED: %s\n' "$*" >&2; exit 1; }
 for tool in debootstrap chroot mount openssl; do
   command -v "$tool" >/dev/null || fail "$tool is missing (apt-get install debootstrap)"
 done
-[ -f dist/bundle/main.js ] || fail "build first: npm run build (npm run test:system does)"
+[ -f dist/bundle/cli.cjs ] || fail "build first: npm run build (npm run test:system does)"
 
 # 1. The base root: debootstrap --variant=minbase, made once and kept.
 base=$cache/$suite-minbase

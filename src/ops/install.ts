@@ -196,10 +196,13 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
             flusher.wrote(n);
             fp.wrote(n);
           },
-          onDataWritten: () => flusher.kick(),
+          onDataWritten: () => {
+            unpackedAt = performance.now(); // the last file is written, with its metadata (sealAfter); what follows checks, and sets directories' modes
+            flusher.kick();
+          },
           signal: o.signal,
         });
-        unpackedAt = performance.now(); // every file of the release is as it will be (sealAfter)
+        if (unpackedAt === 0) unpackedAt = performance.now();
         ({ signers } = await untilAborted(opened.verdict(), o.signal));
         facts.signers = signers;
         throwIfAborted(o.signal);

@@ -87,10 +87,18 @@ export class SyncHelper {
   readonly #shell = SyncShell.get();
   #inFlight: Promise<boolean> | undefined;
   #due = 0;
+  /** Data came due while a sync ran: another starts when it ends. */
+  #again = false;
+  #started = 0;
   #closed = false;
 
   /** `dir`: an absolute directory on the file system the install writes to. */
   constructor(readonly dir: string) {}
+
+  /** Background syncs started so far (tests). */
+  get started(): number {
+    return this.#started;
+  }
 
   /** The shell's pid (tests: one shell serves every install of a process). */
   get shellPid(): number | undefined {
@@ -103,15 +111,30 @@ export class SyncHelper {
     if (this.#due >= every) this.kick();
   }
 
-  /** Start a background sync now for what was written since the last, unless one is running (all data is written). */
+  /**
+   * Start a background sync now for what was written since the last; if one is running, the
+   * next starts as soon as it ends (the disk is never left idle with data due: at the end of the
+   * data, the last of it is flushed while the install finishes its checks).
+   */
   kick(): void {
-    if (this.#due === 0 || this.#inFlight !== undefined || this.#shell.dead || this.#closed) return;
+    if (this.#due === 0 || this.#shell.dead || this.#closed) return;
+    if (this.#inFlight !== undefined) {
+      this.#again = true;
+      return;
+    }
     this.#due = 0;
-    this.#inFlight = this.#shell.request(this.dir).finally(() => (this.#inFlight = undefined));
+    this.#started++;
+    this.#inFlight = this.#shell.request(this.dir).finally(() => {
+      this.#inFlight = undefined;
+      if (!this.#again) return;
+      this.#again = false;
+      this.kick();
+    });
   }
 
   /** A complete sync from now: true when it succeeded. */
   async sync(): Promise<boolean> {
+    this.#again = false; // this one covers it
     await this.#inFlight;
     return this.#closed ? false : this.#shell.request(this.dir);
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -15,13 +16,54 @@ const bin = fileURLToPath(new URL('../../../bin/', import.meta.url));
 const pkgJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string; bin: Record<string, string> };
 const OURS = 'glibc.malloc.top_pad=67108864';
 
+/** How a fresh node loads the CLI bundle `cli` (launch.ts: accepted, rejected, stale, none); it must run (print its version) whatever the cache. */
+async function cacheUse(cli: string, nodeFlags: string[] = []): Promise<string> {
+  const script = `import { loadCli } from ${JSON.stringify(join(bundle, 'launch.js'))}; const c = loadCli(${JSON.stringify(cli)}); console.log(c.cache, typeof c.exports.main);`;
+  const r = await execa(process.execPath, [...nodeFlags, '--input-type=module', '-e', script], { reject: false });
+  assert.equal(r.exitCode, 0, String(r.stderr));
+  const [use, main] = String(r.stdout).trim().split(' ');
+  assert.equal(main, 'function', 'the CLI ran');
+  return use as string;
+}
+
 describe('the launchers in bin/ and the bundled CLI they start', function () {
   it('every file a bundle chunk opens by URL (the precreate worker) is beside it', function () {
+    // The ES module chunks find them by import.meta.url; the CLI (cli.cjs) by its own file's URL.
     const refs = readdirSync(bundle)
-      .filter((f) => f.endsWith('.js'))
-      .flatMap((f) => [...readFileSync(bundle + f, 'utf8').matchAll(/new URL\("(\.\/[^"]+\.js)",\s*import\.meta\.url\)/g)].map((m) => m[1] as string));
-    assert.ok(refs.includes('./precreate-worker.js'), `the install chunk should start ./precreate-worker.js; found ${refs.join(', ') || 'nothing'}`);
+      .filter((f) => f.endsWith('.js') || f.endsWith('.cjs'))
+      .flatMap((f) => [...readFileSync(bundle + f, 'utf8').matchAll(/new URL\("(\.\/[^"]+\.js)",\s*(?:import\.meta\.url|__fussyModuleUrl)\)/g)].map((m) => m[1] as string));
+    assert.ok(refs.includes('./precreate-worker.js'), `the install code should start ./precreate-worker.js; found ${refs.join(', ') || 'nothing'}`);
+    assert.ok(refs.includes('./hash-lane-worker.js'), 'and the hash lane');
     for (const r of refs) assert.ok(existsSync(bundle + r), `${r} is referenced but not in ${bundle}`);
+  });
+
+  it('the CLI starts compiled from the code cache the build made for it (V8 accepts it)', async function () {
+    assert.equal(await cacheUse(join(bundle, 'cli.cjs')), 'accepted');
+  });
+
+  it('a code cache not made from this very bundle is not used: the CLI compiles from its source and runs', async function () {
+    // A copy of the bundle with a package.json above it (the CLI reads its version from there).
+    const tmp = await makeTmp();
+    await writeFile(join(tmp, 'package.json'), JSON.stringify({ name: 'fussy', version: '9.9.9' }));
+    await mkdir(join(tmp, 'bundle'));
+    const cli = join(tmp, 'bundle', 'cli.cjs');
+    const source = await readFile(join(bundle, 'cli.cjs'));
+    const cache = await readFile(join(bundle, 'cli.cjs.cache'));
+    await writeFile(cli, source);
+    assert.equal(await cacheUse(cli), 'none', 'no cache beside it');
+    await writeFile(`${cli}.cache`, cache);
+    assert.equal(await cacheUse(cli), 'accepted', 'the same bytes: the same bundle');
+    await writeFile(cli, Buffer.concat([source, Buffer.from('\n// rebuilt\n')]));
+    assert.equal(await cacheUse(cli), 'stale', 'a bundle rebuilt beside an old cache: the cache names another bundle');
+    await writeFile(cli, source);
+    const damaged = Buffer.from(cache);
+    damaged.fill(0x5a, 32 + 64, 32 + 128); // V8 does not check its payload: this one would crash node
+    await writeFile(`${cli}.cache`, damaged);
+    assert.equal(await cacheUse(cli), 'stale', 'a damaged cache: its seal does not match');
+    await writeFile(`${cli}.cache`, cache);
+    assert.equal(await cacheUse(cli, ['--no-opt']), 'rejected', 'node with other V8 flags (or another node): V8 refuses it');
+    await writeFile(`${cli}.cache`, cache.subarray(0, 20));
+    assert.equal(await cacheUse(cli), 'stale', 'a cut-off cache');
   });
 
   it("prints the package's version, found from dist/bundle", async function () {

@@ -23,6 +23,24 @@ describe('SyncHelper: one shell per process that runs sync -f on request', funct
     }
   });
 
+  it('data that comes due while a background sync runs gets the next one as soon as it ends, without waiting to be asked', async function () {
+    const h = new SyncHelper(tmp.dir);
+    try {
+      await writeFile(join(tmp.dir, 'a'), Buffer.alloc(1 << 20, 1));
+      h.wrote(1 << 20, 1);
+      assert.equal(h.started, 1);
+      await writeFile(join(tmp.dir, 'b'), Buffer.alloc(1 << 20, 2));
+      h.wrote(1 << 20, 1 << 30);
+      h.kick(); // the end of the data, while the first still runs: queued, not dropped
+      assert.equal(h.started, 1, 'one at a time');
+      for (let i = 0; i < 500 && h.started < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(h.started, 2, 'the queued sync started when the first ended');
+      assert.equal(await h.sync(), true);
+    } finally {
+      h.close();
+    }
+  });
+
   it('reports failure (so the caller falls back to its own sync) when sync -f fails, and serves the next install all the same', async function () {
     const h = new SyncHelper(join(tmp.dir, 'no-such-dir'));
     h.wrote(1 << 30, 1);
