@@ -1,5 +1,4 @@
 import { lstatSync, readFileSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
 import { isErrno } from '../errors.js';
 import { writeAtomic } from '../util/fs-atomic.js';
 
@@ -110,6 +109,8 @@ export class HashCache {
     // main thread has little else to do while a hook runs.
     const SLICE = 256;
     const safe = safeDirs(dir);
+    // Paths of the release as unpacked (checked archive paths: no "..", no absolute path), so
+    // joined by hand: path.join's normalising took ~5 ms for 3,000 files, half the lstats' time.
     const me = process.geteuid?.() ?? 0;
     for (let i = 0; i < files.length; i += SLICE) {
       if (i > 0) await new Promise((resolve) => setImmediate(resolve));
@@ -117,7 +118,7 @@ export class HashCache {
         if (!safe(rel)) continue;
         let st: Stats | undefined;
         try {
-          st = lstatSync(join(dir, rel), { throwIfNoEntry: false });
+          st = lstatSync(`${dir}/${rel}`, { throwIfNoEntry: false });
         } catch (err) {
           if (!isErrno(err, 'ENOTDIR', 'EACCES', 'ELOOP')) throw err; // a hook replaced a directory meanwhile
           st = undefined;
@@ -190,7 +191,7 @@ function safeDirs(dir: string): (rel: string) => boolean {
     if (v) {
       let st: Stats | undefined;
       try {
-        st = lstatSync(rel === '' ? dir : join(dir, rel), { throwIfNoEntry: false });
+        st = lstatSync(rel === '' ? dir : `${dir}/${rel}`, { throwIfNoEntry: false });
       } catch (err) {
         if (!isErrno(err, 'ENOTDIR', 'EACCES', 'ELOOP')) throw err;
       }
