@@ -45,6 +45,13 @@ const seal = (source: Buffer, data: Buffer): Buffer => createHash('sha256').upda
  * from beyond its length.
  */
 export function loadCli(file: string = CLI_BUNDLE): LoadedCli {
+  // Stack traces in the original sources (node --enable-source-maps) come from node's own loader.
+  if (process.sourceMapsEnabled) {
+    const record = (): Buffer => {
+      throw new Error('no code cache is recorded with source maps on');
+    };
+    return { exports: createRequire(import.meta.url)(file) as typeof Cli, cache: 'none', record };
+  }
   const source = readFileSync(file);
   let cachedData: Buffer | undefined;
   let cache: CodeCacheUse = 'none';

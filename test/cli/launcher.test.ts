@@ -41,6 +41,13 @@ describe('the launchers in bin/ and the bundled CLI they start', function () {
     assert.equal(await cacheUse(join(bundle, 'cli.cjs')), 'accepted');
   });
 
+  it('with node --enable-source-maps the CLI is loaded by node itself, so stack traces name the TypeScript sources', async function () {
+    assert.equal(await cacheUse(join(bundle, 'cli.cjs'), ['--enable-source-maps']), 'none');
+    const script = `import { loadCli } from ${JSON.stringify(join(bundle, 'launch.js'))}; try { loadCli().exports.dropLauncherTunables(null); } catch (e) { console.log(e.stack); }`;
+    const r = await execa(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', script]);
+    assert.match(String(r.stdout), /at .*dropLauncherTunables \(.*src\/cli\/main\.ts:\d+:\d+\)/);
+  });
+
   it('a code cache not made from this very bundle is not used: the CLI compiles from its source and runs', async function () {
     // A copy of the bundle with a package.json above it (the CLI reads its version from there).
     const tmp = await makeTmp();
