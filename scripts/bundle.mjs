@@ -17,7 +17,7 @@
  * `npm run build` after changing a dependency.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFile, rm } from 'node:fs/promises';
+import { copyFile, readFile, rm } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 const root = new URL('../', import.meta.url).pathname;
@@ -55,11 +55,20 @@ await build({
   sourcemap: 'linked',
   legalComments: 'eof',
   define: { 'import.meta.url': '__fussyModuleUrl' },
-  banner: { js: "var __fussyModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // Strict, as the ES modules it is made of: the directive must come before the banner's code.
+  banner: { js: '"use strict";var __fussyModuleUrl = require(\'node:url\').pathToFileURL(__filename).href;' },
   logLevel: 'warning',
   alias: { openpgp: `${root}node_modules/openpgp/dist/node/openpgp.min.mjs` },
 });
-// Its code cache, from a training run of the commands a device and a build server run.
-execFileSync(process.execPath, [`${root}scripts/train-cli.mjs`], { stdio: 'inherit' });
+// launch.ts gives vm.Script no loader for import(): the CLI must hold all of its code.
+if (/\bimport\(/.test(await readFile(`${outdir}cli.cjs`, 'utf8'))) throw new Error('dist/bundle/cli.cjs calls import(), which the code-cached CLI cannot (src/cli/launch.ts)');
+// Its code cache, from a training run of the commands a device and a build server run, with the
+// V8 flags the launchers run node with (none: the caller's NODE_OPTIONS would make V8 refuse the
+// cache everywhere else), checked by a fresh node as the launchers start it.
+const env = { ...process.env };
+delete env.NODE_OPTIONS;
+execFileSync(process.execPath, [`${root}scripts/train-cli.mjs`], { stdio: 'inherit', env });
+const use = execFileSync(process.execPath, ['--input-type=module', '-e', `import { loadCli } from ${JSON.stringify(`${outdir}launch.js`)}; console.log(loadCli().cache);`], { env, encoding: 'utf8' }).trim();
+if (use !== 'accepted') throw new Error(`the CLI's code cache just made is ${use}, not accepted, by this node`);
 // fussyd's Viri host is Python, run by python3 beside the library's modules and the bundle's chunks.
 for (const dir of ['dist/src/daemon/runs/', 'dist/bundle/']) await copyFile(`${root}src/daemon/runs/viri-host.py`, `${root}${dir}viri-host.py`);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -41,6 +42,10 @@ describe('the launchers in bin/ and the bundled CLI they start', function () {
     assert.equal(await cacheUse(join(bundle, 'cli.cjs')), 'accepted');
   });
 
+  it('the CLI bundle is strict code, as the ES modules it is made of (its first statement says so)', function () {
+    assert.match(readFileSync(join(bundle, 'cli.cjs'), 'utf8'), /^"use strict";/);
+  });
+
   it('with node --enable-source-maps the CLI is loaded by node itself, so stack traces name the TypeScript sources', async function () {
     assert.equal(await cacheUse(join(bundle, 'cli.cjs'), ['--enable-source-maps']), 'none');
     const script = `import { loadCli } from ${JSON.stringify(join(bundle, 'launch.js'))}; try { loadCli().exports.dropLauncherTunables(null); } catch (e) { console.log(e.stack); }`;
@@ -66,9 +71,13 @@ describe('the launchers in bin/ and the bundled CLI they start', function () {
     const damaged = Buffer.from(cache);
     damaged.fill(0x5a, 32 + 64, 32 + 128); // V8 does not check its payload: this one would crash node
     await writeFile(`${cli}.cache`, damaged);
-    assert.equal(await cacheUse(cli), 'stale', 'a damaged cache: its seal does not match');
+    assert.equal(await cacheUse(cli), 'stale', 'a damaged cache: its checksum does not match');
     await writeFile(`${cli}.cache`, cache);
     assert.equal(await cacheUse(cli, ['--no-opt']), 'rejected', 'node with other V8 flags (or another node): V8 refuses it');
+    await rm(`${cli}.cache`);
+    execFileSync('mkfifo', [`${cli}.cache`]);
+    assert.equal(await cacheUse(cli), 'stale', 'a FIFO in its place is not read (it would stall every start)');
+    await rm(`${cli}.cache`);
     await writeFile(`${cli}.cache`, cache.subarray(0, 20));
     assert.equal(await cacheUse(cli), 'stale', 'a cut-off cache');
   });
