@@ -23,42 +23,37 @@ import { build } from 'esbuild';
 const root = new URL('../', import.meta.url).pathname;
 const outdir = `${root}dist/bundle/`;
 await rm(outdir, { recursive: true, force: true });
-await build({
-  entryPoints: { launch: `${root}dist/src/cli/launch.js`, fussyd: `${root}dist/src/cli/fussyd.js`, 'precreate-worker': `${root}dist/src/unpack/precreate-worker.js`, 'digest-worker': `${root}dist/src/store/digest-worker.js`, 'hash-lane-worker': `${root}dist/src/unpack/hash-lane-worker.js`, 'seipd-worker': `${root}dist/src/openpgp/seipd-worker.js`, 'js-host': `${root}dist/src/daemon/runs/js-host.js`, 'install-child': `${root}dist/src/daemon/install-child.js` },
+// What both builds share: minified whitespace and syntax, names kept, OpenPGP.js's minified build.
+const common = {
   outdir,
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
   minifyWhitespace: true,
   minifySyntax: true,
   sourcemap: 'linked',
   legalComments: 'eof',
-  // CommonJS dependencies (commander) call require() for node's own modules.
-  banner: { js: "import { createRequire as __fussyRequire } from 'node:module'; const require = __fussyRequire(import.meta.url);" },
   logLevel: 'warning',
   alias: { openpgp: `${root}node_modules/openpgp/dist/node/openpgp.min.mjs` },
+};
+await build({
+  ...common,
+  entryPoints: { launch: `${root}dist/src/cli/launch.js`, fussyd: `${root}dist/src/cli/fussyd.js`, 'precreate-worker': `${root}dist/src/unpack/precreate-worker.js`, 'digest-worker': `${root}dist/src/store/digest-worker.js`, 'hash-lane-worker': `${root}dist/src/unpack/hash-lane-worker.js`, 'seipd-worker': `${root}dist/src/openpgp/seipd-worker.js`, 'js-host': `${root}dist/src/daemon/runs/js-host.js`, 'install-child': `${root}dist/src/daemon/install-child.js` },
+  splitting: true,
+  format: 'esm',
+  // CommonJS dependencies (commander) call require() for node's own modules.
+  banner: { js: "import { createRequire as __fussyRequire } from 'node:module'; const require = __fussyRequire(import.meta.url);" },
 });
 // The CLI: one CommonJS file, which launch.js compiles with its code cache (src/cli/launch.ts).
 // It finds the workers beside it by its own file name where the ESM build has import.meta.url.
 await build({
+  ...common,
   entryPoints: { cli: `${root}dist/src/cli/main.js` },
-  outdir,
   outExtension: { '.js': '.cjs' },
-  bundle: true,
   format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  minifyWhitespace: true,
-  minifySyntax: true,
-  sourcemap: 'linked',
-  legalComments: 'eof',
   define: { 'import.meta.url': '__fussyModuleUrl' },
   // Strict, as the ES modules it is made of: the directive must come before the banner's code.
   banner: { js: '"use strict";var __fussyModuleUrl = require(\'node:url\').pathToFileURL(__filename).href;' },
-  logLevel: 'warning',
-  alias: { openpgp: `${root}node_modules/openpgp/dist/node/openpgp.min.mjs` },
 });
 // launch.ts gives vm.Script no loader for import(): the CLI must hold all of its code.
 if (/\bimport\(/.test(await readFile(`${outdir}cli.cjs`, 'utf8'))) throw new Error('dist/bundle/cli.cjs calls import(), which the code-cached CLI cannot (src/cli/launch.ts)');
