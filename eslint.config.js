@@ -23,8 +23,8 @@ export default tseslint.config(
     },
   },
   {
-    // Plain node scripts: the bundler and mocha's reporter.
-    files: ['**/*.mjs', '**/*.cjs'],
+    // Plain node scripts: the bundler and mocha's reporter; the launchers (CommonJS: bin/package.json).
+    files: ['**/*.mjs', '**/*.cjs', 'bin/*.js'],
     languageOptions: { globals: { URL: 'readonly', process: 'readonly', console: 'readonly', require: 'readonly', module: 'writable' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

@@ -1,4 +1,3 @@
 #!/usr/bin/env node
-import { launch } from '../dist/bundle/launch.js';
-
-await launch('fussy-clean');
+// CommonJS (bin/package.json): node starts without its ES module loader (docs/performance.md, "Start-up").
+require('../dist/bundle/launch.cjs').launch('fussy-clean');

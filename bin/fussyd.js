@@ -1,4 +1,3 @@
 #!/usr/bin/env node
-import { runFussyd } from '../dist/bundle/fussyd.js';
-
-await runFussyd();
+// CommonJS like the other launchers (bin/package.json); fussyd's bundle is ES modules.
+import('../dist/bundle/fussyd.js').then((m) => m.runFussyd());

@@ -6,7 +6,7 @@
  * a 2 s update on the bench machine (docs/performance.md). The library (dist/src) is unchanged
  * for programs that import it.
  * - The CLI is one CommonJS file, cli.cjs, with V8's code cache for it, cli.cjs.cache (made by
- *   scripts/train-cli.mjs): launch.js (src/cli/launch.ts), which the launchers import, compiles
+ *   scripts/train-cli.mjs): launch.cjs (src/cli/launch.ts), which the launchers require, compiles
  *   it with the cache, so a command starts without parsing and compiling it.
  * - The daemon, the precreate, digest, hash-lane and decryption (seipd) workers, fussyd's js host
  *   and its install child are ES modules, code-split so each loads what it runs; the CLI finds
@@ -38,17 +38,18 @@ const common = {
 };
 await build({
   ...common,
-  entryPoints: { launch: `${root}dist/src/cli/launch.js`, fussyd: `${root}dist/src/cli/fussyd.js`, 'precreate-worker': `${root}dist/src/unpack/precreate-worker.js`, 'digest-worker': `${root}dist/src/store/digest-worker.js`, 'hash-lane-worker': `${root}dist/src/unpack/hash-lane-worker.js`, 'seipd-worker': `${root}dist/src/openpgp/seipd-worker.js`, 'js-host': `${root}dist/src/daemon/runs/js-host.js`, 'install-child': `${root}dist/src/daemon/install-child.js` },
+  entryPoints: { fussyd: `${root}dist/src/cli/fussyd.js`, 'precreate-worker': `${root}dist/src/unpack/precreate-worker.js`, 'digest-worker': `${root}dist/src/store/digest-worker.js`, 'hash-lane-worker': `${root}dist/src/unpack/hash-lane-worker.js`, 'seipd-worker': `${root}dist/src/openpgp/seipd-worker.js`, 'js-host': `${root}dist/src/daemon/runs/js-host.js`, 'install-child': `${root}dist/src/daemon/install-child.js` },
   splitting: true,
   format: 'esm',
   // CommonJS dependencies (commander) call require() for node's own modules.
   banner: { js: "import { createRequire as __fussyRequire } from 'node:module'; const require = __fussyRequire(import.meta.url);" },
 });
-// The CLI: one CommonJS file, which launch.js compiles with its code cache (src/cli/launch.ts).
-// It finds the workers beside it by its own file name where the ESM build has import.meta.url.
+// The CLI: one CommonJS file, which launch.cjs compiles with its code cache (src/cli/launch.ts);
+// the launchers are CommonJS too, so node starts without its ES module loader. Each finds its
+// neighbours (the workers, the bundle) by its own file name where the ESM build has import.meta.url.
 await build({
   ...common,
-  entryPoints: { cli: `${root}dist/src/cli/main.js` },
+  entryPoints: { cli: `${root}dist/src/cli/main.js`, launch: `${root}dist/src/cli/launch.js` },
   outExtension: { '.js': '.cjs' },
   format: 'cjs',
   define: { 'import.meta.url': '__fussyModuleUrl' },
@@ -63,7 +64,7 @@ if (/\bimport\(/.test(await readFile(`${outdir}cli.cjs`, 'utf8'))) throw new Err
 const env = { ...process.env };
 delete env.NODE_OPTIONS;
 execFileSync(process.execPath, [`${root}scripts/train-cli.mjs`], { stdio: 'inherit', env });
-const use = execFileSync(process.execPath, ['--input-type=module', '-e', `import { loadCli } from ${JSON.stringify(`${outdir}launch.js`)}; console.log(loadCli().cache);`], { env, encoding: 'utf8' }).trim();
+const use = execFileSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(`${outdir}launch.cjs`)}).loadCli().cache)`], { env, encoding: 'utf8' }).trim();
 if (use !== 'accepted') throw new Error(`the CLI's code cache just made is ${use}, not accepted, by this node`);
 // fussyd's Viri host is Python, run by python3 beside the library's modules and the bundle's chunks.
 for (const dir of ['dist/src/daemon/runs/', 'dist/bundle/']) await copyFile(`${root}src/daemon/runs/viri-host.py`, `${root}${dir}viri-host.py`);

@@ -46,7 +46,7 @@ export async function stageTree(stage, flavor) {
   if (top?.[1] !== version) throw new Error(`debian/changelog's top entry is ${top?.[1]}, package.json says ${version}: add a changelog entry`);
   const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? Date.parse(/^ -- .*> {2}(.+)$/m.exec(changelog)?.[1] ?? '') / 1000);
   if (!Number.isFinite(epoch)) throw new Error('no date in debian/changelog');
-  for (const need of ['dist/bundle/cli.cjs', 'dist/bundle/cli.cjs.cache', 'dist/bundle/launch.js', 'dist/src/cli/man-pages.js']) if (!existsSync(join(root, need))) throw new Error(`${need} is missing: npm run build first`);
+  for (const need of ['dist/bundle/cli.cjs', 'dist/bundle/cli.cjs.cache', 'dist/bundle/launch.cjs', 'dist/src/cli/man-pages.js']) if (!existsSync(join(root, need))) throw new Error(`${need} is missing: npm run build first`);
 
   rmSync(stage, { recursive: true, force: true });
   const at = (p) => join(stage, p);
@@ -64,6 +64,7 @@ export async function stageTree(stage, flavor) {
   cpSync(join(root, 'dist/bundle'), at(`${lib}/dist/bundle`), { recursive: true, filter: (src) => !src.endsWith('.map') });
   cpSync(join(root, 'hooks'), at(`${lib}/hooks`), { recursive: true });
   dir(`${lib}/bin`);
+  file(`${lib}/bin/package.json`, readFileSync(join(root, 'bin/package.json'))); // the .js launchers are CommonJS
   dir('usr/bin');
   for (const name of Object.keys(pkg.bin)) {
     for (const f of [name, `${name}.js`]) cpSync(join(root, 'bin', f), at(`${lib}/bin/${f}`));

@@ -12,7 +12,9 @@ import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
-import { CLI_BUNDLE, loadCli } from '../dist/bundle/launch.js';
+import launcher from '../dist/bundle/launch.cjs';
+
+const { CLI_BUNDLE, loadCli } = launcher;
 
 const cli = loadCli();
 const { main, processIo } = cli.exports;

@@ -19,8 +19,8 @@ const OURS = 'glibc.malloc.top_pad=67108864';
 
 /** How a fresh node loads the CLI bundle `cli` (launch.ts: accepted, rejected, stale, none); it must run (print its version) whatever the cache. */
 async function cacheUse(cli: string, nodeFlags: string[] = []): Promise<string> {
-  const script = `import { loadCli } from ${JSON.stringify(join(bundle, 'launch.js'))}; const c = loadCli(${JSON.stringify(cli)}); console.log(c.cache, typeof c.exports.main);`;
-  const r = await execa(process.execPath, [...nodeFlags, '--input-type=module', '-e', script], { reject: false });
+  const script = `const c = require(${JSON.stringify(join(bundle, 'launch.cjs'))}).loadCli(${JSON.stringify(cli)}); console.log(c.cache, typeof c.exports.main);`;
+  const r = await execa(process.execPath, [...nodeFlags, '-e', script], { reject: false });
   assert.equal(r.exitCode, 0, String(r.stderr));
   const [use, main] = String(r.stdout).trim().split(' ');
   assert.equal(main, 'function', 'the CLI ran');
@@ -48,8 +48,8 @@ describe('the launchers in bin/ and the bundled CLI they start', function () {
 
   it('with node --enable-source-maps the CLI is loaded by node itself, so stack traces name the TypeScript sources', async function () {
     assert.equal(await cacheUse(join(bundle, 'cli.cjs'), ['--enable-source-maps']), 'none');
-    const script = `import { loadCli } from ${JSON.stringify(join(bundle, 'launch.js'))}; try { loadCli().exports.dropLauncherTunables(null); } catch (e) { console.log(e.stack); }`;
-    const r = await execa(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', script]);
+    const script = `try { require(${JSON.stringify(join(bundle, 'launch.cjs'))}).loadCli().exports.dropLauncherTunables(null); } catch (e) { console.log(e.stack); }`;
+    const r = await execa(process.execPath, ['--enable-source-maps', '-e', script]);
     assert.match(String(r.stdout), /at .*dropLauncherTunables \(.*src\/cli\/main\.ts:\d+:\d+\)/);
   });
 

@@ -36,7 +36,7 @@ describe('the .deb: npm run package:deb', function () {
     assert.equal(conffiles, '/etc/fussy/fussyd.conf');
     const files = (await execa('dpkg-deb', ['-c', deb])).stdout.split('\n').map((l) => l.slice(l.indexOf('./') + 1));
     for (const name of LAUNCHERS) assert.ok(files.includes(`/usr/bin/${name} -> ../lib/fussy/bin/${name}`), name);
-    for (const f of ['/usr/lib/systemd/system/fussyd.service', '/etc/fussy/fussyd.conf', '/usr/share/man/man1/fussy.1.gz', '/usr/share/man/man8/fussyd.8.gz', '/usr/share/man/man5/fussyd.conf.5.gz', '/usr/share/bash-completion/completions/fussy', '/usr/share/zsh/vendor-completions/_fussy', '/usr/share/doc/fussy/copyright', '/usr/share/doc/fussy/changelog.gz', '/usr/lib/fussy/dist/bundle/cli.cjs', '/usr/lib/fussy/dist/bundle/cli.cjs.cache', '/usr/lib/fussy/dist/bundle/launch.js']) {
+    for (const f of ['/usr/lib/systemd/system/fussyd.service', '/etc/fussy/fussyd.conf', '/usr/share/man/man1/fussy.1.gz', '/usr/share/man/man8/fussyd.8.gz', '/usr/share/man/man5/fussyd.conf.5.gz', '/usr/share/bash-completion/completions/fussy', '/usr/share/zsh/vendor-completions/_fussy', '/usr/share/doc/fussy/copyright', '/usr/share/doc/fussy/changelog.gz', '/usr/lib/fussy/dist/bundle/cli.cjs', '/usr/lib/fussy/dist/bundle/cli.cjs.cache', '/usr/lib/fussy/dist/bundle/launch.cjs', '/usr/lib/fussy/bin/package.json']) {
       assert.ok(files.includes(f), f);
     }
     const unwanted = files.filter((f) => /node_modules|\/test\/|\.ts$|\.map$|\/src\//.test(f));
