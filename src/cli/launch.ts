@@ -61,8 +61,8 @@ export function loadCli(file: string = CLI_BUNDLE): LoadedCli {
   let cache: CodeCacheUse = 'none';
   try {
     const bytes = readCache(`${file}.cache`);
-    const data = bytes.subarray(SUM_BYTES);
-    if (bytes.length > SUM_BYTES && bytes.subarray(0, SUM_BYTES).equals(checksum(source, data))) cachedData = data;
+    const data = bytes?.subarray(SUM_BYTES);
+    if (bytes !== undefined && data !== undefined && bytes.length > SUM_BYTES && bytes.subarray(0, SUM_BYTES).equals(checksum(source, data))) cachedData = data;
     else cache = 'stale';
   } catch (err) {
     // No cache (a build without one), or one that cannot be read: compiled from the source.
@@ -80,13 +80,12 @@ export function loadCli(file: string = CLI_BUNDLE): LoadedCli {
   return { exports: module.exports, cache, record };
 }
 
-/** The cache file's bytes: a regular file (a FIFO would stall the start) of a sane size, else none. */
-function readCache(path: string): Buffer {
+/** The cache file's bytes; undefined unless it is a regular file (a FIFO would stall the start) of a sane size. */
+function readCache(path: string): Buffer | undefined {
   const fd = openSync(path, FS.O_RDONLY | FS.O_NONBLOCK | FS.O_NOCTTY);
   try {
     const st = fstatSync(fd);
-    if (!st.isFile() || st.size > MAX_CACHE_BYTES) throw Object.assign(new Error(`${path} is not a code cache`), { code: 'EINVAL' });
-    return readFileSync(fd);
+    return st.isFile() && st.size <= MAX_CACHE_BYTES ? readFileSync(fd) : undefined;
   } finally {
     closeSync(fd);
   }

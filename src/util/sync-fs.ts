@@ -105,7 +105,7 @@ export class SyncHelper {
     return this.#shell.pid;
   }
 
-  /** Note bytes written; every `every` bytes a background sync starts unless one is running. */
+  /** Note bytes written; every `every` bytes a background sync starts, or follows the one running (kick). */
   wrote(bytes: number, every = 32 * 1024 * 1024): void {
     this.#due += bytes;
     if (this.#due >= every) this.kick();
