@@ -17,7 +17,7 @@ import { DedupIndex } from '../store/dedup-index.js';
 import { installedManifestSha256 } from '../store/installed-manifest.js';
 import { failpoints } from '../util/failpoint.js';
 import { readDeviceState, recordSequence } from '../store/device-state.js';
-import { HashCache, sealAfter } from '../store/hash-cache.js';
+import { HashCache, monotonicMs, sealAfter } from '../store/hash-cache.js';
 import { checkLegacy, checkPolicy, readDeviceType, type PolicyFacts } from './install-policy.js';
 import { historyResultOf, recordHistory, type HistoryRecord } from '../store/history.js';
 import { packageDigest } from '../store/package-digest.js';
@@ -197,12 +197,12 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
             fp.wrote(n);
           },
           onDataWritten: () => {
-            unpackedAt = performance.now(); // the last file is written, with its metadata (sealAfter); what follows checks, and sets directories' modes
+            unpackedAt = monotonicMs(); // the last file is written, with its metadata (sealAfter); what follows checks, and sets directories' modes
             flusher.kick();
           },
           signal: o.signal,
         });
-        if (unpackedAt === 0) unpackedAt = performance.now();
+        if (unpackedAt === 0) unpackedAt = monotonicMs();
         ({ signers } = await untilAborted(opened.verdict(), o.signal));
         facts.signers = signers;
         throwIfAborted(o.signal);

@@ -158,18 +158,21 @@ function onlyMine(st: Stats, me = process.geteuid?.() ?? 0): boolean {
   return st.uid === me && (st.mode & 0o022) === 0;
 }
 
+/** Milliseconds of the monotonic clock (performance.now() without loading perf_hooks, ~2 ms at start-up). */
+export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
 /**
- * Wait until the racy window has passed since `lastWrite` (performance.now() when the last of a
+ * Wait until the racy window has passed since `lastWrite` (monotonicMs() when the last of a
  * staged release's files was written or changed), and return the wall time: the sealing time of HashCache.save. Every
  * file written then has a ctime older than the window, so the cache vouches for all of them at
  * the next install (the large files a delta patches against most of all), while anything changed
  * after the release is reachable is still caught. At most RACY_MS of waiting; usually none.
  */
 export async function sealAfter(lastWrite: number): Promise<number> {
-  // Waited by the monotonic clock (performance.now()), so a step of the wall clock cannot stretch
+  // Waited by the monotonic clock (monotonicMs), so a step of the wall clock cannot stretch
   // it; the seal itself is wall time, as ctimes are. A step back in between only makes entries racy.
   const until = lastWrite + RACY_MS + 1;
-  for (let wait = until - performance.now(); wait > 0; wait = until - performance.now()) {
+  for (let wait = until - monotonicMs(); wait > 0; wait = until - monotonicMs()) {
     await new Promise((resolve) => setTimeout(resolve, wait));
   }
   return Date.now();

@@ -3,13 +3,16 @@
  * read back through the very descriptors that write them, as far as the main thread says it has
  * written ([id, fd, upTo]), and ended at their size ([id, fd, size, true]: the answer [id, hex],
  * or [id, null, why] when the file is shorter or cannot be read); [id] drops a file. One reused
- * 1 MiB buffer.
+ * 1 MiB buffer. [id, fd, upTo, false, k, n]: the last `n` bytes up to `upTo` are in shared piece
+ * `k` (hash-lane.ts), hashed there; the piece is handed back (busy[k] = 0) whatever happens.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { readSync } from 'node:fs';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 
 const buf = Buffer.allocUnsafe(1 << 20);
+const { shared, busy: busyBuffer, slot } = workerData as { shared: SharedArrayBuffer; busy: SharedArrayBuffer; slot: number };
+const busy = new Int32Array(busyBuffer);
 const files = new Map<number, { hash: Hash; done: number }>();
 /** Files whose failure was answered: their later messages are dropped. */
 const failed = new Set<number>();
@@ -26,7 +29,19 @@ function advance(f: { hash: Hash; done: number }, fd: number, upTo: number): boo
 }
 
 parentPort?.on('message', (m: unknown) => {
-  const [id, fd, upTo, last] = m as [number, number?, number?, boolean?];
+  const [, , , , k] = m as [number, number?, number?, boolean?, number?];
+  try {
+    onMessage(m);
+  } finally {
+    if (k !== undefined) {
+      Atomics.store(busy, k, 0);
+      Atomics.notify(busy, k);
+    }
+  }
+});
+
+function onMessage(m: unknown): void {
+  const [id, fd, upTo, last, k, n] = m as [number, number?, number?, boolean?, number?, number?];
   if (failed.has(id)) {
     if (last === true || fd === undefined) failed.delete(id);
     return;
@@ -36,7 +51,12 @@ parentPort?.on('message', (m: unknown) => {
   if (f === undefined) files.set(id, (f = { hash: createHash('sha256'), done: 0 }));
   let answer: [number, string | null, string?] | undefined;
   try {
-    const whole = advance(f, fd, upTo);
+    let whole: boolean;
+    if (k === undefined || n === undefined) whole = advance(f, fd, upTo);
+    else if ((whole = advance(f, fd, upTo - n))) {
+      f.hash.update(new Uint8Array(shared, k * slot, n));
+      f.done += n;
+    }
     if (last === true) answer = whole ? [id, f.hash.digest('hex')] : [id, null, 'it is shorter than was written'];
   } catch (err) {
     answer = [id, null, (err as Error).message];
@@ -45,4 +65,4 @@ parentPort?.on('message', (m: unknown) => {
   files.delete(id);
   if (answer[1] === null && last !== true) failed.add(id);
   parentPort?.postMessage(answer);
-});
+}

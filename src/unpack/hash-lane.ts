@@ -9,11 +9,29 @@ const MAX_FILES = 64;
 const MAX_BYTES = 256 << 20;
 /** The lane is told how far a file is written at most this often: a message per MiB. */
 const STEP = 1 << 20;
+/**
+ * Pieces of memory shared with the thread (SLOTS of SLOT bytes, 4 MiB in all): a file's bytes
+ * read into one, written from it and hashed in it are hashed without being read back.
+ */
+const SLOTS = 4;
+const SLOT = 1 << 20;
+/** How long the main thread waits for the thread to be done with the next piece before it writes without one (read back then). */
+const SLOT_WAIT_MS = 20;
+/** Waits in a row that time out before the pieces are given up (a thread that stopped answering: its files fail anyway). */
+const MAX_STALLS = 3;
 
 /** A file on the lane. */
 export interface LaneFile {
   /** `n` more bytes of it have been written (the lane may read them now). */
   wrote(n: number): void;
+  /**
+   * A piece of memory shared with the lane, for the file's next bytes (at most its length), or
+   * undefined when none is free: read or copy them into it, write them to the file from it, then
+   * tell fed(). The lane hashes them there, without reading them back.
+   */
+  piece(): Buffer | undefined;
+  /** The first `n` bytes of the piece just given are the file's next bytes, written. */
+  fed(n: number): void;
   /** It is complete (its size as opened): `digest` settles with its sha256. */
   end(): void;
   /** It will not be completed: `digest` rejects at once; the thread may still read it until stop(). */
@@ -29,7 +47,9 @@ export interface LaneFile {
  * copying when it assembled a large file from a patch, and a large file's share of a full
  * install (docs/performance.md). The caller keeps each descriptor open until its digest settles,
  * and closes the ones still open only after stop() (the thread reads them). The files on the
- * lane are bounded (MAX_FILES, MAX_BYTES): past it the caller hashes as it writes.
+ * lane are bounded (MAX_FILES, MAX_BYTES): past it the caller hashes as it writes. Bytes the
+ * main thread reads anyway (a patch's copies of a base file) go through memory shared with the
+ * thread instead (piece/fed): hashed where they were read, they are not read a second time.
  */
 export class HashLane {
   readonly #worker: Worker;
@@ -38,6 +58,11 @@ export class HashLane {
   #bytes = 0;
   #failure: Error | undefined;
   readonly #exited: Promise<void>;
+  /** Per piece: 1 while the thread has it to hash, else 0 (the main thread sets it, the thread clears it). */
+  readonly #busy = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
+  readonly #pieces: Buffer[];
+  #next = 0;
+  #stalls = 0;
 
   /** A lane, or undefined when no thread can be had (resource limits): files are hashed as written then. */
   static start(): HashLane | undefined {
@@ -50,7 +75,9 @@ export class HashLane {
   }
 
   private constructor() {
-    this.#worker = new Worker(new URL('./hash-lane-worker.js', import.meta.url));
+    const shared = new SharedArrayBuffer(SLOTS * SLOT);
+    this.#pieces = Array.from({ length: SLOTS }, (_, k) => Buffer.from(shared, k * SLOT, SLOT));
+    this.#worker = new Worker(new URL('./hash-lane-worker.js', import.meta.url), { workerData: { shared, busy: this.#busy.buffer, slot: SLOT } });
     this.#worker.unref(); // referenced only while a digest is due
     this.#worker.on('message', (m: unknown) => {
       const [id, hex, why] = m as [number, string | null, string?];
@@ -98,6 +125,17 @@ export class HashLane {
         told = written;
         post([id, fd, written]);
       },
+      piece: () => (this.#waiting.has(id) ? this.#piece() : undefined),
+      fed: (n) => {
+        written += n;
+        if (!this.#waiting.has(id)) return;
+        const k = this.#next;
+        this.#next = (k + 1) % SLOTS;
+        Atomics.store(this.#busy, k, 1);
+        told = written;
+        // The thread reads back what was written since it was last told, then hashes the piece.
+        this.#worker.postMessage([id, fd, written, false, k, n]);
+      },
       end: () => post([id, fd, size, true]),
       cancel: () => {
         const w = this.#waiting.get(id);
@@ -114,6 +152,19 @@ export class HashLane {
   stop(): Promise<void> {
     this.#worker.terminate().catch((err: unknown) => (this.#failure ??= err as Error));
     return this.#exited;
+  }
+
+  /** The next piece once the thread is done with it (pieces are handed out and hashed in turn), or undefined. */
+  #piece(): Buffer | undefined {
+    if (this.#failure !== undefined || this.#stalls >= MAX_STALLS) return undefined;
+    const k = this.#next;
+    // Only the thread clears a piece: after 'ok' or 'not-equal' it is free.
+    if (Atomics.load(this.#busy, k) !== 0 && Atomics.wait(this.#busy, k, 1, SLOT_WAIT_MS) === 'timed-out') {
+      this.#stalls += 1;
+      return undefined;
+    }
+    this.#stalls = 0;
+    return this.#pieces[k];
   }
 
   #settled(id: number, size: number): void {

@@ -53,15 +53,18 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
   const abs = w.abs(rel);
   let out = 0;
   const wrong = (): FussyError => bad(rel, `does not make the file of its manifest entry (${out} of ${size} bytes, or another sha256)`);
-  // The hash lane reads the file back as it is written (the main thread only copies), else it is hashed here.
+  // The hash lane hashes the copies where they were read (hash-lane.ts) and reads the rest back
+  // as it is written (the main thread only copies), else the file is hashed here.
   const lane = w.onLane(fd, rel, size, sha256, wrong);
   const hash = lane === undefined ? createHash('sha256') : undefined;
   const copyBuf = Buffer.allocUnsafe(1 << 20);
-  const emit = (b: Buffer): void => {
+  // `shared`: b is a piece of the lane's memory (hashed there, not read back).
+  const emit = (b: Buffer, shared = false): void => {
     if (out + b.length > size) throw bad(rel, `makes more than the ${size} bytes of its manifest entry`);
     hash?.update(b);
     writeAll(fd, b, abs);
-    lane?.wrote(b.length);
+    if (shared) lane?.fed(b.length);
+    else lane?.wrote(b.length);
     out += b.length;
     w.written += b.length;
     w.o.onWritten?.(b.length);
@@ -69,9 +72,11 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
   const copyRange = (offset: number, length: number): void => {
     if (out + length > size) throw bad(rel, `makes more than the ${size} bytes of its manifest entry`);
     for (let done = 0; done < length; ) {
-      const n = readSync(src, copyBuf, 0, Math.min(copyBuf.length, length - done), offset + done);
+      const piece = lane?.piece();
+      const buf = piece ?? copyBuf;
+      const n = readSync(src, buf, 0, Math.min(buf.length, length - done), offset + done);
       if (n === 0) throw bad(rel, 'copies past the end of its base file');
-      emit(copyBuf.subarray(0, n));
+      emit(buf.subarray(0, n), piece !== undefined);
       done += n;
     }
   };

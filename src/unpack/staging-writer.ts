@@ -179,7 +179,10 @@ export class StagingWriter {
   /** Stop the threads (creating files, hashing them); after this nothing but the caller touches staging. */
   async stopThreads(): Promise<void> {
     await this.#pre?.finish();
-    await this.#lane?.stop();
+    // With no descriptor left on the lane (every file's digest came), the thread has nothing it
+    // could read: it ends in the background (the caller's own stop() waits for it at the end).
+    const stopping = this.#lane?.stop();
+    if (this.#hashing.size > 0) await stopping;
     this.#lane = undefined;
     for (const fd of this.#hashing) this.#close(fd);
     this.#hashing.clear();

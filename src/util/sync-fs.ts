@@ -77,6 +77,11 @@ class SyncShell {
   }
 }
 
+/** Background syncs asked of the shell at once: one running, one waiting in its input. */
+const QUEUED = 2;
+/** A background sync per this many bytes written. */
+const EVERY = 32 << 20;
+
 /**
  * One install's use of the sync shell: during an unpack it flushes what has been written so far
  * in the background (the disk works while fussy parses), so the final sync before the rename
@@ -85,9 +90,12 @@ class SyncShell {
  */
 export class SyncHelper {
   readonly #shell = SyncShell.get();
-  #inFlight: Promise<boolean> | undefined;
+  /** The latest request (the shell answers in order: when it is answered, all are). */
+  #last: Promise<boolean> | undefined;
+  /** Requests not yet answered (at most QUEUED). */
+  #queued = 0;
   #due = 0;
-  /** Data came due while a sync ran: another starts when it ends. */
+  /** Data came due while QUEUED syncs were waiting: another starts when one ends. */
   #again = false;
   #started = 0;
   #closed = false;
@@ -105,27 +113,30 @@ export class SyncHelper {
     return this.#shell.pid;
   }
 
-  /** Note bytes written; every `every` bytes a background sync starts, or follows the one running (kick). */
-  wrote(bytes: number, every = 32 * 1024 * 1024): void {
+  /** Note bytes written; every `every` bytes a background sync starts, or follows the ones queued (kick). */
+  wrote(bytes: number, every = EVERY): void {
     this.#due += bytes;
     if (this.#due >= every) this.kick();
   }
 
   /**
-   * Start a background sync now for what was written since the last; if one is running, the
-   * next starts as soon as it ends (the disk is never left idle with data due: at the end of the
-   * data, the last of it is flushed while the install finishes its checks).
+   * Start a background sync now for what was written since the last. One runs while the next
+   * waits in the shell's input, so the disk is never left idle with data due, even while the main
+   * thread copies without a break (it cannot hear an answer then, but its requests are written
+   * at once); past that, the next starts as soon as one ends (at the end of the data, the last of
+   * it is flushed while the install finishes its checks).
    */
   kick(): void {
     if (this.#due === 0 || this.#shell.dead || this.#closed) return;
-    if (this.#inFlight !== undefined) {
+    if (this.#queued >= QUEUED) {
       this.#again = true;
       return;
     }
     this.#due = 0;
     this.#started++;
-    this.#inFlight = this.#shell.request(this.dir).finally(() => {
-      this.#inFlight = undefined;
+    this.#queued++;
+    this.#last = this.#shell.request(this.dir).finally(() => {
+      this.#queued--;
       if (!this.#again) return;
       this.#again = false;
       this.kick();
@@ -135,7 +146,7 @@ export class SyncHelper {
   /** A complete sync from now: true when it succeeded. */
   async sync(): Promise<boolean> {
     this.#again = false; // this one covers it
-    await this.#inFlight;
+    await this.#last;
     return this.#closed ? false : this.#shell.request(this.dir);
   }
 

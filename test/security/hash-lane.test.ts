@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createCipheriv, createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -90,6 +90,39 @@ describe('security: large files are checked on the hash lane as they are written
       );
       await assert.rejects(lane.open(fd, 10).digest, /hashing thread stopped/);
       assert.equal(lane.takes(LANE_MIN), false, 'a stopped lane takes nothing more');
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('lane-pieces: bytes hashed in memory shared with the lane (as a patch copies them) and bytes read back mix in file order; every piece comes back, and a stopped lane hands out none', async function () {
+    const file = join(tmp, 'lane-pieces');
+    const data = noise(7, 9 * 1024 * 1024 + 5);
+    const lane = HashLane.start();
+    assert.ok(lane !== undefined);
+    const fd = openSync(file, 'w+');
+    try {
+      const f = lane.open(fd, data.length);
+      let shared = 0;
+      for (let at = 0, i = 0; at < data.length; i++) {
+        const n = Math.min(i % 3 === 0 ? 300_000 : 1 << 20, data.length - at);
+        const piece = i % 3 === 0 ? undefined : f.piece();
+        if (piece === undefined) {
+          writeSync(fd, data, at, n, at);
+          f.wrote(n);
+        } else {
+          data.copy(piece, 0, at, at + n);
+          writeSync(fd, piece, 0, n, at);
+          f.fed(n);
+          shared++;
+        }
+        at += n;
+      }
+      f.end();
+      assert.equal(await f.digest, sha(data));
+      assert.ok(shared > 4, `more pieces than the lane has, each handed back (${shared})`);
+      await lane.stop();
+      assert.equal(lane.open(fd, 10).piece(), undefined, 'a stopped lane hands out no piece (and does not wait for one)');
     } finally {
       closeSync(fd);
     }

@@ -5,7 +5,7 @@ import { chmod, chown, link, mkdir, open, readFile, rm, writeFile } from 'node:f
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DedupIndex } from '../../src/store/dedup-index.js';
-import { HashCache, RACY_MS, sealAfter } from '../../src/store/hash-cache.js';
+import { HashCache, monotonicMs, RACY_MS, sealAfter } from '../../src/store/hash-cache.js';
 import { useTmp } from '../helpers/tmp.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
@@ -73,7 +73,7 @@ describe('hash cache: sha256 of installed files, trusted only while the ctime is
     const f = join(tmp.dir, 'sealed');
     await writeFile(f, 'sealed content');
     const wallBefore = Date.now();
-    const sealedAt = await sealAfter(performance.now());
+    const sealedAt = await sealAfter(monotonicMs());
     assert.ok(sealedAt > wallBefore + RACY_MS, `${sealedAt} vs ${wallBefore}`);
     const cacheFile = join(tmp.dir, 'cache.json');
     await HashCache.load(undefined).save(cacheFile, tmp.dir, [['sealed', sha('sealed content')]], sealedAt);
