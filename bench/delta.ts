@@ -9,9 +9,7 @@
  * changed bytes compressed (`tar czf` of the files whose content no base has, or of the changed
  * regions) plus the delta's manifest; and the install of the update on a device that has the
  * base: the delta, the full package with fussy, and the original pipeline
- * (`gpg -d | tar xz && rsync -a --link-dest`), which never syncs; for context, also the pipeline
- * followed by `sync`, as durable as fussy's install (which syncs before its rename). The goal is
- * judged against the original pipeline. Median of --repeat runs.
+ * (`gpg -d | tar xz && rsync -a --link-dest`). Median of --repeat runs.
  *
  *   npm run bench:delta -- [--mb 300] [--files 3000] [--repeat 3] [--work DIR]
  */
@@ -104,7 +102,7 @@ async function main(): Promise<void> {
 
   const T = join(work, 'delta-target');
   const tmp = join(work, 'delta-tmp');
-  const lines = ['| case | full package MB | delta MB | changed bytes gz + manifest MB | delta / reference | install: delta s | install: full s | pipeline update s | delta / pipeline | delta / full | pipeline + sync s |', '|---|---|---|---|---|---|---|---|---|---|---|'];
+  const lines = ['| case | full package MB | delta MB | changed bytes gz + manifest MB | delta / reference | install: delta s | install: full s | pipeline update s | delta / pipeline | delta / full |', '|---|---|---|---|---|---|---|---|---|---|'];
   for (const c of cases) {
     const tag = basename(c.next);
     const full = join(pk, `${tag}.full.gpg`);
@@ -127,23 +125,20 @@ async function main(): Promise<void> {
       else await sh(`gpg --batch -d ${refBase} 2>/dev/null | tar xzf - -C ${tmp} && rsync -a ${tmp}/${basename(c.base)}/ ${T}/${basename(c.base)}/ && rm -rf ${tmp}/${basename(c.base)}`, env);
       await sh('sync');
     };
-    const runs: Record<'delta' | 'full' | 'ref' | 'refSync', number[]> = { delta: [], full: [], ref: [], refSync: [] };
-    const pipeline = `gpg --batch -d ${refNext} 2>/dev/null | tar xzf - -C ${tmp} && rsync -a --link-dest=${T}/${basename(c.base)} ${tmp}/${tag}/ ${T}/${tag}/ && rm -rf ${tmp}/${tag}`;
+    const runs: Record<'delta' | 'full' | 'ref', number[]> = { delta: [], full: [], ref: [] };
     for (let round = 0; round < repeat; round++) {
       await withBase('fussy');
       runs.delta.push((await measure(`${fussyBin} install ${delta} -k ${k.keyring} -t ${T} -q`, { cwd: work, env })).seconds);
       await withBase('fussy');
       runs.full.push((await measure(`${fussyBin} install ${full} -k ${k.keyring} -t ${T} -q`, { cwd: work, env })).seconds);
       await withBase('ref');
-      runs.ref.push((await measure(pipeline, { cwd: work, env })).seconds);
-      await withBase('ref');
-      runs.refSync.push((await measure(`${pipeline} && sync`, { cwd: work, env })).seconds);
-      process.stderr.write(`round ${round + 1}, ${c.name}: delta ${runs.delta.at(-1)?.toFixed(2)} s, full ${runs.full.at(-1)?.toFixed(2)} s, pipeline ${runs.ref.at(-1)?.toFixed(2)} s, pipeline + sync ${runs.refSync.at(-1)?.toFixed(2)} s\n`);
+      runs.ref.push((await measure(`gpg --batch -d ${refNext} 2>/dev/null | tar xzf - -C ${tmp} && rsync -a --link-dest=${T}/${basename(c.base)} ${tmp}/${tag}/ ${T}/${tag}/ && rm -rf ${tmp}/${tag}`, { cwd: work, env })).seconds);
+      process.stderr.write(`round ${round + 1}, ${c.name}: delta ${runs.delta.at(-1)?.toFixed(2)} s, full ${runs.full.at(-1)?.toFixed(2)} s, pipeline ${runs.ref.at(-1)?.toFixed(2)} s\n`);
     }
     const MB = (n: number): string => (n / 1e6).toFixed(n < 1e6 ? 3 : 1);
-    const [d, f, r, rs] = [median(runs.delta), median(runs.full), median(runs.ref), median(runs.refSync)];
+    const [d, f, r] = [median(runs.delta), median(runs.full), median(runs.ref)];
     const dSize = statSync(delta).size;
-    lines.push(`| ${c.name} | ${MB(statSync(full).size)} | ${MB(dSize)} | ${MB(reference)} | ${(dSize / reference).toFixed(2)}x | ${d.toFixed(2)} | ${f.toFixed(2)} | ${r.toFixed(2)} | ${(d / r).toFixed(2)}x | ${(d / f).toFixed(2)}x | ${rs.toFixed(2)} |`);
+    lines.push(`| ${c.name} | ${MB(statSync(full).size)} | ${MB(dSize)} | ${MB(reference)} | ${(dSize / reference).toFixed(2)}x | ${d.toFixed(2)} | ${f.toFixed(2)} | ${r.toFixed(2)} | ${(d / r).toFixed(2)}x | ${(d / f).toFixed(2)}x |`);
   }
   await rm(T, { recursive: true, force: true });
   await rm(tmp, { recursive: true, force: true });
