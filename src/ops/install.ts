@@ -10,7 +10,7 @@ import { abortedWith, throwIfAborted, untilAborted } from '../util/abort.js';
 import { fsyncDir } from '../util/fs-atomic.js';
 import { removeTree } from '../util/remove-tree.js';
 import { preloadRunner } from '../util/run.js';
-import { SyncHelper, syncFilesystem } from '../util/sync-fs.js';
+import { fsyncTree, SyncHelper } from '../util/sync-fs.js';
 import { activate } from '../txn/activate.js';
 import { HOOK_FILES } from '../txn/hooks.js';
 import { DedupIndex } from '../store/dedup-index.js';
@@ -235,7 +235,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
         fp.at('after-ensure-current');
         const synced = await syncing;
         flusher.close();
-        if (!synced) await syncFilesystem(staging);
+        if (!synced) fsyncTree(staging); // not sync -f again: see SyncHelper.sync
         sealedAt = await sealAfter(unpackedAt);
         await rename(staging, join(target, name));
         await fsyncDir(target);

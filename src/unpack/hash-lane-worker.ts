@@ -57,7 +57,9 @@ function onMessage(m: unknown): void {
       f.hash.update(new Uint8Array(shared, k * slot, n));
       f.done += n;
     }
-    if (last === true) answer = whole ? [id, f.hash.digest('hex')] : [id, null, 'it is shorter than was written'];
+    // A file shorter than was written fails at once (a piece's bytes are never skipped over).
+    if (!whole) answer = [id, null, 'it is shorter than was written'];
+    else if (last === true) answer = [id, f.hash.digest('hex')];
   } catch (err) {
     answer = [id, null, (err as Error).message];
   }

@@ -15,10 +15,6 @@ const STEP = 1 << 20;
  */
 const SLOTS = 4;
 const SLOT = 1 << 20;
-/** How long the main thread waits for the thread to be done with the next piece before it writes without one (read back then). */
-const SLOT_WAIT_MS = 20;
-/** Waits in a row that time out before the pieces are given up (a thread that stopped answering: its files fail anyway). */
-const MAX_STALLS = 3;
 
 /** A file on the lane. */
 export interface LaneFile {
@@ -26,8 +22,8 @@ export interface LaneFile {
   wrote(n: number): void;
   /**
    * A piece of memory shared with the lane, for the file's next bytes (at most its length), or
-   * undefined when none is free: read or copy them into it, write them to the file from it, then
-   * tell fed(). The lane hashes them there, without reading them back.
+   * undefined when the next one is not free yet: read or copy them into it, write them to the
+   * file from it, then tell fed(). The lane hashes them there, without reading them back.
    */
   piece(): Buffer | undefined;
   /** The first `n` bytes of the piece just given are the file's next bytes, written. */
@@ -62,7 +58,6 @@ export class HashLane {
   readonly #busy = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
   readonly #pieces: Buffer[];
   #next = 0;
-  #stalls = 0;
 
   /** A lane, or undefined when no thread can be had (resource limits): files are hashed as written then. */
   static start(): HashLane | undefined {
@@ -154,17 +149,17 @@ export class HashLane {
     return this.#exited;
   }
 
-  /** The next piece once the thread is done with it (pieces are handed out and hashed in turn), or undefined. */
+  /**
+   * The next piece if the thread is done with it (pieces are handed out and hashed in turn), else
+   * undefined: never waited for. Waiting would hold the main thread to the hash's pace (on a CPU
+   * without SHA instructions, ~60 MB/s) and to a thread that may be gone; the bytes written
+   * without a piece are read back, and written sooner, the disk flushes them sooner
+   * (docs/performance.md).
+   */
   #piece(): Buffer | undefined {
-    if (this.#failure !== undefined || this.#stalls >= MAX_STALLS) return undefined;
+    if (this.#failure !== undefined) return undefined;
     const k = this.#next;
-    // Only the thread clears a piece: after 'ok' or 'not-equal' it is free.
-    if (Atomics.load(this.#busy, k) !== 0 && Atomics.wait(this.#busy, k, 1, SLOT_WAIT_MS) === 'timed-out') {
-      this.#stalls += 1;
-      return undefined;
-    }
-    this.#stalls = 0;
-    return this.#pieces[k];
+    return Atomics.load(this.#busy, k) === 0 ? this.#pieces[k] : undefined; // only the thread clears it
   }
 
   #settled(id: number, size: number): void {

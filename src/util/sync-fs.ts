@@ -1,18 +1,6 @@
 import { closeSync, constants as FS, fstatSync, fsyncSync, openSync, readdirSync } from 'node:fs';
 import { isErrno } from '../errors.js';
-import { runProgram, startHelper, type Running } from './run.js';
-
-/**
- * Make a freshly written tree durable before it is renamed into place. One syncfs(2) through
- * `sync -f` (coreutils >= 8.24) costs one process start; fsync of each of thousands of files
- * costs ~0.5 ms each on the bench VM. Falls back to fsync of every file and directory, also
- * when there is no `sync` program (a minimal image) or it cannot be started.
- */
-export async function syncFilesystem(dir: string): Promise<void> {
-  const r = await runProgram('sync', ['-f', dir], { output: 'ignore' });
-  if (r.exitCode === 0) return;
-  fsyncTree(dir);
-}
+import { startHelper, type Running } from './run.js';
 
 /** Reads directories, one a line, and answers each with ok or fail. */
 const SYNC_LOOP = 'while IFS= read -r d; do if sync -f "$d"; then echo ok; else echo fail; fi; done';
@@ -85,8 +73,9 @@ const EVERY = 32 << 20;
 /**
  * One install's use of the sync shell: during an unpack it flushes what has been written so far
  * in the background (the disk works while fussy parses), so the final sync before the rename
- * only has the tail left. Best effort: if the shell is missing or fails, sync() says false and
- * the caller falls back to syncFilesystem().
+ * only has the tail left. One syncfs(2) through `sync -f` (coreutils >= 8.24) where fsync of each
+ * of thousands of files costs ~0.5 ms each on the bench VM. Best effort: if the shell is missing
+ * or a sync fails, sync() says false and the caller fsyncs every file and directory (fsyncTree).
  */
 export class SyncHelper {
   readonly #shell = SyncShell.get();
@@ -97,6 +86,8 @@ export class SyncHelper {
   #due = 0;
   /** Data came due while QUEUED syncs were waiting: another starts when one ends. */
   #again = false;
+  /** A background sync failed: an error syncfs reported to it is not reported again to the next. */
+  #lost = false;
   #started = 0;
   #closed = false;
 
@@ -135,7 +126,9 @@ export class SyncHelper {
     this.#due = 0;
     this.#started++;
     this.#queued++;
-    this.#last = this.#shell.request(this.dir).finally(() => {
+    const asked = this.#shell.request(this.dir);
+    void asked.then((ok) => (this.#lost ||= !ok));
+    this.#last = asked.finally(() => {
       this.#queued--;
       if (!this.#again) return;
       this.#again = false;
@@ -143,11 +136,18 @@ export class SyncHelper {
     });
   }
 
-  /** A complete sync from now: true when it succeeded. */
+  /**
+   * A complete sync from now: true when it and every background sync succeeded. False when any
+   * failed: since Linux 5.8 syncfs reports a write-back error (EIO) once, to the first call that
+   * sees it, so a final `sync -f` after a failed background one may say ok with data lost; the
+   * caller then fsyncs every file (fsyncTree), which reports an error its file has not reported.
+   */
   async sync(): Promise<boolean> {
     this.#again = false; // this one covers it
     await this.#last;
-    return this.#closed ? false : this.#shell.request(this.dir);
+    if (this.#closed) return false;
+    const ok = await this.#shell.request(this.dir);
+    return ok && !this.#lost;
   }
 
   /** No more background syncs for this install (the shell stays for the next one). */

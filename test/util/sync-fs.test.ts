@@ -44,6 +44,22 @@ describe('SyncHelper: one shell per process that runs sync -f on request', funct
     }
   });
 
+  it('lost-writeback-error: a background sync that failed makes the final one say false though it succeeds (syncfs reports an error once), so the caller fsyncs every file', async function () {
+    const dir = join(tmp.dir, 'comes-later');
+    const h = new SyncHelper(dir);
+    try {
+      h.wrote(1 << 20, 1); // asked while the directory is missing: sync -f fails
+      await h.sync().catch(() => false); // answered
+      await mkdir(dir);
+      const again = new SyncHelper(dir);
+      assert.equal(await again.sync(), true, 'the directory syncs now');
+      again.close();
+      assert.equal(await h.sync(), false, 'the install that lost a background sync is told so');
+    } finally {
+      h.close();
+    }
+  });
+
   it('reports failure (so the caller falls back to its own sync) when sync -f fails, and serves the next install all the same', async function () {
     const h = new SyncHelper(join(tmp.dir, 'no-such-dir'));
     h.wrote(1 << 30, 1);
