@@ -4,15 +4,16 @@
  * written ([id, fd, upTo]), and ended at their size ([id, fd, size, true]: the answer [id, hex],
  * or [id, null, why] when the file is shorter or cannot be read); [id] drops a file. One reused
  * 1 MiB buffer. [id, fd, upTo, false, k, n]: the last `n` bytes up to `upTo` are in shared piece
- * `k` (hash-lane.ts), hashed there; the piece is handed back (busy[k] = 0) whatever happens.
+ * `k` (hash-lane.ts; the pieces come first, once, as { shared, busy, slot }), hashed there; the
+ * piece is handed back (busy[k] = 0) whatever happens.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { readSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 
 const buf = Buffer.allocUnsafe(1 << 20);
-const { shared, busy: busyBuffer, slot } = workerData as { shared: SharedArrayBuffer; busy: SharedArrayBuffer; slot: number };
-const busy = new Int32Array(busyBuffer);
+/** The pieces, sent once by the first file that uses them ({ shared, busy, slot }). */
+let pieces: { shared: SharedArrayBuffer; busy: Int32Array; slot: number } | undefined;
 const files = new Map<number, { hash: Hash; done: number }>();
 /** Files whose failure was answered: their later messages are dropped. */
 const failed = new Set<number>();
@@ -29,13 +30,18 @@ function advance(f: { hash: Hash; done: number }, fd: number, upTo: number): boo
 }
 
 parentPort?.on('message', (m: unknown) => {
+  if (!Array.isArray(m)) {
+    const p = m as { shared: SharedArrayBuffer; busy: SharedArrayBuffer; slot: number };
+    pieces = { shared: p.shared, busy: new Int32Array(p.busy), slot: p.slot };
+    return;
+  }
   const [, , , , k] = m as [number, number?, number?, boolean?, number?];
   try {
     onMessage(m);
   } finally {
-    if (k !== undefined) {
-      Atomics.store(busy, k, 0);
-      Atomics.notify(busy, k);
+    if (k !== undefined && pieces !== undefined) {
+      Atomics.store(pieces.busy, k, 0);
+      Atomics.notify(pieces.busy, k);
     }
   }
 });
@@ -54,7 +60,8 @@ function onMessage(m: unknown): void {
     let whole: boolean;
     if (k === undefined || n === undefined) whole = advance(f, fd, upTo);
     else if ((whole = advance(f, fd, upTo - n))) {
-      f.hash.update(new Uint8Array(shared, k * slot, n));
+      if (pieces === undefined) throw new Error('a piece came before the pieces');
+      f.hash.update(new Uint8Array(pieces.shared, k * pieces.slot, n));
       f.done += n;
     }
     // A file shorter than was written fails at once (a piece's bytes are never skipped over).

@@ -16,6 +16,20 @@ const STEP = 1 << 20;
 const SLOTS = 4;
 const SLOT = 1 << 20;
 
+interface Pieces {
+  shared: SharedArrayBuffer;
+  /** Per piece: 1 while the thread has it to hash, else 0 (the main thread sets it, the thread clears it). */
+  busy: Int32Array;
+  views: Buffer[];
+}
+
+/**
+ * The pieces a lane left when its thread ended, for the process's next lane: a long-lived process
+ * (the library in a daemon) allocates them once, not 4 MiB per install (each a fresh mapping that
+ * glibc kept: +10-15 MB of RSS over 100 installs in test/api/long-lived).
+ */
+let spare: Pieces | undefined;
+
 /** A file on the lane. */
 export interface LaneFile {
   /** `n` more bytes of it have been written (the lane may read them now). */
@@ -54,9 +68,8 @@ export class HashLane {
   #bytes = 0;
   #failure: Error | undefined;
   readonly #exited: Promise<void>;
-  /** Per piece: 1 while the thread has it to hash, else 0 (the main thread sets it, the thread clears it). */
-  readonly #busy = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
-  readonly #pieces: Buffer[];
+  /** Taken when a file first asks for one (a full install's lane never does), then sent to the thread. */
+  #pieces: Pieces | undefined;
   #next = 0;
 
   /** A lane, or undefined when no thread can be had (resource limits): files are hashed as written then. */
@@ -70,9 +83,7 @@ export class HashLane {
   }
 
   private constructor() {
-    const shared = new SharedArrayBuffer(SLOTS * SLOT);
-    this.#pieces = Array.from({ length: SLOTS }, (_, k) => Buffer.from(shared, k * SLOT, SLOT));
-    this.#worker = new Worker(new URL('./hash-lane-worker.js', import.meta.url), { workerData: { shared, busy: this.#busy.buffer, slot: SLOT } });
+    this.#worker = new Worker(new URL('./hash-lane-worker.js', import.meta.url));
     this.#worker.unref(); // referenced only while a digest is due
     this.#worker.on('message', (m: unknown) => {
       const [id, hex, why] = m as [number, string | null, string?];
@@ -88,6 +99,7 @@ export class HashLane {
     this.#exited = new Promise((resolve) => {
       this.#worker.once('error', (err) => (died = err));
       this.#worker.once('exit', () => {
+        spare ??= this.#pieces; // the thread is gone: nothing else reads them
         this.#fail(died ?? new Error('it ended'));
         resolve();
       });
@@ -126,7 +138,7 @@ export class HashLane {
         if (!this.#waiting.has(id)) return;
         const k = this.#next;
         this.#next = (k + 1) % SLOTS;
-        Atomics.store(this.#busy, k, 1);
+        Atomics.store((this.#pieces as Pieces).busy, k, 1);
         told = written;
         // The thread reads back what was written since it was last told, then hashes the piece.
         this.#worker.postMessage([id, fd, written, false, k, n]);
@@ -158,8 +170,15 @@ export class HashLane {
    */
   #piece(): Buffer | undefined {
     if (this.#failure !== undefined) return undefined;
+    if (this.#pieces === undefined) {
+      const p = spare ?? newPieces();
+      spare = undefined;
+      p.busy.fill(0); // a thread that was stopped may have left one busy
+      this.#pieces = p;
+      this.#worker.postMessage({ shared: p.shared, busy: p.busy.buffer, slot: SLOT }); // before any message naming a piece
+    }
     const k = this.#next;
-    return Atomics.load(this.#busy, k) === 0 ? this.#pieces[k] : undefined; // only the thread clears it
+    return Atomics.load(this.#pieces.busy, k) === 0 ? this.#pieces.views[k] : undefined; // only the thread clears it
   }
 
   #settled(id: number, size: number): void {
@@ -175,4 +194,9 @@ export class HashLane {
       w.reject(this.#failure);
     }
   }
+}
+
+function newPieces(): Pieces {
+  const shared = new SharedArrayBuffer(SLOTS * SLOT);
+  return { shared, busy: new Int32Array(new SharedArrayBuffer(SLOTS * 4)), views: Array.from({ length: SLOTS }, (_, k) => Buffer.from(shared, k * SLOT, SLOT)) };
 }
