@@ -9,11 +9,10 @@ import { webStreamOf } from '../util/web-stream.js';
 import { dearmor } from './armor.js';
 import { inflateOuterLayer } from './outer-compression.js';
 import { decryptSeipd, findSeipdV1, seipdCipher, type Decrypted } from './seipd.js';
+import { checkSigners, hex, keyName, reject, type FoundSignatures, type Verdict } from './signers.js';
+import { openWhole, WHOLE_MAX } from './open-whole.js';
 
-export interface Verdict {
-  /** Primary-key fingerprints (upper-case hex) of the keyring keys whose signatures verified. */
-  signers: string[];
-}
+export type { Verdict } from './signers.js';
 
 export interface OpenedPackage {
   /** The signed payload (the .tar.gz), streamed. NOT trusted until `verdict` resolves. */
@@ -31,24 +30,6 @@ export interface OpenOptions {
   now: Date;
   /** Where to read it: the descriptor's /proc path (package-source.ts); default `file`, which names it in messages. */
   read?: string;
-}
-
-const hex = (id: openpgp.KeyID): string => id.toHex().toUpperCase();
-
-/**
- * A key id as fussy pack prints keys (issue 11: errors named subkey ids the user never saw): the
- * primary fingerprint when the keyring holds the key, with a subkey's own id in parentheses.
- */
-function keyName(id: openpgp.KeyID, known: readonly openpgp.Key[]): string {
-  // getKeys matches a wildcard (anonymous recipient) id to every key: it names no key.
-  const key = /^0+$/.test(id.toHex()) ? undefined : known.find((k) => k.getKeys(id).length > 0);
-  if (key === undefined) return hex(id);
-  const fpr = key.getFingerprint().toUpperCase();
-  return key.getKeyID().equals(id) ? fpr : `${fpr} (subkey ${hex(id)})`;
-}
-
-function reject(message: string, hint: string, cause?: unknown): FussyError {
-  return new FussyError('BAD_SIGNATURE', message, { hint, cause });
 }
 
 /**
@@ -69,6 +50,10 @@ export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOpti
     throw reject(`${file} is a plain gzip file (.tar.gz), not a signed package`, 'sign it: fussy pack, or tar czf - DIR | gpg --sign');
   }
   const armored = head.subarray(0, 256).toString('latin1').includes('-----BEGIN PGP MESSAGE');
+  if (size <= WHOLE_MAX) {
+    const whole = await openWhole(src, armored, file, ring, o);
+    if (whole !== undefined) return { ...whole, close: () => {} };
+  }
   const config: openpgp.PartialConfig = { maxDecompressedMessageSize: o.maxBytes, allowUnauthenticatedStream: true };
   // 1 MiB reads, or fewer bytes for a smaller package: what each read allocates is garbage later.
   const raw = createReadStream(src, { highWaterMark: Math.min(1 << 20, Math.max(HEAD, size + 1)) });
@@ -100,7 +85,7 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
 
   const encryptedFor = message.getEncryptionKeyIDs();
   const encrypted = encryptedFor.length > 0;
-  let result: { data: ReadableStream<Uint8Array>; signatures: Awaited<ReturnType<typeof openpgp.verify>>['signatures'] };
+  let result: { data: ReadableStream<Uint8Array>; signatures: FoundSignatures };
   let integrity: Promise<void> | undefined;
   try {
     if (encrypted) {
@@ -135,57 +120,8 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
     throw reject(`${file} cannot be read: ${msg}`, 'the package is damaged or not a fussy package', err);
   }
 
-  const signerOf = (keyID: openpgp.KeyID): openpgp.Key | undefined => ring.signers.find((k) => k.getKeys(keyID).length > 0);
-  if (result.signatures.length === 0) {
-    throw reject(`${file} is not signed`, 'packages must be signed by a key in the keyring');
-  }
-  if (!result.signatures.some((s) => signerOf(s.keyID) !== undefined)) {
-    const unreadable = ring.unreadable.length > 0 ? ` (keyblocks fussy cannot read there: ${ring.unreadable.join('; ')})` : '';
-    throw reject(`${file} is signed by ${result.signatures.map((s) => keyName(s.keyID, ring.known)).join(', ')}, which is not in keyring ${ring.dir}${unreadable}`, 'install the signer\'s public key in the keyring if you trust it');
-  }
-
-  const data = guardStream(result.data, file);
-  const verdict = async (): Promise<Verdict> => {
-    await integrity; // the MDC of a package decrypted by decryptSeipd
-    const signers = new Set<string>();
-    const problems: string[] = [];
-    for (const s of result.signatures) {
-      const key = signerOf(s.keyID);
-      if (key === undefined) continue; // an extra signature by an unknown key is ignored
-      try {
-        await s.verified;
-        const sig = (await s.signature).packets[0];
-        const created = sig?.created ?? null;
-        const at = created !== null && created > o.now ? created : o.now;
-        const expired = signatureExpiry(sig, at);
-        if (expired !== undefined) {
-          problems.push(`the signature by ${key.getFingerprint().toUpperCase()} expired at ${expired}`);
-          continue;
-        }
-        await key.getSigningKey(s.keyID, at); // throws when expired or revoked at that time
-        signers.add(key.getFingerprint().toUpperCase());
-      } catch (err) {
-        problems.push(`${keyName(s.keyID, ring.known)}: ${(err as Error).message}`);
-      }
-    }
-    if (signers.size < ring.policy.threshold) {
-      const need = ring.policy.threshold > 1 ? `${ring.policy.threshold} valid signatures by distinct keyring keys, got ${signers.size}` : 'a valid signature by a keyring key';
-      throw reject(`${file}: signature check failed, need ${need}${problems.length > 0 ? ` (${problems.join('; ')})` : ''}`, 'the package was tampered with, truncated, or signed by a key that is expired, revoked or not trusted');
-    }
-    return { signers: [...signers] };
-  };
-  return { data, verdict, encrypted };
-}
-
-/**
- * When the signature carries an expiration time (RFC 4880 §5.2.3.10) that `at` has reached, that
- * time (ISO 8601); else undefined. gpg and gpgv refuse such a signature (EXPSIG, exit 1); OpenPGP.js
- * checks it only against a date, and the stream is verified without one (the device clock may be
- * in 1970), so it is checked here, at the same time as the key: max(device clock, signature time).
- */
-function signatureExpiry(sig: openpgp.SignaturePacket | undefined, at: Date): string | undefined {
-  const expires = sig?.getExpirationTime();
-  return expires instanceof Date && at >= expires ? expires.toISOString() : undefined;
+  const verdict = checkSigners(result.signatures, file, ring, o.now, integrity);
+  return { data: guardStream(result.data, file), verdict, encrypted };
 }
 
 /** The session key from the first PKESK one of `keys` decrypts (OpenPGP.js tries them all). */

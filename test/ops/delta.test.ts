@@ -129,7 +129,7 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
 
   it('forged-delta-oracle: a forged delta asking for a file by its hash gets the same answer from a device that has it and one that lacks it (exit 20), and learns nothing of either', async function () {
     const version = Buffer.from('2\n');
-    const pad = noise(12, 2 * 1024 * 1024);
+    const pad = noise(12, 5 * 1024 * 1024); // past WHOLE_MAX: streamed, its refusals held until the verdict
     const manifest = {
       format: 'fussy-manifest', version: 2, release: 'fw-p', created: '2026-12-03T00:00:00.000Z', sequence: 1000, bases: [{ release: 'fw-1' }], totalBytes: pad.length + big(1).length, fileCount: 2,
       entries: [dirEntry('.'), dirEntry('share'), fileEntry('share/data.bin', big(1), { from: 'base' }), fileEntry('share/pad', pad)],
@@ -155,7 +155,7 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
 
   it('forged-manifest-probes-policy: a forged package claiming an old sequence or another device type is refused for its signature, not told the recorded sequence or the type', async function () {
     const d = await deviceOn('policy-probe', [full1]);
-    const pad = noise(13, 1024 * 1024);
+    const pad = noise(13, 5 * 1024 * 1024); // past WHOLE_MAX: streamed, its refusals held until the verdict
     for (const extra of [{ sequence: 1 }, { sequence: 99_999, compatible: ['other-board'] }]) {
       const manifest = { format: 'fussy-manifest', version: 1, release: 'fw-q', created: '2026-12-03T00:00:00.000Z', totalBytes: pad.length, fileCount: 1, ...extra, entries: [dirEntry('.'), fileEntry('pad', pad)] };
       const forged = await forge(join(tmp, `policy-${extra.sequence}.gpg`), rawTar([{ path: 'fw-q/', type: 'Directory' }, { path: 'fw-q/.fussy-manifest.json', data: JSON.stringify(manifest) }, { path: 'fw-q/pad', data: pad }]));

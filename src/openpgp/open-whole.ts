@@ -1,0 +1,62 @@
+import { createReadStream } from 'node:fs';
+import * as openpgp from 'openpgp';
+import type { DeviceKeyring } from '../keyring/device-keyring.js';
+import { dearmor } from './armor.js';
+import { inflateOuterLayer } from './outer-compression.js';
+import { checkSigners, type Verdict } from './signers.js';
+
+/** Packages of at most this many bytes (and as many after the outer compression) are read whole. */
+export const WHOLE_MAX = 4 << 20;
+/** Pieces of the data as unpack reads it. */
+const PIECE = 1 << 20;
+
+/**
+ * A small signed package (at most WHOLE_MAX bytes, not encrypted: a delta, a configuration
+ * update) read whole and verified before any of it is used: OpenPGP.js's verify of a message in
+ * memory costs ~10 ms to the data where its streams cost ~30-40 ms (docs/performance.md), and no
+ * byte of it reaches unpack unverified. A signature that does not verify is refused here
+ * (BAD_SIGNATURE, the verdict's own words). Undefined when it is not such a package or cannot
+ * be read so (larger once inflated, encrypted, malformed, unsigned, or signed by no keyring key):
+ * the caller streams it as any package, and says what is wrong in the words it always has.
+ */
+export async function openWhole(src: string, armored: boolean, file: string, ring: DeviceKeyring, o: { maxBytes: number; now: Date }): Promise<{ data: AsyncIterable<Uint8Array>; verdict: () => Promise<Verdict>; encrypted: false } | undefined> {
+  let data: Uint8Array;
+  let verdict: () => Promise<Verdict>;
+  try {
+    const bytes = await readWhole(src, armored, file, o.maxBytes);
+    if (bytes === undefined) return undefined;
+    const config: openpgp.PartialConfig = { maxDecompressedMessageSize: WHOLE_MAX };
+    const message = await openpgp.readMessage({ binaryMessage: bytes, config });
+    if (message.getEncryptionKeyIDs().length > 0) return undefined; // decrypted on a thread: the streaming path
+    const result = await openpgp.verify({ message, verificationKeys: ring.signers as openpgp.PublicKey[], expectSigned: false, format: 'binary', date: null, config });
+    data = result.data;
+    verdict = checkSigners(result.signatures, file, ring, o.now);
+  } catch (err) {
+    // A bug of ours is not papered over; anything else the streaming path meets again.
+    if (err instanceof ReferenceError || err instanceof SyntaxError) throw err;
+    return undefined;
+  }
+  const v = await verdict(); // refused here, before unpack sees a byte
+  return { data: pieces(data), verdict: () => Promise.resolve(v), encrypted: false };
+}
+
+/** The OpenPGP message (armor removed, the outer compression inflated), or undefined past WHOLE_MAX. */
+async function readWhole(src: string, armored: boolean, file: string, maxBytes: number): Promise<Uint8Array | undefined> {
+  const raw = createReadStream(src, { highWaterMark: WHOLE_MAX + 1 });
+  try {
+    const parts: Uint8Array[] = [];
+    let n = 0;
+    for await (const c of inflateOuterLayer(armored ? dearmor(raw, file) : raw, maxBytes, file)) {
+      n += c.length;
+      if (n > WHOLE_MAX) return undefined;
+      parts.push(c);
+    }
+    return Buffer.concat(parts, n);
+  } finally {
+    raw.destroy();
+  }
+}
+
+async function* pieces(data: Uint8Array): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < data.length; at += PIECE) yield data.subarray(at, Math.min(data.length, at + PIECE));
+}
