@@ -11,12 +11,13 @@ export const WHOLE_MAX = 4 << 20;
 const PIECE = 1 << 20;
 
 /**
- * A small signed package (at most WHOLE_MAX bytes, not encrypted: a delta, a configuration
- * update) read whole and verified before any of it is used: OpenPGP.js's verify of a message in
+ * A small signed package (at most WHOLE_MAX bytes, not encrypted, plainly signed: a delta, a
+ * configuration update) read whole and verified before any of it is used: OpenPGP.js's verify of a message in
  * memory costs ~10 ms to the data where its streams cost ~30-40 ms (docs/performance.md), and no
  * byte of it reaches unpack unverified. A signature that does not verify is refused here
  * (BAD_SIGNATURE, the verdict's own words). Undefined when it is not such a package or cannot
- * be read so (larger once inflated, encrypted, malformed, unsigned, or signed by no keyring key):
+ * be read so (larger once inflated, encrypted, a BZip2 layer, more than four or text-mode
+ * signatures, malformed, unsigned, or signed by no keyring key):
  * the caller streams it as any package, and says what is wrong in the words it always has.
  */
 export async function openWhole(src: string, armored: boolean, file: string, ring: DeviceKeyring, o: { maxBytes: number; now: Date }): Promise<{ data: AsyncIterable<Uint8Array>; verdict: () => Promise<Verdict>; encrypted: false } | undefined> {
@@ -27,17 +28,36 @@ export async function openWhole(src: string, armored: boolean, file: string, rin
     if (bytes === undefined) return undefined;
     const config: openpgp.PartialConfig = { maxDecompressedMessageSize: WHOLE_MAX };
     const message = await openpgp.readMessage({ binaryMessage: bytes, config });
-    if (message.getEncryptionKeyIDs().length > 0) return undefined; // decrypted on a thread: the streaming path
+    if (message.getEncryptionKeyIDs().length > 0 || !plainlySigned(message)) return undefined;
     const result = await openpgp.verify({ message, verificationKeys: ring.signers as openpgp.PublicKey[], expectSigned: false, format: 'binary', date: null, config });
     data = result.data;
     verdict = checkSigners(result.signatures, file, ring, o.now);
   } catch (err) {
-    // A bug of ours is not papered over; anything else the streaming path meets again.
+    // A bug of ours is not papered over. Anything else (OpenPGP.js's errors on a message it cannot
+    // read whole, a read error, the envelope's refusals) the streaming path meets again and tells
+    // in its own words, at the cost of reading at most 4 MiB twice.
     if (err instanceof ReferenceError || err instanceof SyntaxError) throw err;
     return undefined;
   }
   const v = await verdict(); // refused here, before unpack sees a byte
   return { data: pieces(data), verdict: () => Promise.resolve(v), encrypted: false };
+}
+
+/** Signatures OpenPGP.js checks at once, each over a copy of the data, before any is known good. */
+const WHOLE_SIGNATURES = 4;
+
+/**
+ * A message the whole path takes: no encryption (decrypted on a thread: the streaming path), no
+ * compressed packet left (a BZip2 layer: its inner packets are not counted by fussy's grammar),
+ * and at most WHOLE_SIGNATURES binary signatures (OpenPGP.js verifies them all at once over a
+ * copy of the data each, and a text-mode one over a copy with its line ends changed): the
+ * memory it holds stays a few times 4 MiB. Anything else is streamed.
+ */
+function plainlySigned(message: openpgp.Message<Uint8Array>): boolean {
+  const { packet, signature } = openpgp.enums;
+  if (message.packets.filterByTag(packet.compressedData).length > 0) return false;
+  const sigs = message.packets.filterByTag(packet.onePassSignature, packet.signature) as unknown as Array<{ signatureType: openpgp.enums.signature | null }>;
+  return sigs.length <= WHOLE_SIGNATURES && sigs.every((p) => p.signatureType === signature.binary);
 }
 
 /** The OpenPGP message (armor removed, the outer compression inflated), or undefined past WHOLE_MAX. */

@@ -122,6 +122,15 @@ describe('security: the OpenPGP envelope (trailing data, packet grammar and boun
     await assertRefused(dev, await write('many-sigs.gpg', Buffer.concat([copies, fussyPkg])), 'BAD_SIGNATURE', new RegExp(`more than ${MAX_SIGNATURES} one-pass signatures`), { allowDowngrade: true });
   });
 
+  it(`too-many-signatures-in-bzip2: ${MAX_SIGNATURES + 1} one-pass signatures inside a BZip2 layer (OpenPGP.js inflates it, fussy's grammar never sees them) are refused by count`, async function () {
+    const first = packetHeader(fussyPkg) as NonNullable<ReturnType<typeof packetHeader>>;
+    const onePass = fussyPkg.subarray(0, first.headerLen + (first.length as { length: number }).length);
+    const inner = Buffer.concat([...Array<Buffer>(MAX_SIGNATURES).fill(onePass), fussyPkg]);
+    const bz = (await execa('bzip2', ['-c'], { input: inner, encoding: 'buffer' })).stdout as Uint8Array;
+    const wrapped = newPacket(8, Buffer.concat([Buffer.from([3]), Buffer.from(bz)])); // tag 8, algorithm 3: BZip2
+    await assertRefused(dev, await write('many-sigs-bzip2.gpg', wrapped), 'BAD_SIGNATURE', new RegExp(`carries ${MAX_SIGNATURES + 1} signatures, more than the ${MAX_SIGNATURES} fussy checks`), { allowDowngrade: true });
+  });
+
   it(`too-many-packets: ${MAX_META_PACKETS + 1} marker packets in front of a package are refused`, async function () {
     const marker = Buffer.from([0xca, 0x03, 0x50, 0x47, 0x50]); // tag 10, "PGP"
     await installInto(dev, await write('one-marker.gpg', Buffer.concat([marker, fussyPkg]))); // a marker is allowed (RFC 4880 §5.8)
