@@ -11,7 +11,6 @@ import { inflateOuterLayer } from './outer-compression.js';
 import { decryptSeipd, findSeipdV1, seipdCipher, type Decrypted } from './seipd.js';
 import { checkSigners, hex, keyName, reject, type FoundSignatures, type Verdict } from './signers.js';
 import { openWhole, WHOLE_MAX } from './open-whole.js';
-import { MAX_SIGNATURES } from './packet-grammar.js';
 
 export type { Verdict } from './signers.js';
 
@@ -121,9 +120,6 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
     throw reject(`${file} cannot be read: ${msg}`, 'the package is damaged or not a fussy package', err);
   }
 
-  // The grammar counts the signatures of every packet sequence it reads; inside a BZip2 layer
-  // (inflated by OpenPGP.js) only this count does: each one hashes all the data.
-  if (result.signatures.length > MAX_SIGNATURES) throw reject(`${file} carries ${result.signatures.length} signatures, more than the ${MAX_SIGNATURES} fussy checks`, 'the package is malformed; it is refused as a whole');
   const verdict = checkSigners(result.signatures, file, ring, o.now, integrity);
   return { data: guardStream(result.data, file), verdict, encrypted };
 }

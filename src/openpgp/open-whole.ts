@@ -33,10 +33,10 @@ export async function openWhole(src: string, armored: boolean, file: string, rin
     data = result.data;
     verdict = checkSigners(result.signatures, file, ring, o.now);
   } catch (err) {
-    // A bug of ours is not papered over. Anything else (OpenPGP.js's errors on a message it cannot
-    // read whole, a read error, the envelope's refusals) the streaming path meets again and tells
-    // in its own words, at the cost of reading at most 4 MiB twice.
-    if (err instanceof ReferenceError || err instanceof SyntaxError) throw err;
+    // A bug (ours or the library's) is not papered over. Anything else (OpenPGP.js's errors on a
+    // message it cannot read whole, a read error, the envelope's refusals) the streaming path
+    // meets again and tells in its own words, at the cost of reading at most 4 MiB twice.
+    if (err instanceof ReferenceError || err instanceof SyntaxError || err instanceof TypeError || err instanceof RangeError) throw err;
     return undefined;
   }
   const v = await verdict(); // refused here, before unpack sees a byte
@@ -62,7 +62,7 @@ function plainlySigned(message: openpgp.Message<Uint8Array>): boolean {
 
 /** The OpenPGP message (armor removed, the outer compression inflated), or undefined past WHOLE_MAX. */
 async function readWhole(src: string, armored: boolean, file: string, maxBytes: number): Promise<Uint8Array | undefined> {
-  const raw = createReadStream(src, { highWaterMark: WHOLE_MAX + 1 });
+  const raw = createReadStream(src, { highWaterMark: 1 << 20 });
   try {
     const parts: Uint8Array[] = [];
     let n = 0;

@@ -44,6 +44,15 @@ async function rig(start: string, o: { maxRuns?: number; target?: string; notify
   const sched = await Scheduler.open({ stateDir, engine, scripts, target: o.target, notify: o.notify, log: (e) => log.push(e), clock, random: () => 0, maxTimeoutS: o.maxTimeoutS });
   sched.start();
   const runs = (): RunSummary[] => engine.history.query({ limit: 1000 }).reverse();
+  // The scheduler counts a firing (and records its outcome) when its run's promise settles, a
+  // moment after the history says the run ended, longer on a loaded machine: time moved on
+  // before that would find the job still running and skip its next firing (overlap: skip), and
+  // a look at the job would miss its outcome. Caught up: every firing it counts is a run the
+  // engine still holds.
+  const caughtUp = (): boolean => {
+    const live = engine.snapshot();
+    return sched.list().jobs.reduce((n, j) => n + j.running, 0) <= live.running.length + live.queued.length;
+  };
   return {
     dir,
     stateDir,
@@ -56,8 +65,10 @@ async function rig(start: string, o: { maxRuns?: number; target?: string; notify
     script: async (name, body) => void (await scripts.put(name, Buffer.from(`#!/bin/sh\n${body}\n`), BY)),
     runs,
     advance: async (ms, done) => {
+      await until(caughtUp, 'the scheduler to see its runs end');
       await clock.advance(ms);
       if (done !== undefined) await until(done);
+      await until(caughtUp, 'the scheduler to see its runs end');
       await settle();
     },
     close: async () => {
