@@ -38,11 +38,9 @@ export class PacketGrammar {
   #metaPackets = 0;
   #metaBytes = 0;
 
-  /** `compressedFirst`: a compressed packet may open the sequence (one OpenPGP.js inflates: BZip2). */
   constructor(
     readonly file: string,
     readonly where: string,
-    readonly compressedFirst = false,
   ) {}
 
   /** Accept the packet `h` at `offset` of the sequence, or throw BAD_SIGNATURE saying why not. */
@@ -50,11 +48,8 @@ export class PacketGrammar {
     const { tag } = h;
     const name = NAMES[tag] ?? `type ${tag}`;
     if (this.#state === 'end' || (this.#state === 'literal-signed' && tag !== TAG.SIGNATURE)) this.#refuse(`data follows the end of the message in ${this.where} (a ${name} packet at byte ${offset})`);
-    if (tag === TAG.COMPRESSED) {
-      if (!this.compressedFirst || this.#state !== 'start') this.#refuse(`a compressed data packet at byte ${offset} of ${this.where}: a package has at most one layer of compression, directly around the signed message`);
-      this.#state = 'end';
-      return;
-    }
+    // The one compression layer a package may have is inflated before the grammar reads it (outer-compression.ts).
+    if (tag === TAG.COMPRESSED) this.#refuse(`a compressed data packet at byte ${offset} of ${this.where}: a package has at most one layer of compression, directly around the signed message`);
     if (NAMES[tag] === undefined) this.#unexpected(name, offset);
     if (!STREAMED.has(tag)) this.#bound(h, name, offset);
     const s = this.#state;

@@ -24,12 +24,11 @@ const SMALL_PART = 64 * 1024;
  *   follows the end of the message is refused, the same rule as after the encrypted data or the
  *   compressed packet; the packets OpenPGP.js keeps in memory (signatures, session keys) are
  *   bounded before it reads them.
- * `where` names the sequence in messages ("the package", "the compressed data", ...);
- * `compressedFirst`: see PacketGrammar.
+ * `where` names the sequence in messages ("the package", "the compressed data", ...).
  */
-export async function* reframeLiterals(source: AsyncIterable<Uint8Array>, file: string, where = 'the package', compressedFirst = false): AsyncGenerator<Uint8Array> {
+export async function* reframeLiterals(source: AsyncIterable<Uint8Array>, file: string, where = 'the package'): AsyncGenerator<Uint8Array> {
   const r = new ByteReader(source);
-  const grammar = new PacketGrammar(file, where, compressedFirst);
+  const grammar = new PacketGrammar(file, where);
   let offset = 0;
   for (;;) {
     const head = await r.fill(6);
