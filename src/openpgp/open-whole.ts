@@ -16,8 +16,8 @@ const PIECE = 1 << 20;
  * memory costs ~10 ms to the data where its streams cost ~30-40 ms (docs/performance.md), and no
  * byte of it reaches unpack unverified. A signature that does not verify is refused here
  * (BAD_SIGNATURE, the verdict's own words). Undefined when it is not such a package or cannot
- * be read so (larger once inflated, encrypted, a BZip2 layer, more than four or text-mode
- * signatures, malformed, unsigned, or signed by no keyring key):
+ * be read so (larger once inflated, encrypted, more than four or text-mode signatures,
+ * malformed, unsigned, or signed by no keyring key):
  * the caller streams it as any package, and says what is wrong in the words it always has.
  */
 export async function openWhole(src: string, armored: boolean, file: string, ring: DeviceKeyring, o: { maxBytes: number; now: Date }): Promise<{ data: AsyncIterable<Uint8Array>; verdict: () => Promise<Verdict>; encrypted: false } | undefined> {
@@ -47,15 +47,14 @@ export async function openWhole(src: string, armored: boolean, file: string, rin
 const WHOLE_SIGNATURES = 4;
 
 /**
- * A message the whole path takes: no encryption (decrypted on a thread: the streaming path), no
- * compressed packet left (a BZip2 layer: its inner packets are not counted by fussy's grammar),
- * and at most WHOLE_SIGNATURES binary signatures (OpenPGP.js verifies them all at once over a
- * copy of the data each, and a text-mode one over a copy with its line ends changed): the
- * memory it holds stays a few times 4 MiB. Anything else is streamed.
+ * A message the whole path takes (no compressed packet is left in one: the outer layer is
+ * inflated by readWhole, any other refused by the grammar there): at most WHOLE_SIGNATURES
+ * binary signatures before the data (OpenPGP.js verifies them all at once over a copy of the
+ * data each, and a text-mode one over a copy with its line ends changed): the memory it holds
+ * stays a few times 4 MiB. Anything else is streamed.
  */
 function plainlySigned(message: openpgp.Message<Uint8Array>): boolean {
   const { packet, signature } = openpgp.enums;
-  if (message.packets.filterByTag(packet.compressedData).length > 0) return false;
   const sigs = message.packets.filterByTag(packet.onePassSignature, packet.signature) as unknown as Array<{ signatureType: openpgp.enums.signature | null }>;
   return sigs.length <= WHOLE_SIGNATURES && sigs.every((p) => p.signatureType === signature.binary);
 }

@@ -126,9 +126,11 @@ export class SyncHelper {
     this.#due = 0;
     this.#started++;
     this.#queued++;
-    const asked = this.#shell.request(this.dir);
-    void asked.then((ok) => (this.#lost ||= !ok));
-    this.#last = asked.finally(() => {
+    this.#last = this.#shell.request(this.dir).then((ok) => {
+      this.#lost ||= !ok;
+      return ok;
+    });
+    void this.#last.finally(() => {
       this.#queued--;
       if (!this.#again) return;
       this.#again = false;
