@@ -173,9 +173,9 @@ export class Scheduler {
     if (job.spec.origin === 'operator') await this.#store.setEnabled(name, enabled);
     else {
       // Written first: a write that fails changes nothing, now or at the next reload.
-      const state = { ...this.#stateOf(job.key), enabled };
-      await this.#store.saveState({ ...this.#state, [job.key]: state });
-      this.#state[job.key] = state;
+      await this.#store.saveState({ ...this.#state, [job.key]: { ...this.#stateOf(job.key), enabled } });
+      // Set on the state as it is now: a run that ended during the write changed its streak and last run.
+      if (this.#jobs.has(job.key)) this.#stateOf(job.key).enabled = enabled;
     }
     this.#apply(false);
     return this.#view(this.#jobs.get(job.key) as Job, new Date(this.#clock.now()), 3);

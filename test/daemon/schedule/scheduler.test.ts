@@ -45,13 +45,18 @@ async function rig(start: string, o: { maxRuns?: number; target?: string; notify
   sched.start();
   const runs = (): RunSummary[] => engine.history.query({ limit: 1000 }).reverse();
   // The scheduler counts a firing (and records its outcome) when its run's promise settles, a
-  // moment after the history says the run ended, longer on a loaded machine: time moved on
-  // before that would find the job still running and skip its next firing (overlap: skip), and
-  // a look at the job would miss its outcome. Caught up: every firing it counts is a run the
-  // engine still holds.
+  // moment after the history says the run ended (the engine still holds the run while its end
+  // record is written), longer on a loaded machine: time moved on before that would find the job
+  // still running and skip its next firing (overlap: skip), and a look at the job would miss its
+  // outcome. Caught up: every firing it counts is a job's run the engine holds and the history
+  // does not have as ended yet.
   const caughtUp = (): boolean => {
     const live = engine.snapshot();
-    return sched.list().jobs.reduce((n, j) => n + j.running, 0) <= live.running.length + live.queued.length;
+    const unended = [...live.running, ...live.queued].filter((id) => {
+      const run = engine.history.get(id);
+      return run?.trigger.kind === 'schedule' && run.endedAt === undefined;
+    });
+    return sched.list().jobs.reduce((n, j) => n + j.running, 0) <= unended.length;
   };
   return {
     dir,
