@@ -39,13 +39,12 @@ describe('fussy lock NAME -- CMD (cronlock): one instance at a time', function (
   it('a second instance exits 75 at once naming the holder (-q: silently); the lock is free afterwards', async function () {
     const first = execa(process.execPath, [FUSSY, 'lock', '--dir', dir, 'job', '--', 'sleep', '30'], { reject: false });
     await until('the first to hold the lock', async () => (await readFile(join(dir, 'job.lock'), 'utf8').catch(() => '')).includes('sleep 30'));
-    const t0 = Date.now();
+    // At once: one that waited would get the lock only after the first is killed below, and exit 0.
     const busy = await cli('fussy', ['lock', '--dir', dir, 'job', '--', 'true']);
     assert.equal(busy.exitCode, 75);
     assert.match(busy.stderr, /job\.lock is held by pid \d+ \(sleep 30/);
     const quiet = await cli('fussy', ['lock', '-q', '--dir', dir, 'job', '--', 'true']);
     assert.deepEqual([quiet.exitCode, quiet.stderr], [75, '']);
-    assert.ok(Date.now() - t0 < 5000, 'busy is reported at once');
     first.kill('SIGTERM'); // forwarded to the command's group
     assert.equal((await first).exitCode, 128 + 15);
     assert.equal((await cli('fussy', ['lock', '--dir', dir, 'job', '--', 'true'])).exitCode, 0);
@@ -56,7 +55,7 @@ describe('fussy lock NAME -- CMD (cronlock): one instance at a time', function (
     const t0 = Date.now();
     const r = await cli('fussy', ['lock', '--dir', dir, '--timeout', '1', 'slow', '--', 'sh', '-c', `sleep 60 & echo $! > ${pidFile}; sleep 60`]);
     assert.equal(r.exitCode, 124, r.stderr);
-    assert.ok(Date.now() - t0 < 10_000);
+    assert.ok(Date.now() - t0 < 30_000, 'not held up by the background sleep 60'); // a bound with room for a loaded machine
     const bg = Number(await readFile(pidFile, 'utf8'));
     await until('the background child to be gone', async () => !alive(bg));
   });
