@@ -59,9 +59,13 @@ function plainlySigned(message: openpgp.Message<Uint8Array>): boolean {
   return sigs.length <= WHOLE_SIGNATURES && sigs.every((p) => p.signatureType === signature.binary);
 }
 
-/** The OpenPGP message (armor removed, the outer compression inflated), or undefined past WHOLE_MAX. */
+/**
+ * The OpenPGP message (armor removed, the outer compression inflated), or undefined past WHOLE_MAX,
+ * read or inflated. The bytes read are capped too: a file that grows while it is read (its owner
+ * appending empty deflate blocks, which inflate to nothing) is not read on.
+ */
 async function readWhole(src: string, armored: boolean, file: string, maxBytes: number): Promise<Uint8Array | undefined> {
-  const raw = createReadStream(src, { highWaterMark: 1 << 20 });
+  const raw = createReadStream(src, { highWaterMark: 1 << 20, end: WHOLE_MAX }); // `end` is inclusive: one byte more tells
   try {
     const parts: Uint8Array[] = [];
     let n = 0;
@@ -70,7 +74,7 @@ async function readWhole(src: string, armored: boolean, file: string, maxBytes: 
       if (n > WHOLE_MAX) return undefined;
       parts.push(c);
     }
-    return Buffer.concat(parts, n);
+    return raw.bytesRead > WHOLE_MAX ? undefined : Buffer.concat(parts, n);
   } finally {
     raw.destroy();
   }

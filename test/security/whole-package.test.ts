@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { createCipheriv } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FussyEvent } from '../../src/index.js';
-import { WHOLE_MAX } from '../../src/openpgp/open-whole.js';
+import { loadDeviceKeyring } from '../../src/keyring/device-keyring.js';
+import { openWhole, WHOLE_MAX } from '../../src/openpgp/open-whole.js';
 import { installInto, makeDevice, rawTar, signPayload, type Device } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { assertRefused } from './helpers.js';
@@ -46,6 +49,29 @@ describe('security: a small package is verified whole before any of it is used (
       await assertRefused(dev, pkg, 'BAD_SIGNATURE', /signature check failed, need a valid signature by a keyring key/, {}, events);
       assert.equal(unpacked(events), streamed, `${pkg}: unpacked before the verdict`);
     }
+  });
+
+  it('whole-read-grows: a package that grows while it is read whole (empty deflate blocks, which inflate to nothing) is read no further than WHOLE_MAX bytes, then left to the streaming path', async function () {
+    // A FIFO stands for the package's descriptor while its owner appends to it: openWhole reads as
+    // far as it is written. A ZIP-compressed packet of indeterminate length, then empty stored blocks.
+    const fifo = join(dev.dir, 'growing.gpg');
+    execFileSync('mkfifo', [fifo]);
+    const ring = await loadDeviceKeyring(dev.keyring);
+    let ended = false;
+    const reading = openWhole(fifo, false, fifo, ring, { maxBytes: 1 << 30, now: new Date() }).finally(() => (ended = true));
+    const writer = await open(fifo, 'w');
+    const empty = Buffer.from('000000ffff'.repeat(64 * 1024 / 5), 'hex'); // 64 KiB less a byte of empty blocks
+    let written = 0;
+    try {
+      await writer.write(Buffer.from([0xa3, 0x01]));
+      for (const limit = 64 << 20; !ended && written < limit; written += empty.length) await writer.write(empty);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err; // the reader let go
+    } finally {
+      await writer.close();
+    }
+    assert.equal(await reading, undefined, 'streamed instead');
+    assert.ok(written <= WHOLE_MAX + (1 << 20), `read on to ${written} bytes`);
   });
 
   it('whole-or-streamed: a good package installs the same whichever way it is read', async function () {
