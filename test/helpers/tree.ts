@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { chmod, mkdir, symlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -55,6 +55,9 @@ export interface SampleFile {
 }
 
 export const MTIME = 1_700_000_000;
+
+/** Deterministic bytes that look random (AES-CTR of zeros, keyed by `seed`): they do not compress. */
+export const noise = (seed: number, n: number): Buffer => createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
 
 /** Write a small firmware tree; every entry gets MTIME unless it is a symlink. */
 export async function writeTree(root: string, files: SampleFile[]): Promise<string> {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createCipheriv, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { appendFileSync, closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -12,10 +12,7 @@ import { copyVerified } from '../../src/unpack/file-io.js';
 import { installInto, makeDevice, rawTar, signPayload, targetState, type Device } from '../helpers/device.js';
 import { rejection } from '../helpers/rejection.js';
 import { makeTmp } from '../helpers/tmp.js';
-import { writeTree, type SampleFile } from '../helpers/tree.js';
-
-/** Deterministic bytes that look random (AES-CTR of zeros). */
-const noise = (seed: number, n: number): Buffer => createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
+import { noise, writeTree, type SampleFile } from '../helpers/tree.js';
 
 const big = (seed: number, n = 256 * 1024): Buffer => {
   const b = Buffer.alloc(n);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createCipheriv, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,10 +11,9 @@ import { StagingWriter } from '../../src/unpack/staging-writer.js';
 import { unpack } from '../../src/unpack/unpack.js';
 import { installInto, makeDevice, rawTar, signPayload, type Device, type RawEntry } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
+import { noise } from '../helpers/tree.js';
 import { assertRefused } from './helpers.js';
 
-/** Deterministic bytes that look random (AES-CTR of zeros). */
-const noise = (seed: number, n: number): Buffer => createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /** Descriptors of this process open on something under `dir`. */

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createCipheriv } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -9,10 +8,8 @@ import { loadDeviceKeyring } from '../../src/keyring/device-keyring.js';
 import { openWhole, WHOLE_MAX } from '../../src/openpgp/open-whole.js';
 import { installInto, makeDevice, rawTar, signPayload, type Device } from '../helpers/device.js';
 import { makeTmp } from '../helpers/tmp.js';
+import { noise } from '../helpers/tree.js';
 import { assertRefused } from './helpers.js';
-
-/** Deterministic bytes that look random (AES-CTR of zeros): they do not compress. */
-const noise = (seed: number, n: number): Buffer => createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
 
 /**
  * A package of at most WHOLE_MAX bytes is read whole and its signatures checked before unpack
