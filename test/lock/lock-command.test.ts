@@ -75,9 +75,8 @@ describe('fussy lock NAME -- CMD (cronlock): one instance at a time', function (
     assert.equal((await cli('fussy', ['lock', '--dir', dir, 'job', '--', 'true'])).exitCode, 75, 'still busy: the command runs');
     process.kill(holder, 'SIGKILL');
     await until('the command to be gone', async () => !alive(holder));
-    const t0 = Date.now();
+    // fussy lock never waits without --wait: exit 0 is the dead holder recognised, not a staleness timeout run out.
     assert.equal((await cli('fussy', ['lock', '--dir', dir, 'job', '--', 'true'])).exitCode, 0, 'a dead holder is recognised at once');
-    assert.ok(Date.now() - t0 < 5000);
   });
 
   it('withLock: the library API refuses a second holder with LOCKED and rejects bad names', async function () {

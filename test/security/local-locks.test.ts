@@ -99,10 +99,8 @@ describe('security: local users against fussy lock', function () {
     const fifo = join(shared, 'job.lock');
     assert.equal((await shAs(`mkfifo ${fifo}`)).exitCode, 0);
     const before = await snapshot(shared);
-    const t0 = Date.now();
     const r = await fussy(['lock', '--dir', shared, 'job', '--', 'touch', join(base, 'ran')], { timeout: 20_000 });
     assert.equal(r.timedOut, false, 'fussy waited on the FIFO');
-    assert.ok(Date.now() - t0 < 15_000);
     assert.equal(r.exitCode, 40, r.stderr);
     assert.match(r.stderr, new RegExp(`${fifo} is a FIFO \\(owner uid ${NOBODY} \\(nobody\\), mode 0644\\), not a lock file`));
     assert.deepEqual(await snapshot(shared), before);

@@ -95,8 +95,6 @@ describe('SyncHelper: one shell per process that runs sync -f on request', funct
     execFileSync('mkfifo', [join(deep, 'fifo')]);
     await symlink(tmp.dir, join(deep, 'loop'));
     await symlink(join(tmp.dir, 'fifo'), join(tmp.dir, 'fifo-link'));
-    const t0 = Date.now();
-    fsyncTree(tmp.dir);
-    assert.ok(Date.now() - t0 < 10_000);
+    fsyncTree(tmp.dir); // a FIFO opened for reading, or a link loop followed, would never return
   });
 });
