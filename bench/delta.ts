@@ -10,6 +10,9 @@
  * regions) plus the delta's manifest; and the install of the update on a device that has the
  * base: the delta, the full package with fussy, and the original pipeline
  * (`gpg -d | tar xz && rsync -a --link-dest`). Median of --repeat runs.
+ * For the single file, the same rounds also measure what any installer of it pays here, whatever
+ * its package: node's start (`node -e 0`), the new file's 100 MB written and synced (`cp` of the
+ * base's file and `sync -f`), and one core's SHA-256 of it in node, printed below the table.
  *
  *   npm run bench:delta -- [--mb 300] [--files 3000] [--repeat 3] [--work DIR]
  */
@@ -75,6 +78,14 @@ interface Case {
   deltaFrom: 'package' | 'directory';
   /** The changed bytes, compressed: the reference size. */
   changedGz: number;
+  /** The one large file (path under the release): its floors are measured with the rounds. */
+  floorFile?: string;
+}
+
+/** One core's SHA-256 of `file` in node, seconds (the node's own start not counted). */
+async function sha256Seconds(file: string, env: Record<string, string>): Promise<number> {
+  const script = "const{createHash}=require('node:crypto'),{readFileSync}=require('node:fs');const b=readFileSync(process.argv[1]);const t=process.hrtime.bigint();createHash('sha256').update(b).digest();console.log(Number(process.hrtime.bigint()-t)/1e9)";
+  return Number((await execa(process.execPath, ['-e', script, file], { env })).stdout);
 }
 
 async function main(): Promise<void> {
@@ -97,11 +108,12 @@ async function main(): Promise<void> {
   await sh(`gzip -c ${pk}/big-changed.bin > ${pk}/big-changed.bin.gz`);
   const cases: Case[] = [
     { name: `${mb} MB, 5 % of files changed`, base, next, deltaFrom: 'package', changedGz: statSync(join(pk, 'changed.tar.gz')).size },
-    { name: '100 MB file, 1 % changed in place', base: big.a, next: big.b, deltaFrom: 'directory', changedGz: statSync(join(pk, 'big-changed.bin.gz')).size },
+    { name: '100 MB file, 1 % changed in place', base: big.a, next: big.b, deltaFrom: 'directory', changedGz: statSync(join(pk, 'big-changed.bin.gz')).size, floorFile: 'data/image.bin' },
   ];
 
   const T = join(work, 'delta-target');
   const tmp = join(work, 'delta-tmp');
+  const floors: string[] = [];
   const lines = ['| case | full package MB | delta MB | changed bytes gz + manifest MB | delta / reference | install: delta s | install: full s | pipeline update s | delta / pipeline | delta / full |', '|---|---|---|---|---|---|---|---|---|---|'];
   for (const c of cases) {
     const tag = basename(c.next);
@@ -125,7 +137,7 @@ async function main(): Promise<void> {
       else await sh(`gpg --batch -d ${refBase} 2>/dev/null | tar xzf - -C ${tmp} && rsync -a ${tmp}/${basename(c.base)}/ ${T}/${basename(c.base)}/ && rm -rf ${tmp}/${basename(c.base)}`, env);
       await sh('sync');
     };
-    const runs: Record<'delta' | 'full' | 'ref', number[]> = { delta: [], full: [], ref: [] };
+    const runs: Record<'delta' | 'full' | 'ref' | 'node' | 'write' | 'sha', number[]> = { delta: [], full: [], ref: [], node: [], write: [], sha: [] };
     for (let round = 0; round < repeat; round++) {
       await withBase('fussy');
       runs.delta.push((await measure(`${fussyBin} install ${delta} -k ${k.keyring} -t ${T} -q`, { cwd: work, env })).seconds);
@@ -133,16 +145,28 @@ async function main(): Promise<void> {
       runs.full.push((await measure(`${fussyBin} install ${full} -k ${k.keyring} -t ${T} -q`, { cwd: work, env })).seconds);
       await withBase('ref');
       runs.ref.push((await measure(`gpg --batch -d ${refNext} 2>/dev/null | tar xzf - -C ${tmp} && rsync -a --link-dest=${T}/${basename(c.base)} ${tmp}/${tag}/ ${T}/${tag}/ && rm -rf ${tmp}/${tag}`, { cwd: work, env })).seconds);
+      if (c.floorFile !== undefined) {
+        const file = join(T, basename(c.base), c.floorFile);
+        runs.node.push((await measure(`${process.execPath} -e 0`, { cwd: work, env })).seconds);
+        await sh('sync');
+        runs.write.push((await measure(`cp ${file} ${tmp}/floor.bin && sync -f ${tmp}/floor.bin`, { cwd: work, env })).seconds);
+        runs.sha.push(await sha256Seconds(`${tmp}/floor.bin`, env));
+        await rm(join(tmp, 'floor.bin'));
+      }
       process.stderr.write(`round ${round + 1}, ${c.name}: delta ${runs.delta.at(-1)?.toFixed(2)} s, full ${runs.full.at(-1)?.toFixed(2)} s, pipeline ${runs.ref.at(-1)?.toFixed(2)} s\n`);
     }
     const MB = (n: number): string => (n / 1e6).toFixed(n < 1e6 ? 3 : 1);
     const [d, f, r] = [median(runs.delta), median(runs.full), median(runs.ref)];
     const dSize = statSync(delta).size;
+    if (c.floorFile !== undefined) {
+      const [n, w, h] = [median(runs.node), median(runs.write), median(runs.sha)];
+      floors.push(`${c.name}, what any installer of it pays here (medians): node's start ${n.toFixed(2)} s; the file written and synced (cp, sync -f) ${w.toFixed(2)} s; its SHA-256 on one core ${h.toFixed(2)} s. The first two alone are ${((n + w) / r).toFixed(2)}x of the pipeline, the delta install ${(d / r).toFixed(2)}x.`);
+    }
     lines.push(`| ${c.name} | ${MB(statSync(full).size)} | ${MB(dSize)} | ${MB(reference)} | ${(dSize / reference).toFixed(2)}x | ${d.toFixed(2)} | ${f.toFixed(2)} | ${r.toFixed(2)} | ${(d / r).toFixed(2)}x | ${(d / f).toFixed(2)}x |`);
   }
   await rm(T, { recursive: true, force: true });
   await rm(tmp, { recursive: true, force: true });
-  const table = lines.join('\n') + '\n';
+  const table = [lines.join('\n'), ...floors.map((x) => `\n${x}`)].join('\n') + '\n';
   await writeFile(join(work, 'delta-results.md'), table);
   process.stdout.write(`\nmedian of ${repeat} runs, ${new Date().toISOString()}\n\n${table}`);
 }
