@@ -110,7 +110,7 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
   const early = new AbortController();
   try {
     const { packageDigest } = await import('./store/package-digest.js');
-    const digest = source.kind === 'file' ? packageDigest(source.path, early.signal) : undefined;
+    const digest = source.kind === 'file' ? packageDigest(source.path, early.signal, source.size()) : undefined;
     const { install: run } = await import('./ops/install.js');
     return await surfaced(run({
       ...common(o),

@@ -30,6 +30,11 @@ export interface OpenOptions {
   now: Date;
   /** Where to read it: the descriptor's /proc path (package-source.ts); default `file`, which names it in messages. */
   read?: string;
+  /**
+   * The package's bytes (PackageSource.size(): its size when it was opened): nothing past them is
+   * read, whatever is appended to the file meanwhile. Default: its size when it is opened here.
+   */
+  size?: number;
 }
 
 /**
@@ -45,18 +50,21 @@ export interface OpenOptions {
  */
 export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOptions): Promise<OpenedPackage> {
   const src = o.read ?? file;
-  const { head, size } = await readHead(src, file);
+  const read = await readHead(src, file);
+  const head = read.head;
+  const size = o.size ?? read.size;
   if (head[0] === 0x1f && head[1] === 0x8b) {
     throw reject(`${file} is a plain gzip file (.tar.gz), not a signed package`, 'sign it: fussy pack, or tar czf - DIR | gpg --sign');
   }
   const armored = head.subarray(0, 256).toString('latin1').includes('-----BEGIN PGP MESSAGE');
   if (size <= WHOLE_MAX) {
-    const whole = await openWhole(src, armored, file, ring, o);
+    const whole = await openWhole(src, armored, file, ring, { ...o, size });
     if (whole !== undefined) return { ...whole, close: () => {} };
   }
   const config: openpgp.PartialConfig = { maxDecompressedMessageSize: o.maxBytes, allowUnauthenticatedStream: true };
   // 1 MiB reads, or fewer bytes for a smaller package: what each read allocates is garbage later.
-  const raw = createReadStream(src, { highWaterMark: Math.min(1 << 20, Math.max(HEAD, size + 1)) });
+  // `end` is inclusive; a package of 0 bytes reads at most one (refused as no OpenPGP message).
+  const raw = createReadStream(src, { highWaterMark: Math.min(1 << 20, Math.max(HEAD, size + 1)), end: Math.max(0, size - 1) });
   // What else reads the package (a decryption thread); close() stops it and the file.
   let decrypting: Decrypted | undefined;
   const close = (): void => {
@@ -64,7 +72,7 @@ export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOpti
     decrypting?.stop();
   };
   try {
-    return { ...(await openWith(raw, armored ? undefined : head, file, ring, o, config, (d) => (decrypting = d))), close };
+    return { ...(await openWith(raw, armored ? undefined : head, file, ring, { ...o, size }, config, (d) => (decrypting = d))), close };
   } catch (err) {
     close();
     throw err;
@@ -101,7 +109,7 @@ async function openWith(raw: ReadStream, binaryHead: Buffer | undefined, file: s
       if (seipd !== undefined) {
         // AES SEIPDv1 (fussy pack, gpg -e): decrypted on a thread of its own, verified as a signed message.
         raw.destroy();
-        const d = decryptSeipd(file, seipd, sessionKey, o.read);
+        const d = decryptSeipd(file, seipd, sessionKey, o.read, { end: o.size });
         decrypting(d);
         integrity = d.integrity;
         const inner = await openpgp.readMessage({ binaryMessage: webStreamOf(inflateOuterLayer(d.data, o.maxBytes, file, 'the decrypted data')), config });

@@ -20,11 +20,11 @@ const PIECE = 1 << 20;
  * malformed, unsigned, or signed by no keyring key):
  * the caller streams it as any package, and says what is wrong in the words it always has.
  */
-export async function openWhole(src: string, armored: boolean, file: string, ring: DeviceKeyring, o: { maxBytes: number; now: Date }): Promise<{ data: AsyncIterable<Uint8Array>; verdict: () => Promise<Verdict>; encrypted: false } | undefined> {
+export async function openWhole(src: string, armored: boolean, file: string, ring: DeviceKeyring, o: { maxBytes: number; now: Date; size: number }): Promise<{ data: AsyncIterable<Uint8Array>; verdict: () => Promise<Verdict>; encrypted: false } | undefined> {
   let data: Uint8Array;
   let verdict: () => Promise<Verdict>;
   try {
-    const bytes = await readWhole(src, armored, file, o.maxBytes);
+    const bytes = await readWhole(src, armored, file, o.maxBytes, o.size);
     if (bytes === undefined) return undefined;
     const config: openpgp.PartialConfig = { maxDecompressedMessageSize: WHOLE_MAX };
     const message = await openpgp.readMessage({ binaryMessage: bytes, config });
@@ -60,12 +60,13 @@ function plainlySigned(message: openpgp.Message<Uint8Array>): boolean {
 }
 
 /**
- * The OpenPGP message (armor removed, the outer compression inflated), or undefined past WHOLE_MAX,
- * read or inflated. The bytes read are capped too: a file that grows while it is read (its owner
- * appending empty deflate blocks, which inflate to nothing) is not read on.
+ * The OpenPGP message (armor removed, the outer compression inflated), or undefined past WHOLE_MAX
+ * inflated. Only the package's `size` bytes (at most WHOLE_MAX: the caller checked) are read: a
+ * file that grows while it is read (its owner appending empty deflate blocks, which inflate to
+ * nothing) is not read on.
  */
-async function readWhole(src: string, armored: boolean, file: string, maxBytes: number): Promise<Uint8Array | undefined> {
-  const raw = createReadStream(src, { highWaterMark: 1 << 20, end: WHOLE_MAX }); // `end` is inclusive: one byte more tells
+async function readWhole(src: string, armored: boolean, file: string, maxBytes: number, size: number): Promise<Uint8Array | undefined> {
+  const raw = createReadStream(src, { highWaterMark: 1 << 20, end: Math.max(0, Math.min(WHOLE_MAX, size) - 1) }); // `end` is inclusive
   try {
     const parts: Uint8Array[] = [];
     let n = 0;
@@ -74,7 +75,7 @@ async function readWhole(src: string, armored: boolean, file: string, maxBytes: 
       if (n > WHOLE_MAX) return undefined;
       parts.push(c);
     }
-    return raw.bytesRead > WHOLE_MAX ? undefined : Buffer.concat(parts, n);
+    return Buffer.concat(parts, n);
   } finally {
     raw.destroy();
   }

@@ -33,15 +33,16 @@ export class SeipdFailure extends Error {
 export type Piece = [Buffer, boolean];
 
 /**
- * The plaintext of the SEIPDv1 packet at `offset` of the open file `fd`, piece by piece. Throws
+ * The plaintext of the SEIPDv1 packet at `offset` of the open file `fd`, piece by piece, reading
+ * nothing at or past `end` (the package's size when it was opened; default its size now). Throws
  * SeipdFailure on a malformed, truncated or modified packet, or a wrong session key; it returns
  * only when the MDC holds and nothing follows the packet. A reader that stops early simply stops
  * iterating: what it read is then unverified.
  */
-export function* seipdPlaintext(fd: number, offset: number, cipher: string, key: Uint8Array): Generator<Piece, void> {
+export function* seipdPlaintext(fd: number, offset: number, cipher: string, key: Uint8Array, end: number = fstatSync(fd).size): Generator<Piece, void> {
   const decipher = createDecipheriv(cipher, key, Buffer.alloc(BLOCK));
   const sha1 = createHash('sha1');
-  const reader = new PacketBody(fd, offset);
+  const reader = new PacketBody(fd, offset, end);
   let version: number | undefined;
   let prefix: Buffer | undefined = Buffer.alloc(0); // until its BLOCK + 2 bytes are complete
   let tail = Buffer.alloc(0); // the last MDC_LEN bytes seen: possibly the MDC packet
@@ -84,8 +85,7 @@ export function* seipdPlaintext(fd: number, offset: number, cipher: string, key:
   }
   decipher.final();
   // Nothing may follow the encrypted data: appended bytes are no part of what was encrypted.
-  const size = fstatSync(fd).size;
-  if (reader.pos !== size) throw new SeipdFailure('format', `${size - reader.pos} bytes follow the encrypted data`);
+  if (reader.pos !== end) throw new SeipdFailure('format', `${end - reader.pos} bytes follow the encrypted data`);
   if (prefix !== undefined || tail.length < MDC_LEN) throw new SeipdFailure('truncated', 'the encrypted data is too short to hold its integrity check');
   if (tail[0] !== 0xd3 || tail[1] !== 0x14) throw new SeipdFailure('mdc', 'no modification detection code at the end of the encrypted data');
   sha1.update(tail.subarray(0, 2));
@@ -102,16 +102,24 @@ class PacketBody {
   constructor(
     readonly fd: number,
     readonly offset: number,
+    /** Nothing at or past it is read: the file ends here, whatever is appended to it meanwhile. */
+    readonly end: number,
   ) {
     this.pos = offset;
-    this.#buf = Buffer.allocUnsafe(Math.max(1, Math.min(PIECE, fstatSync(fd).size - offset)));
+    this.#buf = Buffer.allocUnsafe(Math.max(1, Math.min(PIECE, end - offset)));
   }
 
   /** Up to `n` bytes at the current position into the buffer at `at`; how many were read. */
   #readInto(at: number, n: number): number {
-    const got = readSync(this.fd, this.#buf, at, n, this.pos);
+    const got = this.#read(this.#buf, at, n, this.pos);
     this.pos += got;
     return got;
+  }
+
+  /** readSync at `pos`, never past `end`. */
+  #read(buf: Buffer, at: number, n: number, pos: number): number {
+    const len = Math.min(n, this.end - pos);
+    return len > 0 ? readSync(this.fd, buf, at, len, pos) : 0;
   }
 
   /**
@@ -120,7 +128,7 @@ class PacketBody {
    */
   *pieces(): Generator<Buffer> {
     const head = Buffer.allocUnsafe(6);
-    const h = packetHeader(head.subarray(0, readSync(this.fd, head, 0, 6, this.pos)));
+    const h = packetHeader(head.subarray(0, this.#read(head, 0, 6, this.pos)));
     if (h === undefined || h.tag !== SEIPD_TAG) throw new SeipdFailure('format', 'not an integrity-protected encrypted data packet');
     this.pos = this.offset + h.headerLen;
     let length: BodyLength = h.length;
@@ -148,7 +156,7 @@ class PacketBody {
       }
       if (length.kind === 'fixed') break;
       const lb = Buffer.allocUnsafe(5);
-      const l = newLength(lb.subarray(0, readSync(this.fd, lb, 0, 5, this.pos)));
+      const l = newLength(lb.subarray(0, this.#read(lb, 0, 5, this.pos)));
       if (l === undefined) throw new SeipdFailure('truncated', 'the encrypted data ends inside a length header (truncated file)');
       this.pos += l[1];
       length = l[0];

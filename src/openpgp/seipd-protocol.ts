@@ -10,6 +10,8 @@ export interface SeipdWork {
   /** node's cipher name, aes-128-cfb, aes-192-cfb or aes-256-cfb. */
   cipher: string;
   key: Uint8Array;
+  /** The package's size when it was opened: nothing at or past it is read. */
+  end?: number;
   /** Int32Array(2): pieces in flight, stop flag. */
   shared: SharedArrayBuffer;
 }

@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SeipdFailure, seipdPlaintext } from './seipd-decrypt.js';
 import { IN_FLIGHT, type SeipdMessage, type SeipdWork } from './seipd-protocol.js';
 
-const { file, offset, cipher, key, shared } = workerData as SeipdWork;
+const { file, offset, cipher, key, end, shared } = workerData as SeipdWork;
 const state = new Int32Array(shared); // [0]: pieces sent and not yet read; [1]: stop
 const post = (m: SeipdMessage, transfer: ArrayBuffer[] = []): void => parentPort?.postMessage(m, transfer);
 const stopped = (): boolean => Atomics.load(state, 1) !== 0;
@@ -34,7 +34,7 @@ function send(piece: Buffer, move: boolean): boolean {
 const fd = openSync(file, 'r');
 try {
   let sent = true;
-  for (const [piece, move] of seipdPlaintext(fd, offset, cipher, key)) if (!(sent = send(piece, move))) break;
+  for (const [piece, move] of seipdPlaintext(fd, offset, cipher, key, end)) if (!(sent = send(piece, move))) break;
   if (sent) post({ type: 'end' }); // the generator returned: the MDC holds
 } catch (err) {
   post({ type: 'error', kind: err instanceof SeipdFailure ? err.kind : 'io', message: (err as Error).message });

@@ -55,13 +55,14 @@ export const IN_PROCESS_MAX = 4 * 1024 * 1024;
  * integrity check run beside the main thread's gunzip, tar and hashing instead of inside
  * X; memory is bounded by IN_FLIGHT pieces. A
  * small one (IN_PROCESS_MAX; `thread` forces either) is decrypted here, a piece at a time.
+ * Nothing at or past `end` is read (the package's size when it was opened; default: the file's).
  * Stopping to read (for await ... break, or an error) stops the decryption.
  */
-export function decryptSeipd(file: string, offset: number, key: openpgp.SessionKey, read: string = file, o: { thread?: boolean } = {}): Decrypted {
+export function decryptSeipd(file: string, offset: number, key: openpgp.SessionKey, read: string = file, o: { thread?: boolean; end?: number } = {}): Decrypted {
   const cipher = seipdCipher(key);
   if (cipher === undefined) throw new Error(`decryptSeipd: ${key.algorithm} is not AES`);
-  const thread = o.thread ?? statSync(read).size - offset > IN_PROCESS_MAX;
-  return (thread ? onThread : here)({ file: read, offset, cipher, key: key.data }, file);
+  const thread = o.thread ?? (o.end ?? statSync(read).size) - offset > IN_PROCESS_MAX;
+  return (thread ? onThread : here)({ file: read, offset, cipher, key: key.data, end: o.end }, file);
 }
 
 type Failed = Extract<SeipdMessage, { type: 'error' }>;
@@ -89,7 +90,7 @@ function here(work: Omit<SeipdWork, 'shared'>, file: string): Decrypted {
     let fd: number | undefined;
     try {
       fd = openSync(work.file, 'r');
-      for (const [piece] of seipdPlaintext(fd, work.offset, work.cipher, work.key)) {
+      for (const [piece] of seipdPlaintext(fd, work.offset, work.cipher, work.key, work.end)) {
         yield piece;
         await setImmediate(); // a piece (up to 1 MiB) at a time, other work in between
       }

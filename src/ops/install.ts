@@ -134,7 +134,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
   const facts: { release?: string; previous?: string; signers?: string[]; delta?: { bases: DeltaBase[] } } = {};
   return withTarget(target, { ...o, what: `install ${basename(o.package)}`, now }, async (recovered) => {
     // Started only now that the lock is held: a busy target answers at once, with nothing left running.
-    const digest = sha256 !== undefined ? Promise.resolve(sha256) : (o.packageDigest ?? packageDigest(src.path));
+    const digest = sha256 !== undefined ? Promise.resolve(sha256) : (o.packageDigest ?? packageDigest(src.path, undefined, src.size()));
     fp.at('locked');
     try {
       const early = abortedWith(o.signal); // came while an earlier transaction was recovered
@@ -170,7 +170,7 @@ async function installFrom(o: InstallOptions, src: PackageSource, sha256: string
       let opened: OpenedPackage | undefined;
       let unpackedAt = 0;
       try {
-        opened = await openPackage(pkg, ring, { maxBytes: cap, now, read: src.path });
+        opened = await openPackage(pkg, ring, { maxBytes: cap, now, read: src.path, size: src.size() });
         encrypted = opened.encrypted;
         unpacked = await unpack(opened.data, {
           staging,

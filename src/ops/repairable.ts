@@ -85,7 +85,7 @@ function isHealthyCopy(path: string, sha: string, size: number | undefined, dama
       closeSync(bad);
       if (same.dev === st.dev && same.ino === st.ino) return false;
     }
-    return sha256OfFd(fd, buf) === sha;
+    return sha256OfFd(fd, buf, st.size) === sha;
   } catch (err) {
     throw fsFailure(err, path, 'read');
   } finally {

@@ -112,7 +112,7 @@ export async function verifyRelease(dir: string, release: string, owner: { asRoo
       const to = await lstatFound(join(dir, e.target ?? ''));
       if (to === undefined || to.ino !== st.ino || to.dev !== st.dev) findings.push({ path: e.path, problem: 'link', detail: `is no longer a hard link to ${e.target}` });
     } else if (e.type === 'file') {
-      const sha = hashFile(p, st, buf);
+      const sha = st.size === e.size ? hashFile(p, st, buf) : ''; // another size: changed, and not read (its owner may have made it a sparse terabyte)
       if (sha === undefined) findings.push({ path: e.path, problem: 'type', detail: 'was replaced while it was checked' });
       else if (st.size !== e.size || sha !== e.sha256) {
         const shared = st.nlink > 1 ? `; it has ${st.nlink - 1} other hard link${st.nlink === 2 ? '' : 's'} (other releases share the damage)` : '';
@@ -163,7 +163,8 @@ function wantedType(e: ManifestEntry): string {
 
 /**
  * sha256 of the file lstat'd as `st`, read without following a symlink or blocking on a FIFO a
- * user may have put there since; undefined when something else is there now.
+ * user may have put there since, and no further than `st.size` (its owner may grow it meanwhile);
+ * undefined when something else is there now, '' (no sha256) when it was cut short meanwhile.
  */
 function hashFile(p: string, st: Stats, buf: Buffer): string | undefined {
   let fd: number;
@@ -176,7 +177,7 @@ function hashFile(p: string, st: Stats, buf: Buffer): string | undefined {
   try {
     const now = fstatSync(fd);
     if (!now.isFile() || now.dev !== st.dev || now.ino !== st.ino) return undefined;
-    return sha256OfFd(fd, buf);
+    return sha256OfFd(fd, buf, st.size) ?? '';
   } catch (err) {
     throw fsFailure(err, p, 'read');
   } finally {

@@ -62,11 +62,15 @@ const metaKey = (size: number, mode: number, uid: number, gid: number): string =
 export class DedupIndex {
   /** Files of releases with a manifest, by the sha256 it claims. */
   readonly #bySha = new Map<string, Candidate[]>();
+  readonly #byIdentity = new Map<string, Candidate[]>(); // the same by sha256 and metadata: find's key
   /** Files of releases without one, by size and metadata (hashed only on a match). */
   readonly #bySize = new Map<string, Candidate[]>();
   /** The same files by size alone: where a delta's content may also be (findContent). */
   readonly #bySizeAny = new Map<number, Candidate[]>();
   readonly #verified = new Map<string, string>(); // dev:ino -> actual sha256
+  /** Answers, and files without a manifest hashed by size: each looked at once per install (forged-lookup-flood). */
+  readonly #answers = new Map<string, Found | undefined>();
+  readonly #pools = new Map<string, Map<string, Found>>();
   /** One read buffer for all candidate hashing (no garbage per file): made at the first, grown to 1 MiB. */
   #buf: Buffer | undefined;
   readonly #fp: Failpoints;
@@ -104,9 +108,8 @@ export class DedupIndex {
         const size = e.size as number; // the schema requires size and sha256 of a file
         const c: Candidate = { abs: `${dir}/${e.path}`, size, mode: e.mode, uid: e.uid, gid: e.gid, sha256: e.sha256 };
         this.bytes += size;
-        const list = this.#bySha.get(e.sha256 as string);
-        if (list === undefined) this.#bySha.set(e.sha256 as string, [c]);
-        else list.push(c);
+        push(this.#bySha, e.sha256 as string, c);
+        push(this.#byIdentity, `${e.sha256 as string}:${metaKey(size, e.mode, e.uid, e.gid)}`, c);
       }
       return;
     }
@@ -119,13 +122,8 @@ export class DedupIndex {
 
   #push(c: Candidate): void {
     this.bytes += c.size;
-    const key = metaKey(c.size, c.mode, c.uid, c.gid);
-    const list = this.#bySize.get(key);
-    if (list === undefined) this.#bySize.set(key, [c]);
-    else list.push(c);
-    const any = this.#bySizeAny.get(c.size);
-    if (any === undefined) this.#bySizeAny.set(c.size, [c]);
-    else any.push(c);
+    push(this.#bySize, metaKey(c.size, c.mode, c.uid, c.gid), c);
+    push(this.#bySizeAny, c.size, c);
   }
 
   /**
@@ -133,7 +131,7 @@ export class DedupIndex {
    * (manifest), or hold a file of this size and metadata (no manifest, so maybe)?
    */
   probablyHas(f: FileIdentity): boolean {
-    return this.#bySha.get(f.sha256)?.some((c) => sameIdentity(c, f)) === true || this.#bySize.has(metaKey(f.size, f.mode, f.uid, f.gid));
+    return this.claims(f) || this.#bySize.has(metaKey(f.size, f.mode, f.uid, f.gid));
   }
 
   /**
@@ -141,7 +139,7 @@ export class DedupIndex {
    * of a release without a manifest that merely has the size does not count (the space check).
    */
   claims(f: FileIdentity): boolean {
-    return this.#bySha.get(f.sha256)?.some((c) => sameIdentity(c, f)) === true;
+    return this.#byIdentity.has(`${f.sha256}:${metaKey(f.size, f.mode, f.uid, f.gid)}`);
   }
 
   /**
@@ -150,16 +148,15 @@ export class DedupIndex {
    * inode linked is that one (a user who owns the candidate's directory can swap the name).
    */
   find(f: FileIdentity): Found | undefined {
-    for (const c of this.#bySha.get(f.sha256) ?? []) {
-      if (!sameIdentity(c, f)) continue;
-      const v = this.#actualSha(c, f);
-      if (v?.sha === f.sha256) return { abs: c.abs, dev: v.dev, ino: v.ino, identity: f };
-    }
-    for (const c of this.#bySize.get(metaKey(f.size, f.mode, f.uid, f.gid)) ?? []) {
-      const v = this.#actualSha(c, f);
-      if (v?.sha === f.sha256) return { abs: c.abs, dev: v.dev, ino: v.ino, identity: f };
-    }
-    return undefined;
+    const meta = metaKey(f.size, f.mode, f.uid, f.gid);
+    return this.#answer(`find:${f.sha256}:${meta}`, () => {
+      for (const c of this.#byIdentity.get(`${f.sha256}:${meta}`) ?? []) {
+        const v = this.#actualSha(c, f);
+        if (v?.sha === f.sha256) return { abs: c.abs, dev: v.dev, ino: v.ino, identity: f };
+      }
+      const copy = this.#pool(`meta:${meta}`, this.#bySize.get(meta)).get(f.sha256);
+      return copy === undefined ? undefined : { ...copy, identity: f };
+    });
   }
 
   /**
@@ -169,22 +166,43 @@ export class DedupIndex {
    */
   findContent(sha256: string, size: number): Found | undefined {
     // The manifests' claims first; then files of releases without one (a factory image) of that size, hashed.
-    for (const c of [...(this.#bySha.get(sha256) ?? []), ...(this.#bySizeAny.get(size) ?? [])]) {
-      if (c.size !== size) continue;
-      // The file's own mode and owner (a release installed by another user has other owners than its manifest's).
-      let st: Stats | undefined;
-      try {
-        st = lstatSync(c.abs, { throwIfNoEntry: false });
-      } catch (err) {
-        if (isErrno(err, 'ELOOP', 'EACCES', 'ENOTDIR')) continue;
-        throw err;
+    return this.#answer(`content:${sha256}:${size}`, () => {
+      for (const c of this.#bySha.get(sha256) ?? []) {
+        const found = c.size === size ? this.#asItIs(c) : undefined;
+        if (found?.identity.sha256 === sha256) return found;
       }
-      if (st === undefined || !st.isFile()) continue;
-      const meta = { sha256, size: st.size, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
-      const v = this.#actualSha(c, meta, st);
-      if (v?.sha === sha256) return { abs: c.abs, dev: v.dev, ino: v.ino, identity: meta };
+      return this.#pool(`size:${size}`, this.#bySizeAny.get(size)).get(sha256);
+    });
+  }
+
+  #answer(key: string, look: () => Found | undefined): Found | undefined {
+    if (!this.#answers.has(key)) this.#answers.set(key, look());
+    return this.#answers.get(key);
+  }
+
+  /** Files without a manifest in `list` (of one size), each hashed once, by content: the first copy of each. */
+  #pool(key: string, list: Candidate[] | undefined): Map<string, Found> {
+    let pool = this.#pools.get(key);
+    if (pool !== undefined) return pool;
+    pool = new Map();
+    for (const c of list ?? []) {
+      const found = this.#asItIs(c);
+      if (found === undefined || !sameIdentity(c, found.identity) || pool.has(found.identity.sha256)) continue; // changed since the walk: not what the key says
+      pool.set(found.identity.sha256, found);
     }
-    return undefined;
+    this.#pools.set(key, pool);
+    return pool;
+  }
+
+  /** The candidate as it is now: its own mode and owner (a release installed by another user has other owners than its manifest's) and its content, verified. */
+  #asItIs(c: Candidate): Found | undefined {
+    const st = lstatIfThere(c.abs);
+    if (st === undefined || !st.isFile()) return undefined;
+    const identity = { sha256: '', size: st.size, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+    const v = this.#actualSha(c, identity, st);
+    if (v === undefined) return undefined;
+    identity.sha256 = v.sha;
+    return { abs: c.abs, dev: v.dev, ino: v.ino, identity };
   }
 
   /**
@@ -224,13 +242,7 @@ export class DedupIndex {
   /** `taken`: the candidate's lstat, if the caller just took it. */
   #actualSha(c: Candidate, f: FileIdentity, taken?: Stats): { sha: string; dev: number; ino: number } | undefined {
     // One lstat answers most lookups (cache hits); only a miss opens and reads the file.
-    let st: Stats | undefined = taken;
-    try {
-      st ??= lstatSync(c.abs, { throwIfNoEntry: false });
-    } catch (err) {
-      if (isErrno(err, 'ELOOP', 'EACCES', 'ENOTDIR')) return undefined;
-      throw err;
-    }
+    const st = taken ?? lstatIfThere(c.abs);
     if (st === undefined || !sameMeta(st, f)) return undefined;
     const key = `${st.dev}:${st.ino}`;
     const known = this.#verified.get(key) ?? this.cache.get(st);
@@ -239,16 +251,21 @@ export class DedupIndex {
     try {
       fd = openSync(c.abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
-      if (isErrno(err, 'ENOENT', 'ELOOP', 'EACCES', 'ENOTDIR')) return undefined;
+      // EAGAIN: its owner holds a lease on it (fcntl F_SETLEASE, which any owner may take), and an
+      // O_NONBLOCK open is told so rather than made to wait; ENXIO: a socket there now. Either way
+      // not a copy to use (lease-blocks-install: it made every install an internal error).
+      if (isErrno(err, 'ENOENT', 'ELOOP', 'EACCES', 'ENOTDIR', 'EAGAIN', 'ENXIO')) return undefined;
       throw err;
     }
     try {
       const at = Date.now(); // before the fstat: HashCache.note
       const fst = fstatSync(fd);
       if (fst.dev !== st.dev || fst.ino !== st.ino || !sameMeta(fst, f)) return undefined; // replaced meanwhile
+      this.#fp.at('dedup-before-hash');
       const want = Math.min(1 << 20, Math.max(64 << 10, fst.size));
       if (this.#buf === undefined || this.#buf.length < want) this.#buf = Buffer.allocUnsafe(want);
-      const sha = sha256OfFd(fd, this.#buf);
+      const sha = sha256OfFd(fd, this.#buf, fst.size); // never past the size checked: its owner may grow it meanwhile
+      if (sha === undefined) return undefined; // cut short meanwhile
       this.#verified.set(key, sha);
       this.cache.note(fst, sha, at);
       return { sha, dev: fst.dev, ino: fst.ino };
@@ -264,4 +281,20 @@ function sameIdentity(c: Candidate, f: FileIdentity): boolean {
 
 function sameMeta(st: Stats, f: FileIdentity): boolean {
   return st.isFile() && st.size === f.size && (st.mode & 0o7777) === f.mode && st.uid === f.uid && st.gid === f.gid;
+}
+
+function push<K>(map: Map<K, Candidate[]>, key: K, c: Candidate): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [c]);
+  else list.push(c);
+}
+
+/** lstat, undefined when nothing (or a link loop, an unreadable or non-directory parent) is there. */
+function lstatIfThere(path: string): Stats | undefined {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false });
+  } catch (err) {
+    if (isErrno(err, 'ELOOP', 'EACCES', 'ENOTDIR')) return undefined;
+    throw err;
+  }
 }

@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { isSystemError } from '../errors.js';
 import { sha256OfFd } from '../util/hash-fd.js';
 
-const { file } = workerData as { file: string };
+const { file, size } = workerData as { file: string; size?: number };
 try {
   setPriority(19);
 } catch (err) {
@@ -21,8 +21,9 @@ try {
 function digest(): string | undefined {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
-    if (!fstatSync(fd).isFile()) return undefined;
-    return sha256OfFd(fd, Buffer.allocUnsafe(1 << 20));
+    const st = fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    return sha256OfFd(fd, Buffer.allocUnsafe(1 << 20), size ?? st.size);
   } finally {
     closeSync(fd);
   }

@@ -140,7 +140,8 @@ export class HashCache {
     const groups = [...byAt].map(([a, f]) => ({ at: String(a), files: f }));
     groups.push({ at: String(at), files: mine });
     try {
-      await writeAtomic(file, JSON.stringify({ version: VERSION, groups }), { durable: false });
+      // 0600: it holds the sha256 of files only root may read (hash-cache-readable: a user could test guesses of a secret against it).
+      await writeAtomic(file, JSON.stringify({ version: VERSION, groups }), { durable: false, mode: 0o600 });
     } catch (err) {
       // best effort (read-only state dir, full disk): the next install hashes instead
       if (!isErrno(err, 'EROFS', 'ENOSPC', 'EDQUOT', 'EACCES', 'EIO')) throw err;

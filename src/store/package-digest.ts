@@ -20,17 +20,21 @@ export const INLINE_DIGEST_MAX = 16 << 20;
  * A small one (INLINE_DIGEST_MAX) is read and hashed here, synchronously (util/hash-fd.ts).
  * Undefined when the file is not a regular file, cannot be read, or `signal` aborts it (a command
  * that ends before it needs the digest must not wait for it). Nothing here keeps the process alive.
+ * `size`: the package's bytes as the install reads them (PackageSource.size(), its size when it
+ * was opened): exactly those are hashed, never what its owner appends meanwhile (a sparse
+ * terabyte would keep the install waiting for its history record with the lock held); a file
+ * cut short meanwhile has no digest. Default: the file's size when it is opened here.
  */
-export async function packageDigest(file: string, signal?: AbortSignal): Promise<string | undefined> {
+export async function packageDigest(file: string, signal?: AbortSignal, size?: number): Promise<string | undefined> {
   if (signal?.aborted === true) return undefined;
-  const small = await inlineDigest(file, signal);
-  return small === LARGE ? workerDigest(file, signal) : small;
+  const small = await inlineDigest(file, signal, size);
+  return small === LARGE ? workerDigest(file, signal, size) : small;
 }
 
 const LARGE = Symbol('large');
 
 /** The digest of a small regular file, read here; LARGE for a regular file past INLINE_DIGEST_MAX. */
-async function inlineDigest(file: string, signal?: AbortSignal): Promise<string | undefined | typeof LARGE> {
+async function inlineDigest(file: string, signal?: AbortSignal, size?: number): Promise<string | undefined | typeof LARGE> {
   let fh;
   try {
     // O_NONBLOCK: opening a FIFO never waits for a writer (it is not hashed).
@@ -42,9 +46,10 @@ async function inlineDigest(file: string, signal?: AbortSignal): Promise<string 
   try {
     const st = await fh.stat();
     if (!st.isFile()) return undefined;
-    if (st.size > INLINE_DIGEST_MAX) return LARGE;
+    const bytes = size ?? st.size;
+    if (bytes > INLINE_DIGEST_MAX) return LARGE;
     // At most 16 MiB: read and hashed in one go, no thread-pool hand-off per read.
-    return signal?.aborted === true ? undefined : sha256OfFd(fh.fd, Buffer.allocUnsafe(Math.max(1, Math.min(st.size, 1 << 20))));
+    return signal?.aborted === true ? undefined : sha256OfFd(fh.fd, Buffer.allocUnsafe(Math.max(1, Math.min(bytes, 1 << 20))), bytes);
   } catch (err) {
     if (isSystemError(err)) return undefined;
     throw err;
@@ -53,12 +58,12 @@ async function inlineDigest(file: string, signal?: AbortSignal): Promise<string 
   }
 }
 
-function workerDigest(file: string, signal?: AbortSignal): Promise<string | undefined> {
+function workerDigest(file: string, signal: AbortSignal | undefined, size: number | undefined): Promise<string | undefined> {
   return new Promise((resolve) => {
     if (signal?.aborted === true) return resolve(undefined);
     let worker: Worker;
     try {
-      worker = new Worker(new URL('./digest-worker.js', import.meta.url), { workerData: { file } });
+      worker = new Worker(new URL('./digest-worker.js', import.meta.url), { workerData: { file, size } });
     } catch (err) {
       if (!cannotStartThread(err)) throw err;
       return resolve(undefined); // no thread to be had: the history records no digest

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { FussyError, isErrno } from '../errors.js';
 import type { Found } from '../store/dedup-index.js';
+import { sha256OfFd } from '../util/hash-fd.js';
 
 /** Write all of `data` at the descriptor's offset; a full disk is NO_SPACE naming `abs`. */
 export function writeAll(fd: number, data: Buffer, abs: string): void {
@@ -52,15 +53,42 @@ export function openVerified(c: Found, what: string): number {
   try {
     fd = openSync(c.abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
-    if (!isErrno(err, 'ENOENT', 'ELOOP', 'EACCES', 'ENOTDIR')) throw err;
+    if (isErrno(err, 'EAGAIN')) throw missing(`${c.abs}, ${what}, is held by a lease of its owner (fcntl F_SETLEASE) and cannot be read now`);
+    if (!isErrno(err, 'ENOENT', 'ELOOP', 'EACCES', 'ENOTDIR', 'ENXIO')) throw err;
     throw missing(`${c.abs}, ${what}, disappeared before it was used`);
   }
   const st = fstatSync(fd);
-  if (st.dev !== c.dev || st.ino !== c.ino) {
+  // The same inode number on the same file system can be a new file (ext4 reuses a freed number
+  // at once): a FIFO or directory made there since is not the file verified.
+  if (st.dev !== c.dev || st.ino !== c.ino || !st.isFile()) {
     closeSync(fd);
     throw missing(`${c.abs}, ${what}, was replaced before it was used`);
   }
   return fd;
+}
+
+/**
+ * Why a patch against the verified base `c` did not make its file, when it is the base's fault:
+ * DELTA_BASE_MISSING when the base is gone, swapped, or no longer holds the content it was
+ * verified to have (its owner edited or cut it while the patch was applied); undefined when it
+ * still does, and the package is to blame. Hashed again only on this failure path (once per
+ * install: after a refusal nothing more is unpacked).
+ */
+export function baseChanged(c: Found, what: string): FussyError | undefined {
+  let fd: number;
+  try {
+    fd = openVerified(c, what);
+  } catch (err) {
+    if (err instanceof FussyError) return err;
+    throw err;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.size === c.identity.size && sha256OfFd(fd, Buffer.allocUnsafe(1 << 20), st.size) === c.identity.sha256) return undefined;
+  } finally {
+    closeSync(fd);
+  }
+  return missing(`${c.abs}, ${what}, changed while the patch was applied`);
 }
 
 function missing(message: string): FussyError {

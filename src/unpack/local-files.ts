@@ -4,7 +4,7 @@ import type { ReadEntry } from 'tar';
 import { CHUNK_MIN, MAX_DATA_RECORD, OP_COPY, OP_DATA, OP_END, PATCH_MAGIC } from '../archive/chunks.js';
 import { FussyError } from '../errors.js';
 import type { Found } from '../store/dedup-index.js';
-import { copyVerified, openVerified, writeAll } from './file-io.js';
+import { baseChanged, copyVerified, openVerified, writeAll } from './file-io.js';
 import { blocks, FILE, type Meta, type StagingWriter } from './staging-writer.js';
 
 /**
@@ -52,7 +52,8 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
   const fd = w.hold(w.createFile(rel)); // src is closed by abandon() if this throws
   const abs = w.abs(rel);
   let out = 0;
-  const wrong = (): FussyError => bad(rel, `does not make the file of its manifest entry (${out} of ${size} bytes, or another sha256)`);
+  // A base its owner edited meanwhile is told as such, not blamed on the package.
+  const wrong = (): FussyError => baseChanged(base, `the base of "${rel}"`) ?? bad(rel, `does not make the file of its manifest entry (${out} of ${size} bytes, or another sha256)`);
   // The hash lane hashes the copies where they were read (hash-lane.ts) and reads the rest back
   // as it is written (the main thread only copies), else the file is hashed here.
   const lane = w.onLane(fd, rel, size, sha256, wrong);
@@ -75,7 +76,7 @@ export function patched(w: StagingWriter, rel: string, entry: ReadEntry, meta: M
       const piece = lane?.piece();
       const buf = piece ?? copyBuf;
       const n = readSync(src, buf, 0, Math.min(buf.length, length - done), offset + done);
-      if (n === 0) throw bad(rel, 'copies past the end of its base file');
+      if (n === 0) throw baseChanged(base, `the base of "${rel}"`) ?? bad(rel, 'copies past the end of its base file');
       emit(buf.subarray(0, n), piece !== undefined);
       done += n;
     }

@@ -15,11 +15,14 @@ export class PackageSource {
   /** 'file': a regular file, read in place. 'pipe': a FIFO, pipe or socket, spooled before the lock is taken. */
   readonly kind: 'file' | 'pipe';
   #fd: number | undefined;
+  #size: number | undefined;
 
-  constructor(name: string, fd: number, kind: 'file' | 'pipe') {
+  /** `size`: a regular file's size when it was opened (else taken at the first size()). */
+  constructor(name: string, fd: number, kind: 'file' | 'pipe', size?: number) {
     this.name = name;
     this.#fd = fd;
     this.kind = kind;
+    this.#size = size;
   }
 
   get fd(): number {
@@ -32,9 +35,15 @@ export class PackageSource {
     return `/proc/${process.pid}/fd/${this.fd}`;
   }
 
-  /** Bytes of a regular file, now (fstat of the descriptor). */
+  /**
+   * The package's bytes: a regular file's size when it was opened (a spooled copy's once it is
+   * written, at the first call). Nothing that reads the package reads past them, so bytes its
+   * owner appends meanwhile (a sparse terabyte in an instant) are never read, hashed or waited
+   * for with the target's lock held; a package cut short meanwhile is refused as truncated.
+   */
   size(): number {
-    return fstatSync(this.fd).size;
+    this.#size ??= fstatSync(this.fd).size;
+    return this.#size;
   }
 
   /** Hand the descriptor to something that closes it (a stream); close() then does nothing. */
@@ -63,6 +72,9 @@ export function openPackageSource(file: string): PackageSource {
   } catch (err) {
     if (isErrno(err, 'ENXIO')) {
       throw new FussyError('PACKAGE_UNREADABLE', `cannot read package ${file}: ENXIO (a socket, or a device without a driver)`, { cause: err, hint: 'to read the package from stdin, pass - as the package' });
+    }
+    if (isErrno(err, 'EAGAIN')) {
+      throw new FussyError('PACKAGE_UNREADABLE', `cannot read package ${file}: EAGAIN (its owner holds a lease on it, fcntl F_SETLEASE)`, { cause: err, hint: 'copy the package somewhere only root writes, or try again once the lease is released' });
     }
     if (isErrno(err, 'EACCES', 'EPERM')) throw permissionDenied(err, `cannot read package ${file}: ${err.code}`, { path: file, need: 'read' });
     if (isErrno(err, 'ENOENT', 'ENOTDIR', 'ELOOP', 'EISDIR', 'ENAMETOOLONG')) {
@@ -95,7 +107,7 @@ export const STDIN_NAME = '/dev/stdin';
 
 function sourceOf(file: string, fd: number): PackageSource {
   const st = fstatSync(fd);
-  if (st.isFile()) return new PackageSource(file, fd, 'file');
+  if (st.isFile()) return new PackageSource(file, fd, 'file', st.size);
   if (st.isFIFO() || st.isSocket()) return new PackageSource(file, fd, 'pipe');
   const what = st.isDirectory() ? 'a directory' : st.isCharacterDevice() ? 'a terminal or character device' : st.isBlockDevice() ? 'a block device' : 'not a regular file';
   throw new FussyError('PACKAGE_UNREADABLE', `package ${file} is ${what}, not a package file`, { hint: 'pass a .tar.gz.gpg / .tar.gz.asc file, or pipe it in as - (fussy install -)' });

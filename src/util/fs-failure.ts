@@ -6,6 +6,7 @@ const HINTS: Record<string, string> = {
   EPERM: 'operation not permitted: run fussy as root',
   EIO: 'the storage reported an I/O error: check the device (dmesg) and the file system (fsck)',
   EROFS: 'the file system is read-only: remount it read-write first',
+  EAGAIN: "the file's owner holds a lease on it (fcntl F_SETLEASE): try again once it is released",
 };
 
 /**

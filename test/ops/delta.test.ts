@@ -11,6 +11,7 @@ import { pack, type PackOptions } from '../../src/pack/pack.js';
 import { copyVerified } from '../../src/unpack/file-io.js';
 import { installInto, makeDevice, rawTar, signPayload, targetState, type Device } from '../helpers/device.js';
 import { rejection } from '../helpers/rejection.js';
+import { fussy } from '../helpers/other-user.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { noise, writeTree, type SampleFile } from '../helpers/tree.js';
 
@@ -299,6 +300,22 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
       assert.equal(readlinkSync(join(d.target, 'current')), 'fw-1');
     });
 
+    it('patch-base-edited-mid-install: a patch base edited in place after it was verified is refused as a changed base (21, naming it), not blamed on the package', async function () {
+      const img2 = image([700_000]);
+      const p1 = (await packIt('fw-1', [...IMG1, { path: 'share/x', content: 'same\n' }])).path;
+      const r = await packIt('fw-2', [{ path: 'etc/version', content: '2\n' }, { path: 'share/x', content: 'same\n' }, { path: 'db/image', content: img2 }], { deltaFrom: [p1] });
+      const d = await deviceOn('edited-base', [p1]);
+      const pause = join(tmp, 'edited-pause');
+      const base = join(d.target, 'fw-1/db/image');
+      // Whoever owns fw-1/db edits a range the patch copies, after install verified the base.
+      const editor = execa('sh', ['-c', `while [ ! -e ${pause} ]; do sleep 0.01; done; printf EDITED | dd of=${base} bs=1 seek=1000 conv=notrunc 2>/dev/null; rm ${pause}`]);
+      const err = await rejection(installInto(d, r.path, { failpoint: `pause:dedup-before-link:${pause}` }));
+      await editor;
+      assert.equal(err.code, 'DELTA_BASE_MISSING', err.message);
+      assert.match(err.message, /fw-1\/db\/image, the base of "db\/image", changed while the patch was applied/);
+      assert.equal(readlinkSync(join(d.target, 'current')), 'fw-1');
+    });
+
     it('base-package-name-twice: a base package holding the patched file twice is refused by name (BAD_SOURCE), no temp file left', async function () {
       const img = image([]);
       const manifest = { format: 'fussy-manifest', version: 1, release: 'fw-1', created: '2026-12-03T00:00:00.000Z', sequence: 2, totalBytes: img.length, fileCount: 1, entries: [dirEntry('.'), dirEntry('db'), fileEntry('db/image', img)] };
@@ -326,6 +343,26 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
   });
 
   describe('what a delta cannot make install do (review)', function () {
+
+    it('forged-lookup-flood: a forged delta of 20,000 entries asking for content of a size the factory image has 4,000 files of is refused for its signature (20) after one look at each file, not one per entry', async function () {
+      const d = await makeDevice(join(tmp, 'lookup-flood'));
+      mkdirSync(join(d.target, 'current', 'lib', 'py'), { recursive: true });
+      for (let i = 0; i < 4000; i++) writeFileSync(join(d.target, 'current', 'lib', 'py', `__init__${i}.py`), '');
+      const pad = noise(11, 5 * 1024 * 1024); // past 4 MiB: streamed, so the lookups come before the verdict
+      const file = (path: string, size: number, sha256: string, from?: string) => ({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000, size, sha256, ...(from === undefined ? {} : { from }) });
+      const entries = [{ path: '.', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000 }, ...Array.from({ length: 20_000 }, (_, i) => file(`f${i}`, 0, sha(Buffer.from(`no such content ${i}`)), 'base')), file('pad', pad.length, sha(pad))];
+      const manifest = { format: 'fussy-manifest', version: 2, release: 'fw-f', created: '2026-12-03T00:00:00.000Z', sequence: 1000, bases: [{ release: 'factory' }], totalBytes: pad.length, fileCount: entries.length - 1, entries };
+      const pkg = await signPayload(join(tmp, 'lookup-flood.gpg'), rawTar([{ path: 'fw-f/', type: 'Directory' }, { path: 'fw-f/.fussy-manifest.json', data: JSON.stringify(manifest) }, { path: 'fw-f/pad', data: pad }]), { signingKeys: [d.signingKey] });
+      const bytes = readFileSync(pkg);
+      bytes[bytes.length - 3] = (bytes[bytes.length - 3] as number) ^ 0x55; // forged: the signature no longer holds
+      writeFileSync(pkg, bytes);
+      const before = await targetState(d.target);
+      // One lstat per file and entry was 80 million lstats here (~5 minutes, with the lock held).
+      const r = await fussy(['install', pkg, '-k', d.keyring, '-t', d.target], { timeout: 60_000 });
+      assert.equal(r.timedOut, false, 'the lookups outlasted a minute');
+      assert.equal(r.exitCode, 20, r.stderr);
+      assert.deepEqual(await targetState(d.target), before);
+    });
 
     it('patch-record-flood: a patch of tiny records (crafted, signed or not) is refused at its first record, before it makes install write per byte', async function () {
       const image = noise(3, 2 * 1024 * 1024);

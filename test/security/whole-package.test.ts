@@ -55,7 +55,7 @@ describe('security: a small package is verified whole before any of it is used (
     execFileSync('mkfifo', [fifo]);
     const ring = await loadDeviceKeyring(dev.keyring);
     let ended = false;
-    const reading = openWhole(fifo, false, fifo, ring, { maxBytes: 1 << 30, now: new Date() }).finally(() => (ended = true));
+    const reading = openWhole(fifo, false, fifo, ring, { maxBytes: 1 << 30, now: new Date(), size: WHOLE_MAX }).finally(() => (ended = true));
     const writer = await open(fifo, 'w');
     const empty = Buffer.from('000000ffff'.repeat(64 * 1024 / 5), 'hex'); // 64 KiB less a byte of empty blocks
     let written = 0;
