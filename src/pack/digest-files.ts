@@ -50,7 +50,9 @@ export function digestFiles(entries: WalkEntry[], onBytes: (n: number) => void =
     const fd = openForRead(e.abs);
     try {
       for (;;) {
-        const n = readSync(fd, buf, 0, READ_SIZE, null);
+        // No further than one byte past the size listed: a file that grows meanwhile (a log, a
+        // sparse terabyte) is told at once, not read to its new end.
+        const n = readSync(fd, buf, 0, Math.min(READ_SIZE, e.stat.size + 1 - total), null);
         if (n === 0) break;
         if (total === 0 && n >= PROBE_MIN_SIZE) {
           const start = (n - PROBE_SIZE) >> 1;
@@ -64,7 +66,7 @@ export function digestFiles(entries: WalkEntry[], onBytes: (n: number) => void =
       closeSync(fd);
     }
     if (total !== e.stat.size) {
-      throw new FussyError('BAD_SOURCE', `${e.abs} changed size while it was being packed (${e.stat.size} -> ${total} bytes)`, {
+      throw new FussyError('BAD_SOURCE', `${e.abs} changed size while it was being packed (${e.stat.size} bytes when listed, ${total > e.stat.size ? 'more' : total} now)`, {
         hint: 'do not change the tree while packing it',
       });
     }

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { link, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import * as openpgp from 'openpgp';
 import { FussyError, type ErrorCode } from '../../src/errors.js';
+import { digestFiles } from '../../src/pack/digest-files.js';
 import { pack, type PackOptions } from '../../src/pack/pack.js';
+import { walkTree, type WalkEntry } from '../../src/pack/walk.js';
 import { signingKey } from '../helpers/keys.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { sampleFirmware, writeTree } from '../helpers/tree.js';
@@ -178,5 +180,13 @@ describe('pack refuses bad input and leaves no file behind', function () {
     await mkdir(tmpDir);
     await assert.rejects(pack({ source: await tree('fw-out'), tmpDir, signingKeyFiles: [key], output: join(dir, 'no', 'such', 'pkg.gpg') }), /no\/such is not a directory/);
     assert.deepEqual(await readdir(tmpDir), []);
+  });
+
+  it('file-grows-while-packed: a file made a sparse 8 GiB after the walk is refused at once (BAD_SOURCE), not read to its new end', async function () {
+    const src = await tree('fw-grows');
+    const entries = await walkTree(src);
+    const grown = entries.find((e) => e.type === 'file') as WalkEntry;
+    await truncate(grown.abs, 8 * 2 ** 30); // read to its end, it would be told as 8 GiB, seconds later
+    assert.throws(() => digestFiles(entries), (e: unknown) => e instanceof FussyError && e.code === 'BAD_SOURCE' && e.message.includes(`${grown.abs} changed size while it was being packed (${grown.stat.size} bytes when listed, more now)`));
   });
 });
