@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readSync } from 'node:fs';
+import { fstatSync, readSync } from 'node:fs';
 
 /**
  * Content-defined chunking for delta packages (docs/format.md, "Delta packages"): a file that
@@ -59,17 +59,24 @@ export interface Chunk {
   sha256: string;
 }
 
-/** Every chunk of the file open at `fd`, in order, read in 1 MiB blocks (memory stays flat). */
-export function chunkFd(fd: number, onChunk: (c: Chunk) => void): void {
+/**
+ * Every chunk of the first `size` bytes of the file open at `fd` (default: its size now), in
+ * order, read in 1 MiB blocks (memory stays flat). Nothing past `size` is read: a file that grows
+ * meanwhile (a sparse terabyte in an instant) is not read to its new end; the caller's hash of
+ * the chunks tells a file that changed.
+ */
+export function chunkFd(fd: number, onChunk: (c: Chunk) => void, size: number = fstatSync(fd).size): void {
   const buf = Buffer.allocUnsafe((1 << 20) + CHUNK_MAX);
   let have = 0;
   let offset = 0;
+  let read = 0;
   let eof = false;
   while (!eof || have > 0) {
     if (!eof) {
-      const n = readSync(fd, buf, have, buf.length - have, null);
+      const n = read < size ? readSync(fd, buf, have, Math.min(buf.length - have, size - read), read) : 0;
       if (n === 0) eof = true;
       have += n;
+      read += n;
     }
     let at = 0;
     for (;;) {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { CHUNK_MIN, chunkFd, MAX_DATA_RECORD, OP_COPY, OP_DATA, OP_END, PATCH_MAGIC } from '../archive/chunks.js';
+import { FussyError } from '../errors.js';
 import { CREATE_NEW } from '../util/fs-atomic.js';
 
 /** A large file that changed a little: worth a patch against its base when the patch is at most this share of it. */
@@ -27,7 +28,7 @@ const TOO_BIG = new Error('the patch is larger than it is worth');
  * and nothing left at `out`, when the base's bytes do not have `baseSha256` or the patch would
  * pass `maxSize` (the file is then carried whole; a rewritten file costs no full-size temp file).
  */
-export function writePatch(file: string, base: string, out: string, o: { baseSha256: string; maxSize: number }): Patch | undefined {
+export function writePatch(file: string, base: string, out: string, o: { baseSha256: string; maxSize: number; size: number }): Patch | undefined {
   const have = new Map<string, number>();
   const baseHash = createHash('sha256');
   const b = openSync(base, 'r');
@@ -99,9 +100,12 @@ export function writePatch(file: string, base: string, out: string, o: { baseSha
     patch.carried += data.length - tail;
     if (tail > 0) copy = { offset: (nextBase as number) - tail, length: tail };
   };
+  let seen = 0;
   try {
     write(PATCH_MAGIC);
+    // The file's size as walked and hashed (`size`): nothing past it is read.
     chunkFd(f, (c) => {
+      seen += c.data.length;
       const at = have.get(c.sha256);
       if (at !== undefined) {
         flush(at);
@@ -119,11 +123,13 @@ export function writePatch(file: string, base: string, out: string, o: { baseSha
       if (pendingBytes + c.data.length > MAX_DATA_RECORD) flush();
       pending.push(Buffer.from(c.data)); // the chunk's bytes are valid only during the callback
       pendingBytes += c.data.length;
-    });
+    }, o.size);
+    if (seen !== o.size) throw new FussyError('BAD_SOURCE', `${file} changed size while it was being packed (${o.size} bytes when listed, ${seen} now)`, { hint: 'do not change the tree while packing it' });
     flush();
     flushCopy();
     write(Buffer.from([OP_END]));
   } catch (err) {
+    rmSync(out, { force: true }); // no patch is left at `out` unless one was made
     if (err !== TOO_BIG) throw err;
     tooBig = true;
   } finally {
@@ -131,9 +137,7 @@ export function writePatch(file: string, base: string, out: string, o: { baseSha
     closeSync(bfd);
     closeSync(fd);
   }
-  if (!tooBig) return patch;
-  rmSync(out, { force: true });
-  return undefined;
+  return tooBig ? undefined : patch;
 }
 
 /**

@@ -54,7 +54,7 @@ export async function deltaOf(full: Manifest, walk: WalkEntry[], have: BaseConte
       const from = base === undefined ? undefined : 'abs' in base ? base.abs : extracted.get(e.path);
       if (base === undefined || from === undefined || !existsSync(from)) return e;
       const file = join(tmpDir, tempName('patch'));
-      const patch = writePatch((walk[i] as WalkEntry).abs, from, file, { baseSha256: base.sha256, maxSize: Math.floor((e.size as number) * PATCH_MAX_SHARE) });
+      const patch = writePatch((walk[i] as WalkEntry).abs, from, file, { baseSha256: base.sha256, maxSize: Math.floor((e.size as number) * PATCH_MAX_SHARE), size: e.size as number });
       if (patch === undefined) return e;
       patches.set(e.path, { file, size: patch.size });
       return { ...e, from: 'chunks', base: base.sha256, baseSize: base.size };
