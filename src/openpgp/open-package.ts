@@ -50,9 +50,9 @@ export interface OpenOptions {
  */
 export async function openPackage(file: string, ring: DeviceKeyring, o: OpenOptions): Promise<OpenedPackage> {
   const src = o.read ?? file;
-  const read = await readHead(src, file);
-  const head = read.head;
-  const size = o.size ?? read.size;
+  const opened = await readHead(src, file);
+  const size = o.size ?? opened.size;
+  const head = opened.head.subarray(0, size); // not what was appended since it was opened
   if (head[0] === 0x1f && head[1] === 0x8b) {
     throw reject(`${file} is a plain gzip file (.tar.gz), not a signed package`, 'sign it: fussy pack, or tar czf - DIR | gpg --sign');
   }

@@ -300,20 +300,23 @@ describe('delta packages: fussy pack --delta-from, and their install', function 
       assert.equal(readlinkSync(join(d.target, 'current')), 'fw-1');
     });
 
-    it('patch-base-edited-mid-install: a patch base edited in place after it was verified is refused as a changed base (21, naming it), not blamed on the package', async function () {
+    it('patch-base-edited-mid-install: a patch base edited in place, or cut short, after it was verified is refused as a changed base (21, naming it), not blamed on the package', async function () {
       const img2 = image([700_000]);
       const p1 = (await packIt('fw-1', [...IMG1, { path: 'share/x', content: 'same\n' }])).path;
       const r = await packIt('fw-2', [{ path: 'etc/version', content: '2\n' }, { path: 'share/x', content: 'same\n' }, { path: 'db/image', content: img2 }], { deltaFrom: [p1] });
-      const d = await deviceOn('edited-base', [p1]);
-      const pause = join(tmp, 'edited-pause');
-      const base = join(d.target, 'fw-1/db/image');
-      // Whoever owns fw-1/db edits a range the patch copies, after install verified the base.
-      const editor = execa('sh', ['-c', `while [ ! -e ${pause} ]; do sleep 0.01; done; printf EDITED | dd of=${base} bs=1 seek=1000 conv=notrunc 2>/dev/null; rm ${pause}`]);
-      const err = await rejection(installInto(d, r.path, { failpoint: `pause:dedup-before-link:${pause}` }));
-      await editor;
-      assert.equal(err.code, 'DELTA_BASE_MISSING', err.message);
-      assert.match(err.message, /fw-1\/db\/image, the base of "db\/image", changed while the patch was applied/);
-      assert.equal(readlinkSync(join(d.target, 'current')), 'fw-1');
+      // Whoever owns fw-1/db edits a range the patch copies (a wrong file made), or cuts the file
+      // short (a COPY past its end), after install verified the base.
+      for (const [name, edit] of [['edited', 'printf EDITED | dd of=BASE bs=1 seek=1000 conv=notrunc 2>/dev/null'], ['cut', 'truncate -s 100000 BASE']]) {
+        const d = await deviceOn(`${name}-base`, [p1]);
+        const pause = join(tmp, `${name}-pause`);
+        const base = join(d.target, 'fw-1/db/image');
+        const editor = execa('sh', ['-c', `while [ ! -e ${pause} ]; do sleep 0.01; done; ${(edit as string).replace('BASE', base)}; rm ${pause}`]);
+        const err = await rejection(installInto(d, r.path, { failpoint: `pause:dedup-before-link:${pause}` }));
+        await editor;
+        assert.equal(err.code, 'DELTA_BASE_MISSING', `${name}: ${err.message}`);
+        assert.match(err.message, /fw-1\/db\/image, the base of "db\/image", changed while the patch was applied/);
+        assert.equal(readlinkSync(join(d.target, 'current')), 'fw-1');
+      }
     });
 
     it('base-package-name-twice: a base package holding the patched file twice is refused by name (BAD_SOURCE), no temp file left', async function () {

@@ -3,9 +3,11 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { chown, copyFile, readdir, readlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { FussyError } from '../../src/errors.js';
 import { pack } from '../../src/pack/pack.js';
 import { readHistory } from '../../src/store/history.js';
+import { openVerified } from '../../src/unpack/file-io.js';
 import { makeDevice, type Device } from '../helpers/device.js';
 import { fussy } from '../helpers/other-user.js';
 import { makeTmp } from '../helpers/tmp.js';
@@ -62,6 +64,18 @@ describe('security: files a local user owns inside a release (dedup and delta so
     assert.equal(r.exitCode, 0, r.stderr);
   });
 
+  /** nobody holds a write lease on `file` until the returned stop() has run. */
+  const lease = async (file: string): Promise<() => Promise<void>> => {
+    const [ready, stop] = [join(ctl, `ready-${basename(file)}`), join(ctl, `stop-${basename(file)}`)];
+    const holder = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'python3', '-c', LEASE, file, ready, stop], { stdio: 'ignore', env: { PATH: '/usr/bin:/bin' } });
+    const held = new Promise((resolve) => holder.on('exit', resolve));
+    await untilExists(ready, 'the lease');
+    return async () => {
+      await writeFile(stop, '');
+      await held;
+    };
+  };
+
   const install = (pkg: string, env: Record<string, string> = {}, more: string[] = []) => fussy(['install', pkg, '-k', dev.keyring, '-t', dev.target, '-q', ...more], { env, timeout: 90_000 });
 
   it('grow-while-hashed: a file its owner makes a sparse 8 TiB while root hashes it as a dedup candidate is read no further than the size root checked; the next release gets the signed content', async function () {
@@ -82,11 +96,8 @@ describe('security: files a local user owns inside a release (dedup and delta so
     const src = await writeTree(join(tmp, 'build', 'fw-3'), files('fw-3'));
     for (const p of ['svc', 'svc/model.bin']) await chown(join(src, p), NOBODY, NOBODY);
     const delta = (await pack({ source: src, tmpDir: tmp, signingKeyFiles: [dev.signingKeyFile], output: join(tmp, 'fw-3.delta.gpg'), deltaFrom: [join(dev.target, 'fw-1')] })).path;
-    const [ready, stop] = [join(ctl, 'ready'), join(ctl, 'stop')];
-    const holder = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'python3', '-c', LEASE, file, ready, stop], { stdio: 'ignore', env: { PATH: '/usr/bin:/bin' } });
-    const held = new Promise((resolve) => holder.on('exit', resolve));
+    const release = await lease(file);
     try {
-      await untilExists(ready, 'the lease');
       const full = await install(await packOwned(tmp, dev, 'fw-2', files('fw-2'), own));
       assert.equal(full.exitCode, 0, full.stderr);
       assert.equal(readFileSync(join(dev.target, 'fw-2', 'svc', 'model.bin'), 'utf8'), model);
@@ -102,9 +113,41 @@ describe('security: files a local user owns inside a release (dedup and delta so
       assert.equal(await readlink(join(dev.target, 'current')), 'fw-2');
       assert.deepEqual((await readdir(join(dev.target, '.fussy'))).filter((n) => n.startsWith('staging-')), []);
     } finally {
-      await writeFile(stop, '');
-      await held;
+      await release();
     }
+  });
+
+  it('lease-blocks-install (the package): a package its owner holds a lease on is refused at once (exit 2) naming the lease, before the lock; nothing changed', async function () {
+    const upload = join(ctl, 'leased.gpg'); // nobody's directory
+    await copyFile(await packOwned(tmp, dev, 'fw-2', files('fw-2'), own), upload);
+    await chown(upload, NOBODY, NOBODY);
+    const before = await readdir(dev.target);
+    const release = await lease(upload);
+    try {
+      const r = await install(upload);
+      assert.equal(r.exitCode, 2, r.stderr);
+      assert.match(r.stderr, /cannot read package .*leased\.gpg: EAGAIN \(its owner holds a lease on it/);
+      assert.deepEqual(await readdir(dev.target), before);
+      assert.equal(await readlink(join(dev.target, 'current')), 'fw-1');
+    } finally {
+      await release();
+    }
+  });
+
+  it('lease-blocks-install (a verified base): a source the owner leases after it was verified, or a directory where it was, is DELTA_BASE_MISSING naming it, never an internal error', async function () {
+    const file = join(dev.target, 'fw-1', 'svc', 'model.bin');
+    const st = statSync(file);
+    const found = { abs: file, dev: st.dev, ino: st.ino, identity: { sha256: '', size: st.size, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid } };
+    const release = await lease(file);
+    try {
+      assert.throws(() => openVerified(found, 'the base of "svc/model.bin"'), (e: unknown) => e instanceof FussyError && e.code === 'DELTA_BASE_MISSING' && /model\.bin, the base of "svc\/model\.bin", is held by a lease of its owner/.test(e.message));
+    } finally {
+      await release();
+    }
+    // An inode number freed and reused for something else (ext4 does so at once): a directory opens read-only too.
+    const dir = join(dev.target, 'fw-1', 'svc');
+    const ds = statSync(dir);
+    assert.throws(() => openVerified({ ...found, abs: dir, dev: ds.dev, ino: ds.ino }, 'the base of "svc"'), (e: unknown) => e instanceof FussyError && e.code === 'DELTA_BASE_MISSING' && /was replaced before it was used/.test(e.message));
   });
 
   it('package-grows-after-open: a package its owner makes a sparse 8 TiB once root has opened it is read, hashed and recorded as it was opened', async function () {
